@@ -1,0 +1,175 @@
+import http from 'node:http';
+import type { Http2Session } from 'node:http2';
+import https from 'node:https';
+import { Server, type Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+
+/*
+ * Draining one server, the counterpart of Go's httpdown. HTTP/1.1 has no way to
+ * tell a keep-alive client "no more requests here", and closing a connection
+ * that looks idle races with the client's next request already on the wire.
+ * So once draining, the next response on each connection says
+ * `Connection: close` and the connection closes after it; connections that stay
+ * idle for `idleGrace` ms are closed (the one remaining race, narrowed to
+ * clients that wait that long and then send at the very moment we close).
+ */
+
+type ServerKind = 'http1' | 'http2' | 'net';
+
+interface Connection {
+  raw: Socket;
+  /** The socket carrying HTTP/1 (the TLS socket on https), once known. */
+  http: Socket | undefined;
+  inFlight: number;
+  /** The latest response, the one that should carry `Connection: close`. */
+  newest: http.ServerResponse | undefined;
+  newestKeepAlive: boolean;
+  idleTimer: NodeJS.Timeout | undefined;
+}
+
+export interface DrainResult {
+  /** Connections destroyed because they were still open at the deadline. */
+  forced: number;
+}
+
+/** Tracks a server's connections from the start, so that it can later be drained. */
+export class ConnectionDrainer {
+  private readonly kind: ServerKind;
+  private readonly connections = new Map<Socket, Connection>();
+  private readonly sessions = new Set<Http2Session>();
+  private draining = false;
+  private idleGrace = 0;
+  private closed: Promise<void> | undefined;
+
+  constructor(readonly server: Server) {
+    this.kind = serverKind(server);
+    server.on('connection', this.onConnection);
+    server.on('secureConnection', this.onSecureConnection);
+    // First, so the app's handler already sees `Connection: close` decided.
+    server.prependListener('request', this.onRequest);
+    if (this.kind === 'http2') server.on('session', this.onSession);
+  }
+
+  /** Open connections (and HTTP/2 sessions' sockets among them). */
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
+  /**
+   * Stops accepting and starts closing connections as they finish. Resolves when
+   * the last connection has closed; call `forceClose()` to stop waiting.
+   */
+  drain(idleGrace: number): Promise<void> {
+    if (this.closed) return this.closed;
+    this.draining = true;
+    this.idleGrace = idleGrace;
+    this.closed = new Promise((resolve) => this.server.once('close', () => resolve()));
+    // net's close, not http's: http.Server#close also cuts idle keep-alive
+    // connections at once, which is the race described above.
+    Server.prototype.close.call(this.server);
+    for (const session of this.sessions) session.close();
+    for (const connection of this.connections.values()) {
+      if (connection.newest && !connection.newest.headersSent) connection.newest.shouldKeepAlive = false;
+      this.closeWhenIdle(connection);
+    }
+    return this.closed;
+  }
+
+  /** Destroys every connection still open. */
+  forceClose(): DrainResult {
+    const forced = this.connections.size;
+    for (const session of this.sessions) session.destroy();
+    for (const connection of this.connections.values()) {
+      connection.http?.destroy();
+      connection.raw.destroy();
+    }
+    return { forced };
+  }
+
+  private readonly onConnection = (raw: Socket) => {
+    const connection: Connection = {
+      raw,
+      http: this.kind === 'http1' && !isTlsServer(this.server) ? raw : undefined,
+      inFlight: 0,
+      newest: undefined,
+      newestKeepAlive: true,
+      idleTimer: undefined,
+    };
+    this.connections.set(raw, connection);
+    raw.once('close', () => {
+      clearTimeout(connection.idleTimer);
+      this.connections.delete(raw);
+    });
+    if (this.draining) this.closeWhenIdle(connection);
+  };
+
+  private readonly onSecureConnection = (socket: TLSSocket) => {
+    // On HTTP/2 servers a TLS connection is usually a session, not HTTP/1.
+    const connection = this.kind === 'http1' ? this.connections.get(rawSocketOf(socket)) : undefined;
+    if (connection) connection.http = socket;
+  };
+
+  private readonly onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
+    if (req.httpVersionMajor >= 2) return; // HTTP/2 streams end with their session.
+    const connection = this.connections.get(rawSocketOf(req.socket));
+    if (!connection) return;
+    connection.http = req.socket;
+    connection.inFlight++;
+    clearTimeout(connection.idleTimer);
+    connection.idleTimer = undefined;
+    // Pipelined requests: only the newest response closes the connection, so
+    // the ones queued behind an earlier response are still answered.
+    const previous = connection.newest;
+    if (previous && !previous.headersSent) previous.shouldKeepAlive = connection.newestKeepAlive;
+    connection.newest = res;
+    connection.newestKeepAlive = res.shouldKeepAlive;
+    if (this.draining) res.shouldKeepAlive = false;
+    res.once('close', () => {
+      connection.inFlight--;
+      if (connection.newest === res) connection.newest = undefined;
+      if (this.draining) this.closeWhenIdle(connection);
+    });
+  };
+
+  private readonly onSession = (session: Http2Session) => {
+    this.sessions.add(session);
+    session.once('close', () => this.sessions.delete(session));
+    if (this.draining) session.close();
+  };
+
+  private closeWhenIdle(connection: Connection): void {
+    if (this.kind === 'net' || connection.inFlight > 0 || connection.idleTimer) return;
+    // HTTP/2 connections close through their session's GOAWAY instead.
+    if (this.kind === 'http2' && !connection.http) return;
+    connection.idleTimer = setTimeout(() => {
+      connection.idleTimer = undefined;
+      if (connection.inFlight > 0 || isBusyOrDetached(connection)) return;
+      connection.http?.destroy();
+      connection.raw.destroy();
+    }, this.idleGrace);
+    connection.idleTimer.unref();
+  }
+}
+
+// After an upgrade (WebSocket) or CONNECT, http hands the socket to the app and
+// drops its parser; such sockets are the app's to close, or ours at the deadline.
+// A response still attached (e.g. after 'checkContinue') means busy.
+function isBusyOrDetached(connection: Connection): boolean {
+  const socket = connection.http as (Socket & { parser?: unknown; _httpMessage?: unknown }) | undefined;
+  if (!socket) return false;
+  return socket.parser === null || socket._httpMessage != null;
+}
+
+function rawSocketOf(socket: Socket): Socket {
+  return (socket as Socket & { _parent?: Socket })._parent ?? socket;
+}
+
+function isTlsServer(server: Server): boolean {
+  return server instanceof https.Server || typeof (server as { addContext?: unknown }).addContext === 'function';
+}
+
+function serverKind(server: Server): ServerKind {
+  if (typeof (server as { updateSettings?: unknown }).updateSettings === 'function') return 'http2';
+  if (server instanceof http.Server || server instanceof https.Server) return 'http1';
+  return 'net';
+}

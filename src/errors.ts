@@ -1,0 +1,27 @@
+/**
+ * Stable error codes. Each names one kind of problem so callers can branch on
+ * `err.code` instead of parsing messages.
+ */
+export type GraceErrorCode =
+  | 'ERR_GRACE_LISTEN_FDS'
+  | 'ERR_GRACE_LISTEN_FDNAMES'
+  | 'ERR_GRACE_INHERITED_FD'
+  | 'ERR_GRACE_LISTEN_SPEC'
+  | 'ERR_GRACE_ADDRESS_IN_USE'
+  | 'ERR_GRACE_OPTIONS'
+  | 'ERR_GRACE_RESTART_IN_PROGRESS'
+  | 'ERR_GRACE_RESTART_FAILED'
+  | 'ERR_GRACE_NOT_SERVING'
+  | 'ERR_GRACE_ALREADY_SERVING'
+  | 'ERR_GRACE_READY';
+
+/** Every error grace raises: an `Error` with a stable `code`. */
+export class GraceError extends Error {
+  readonly code: GraceErrorCode;
+
+  constructor(code: GraceErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'GraceError';
+    this.code = code;
+  }
+}

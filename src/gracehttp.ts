@@ -1,0 +1,4 @@
+/** Serving with hot restart and graceful stop. */
+export { serve, start, Graceful, type ServeTarget, type GracefulEvents, type StopReason } from './serve.js';
+export type { ServeOptions } from './options.js';
+export { DEFAULTS } from './options.js';

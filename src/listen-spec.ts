@@ -1,0 +1,76 @@
+import type { ListenOptions } from 'node:net';
+import { resolve } from 'node:path';
+import { GraceError } from './errors.js';
+
+/**
+ * What an app asks to listen on: a port (`8080`, `'8080'`, `':8080'`), a
+ * `'host:port'` (`'127.0.0.1:8080'`, `'[::1]:8080'`), a unix socket path, or
+ * Node's own `ListenOptions` (`{ port, host }` or `{ path }`).
+ */
+export type ListenSpec = number | string | ListenOptions;
+
+/** A spec reduced to what identifies a socket, plus the name it travels under. */
+export type ParsedListenSpec =
+  | { kind: 'tcp'; host: string | undefined; port: number; name: string; options: ListenOptions }
+  | { kind: 'unix'; path: string; name: string; options: ListenOptions };
+
+// Hosts that mean "every interface": `:8080`, `0.0.0.0:8080` and `[::]:8080` are
+// one request as far as matching inherited sockets goes, as in Go's grace.
+const ANY_HOSTS = new Set(['', '0.0.0.0', '::', '::0']);
+
+const HOST_PORT = /^(?:\[([^\]]*)\]|([^/:]*)):(\d+)$/;
+
+export function parseListenSpec(spec: ListenSpec): ParsedListenSpec {
+  if (typeof spec === 'number') return tcp(undefined, checkPort(spec, spec), {});
+  if (typeof spec === 'string') return parseString(spec);
+  if (spec === null || typeof spec !== 'object') {
+    throw specError(spec, 'expected a port, "host:port", a unix socket path or { port, host } / { path }');
+  }
+  if ('fd' in spec || 'handle' in spec) {
+    throw specError(spec, 'grace adopts inherited sockets itself; pass { port, host } or { path }, not fd/handle');
+  }
+  const { port, host, path, ...rest } = spec;
+  if (typeof path === 'string') {
+    if (port !== undefined) throw specError(spec, 'give either path or port, not both');
+    return unix(path, rest);
+  }
+  const portNumber = typeof port === 'string' && /^\d+$/.test(port) ? Number(port) : port;
+  return tcp(host, checkPort(portNumber, spec), rest);
+}
+
+function parseString(spec: string): ParsedListenSpec {
+  if (spec === '') throw specError(spec, 'expected a port, "host:port" or a unix socket path');
+  if (/^\d+$/.test(spec)) return tcp(undefined, checkPort(Number(spec), spec), {});
+  const match = HOST_PORT.exec(spec);
+  if (match) return tcp(match[1] ?? match[2], checkPort(Number(match[3]), spec), {});
+  return unix(spec, {});
+}
+
+function tcp(host: string | undefined, port: number, options: ListenOptions): ParsedListenSpec {
+  const normalized = host === undefined || ANY_HOSTS.has(host) ? undefined : host.toLowerCase();
+  return { kind: 'tcp', host: normalized, port, name: `tcp:${normalized ?? ''}:${port}`, options };
+}
+
+function unix(path: string, options: ListenOptions): ParsedListenSpec {
+  // Abstract sockets (Linux, leading NUL) have no file and no directory.
+  const full = path.startsWith('\0') ? path : resolve(path);
+  return { kind: 'unix', path: full, name: `unix:${full}`, options };
+}
+
+function checkPort(port: unknown, spec: unknown): number {
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw specError(spec, 'the port must be an integer from 0 to 65535');
+  }
+  return port;
+}
+
+function specError(spec: unknown, expected: string): GraceError {
+  return new GraceError('ERR_GRACE_LISTEN_SPEC', `invalid listen spec ${JSON.stringify(spec)}: ${expected}`);
+}
+
+/** A spec as a short human label, for logs. */
+export function describeSpec(spec: ParsedListenSpec): string {
+  if (spec.kind === 'unix') return spec.path;
+  const host = spec.host === undefined ? '' : spec.host.includes(':') ? `[${spec.host}]` : spec.host;
+  return `${host}:${spec.port}`;
+}

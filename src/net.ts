@@ -1,0 +1,135 @@
+import type { Server } from 'node:net';
+import { GraceError } from './errors.js';
+import { InheritedPool } from './inherited-fds.js';
+import { clearListenEnv, readListenEnv, type InheritedFd, type ListenEnv } from './listen-env.js';
+import { parseListenSpec, type ListenSpec, type ParsedListenSpec } from './listen-spec.js';
+import { realProcess, type ProcessHost } from './process-host.js';
+import { listen } from './server-listen.js';
+import { bindUnixSocket, socketFileAt, type SocketFile } from './unix-socket.js';
+
+/** A server listening through grace, on an inherited or a freshly bound socket. */
+export interface Listener {
+  readonly server: Server;
+  readonly spec: ParsedListenSpec;
+  /** True when the socket came from the previous generation (or systemd). */
+  readonly inherited: boolean;
+  /** The unix socket file this generation line owns, removed on a final stop. */
+  readonly socketFile: SocketFile | undefined;
+}
+
+/** The listening sockets to pass on, as fds 3.. in this order, and their names. */
+export interface Handoff {
+  fds: number[];
+  names: string[];
+}
+
+export interface NetOptions {
+  /** The process to read the inherited sockets from (default: this one). */
+  host?: ProcessHost;
+}
+
+/**
+ * Inherited-or-fresh listening, the counterpart of Go's gracenet.Net. The
+ * inherited sockets are read from the environment once, on first use, and the
+ * variables are removed so the app's own subprocesses never see them.
+ */
+export class Net {
+  private readonly host: ProcessHost;
+  private inheritance: { env: ListenEnv; pool: InheritedPool } | undefined;
+  private readonly listeners: Listener[] = [];
+
+  constructor(options: NetOptions = {}) {
+    this.host = options.host ?? realProcess;
+  }
+
+  /** Reads and checks the inherited sockets. Throws a GraceError on a malformed protocol. */
+  inherit(): ListenEnv {
+    if (!this.inheritance) {
+      let env: ListenEnv;
+      try {
+        env = readListenEnv(this.host.env, this.host.pid);
+      } finally {
+        clearListenEnv(this.host.env);
+      }
+      this.inheritance = { env, pool: new InheritedPool(env.fds) };
+    }
+    return this.inheritance.env;
+  }
+
+  /** The pid of the generation that started us and waits for our SIGTERM, if any. */
+  get parentPid(): number | undefined {
+    return this.inherit().parentPid;
+  }
+
+  /** Makes `server` listen on `spec`, adopting a matching inherited socket when there is one. */
+  async listen(server: Server, spec: ListenSpec): Promise<Listener> {
+    const parsed = parseListenSpec(spec);
+    this.inherit();
+    const inherited = this.inheritance!.pool.claim(parsed.name);
+    const listener = inherited ? await adopt(server, parsed, inherited) : await bindFresh(server, parsed);
+    this.listeners.push(listener);
+    return listener;
+  }
+
+  /** Servers still listening, in the order they started. */
+  active(): Listener[] {
+    return this.listeners.filter((l) => l.server.listening);
+  }
+
+  /** What the next generation inherits. */
+  handoff(): Handoff {
+    const fds: number[] = [];
+    const names: string[] = [];
+    for (const listener of this.active()) {
+      const fd = listeningFd(listener.server);
+      if (fd === undefined) continue;
+      fds.push(fd);
+      names.push(listener.spec.name);
+    }
+    return { fds, names };
+  }
+
+  /** Closes inherited sockets nobody asked for; returns them for logging. */
+  closeUnclaimed(): InheritedFd[] {
+    return this.inheritance?.pool.closeUnclaimed() ?? [];
+  }
+}
+
+async function adopt(server: Server, spec: ParsedListenSpec, inherited: InheritedFd): Promise<Listener> {
+  try {
+    await listen(server, { fd: inherited.fd });
+  } catch (cause) {
+    const name = inherited.name === undefined ? '' : ` (${inherited.name})`;
+    throw new GraceError(
+      'ERR_GRACE_INHERITED_FD',
+      `inherited fd ${inherited.fd}${name} could not be adopted as a listening socket: ${(cause as Error).message}`,
+      { cause },
+    );
+  }
+  // Only a path grace bound is ours to remove; systemd's socket files are systemd's.
+  const ours = spec.kind === 'unix' && inherited.name === spec.name;
+  return { server, spec, inherited: true, socketFile: ours ? socketFileAt(spec.path) : undefined };
+}
+
+async function bindFresh(server: Server, spec: ParsedListenSpec): Promise<Listener> {
+  if (spec.kind === 'unix') {
+    const socketFile = await bindUnixSocket(server, spec.path, spec.options);
+    return { server, spec, inherited: false, socketFile };
+  }
+  await listen(server, { ...spec.options, port: spec.port, host: spec.host });
+  return { server, spec, inherited: false, socketFile: undefined };
+}
+
+/** The fd of a listening server (libuv exposes it on unix platforms). */
+export function listeningFd(server: Server): number | undefined {
+  const fd = (server as unknown as { _handle?: { fd?: number } | null })._handle?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
+}
+
+let shared: Net | undefined;
+
+/** The process's own Net: inherited sockets belong to the process, so there is one. */
+export function processNet(): Net {
+  shared ??= new Net();
+  return shared;
+}

@@ -1,0 +1,42 @@
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { childListenEnv } from './listen-env.js';
+import type { Handoff } from './net.js';
+import type { ProcessHost } from './process-host.js';
+
+// A second process cannot bind the inspector port the first one holds.
+const INSPECTOR_FLAG = /^--(inspect(-brk|-wait|-port|-publish-uid)?|debug-port)(=|$)/;
+
+/** Drops `--inspect*` flags (and a separate value after `--inspect-port`/`--debug-port`). */
+export function stripInspectorFlags(args: readonly string[]): string[] {
+  const kept: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (!INSPECTOR_FLAG.test(arg)) {
+      kept.push(arg);
+      continue;
+    }
+    const takesValue = /^--(inspect-port|debug-port|inspect-publish-uid)$/.test(arg);
+    if (takesValue) i++;
+  }
+  return kept;
+}
+
+/** The command that starts this program again: the same node, flags and script. */
+export function nextGenerationCommand(host: ProcessHost): { file: string; args: string[] } {
+  return {
+    file: host.execPath,
+    args: [...stripInspectorFlags(host.execArgv), ...host.argv.slice(1)],
+  };
+}
+
+/**
+ * Starts the next generation with the listening sockets as fds 3.., our stdio,
+ * cwd and environment, plus the protocol variables.
+ */
+export function spawnNextGeneration(host: ProcessHost, handoff: Handoff): ChildProcess {
+  const { file, args } = nextGenerationCommand(host);
+  const env = childListenEnv(host.env, handoff.names, host.pid);
+  if (env.NODE_OPTIONS) env.NODE_OPTIONS = stripInspectorFlags(env.NODE_OPTIONS.split(/\s+/)).join(' ');
+  const stdio: StdioOptions = ['inherit', 'inherit', 'inherit', ...handoff.fds];
+  return spawn(file, args, { cwd: host.cwd(), env, stdio });
+}

@@ -1,0 +1,81 @@
+import { GraceError } from './errors.js';
+import type { Logger } from './logger.js';
+import type { Net } from './net.js';
+import type { ProcessHost } from './process-host.js';
+
+/** Options for `gracehttp.serve` / `gracehttp.start`. Durations are milliseconds. */
+export interface ServeOptions {
+  /** Signal that starts the next generation; `false` disables hot restart. Default `'SIGUSR2'`. */
+  restartSignal?: NodeJS.Signals | false;
+  /** Signals that mean a graceful stop. Default `['SIGINT', 'SIGTERM']`; a second one forces it. */
+  stopSignals?: NodeJS.Signals[];
+  /** How long the next generation may take to become ready before it is killed. Default 30 000. */
+  readyTimeout?: number;
+  /** How long in-flight work may take to finish before connections are destroyed. Default 30 000. */
+  shutdownTimeout?: number;
+  /** While draining, how long an idle keep-alive connection is given to send its next request. Default 500. */
+  idleGrace?: number;
+  /** Runs in the old generation before the new one is started (Go grace's PreStartProcess). */
+  beforeRestart?: () => void | Promise<void>;
+  /** Runs once every server listens; the previous generation is told to go only after it resolves. */
+  ready?: () => void | Promise<void>;
+  /** Where lifecycle lines go (default: stderr); `false` silences them. */
+  logger?: Logger | false;
+  /**
+   * After a signal-driven stop or handover has drained, exit the process (code 0)
+   * if something still holds the event loop open one second later. Default true.
+   */
+  exit?: boolean;
+  /** @internal The fd inheritance to use (default: the process's own). */
+  net?: Net;
+  /** @internal The process to act on (default: this one). */
+  host?: ProcessHost;
+}
+
+export interface ResolvedOptions {
+  restartSignal: NodeJS.Signals | false;
+  stopSignals: NodeJS.Signals[];
+  readyTimeout: number;
+  shutdownTimeout: number;
+  idleGrace: number;
+  beforeRestart: (() => void | Promise<void>) | undefined;
+  ready: (() => void | Promise<void>) | undefined;
+  exit: boolean;
+}
+
+export const DEFAULTS = {
+  restartSignal: 'SIGUSR2',
+  stopSignals: ['SIGINT', 'SIGTERM'],
+  readyTimeout: 30_000,
+  shutdownTimeout: 30_000,
+  idleGrace: 500,
+  exit: true,
+} as const satisfies Partial<ResolvedOptions>;
+
+export function resolveOptions(options: ServeOptions): ResolvedOptions {
+  return {
+    restartSignal: options.restartSignal ?? DEFAULTS.restartSignal,
+    stopSignals: options.stopSignals ?? [...DEFAULTS.stopSignals],
+    readyTimeout: duration('readyTimeout', options.readyTimeout, DEFAULTS.readyTimeout),
+    shutdownTimeout: duration('shutdownTimeout', options.shutdownTimeout, DEFAULTS.shutdownTimeout),
+    idleGrace: duration('idleGrace', options.idleGrace, DEFAULTS.idleGrace),
+    beforeRestart: hook('beforeRestart', options.beforeRestart),
+    ready: hook('ready', options.ready),
+    exit: options.exit ?? DEFAULTS.exit,
+  };
+}
+
+function duration(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new GraceError('ERR_GRACE_OPTIONS', `options.${name} must be a non-negative number of milliseconds, got ${String(value)}`);
+  }
+  return value;
+}
+
+function hook<T>(name: string, value: T | undefined): T | undefined {
+  if (value !== undefined && typeof value !== 'function') {
+    throw new GraceError('ERR_GRACE_OPTIONS', `options.${name} must be a function, got ${typeof value}`);
+  }
+  return value;
+}

@@ -1,0 +1,107 @@
+import type { ChildProcess } from 'node:child_process';
+import { GraceError } from './errors.js';
+import type { Logger } from './logger.js';
+import type { Net } from './net.js';
+import { spawnNextGeneration } from './next-generation.js';
+import type { ProcessHost } from './process-host.js';
+
+export interface RestartSettings {
+  readyTimeout: number;
+  beforeRestart: (() => void | Promise<void>) | undefined;
+}
+
+/**
+ * One attempt to start the next generation. It ends in a handover (the child
+ * became ready and sent us SIGTERM) or a failure (hook threw, spawn failed, the
+ * child exited or missed `readyTimeout`); a failed child is killed and reaped
+ * before the attempt settles, so a later restart starts from a clean slate.
+ */
+export class RestartAttempt {
+  /** Resolves with the new generation's pid on handover; rejects with why it failed. */
+  readonly result: Promise<number>;
+  private child: ChildProcess | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private settled = false;
+  private failure: GraceError | undefined;
+  private resolveResult!: (pid: number) => void;
+  private rejectResult!: (err: GraceError) => void;
+
+  constructor(
+    private readonly host: ProcessHost,
+    private readonly net: Net,
+    private readonly settings: RestartSettings,
+    private readonly logger: Logger,
+  ) {
+    this.result = new Promise((resolve, reject) => {
+      this.resolveResult = resolve;
+      this.rejectResult = reject;
+    });
+    // Whoever started the attempt may not await it; failures are logged here.
+    this.result.catch(() => {});
+  }
+
+  /** The child being started, once spawned. */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  async begin(): Promise<void> {
+    try {
+      await this.settings.beforeRestart?.();
+    } catch (cause) {
+      return this.giveUp(`the beforeRestart hook failed: ${(cause as Error)?.message ?? cause}`, cause);
+    }
+    if (this.failure) return; // given up while the hook ran
+    const handoff = this.net.handoff();
+    if (handoff.fds.length === 0) return this.giveUp('nothing is listening to hand over');
+    const child = spawnNextGeneration(this.host, handoff);
+    this.child = child;
+    child.once('error', (err) => this.giveUp(`could not start the next generation: ${err.message}`, err));
+    child.once('exit', (code, signal) => {
+      this.failure ??= new GraceError(
+        'ERR_GRACE_RESTART_FAILED',
+        `new generation pid ${child.pid} exited with ${signal ?? `code ${code}`} before it was ready`,
+      );
+      this.settleFailure();
+    });
+    if (child.pid === undefined) return; // spawn failed; 'error' follows.
+    this.logger.info(`Starting new generation pid ${child.pid} from pid ${this.host.pid}`);
+    this.timer = setTimeout(() => {
+      this.giveUp(`new generation pid ${child.pid} was not ready within ${this.settings.readyTimeout} ms`);
+    }, this.settings.readyTimeout);
+  }
+
+  /** The child said it is ready: it now serves, and we are to drain. */
+  handover(): number | undefined {
+    const child = this.child;
+    if (this.settled || this.failure || !child || child.pid === undefined || child.exitCode !== null) return undefined;
+    this.settled = true;
+    clearTimeout(this.timer);
+    child.removeAllListeners('exit');
+    // Let our event loop end without waiting for the successor; node still reaps it.
+    child.unref();
+    this.resolveResult(child.pid);
+    return child.pid;
+  }
+
+  /** Gives up: kills the child (if any) and settles once it has been reaped. */
+  giveUp(reason: string, cause?: unknown): void {
+    if (this.settled || this.failure) return;
+    this.failure = new GraceError('ERR_GRACE_RESTART_FAILED', reason, { cause });
+    clearTimeout(this.timer);
+    const child = this.child;
+    if (child && child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      return; // its 'exit' settles, once node has reaped it
+    }
+    this.settleFailure();
+  }
+
+  private settleFailure(): void {
+    if (this.settled || !this.failure) return;
+    this.settled = true;
+    clearTimeout(this.timer);
+    this.logger.error(`restart failed: ${this.failure.message}; still serving with pid ${this.host.pid}`);
+    this.rejectResult(this.failure);
+  }
+}

@@ -1,0 +1,307 @@
+import { EventEmitter } from 'node:events';
+import type { AddressInfo, Server } from 'node:net';
+import { ConnectionDrainer } from './drain.js';
+import { GraceError } from './errors.js';
+import { describeSpec, type ListenSpec } from './listen-spec.js';
+import { resolveLogger, type Logger } from './logger.js';
+import { processNet, type Listener, type Net } from './net.js';
+import { resolveOptions, type ResolvedOptions, type ServeOptions } from './options.js';
+import { canPassSockets, realProcess, type ProcessHost } from './process-host.js';
+import { RestartAttempt } from './restart.js';
+import { removeSocketFile } from './unix-socket.js';
+
+/** One server and where it listens. */
+export interface ServeTarget {
+  server: Server;
+  listen: ListenSpec;
+}
+
+/** Why this generation stopped serving. */
+export type StopReason = 'handover' | 'signal' | 'stop';
+
+/** Lifecycle events of a {@link Graceful}, with their payloads. */
+export interface GracefulEvents {
+  /** Every server listens (on inherited or fresh sockets). */
+  listening: [{ pid: number; addresses: Array<AddressInfo | string> }];
+  /** The ready hook resolved; the previous generation, if any, was told to go. */
+  ready: [{ pid: number; parentPid: number | undefined }];
+  /** A next generation was spawned. */
+  restart: [{ pid: number }];
+  /** A restart request was refused (one already in flight, or not serving). */
+  'restart-refused': [GraceError];
+  /** The next generation failed to become ready; this one keeps serving. */
+  'restart-failed': [GraceError];
+  /** The next generation is ready and serving; this one drains. */
+  handover: [{ pid: number }];
+  /** Draining started. */
+  stopping: [{ reason: StopReason; signal: NodeJS.Signals | undefined }];
+  /** Draining finished; `forced` connections were destroyed at the deadline. */
+  stopped: [{ reason: StopReason; forced: number }];
+}
+
+/**
+ * A running generation: its servers, its signal handling and its restarts.
+ * Made by {@link start}; {@link serve} is `start` then `done`.
+ */
+export class Graceful extends EventEmitter<GracefulEvents> {
+  /** Resolves once this process has finished serving (after a handover or a stop has drained). */
+  readonly done: Promise<void>;
+  private readonly options: ResolvedOptions;
+  private readonly logger: Logger;
+  private readonly host: ProcessHost;
+  private readonly net: Net;
+  private readonly drainers: ConnectionDrainer[];
+  private readonly bound: Listener[] = [];
+  private readonly removeSignalHandlers: Array<() => void> = [];
+  private state: 'starting' | 'serving' | 'stopping' | 'stopped' = 'starting';
+  private attempt: RestartAttempt | undefined;
+  private stopping: Promise<void> | undefined;
+  private forceNow: (() => void) | undefined;
+  private resolveDone!: () => void;
+
+  /** @internal Use {@link start} or {@link serve}. */
+  constructor(
+    private readonly targets: ServeTarget[],
+    options: ServeOptions,
+  ) {
+    super();
+    this.options = resolveOptions(options);
+    this.logger = resolveLogger(options.logger);
+    this.host = options.host ?? realProcess;
+    this.net = options.net ?? processNet();
+    this.drainers = targets.map((t) => new ConnectionDrainer(t.server));
+    this.done = new Promise((resolve) => (this.resolveDone = resolve));
+  }
+
+  /** Where each server listens, in order: an address, or a unix socket path. */
+  addresses(): Array<AddressInfo | string> {
+    return this.bound.map((l) => {
+      const address = l.server.address();
+      return address ?? (l.spec.kind === 'unix' ? l.spec.path : '');
+    });
+  }
+
+  /** @internal Listens, runs the ready hook, then tells the previous generation to go. */
+  async start(): Promise<void> {
+    if (!canPassSockets(this.host)) {
+      this.logger.warn(`hot restart is not available on ${this.host.platform}; serving with graceful stop only`);
+    }
+    try {
+      this.net.inherit();
+      for (const target of this.targets) this.bound.push(await this.net.listen(target.server, target.listen));
+    } catch (err) {
+      this.closeServers();
+      throw err;
+    }
+    this.installSignalHandlers();
+    this.logger.info(`Serving ${this.describeAddresses()} with pid ${this.host.pid}`);
+    this.emit('listening', { pid: this.host.pid, addresses: this.addresses() });
+    try {
+      await this.options.ready?.();
+    } catch (cause) {
+      this.uninstallSignalHandlers();
+      this.closeServers();
+      throw new GraceError('ERR_GRACE_READY', `the ready hook failed: ${(cause as Error)?.message ?? cause}`, { cause });
+    }
+    for (const { fd, name } of this.net.closeUnclaimed()) {
+      this.logger.warn(`closed inherited fd ${fd}${name === undefined ? '' : ` (${name})`}: nothing listens on it in this generation`);
+    }
+    if (this.state !== 'starting') return; // stopped while the ready hook ran
+    this.state = 'serving';
+    const parentPid = this.net.parentPid;
+    this.signalParent(parentPid);
+    this.emit('ready', { pid: this.host.pid, parentPid });
+  }
+
+  /**
+   * Starts the next generation, as the restart signal does. Resolves with its pid
+   * once it is ready and this one has begun draining; rejects (and keeps
+   * serving) if it fails, or at once if a restart is already in flight.
+   */
+  restart(): Promise<number> {
+    const refusal = this.refuseRestart();
+    if (refusal) {
+      this.logger.warn(`restart refused: ${refusal.message}`);
+      this.emit('restart-refused', refusal);
+      return Promise.reject(refusal);
+    }
+    const attempt = new RestartAttempt(this.host, this.net, this.options, this.logger);
+    this.attempt = attempt;
+    attempt.result.then(
+      (pid) => this.emit('handover', { pid }),
+      (err: GraceError) => {
+        if (this.attempt === attempt) this.attempt = undefined;
+        this.emit('restart-failed', err);
+      },
+    );
+    void attempt.begin().then(() => {
+      if (attempt.pid !== undefined && this.attempt === attempt) this.emit('restart', { pid: attempt.pid });
+    });
+    return attempt.result;
+  }
+
+  /** Stops accepting, drains, and resolves when done. Idempotent: every call returns the same promise. */
+  stop(): Promise<void> {
+    return this.beginStop('stop', undefined);
+  }
+
+  private refuseRestart(): GraceError | undefined {
+    if (!canPassSockets(this.host)) {
+      return new GraceError('ERR_GRACE_RESTART_FAILED', `hot restart is not available on ${this.host.platform}`);
+    }
+    if (this.attempt) {
+      const pid = this.attempt.pid === undefined ? '' : ` (new pid ${this.attempt.pid})`;
+      return new GraceError('ERR_GRACE_RESTART_IN_PROGRESS', `a restart is already in progress${pid}`);
+    }
+    if (this.state === 'starting') return new GraceError('ERR_GRACE_NOT_SERVING', `pid ${this.host.pid} is not ready yet`);
+    if (this.state !== 'serving') return new GraceError('ERR_GRACE_NOT_SERVING', `pid ${this.host.pid} is shutting down`);
+    return undefined;
+  }
+
+  private installSignalHandlers(): void {
+    const { restartSignal, stopSignals } = this.options;
+    const restartable = restartSignal !== false && canPassSockets(this.host);
+    const stops = new Set(stopSignals);
+    // The next generation says it is ready with SIGTERM, so restarts need it handled.
+    if (restartable) stops.add('SIGTERM');
+    for (const signal of stops) {
+      this.removeSignalHandlers.push(this.host.onSignal(signal, () => this.onStopSignal(signal)));
+    }
+    if (restartable) {
+      this.removeSignalHandlers.push(this.host.onSignal(restartSignal, () => void this.restart().catch(() => {})));
+    }
+  }
+
+  private uninstallSignalHandlers(): void {
+    for (const remove of this.removeSignalHandlers.splice(0)) remove();
+  }
+
+  private onStopSignal(signal: NodeJS.Signals): void {
+    if (this.stopping) {
+      this.logger.warn(`${signal} during shutdown: closing remaining connections now`);
+      this.forceNow?.();
+      return;
+    }
+    // A SIGTERM while a child is starting is that child saying it is ready.
+    if (signal === 'SIGTERM' && this.attempt) {
+      const pid = this.attempt.handover();
+      if (pid !== undefined) {
+        this.logger.info(`Graceful handoff of ${this.describeAddresses()} with new pid ${pid} and old pid ${this.host.pid}`);
+        void this.beginStop('handover', signal);
+        return;
+      }
+    }
+    if (this.options.stopSignals.includes(signal)) void this.beginStop('signal', signal);
+  }
+
+  private beginStop(reason: StopReason, signal: NodeJS.Signals | undefined): Promise<void> {
+    this.stopping ??= this.drainAndClose(reason, signal);
+    return this.stopping;
+  }
+
+  private async drainAndClose(reason: StopReason, signal: NodeJS.Signals | undefined): Promise<void> {
+    this.state = 'stopping';
+    if (reason !== 'handover') this.attempt?.giveUp(`stopping on ${signal ?? 'stop()'} before the new generation was ready`);
+    if (reason !== 'handover') this.logger.info(`Stopping pid ${this.host.pid}${signal ? ` on ${signal}` : ''}`);
+    this.emit('stopping', { reason, signal });
+    let forced = 0;
+    const deadline = setTimeout(() => this.forceNow?.(), this.options.shutdownTimeout);
+    this.forceNow = () => {
+      clearTimeout(deadline);
+      this.forceNow = undefined;
+      for (const drainer of this.drainers) forced += drainer.forceClose().forced;
+    };
+    await Promise.all(this.drainers.map((d) => d.drain(this.options.idleGrace)));
+    clearTimeout(deadline);
+    // After a handover the successor serves on these paths: leave them.
+    if (reason !== 'handover') this.removeSocketFiles();
+    this.state = 'stopped';
+    this.uninstallSignalHandlers();
+    if (forced > 0) this.logger.warn(`destroyed ${forced} connection(s) still open after ${this.options.shutdownTimeout} ms`);
+    this.logger.info(`Exiting pid ${this.host.pid}`);
+    this.emit('stopped', { reason, forced });
+    this.resolveDone();
+    if (this.options.exit && reason !== 'stop') {
+      // Exit even if something else (a timer, a pool) holds the event loop open.
+      setTimeout(() => this.host.exit(0), 1000).unref();
+    }
+  }
+
+  private signalParent(parentPid: number | undefined): void {
+    if (parentPid === undefined) return;
+    const ppid = this.host.ppid();
+    // Our parent may have died: never signal PID 1, a subreaper or a recycled pid.
+    if (ppid !== parentPid || parentPid === 1) {
+      this.logger.warn(`not signalling pid ${parentPid}: it is no longer our parent (parent is pid ${ppid})`);
+      return;
+    }
+    try {
+      this.host.kill(parentPid, 'SIGTERM');
+    } catch (err) {
+      this.logger.warn(`could not signal old pid ${parentPid}: ${(err as Error).message}`);
+    }
+  }
+
+  private closeServers(): void {
+    for (const { server, socketFile } of this.bound) {
+      if (server.listening) server.close();
+      if (socketFile) removeSocketFile(socketFile);
+    }
+  }
+
+  private removeSocketFiles(): void {
+    for (const { socketFile } of this.bound) {
+      try {
+        if (socketFile) removeSocketFile(socketFile);
+      } catch (err) {
+        this.logger.warn(`could not remove ${socketFile!.path}: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  private describeAddresses(): string {
+    return this.bound
+      .map((l) => {
+        const address = l.server.address();
+        if (address && typeof address === 'object') {
+          return address.family === 'IPv6' ? `[${address.address}]:${address.port}` : `${address.address}:${address.port}`;
+        }
+        return describeSpec(l.spec);
+      })
+      .join(', ');
+  }
+}
+
+type ServeArgs = [server: Server, listen: ListenSpec, options?: ServeOptions] | [targets: ServeTarget[], options?: ServeOptions];
+
+/**
+ * Serves until this generation is done, then resolves. Listens (adopting
+ * inherited sockets), handles the restart and stop signals, and drains.
+ * Rejects if listening or the ready hook fails.
+ *
+ * @example await gracehttp.serve(server, { port: 8080 })
+ * @example await gracehttp.serve([{ server: api, listen: 8080 }, { server: admin, listen: '/run/admin.sock' }])
+ */
+export async function serve(...args: ServeArgs): Promise<void> {
+  const graceful = await start(...args);
+  await graceful.done;
+}
+
+/** Like {@link serve}, but resolves once serving with the {@link Graceful} handle (events, restart, stop, done). */
+export async function start(...args: ServeArgs): Promise<Graceful> {
+  const [targets, options] = normalize(args);
+  const graceful = new Graceful(targets, options);
+  await graceful.start();
+  return graceful;
+}
+
+function normalize(args: ServeArgs): [ServeTarget[], ServeOptions] {
+  if (Array.isArray(args[0])) {
+    const targets = args[0];
+    if (targets.length === 0) throw new GraceError('ERR_GRACE_OPTIONS', 'serve() needs at least one { server, listen }');
+    return [targets, (args[1] as ServeOptions | undefined) ?? {}];
+  }
+  const [server, listen, options] = args as [Server, ListenSpec, ServeOptions | undefined];
+  if (listen === undefined) throw new GraceError('ERR_GRACE_LISTEN_SPEC', 'serve(server, listen) needs where to listen, e.g. { port: 8080 }');
+  return [[{ server, listen }], options ?? {}];
+}
