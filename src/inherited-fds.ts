@@ -1,4 +1,4 @@
-import { closeSync, fstatSync, type Stats } from 'node:fs';
+import { closeSync, fstatSync, readlinkSync, type Stats } from 'node:fs';
 import { GraceError } from './errors.js';
 import type { InheritedFd } from './listen-env.js';
 
@@ -53,14 +53,25 @@ function checkIsSocket({ fd, name }: InheritedFd): void {
     });
   }
   if (!stats.isSocket()) {
-    throw new GraceError('ERR_GRACE_INHERITED_FD', `${label} is a ${fileKind(stats)}, not a listening socket`);
+    throw new GraceError('ERR_GRACE_INHERITED_FD', `${label} is ${describeFd(fd, stats)}, not a listening socket`);
   }
 }
 
-function fileKind(stats: Stats): string {
-  if (stats.isFile()) return 'regular file';
-  if (stats.isDirectory()) return 'directory';
-  if (stats.isFIFO()) return 'pipe';
-  if (stats.isCharacterDevice()) return 'character device';
-  return 'non-socket file';
+// Say what the fd is, so a miscounted LISTEN_FDS is easy to spot (e.g. node's
+// own event loop fds right after the real ones).
+function describeFd(fd: number, stats: Stats): string {
+  const kind = stats.isFile()
+    ? 'a regular file'
+    : stats.isDirectory()
+      ? 'a directory'
+      : stats.isFIFO()
+        ? 'a pipe'
+        : stats.isCharacterDevice()
+          ? 'a character device'
+          : 'not a socket';
+  try {
+    return `${kind} (${readlinkSync(`/proc/self/fd/${fd}`)})`;
+  } catch {
+    return kind;
+  }
 }

@@ -75,10 +75,8 @@ export class Graceful extends EventEmitter<GracefulEvents> {
 
   /** Where each server listens, in order: an address, or a unix socket path. */
   addresses(): Array<AddressInfo | string> {
-    return this.bound.map((l) => {
-      const address = l.server.address();
-      return address ?? (l.spec.kind === 'unix' ? l.spec.path : '');
-    });
+    // A unix server reports the temporary name it bound (or null, once adopted).
+    return this.bound.map((l) => (l.spec.kind === 'unix' ? l.spec.path : (l.server.address() as AddressInfo)));
   }
 
   /** @internal Listens, runs the ready hook, then tells the previous generation to go. */

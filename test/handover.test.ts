@@ -1,0 +1,112 @@
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import http2 from 'node:http2';
+import https from 'node:https';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { get, isAlive, makeCertificate, portOf, startFixture, tempDir, waitForExit, zombieChildren } from './helpers.ts';
+
+const local = { port: 0, host: '127.0.0.1' };
+
+test('a slow request started before USR2 completes from the old pid; new requests reach the new pid', { timeout: 60_000 }, async (t) => {
+  const app = startFixture(t, { listen: [local] });
+  const first = await app.ready();
+  const port = portOf(first);
+  const slow = get({ port }, '/sleep?ms=1500');
+  await new Promise((r) => setTimeout(r, 200)); // accepted by the old process
+  process.kill(first.pid, 'SIGUSR2');
+  const second = await app.waitFor((e) => e.event === 'ready' && e.pid !== first.pid);
+  assert.equal(portOf(second), port, 'the new generation listens on the same port');
+  const fresh = await get({ port }, '/');
+  assert.equal(fresh.json.pid, second.pid);
+  assert.equal((await slow).json.pid, first.pid, 'the in-flight request finishes in the old process');
+  const [code] = await once(app.proc, 'exit');
+  assert.equal(code, 0, 'the old process exits 0');
+  assert.deepEqual(zombieChildren(second.pid), []);
+  assert.match(app.log, new RegExp(`Graceful handoff of 127\\.0\\.0\\.1:${port} with new pid ${second.pid} and old pid ${first.pid}`));
+});
+
+test('three restarts in a row each hand over to a new pid on the same port', { timeout: 90_000 }, async (t) => {
+  const app = startFixture(t, { listen: [local] });
+  let current = await app.ready();
+  const port = portOf(current);
+  const seen = new Set([current.pid]);
+  for (let i = 0; i < 3; i++) {
+    const old = current.pid;
+    process.kill(old, 'SIGUSR2');
+    current = await app.waitFor((e) => e.event === 'ready' && !seen.has(e.pid));
+    seen.add(current.pid);
+    assert.equal((await get({ port }, '/')).json.pid, current.pid);
+    await waitForExit(old);
+  }
+  assert.equal(seen.size, 4);
+  assert.ok(isAlive(current.pid));
+});
+
+test('a TCP and a unix socket server are handed over together; the unix path survives and port 0 keeps its port', { timeout: 60_000 }, async (t) => {
+  const dir = tempDir(t);
+  const socketPath = join(dir, 'app.sock');
+  const app = startFixture(t, { listen: [local, socketPath] });
+  const first = await app.ready();
+  const port = portOf(first);
+  assert.equal((first.addresses as unknown[])[1], socketPath);
+  process.kill(first.pid, 'SIGUSR2');
+  const second = await app.waitFor((e) => e.event === 'ready' && e.pid !== first.pid);
+  await waitForExit(first.pid);
+  assert.equal(portOf(second), port);
+  assert.equal((await get({ port }, '/')).json.pid, second.pid);
+  assert.equal((await get({ socketPath }, '/')).json.pid, second.pid, 'the unix socket still answers after the old process exited');
+  // A final stop removes the socket file the generations shared.
+  process.kill(second.pid, 'SIGTERM');
+  await waitForExit(second.pid);
+  const { existsSync } = await import('node:fs');
+  assert.equal(existsSync(socketPath), false, 'a final stop removes the socket file');
+});
+
+test('an https server is handed over', { timeout: 60_000 }, async (t) => {
+  const tls = makeCertificate(tempDir(t));
+  const app = startFixture(t, { kind: 'https', listen: [local], tls });
+  const first = await app.ready();
+  const port = portOf(first);
+  const fetchPid = () =>
+    new Promise<number>((resolve, reject) => {
+      https
+        .get({ host: '127.0.0.1', port, path: '/', rejectUnauthorized: false, agent: false }, (res) => {
+          let body = '';
+          res.on('data', (c) => (body += c)).on('end', () => resolve(JSON.parse(body).pid));
+        })
+        .on('error', reject);
+    });
+  assert.equal(await fetchPid(), first.pid);
+  process.kill(first.pid, 'SIGUSR2');
+  const second = await app.waitFor((e) => e.event === 'ready' && e.pid !== first.pid);
+  assert.equal(await fetchPid(), second.pid);
+  await waitForExit(first.pid);
+});
+
+test('an http2 server is handed over; a session open across the restart is closed with GOAWAY after its stream', { timeout: 60_000 }, async (t) => {
+  const tls = makeCertificate(tempDir(t));
+  const app = startFixture(t, { kind: 'http2', listen: [local], tls });
+  const first = await app.ready();
+  const port = portOf(first);
+  const h2get = (session: http2.ClientHttp2Session, path: string) =>
+    new Promise<number>((resolve, reject) => {
+      const stream = session.request({ ':path': path });
+      let body = '';
+      stream.setEncoding('utf8').on('data', (c) => (body += c));
+      stream.on('end', () => resolve(JSON.parse(body).pid)).on('error', reject);
+    });
+  const session = http2.connect(`https://127.0.0.1:${port}`, { rejectUnauthorized: false });
+  t.after(() => session.destroy());
+  const slow = h2get(session, '/sleep?ms=1000');
+  await new Promise((r) => setTimeout(r, 200));
+  const goaway = once(session, 'goaway');
+  process.kill(first.pid, 'SIGUSR2');
+  const second = await app.waitFor((e) => e.event === 'ready' && e.pid !== first.pid);
+  assert.equal(await slow, first.pid, 'the in-flight stream completes in the old process');
+  await goaway;
+  const fresh = http2.connect(`https://127.0.0.1:${port}`, { rejectUnauthorized: false });
+  t.after(() => fresh.destroy());
+  assert.equal(await h2get(fresh, '/'), second.pid);
+  await waitForExit(first.pid);
+});

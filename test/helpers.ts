@@ -1,0 +1,204 @@
+// Shared by the tests: run fixtures as real processes, talk to them over real
+// sockets, and make sure every process a test started is gone when it ends.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TestContext } from 'node:test';
+
+export const FIXTURE = new URL('./fixtures/app.ts', import.meta.url).pathname;
+
+export interface FixtureEvent {
+  event: string;
+  pid: number;
+  [key: string]: unknown;
+}
+
+/** A fixture app started as `node --import tsx`, its stdout parsed as JSON events. */
+export class Fixture {
+  readonly events: FixtureEvent[] = [];
+  readonly stderr: string[] = [];
+  readonly proc: ChildProcess;
+  private waiters: Array<() => void> = [];
+
+  constructor(config: object, env: NodeJS.ProcessEnv = {}) {
+    this.proc = spawn(process.execPath, ['--import', 'tsx', FIXTURE], {
+      env: { ...process.env, ...env, GRACE_FIXTURE: JSON.stringify(config) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    this.proc.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      out += chunk;
+      let nl: number;
+      while ((nl = out.indexOf('\n')) >= 0) {
+        const line = out.slice(0, nl);
+        out = out.slice(nl + 1);
+        try {
+          this.events.push(JSON.parse(line));
+        } catch {
+          // not an event line
+        }
+        for (const wake of this.waiters.splice(0)) wake();
+      }
+    });
+    this.proc.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+      this.stderr.push(chunk);
+      for (const wake of this.waiters.splice(0)) wake();
+    });
+  }
+
+  get log(): string {
+    return this.stderr.join('');
+  }
+
+  /** Waits for the nth (0-based, counting from `from`) event matching `match`. */
+  async waitFor(match: (e: FixtureEvent) => boolean, timeoutMs = 15_000): Promise<FixtureEvent> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.events.find(match);
+      if (found) return found;
+      if (Date.now() > deadline) {
+        throw new Error(`timed out waiting for an event; events: ${JSON.stringify(this.events)}\nstderr:\n${this.log}`);
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 100);
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+
+  waitForLog(text: string | RegExp, timeoutMs = 15_000): Promise<void> {
+    return waitUntil(() => (typeof text === 'string' ? this.log.includes(text) : text.test(this.log)), timeoutMs, () => `log: ${text}\n${this.log}`);
+  }
+
+  ready(pid?: number): Promise<FixtureEvent> {
+    return this.waitFor((e) => e.event === 'ready' && (pid === undefined || e.pid === pid));
+  }
+
+  /** Every pid that ever reported, for cleanup. */
+  pids(): number[] {
+    return [...new Set([this.proc.pid!, ...this.events.map((e) => e.pid)])];
+  }
+}
+
+/** A fixture that is killed (every generation, by pid) when the test ends. */
+export function startFixture(t: TestContext, config: object, env?: NodeJS.ProcessEnv): Fixture {
+  const fixture = new Fixture(config, env);
+  t.after(() => {
+    for (const pid of fixture.pids()) killQuietly(pid);
+  });
+  return fixture;
+}
+
+export function killQuietly(pid: number, signal: NodeJS.Signals = 'SIGKILL'): void {
+  try {
+    process.kill(pid, signal);
+  } catch {
+    // already gone
+  }
+}
+
+/** A temp directory removed when the test ends. */
+export function tempDir(t: TestContext): string {
+  const dir = mkdtempSync(join(tmpdir(), 'grace-test-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Alive and not a zombie. */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  return processState(pid) !== 'Z';
+}
+
+function processState(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
+  } catch {
+    return undefined;
+  }
+}
+
+/** Zombie children of `pid`: children it never reaped. */
+export function zombieChildren(pid: number): number[] {
+  const zombies: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (state === 'Z' && Number(ppid) === pid) zombies.push(Number(entry));
+    } catch {
+      // exited while we looked
+    }
+  }
+  return zombies;
+}
+
+export async function waitUntil(check: () => boolean, timeoutMs = 15_000, what: () => string = () => 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what()}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+export function waitForExit(pid: number, timeoutMs = 15_000): Promise<void> {
+  return waitUntil(() => !isAlive(pid), timeoutMs, () => `pid ${pid} to exit`);
+}
+
+export interface Response {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+  json: { pid: number; path: string };
+}
+
+export type Target = { port: number; host?: string } | { socketPath: string };
+
+/** One request on a fresh connection. */
+export function get(target: Target, path: string, options: http.RequestOptions = {}): Promise<Response> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', ...target, path, agent: false, ...options }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (c) => (body += c));
+      res.on('end', () => {
+        let json;
+        try {
+          json = JSON.parse(body);
+        } catch {
+          json = undefined;
+        }
+        resolve({ status: res.statusCode!, headers: res.headers, body, json });
+      });
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.setTimeout(20_000, () => req.destroy(new Error('request timed out')));
+  });
+}
+
+/** Port of the first address a fixture reported. */
+export function portOf(event: FixtureEvent, index = 0): number {
+  return ((event.addresses as Array<{ port: number }>)[index]!).port;
+}
+
+/** A self-signed certificate for localhost, made with openssl. */
+export function makeCertificate(dir: string): { key: string; cert: string } {
+  const key = join(dir, 'key.pem');
+  const cert = join(dir, 'cert.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-subj', '/CN=localhost', '-days', '1'], {
+    stdio: 'ignore',
+  });
+  return { key, cert };
+}
