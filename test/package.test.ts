@@ -1,0 +1,37 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { tempDir } from './helpers.ts';
+
+const root = new URL('..', import.meta.url).pathname;
+const npm = (args: string[], cwd: string) =>
+  execFileSync('npm', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, npm_config_loglevel: 'error' } });
+
+test('the packed package works from ESM and CommonJS and ships only dist and docs', { timeout: 180_000 }, (t) => {
+  const dir = tempDir(t);
+  const [packed] = JSON.parse(npm(['pack', '--json', '--pack-destination', dir], root)) as Array<{ filename: string; files: Array<{ path: string }> }>;
+  const files = packed!.files.map((f) => f.path).sort();
+  for (const required of ['package.json', 'README.md', 'dist/esm/index.js', 'dist/esm/index.d.ts', 'dist/cjs/index.js', 'dist/cjs/index.d.ts', 'dist/cjs/package.json']) {
+    assert.ok(files.includes(required), `${required} is packed`);
+  }
+  assert.deepEqual(files.filter((f) => !f.startsWith('dist/') && !['package.json', 'README.md', 'LICENSE'].includes(f)), []);
+
+  const app = join(dir, 'app');
+  mkdirSync(app);
+  writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'consumer', private: true }));
+  npm(['install', '--no-audit', '--no-fund', '--offline', join(dir, packed!.filename)], app);
+  const esm = execFileSync(
+    process.execPath,
+    ['--input-type=module', '-e', "import { gracehttp, gracenet, GraceError } from 'grace'; console.log(typeof gracehttp.serve, typeof gracenet.Net, typeof GraceError)"],
+    { cwd: app, encoding: 'utf8' },
+  );
+  assert.equal(esm.trim(), 'function function function');
+  const cjs = execFileSync(
+    process.execPath,
+    ['-e', "const { gracehttp, gracenet } = require('grace'); console.log(typeof gracehttp.start, typeof gracenet.parseListenSpec)"],
+    { cwd: app, encoding: 'utf8' },
+  );
+  assert.equal(cjs.trim(), 'function function');
+});
