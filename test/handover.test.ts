@@ -110,3 +110,43 @@ test('an http2 server is handed over; a session open across the restart is close
   assert.equal(await h2get(fresh, '/'), second.pid);
   await waitForExit(first.pid);
 });
+
+test('a plain net server and a cleartext http2 server are handed over together', { timeout: 60_000 }, async (t) => {
+  const app = startFixture(t, { kind: 'h2c', listen: [local] });
+  const first = await app.ready();
+  const port = portOf(first);
+  const h2cPid = async () => {
+    const session = http2.connect(`http://127.0.0.1:${port}`);
+    try {
+      const stream = session.request({ ':path': '/' });
+      let body = '';
+      stream.setEncoding('utf8').on('data', (c) => (body += c));
+      await once(stream, 'end');
+      return JSON.parse(body).pid as number;
+    } finally {
+      session.close();
+    }
+  };
+  assert.equal(await h2cPid(), first.pid);
+  process.kill(first.pid, 'SIGUSR2');
+  const second = await app.waitFor((e) => e.event === 'ready' && e.pid !== first.pid);
+  assert.equal(await h2cPid(), second.pid);
+  await waitForExit(first.pid);
+
+  const raw = startFixture(t, { kind: 'net', listen: [local] });
+  const netFirst = await raw.ready();
+  const netPort = portOf(netFirst);
+  const readPid = async () => {
+    const { connect } = await import('node:net');
+    const socket = connect(netPort, '127.0.0.1');
+    let data = '';
+    socket.setEncoding('utf8').on('data', (c) => (data += c));
+    await once(socket, 'end');
+    return Number(data.trim());
+  };
+  assert.equal(await readPid(), netFirst.pid);
+  process.kill(netFirst.pid, 'SIGUSR2');
+  const netSecond = await raw.waitFor((e) => e.event === 'ready' && e.pid !== netFirst.pid);
+  assert.equal(await readPid(), netSecond.pid);
+  await waitForExit(netFirst.pid);
+});
