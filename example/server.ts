@@ -1,6 +1,7 @@
 // A small app served by grace. Start it, curl it, `kill -USR2 <pid>`, curl again:
 // the pid changes, and a /sleep request started before the reload still finishes.
 import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { gracehttp } from '../src/index.js';
 
 const startedAt = new Date().toISOString();
@@ -20,8 +21,9 @@ const server = http.createServer((req, res) => {
 
 await gracehttp.serve(server, { port, host }, {
   ready() {
+    const address = server.address() as AddressInfo;
     process.stderr.write(
-      `example: http://${host}:${port}/ (pid ${process.pid}); reload with: kill -USR2 ${process.pid}; stop with: kill -TERM ${process.pid}\n`,
+      `example: http://${address.address}:${address.port}/ (pid ${process.pid}); reload with: kill -USR2 ${process.pid}; stop with: kill -TERM ${process.pid}\n`,
     );
   },
 });

@@ -1,0 +1,31 @@
+// The drain's promise, kept in CI: restarts under load lose no request. The
+// full measurement is `npm run bench`; this is its short version.
+import assert from 'node:assert/strict';
+import { test, type TestContext } from 'node:test';
+import { runLoad } from '../bench/load.ts';
+import { ServerProcess } from '../bench/server-process.ts';
+
+const EXAMPLE = ['--import', 'tsx', new URL('../example/server.ts', import.meta.url).pathname];
+
+async function restartsUnderLoad(t: TestContext, keepAlive: boolean, restarts: number) {
+  const server = new ServerProcess(EXAMPLE, { PORT: '0', HOST: '127.0.0.1' });
+  t.after(() => server.stop());
+  await server.until(() => server.generations.length > 0);
+  const stop = new AbortController();
+  const load = runLoad({ host: '127.0.0.1', port: server.port, connections: 8, keepAlive, signal: stop.signal });
+  for (let i = 0; i < restarts; i++) {
+    await new Promise((r) => setTimeout(r, 300));
+    await server.restart();
+  }
+  await server.until(() => server.alivePids().length === 1);
+  stop.abort();
+  const samples = await load;
+  const pids = new Set(samples.pid.filter(Boolean));
+  assert.equal(pids.size, restarts + 1, 'every generation answered');
+  assert.equal(samples.failures(), 0, `failed requests: ${JSON.stringify(Object.fromEntries(samples.errors))}`);
+  assert.ok(samples.count > 100, `only ${samples.count} requests`);
+}
+
+test('three restarts under keep-alive load lose no request', { timeout: 90_000 }, (t) => restartsUnderLoad(t, true, 3));
+
+test('three restarts under one-request-per-connection load lose no request', { timeout: 90_000 }, (t) => restartsUnderLoad(t, false, 3));
