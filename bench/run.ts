@@ -128,6 +128,7 @@ async function loadRun(mode: 'keep-alive' | 'close') {
     const port = server.port;
     const load = (signal: AbortSignal, origin?: number) => runLoad({ host: '127.0.0.1', port, connections, keepAlive, signal }, origin);
     await load(AbortSignal.timeout(2000)); // warm-up
+    await sleep(1000); // let the warm-up's connections close, so fd counts compare
     const first = server.current!.pid;
     const before = { fds: openFds(first), zombies: zombiesOf([process.pid, first]) };
 

@@ -70,7 +70,9 @@ export class ServerProcess {
   async until(check: () => boolean, timeoutMs = 30_000): Promise<void> {
     const deadline = performance.now() + timeoutMs;
     while (!check()) {
-      if (this.proc.exitCode !== null && this.alivePids().length === 0) {
+      // Only start-up failures: later generations are not our children, and
+      // their log lines can arrive after the previous one has exited.
+      if (this.proc.exitCode !== null && this.generations.length === 0) {
         throw new Error(`server exited with code ${this.proc.exitCode}; log:\n${this.log.slice(-20).join('\n')}`);
       }
       if (performance.now() > deadline) throw new Error(`server did not get there in ${timeoutMs} ms; log:\n${this.log.slice(-20).join('\n')}`);
