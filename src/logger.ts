@@ -7,10 +7,20 @@ export interface Logger {
 
 /** One line per event on stderr, prefixed so it reads well beside app logs. */
 export const stderrLogger: Logger = {
-  info: (message) => process.stderr.write(`grace: ${message}\n`),
-  warn: (message) => process.stderr.write(`grace: warning: ${message}\n`),
-  error: (message) => process.stderr.write(`grace: error: ${message}\n`),
+  info: (message) => write(`grace: ${message}\n`),
+  warn: (message) => write(`grace: warning: ${message}\n`),
+  error: (message) => write(`grace: error: ${message}\n`),
 };
+
+// A closed stderr (EPIPE: the terminal or log collector went away) must not
+// stop a restart or a drain half-way.
+function write(line: string): void {
+  try {
+    process.stderr.write(line);
+  } catch {
+    // nowhere to log to
+  }
+}
 
 const silentLogger: Logger = { info() {}, warn() {}, error() {} };
 
