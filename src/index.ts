@@ -7,5 +7,15 @@
 export * as gracehttp from './gracehttp.js';
 export * as gracenet from './gracenet.js';
 export { GraceError, type GraceErrorCode } from './errors.js';
+export {
+  Shutdown,
+  PHASES,
+  type Phase,
+  type Closable,
+  type RegisterOptions,
+  type ShutdownOptions,
+  type ShutdownReport,
+  type ShutdownEvents,
+} from './shutdown.js';
 export type { Logger } from './logger.js';
 export type { ListenSpec } from './listen-spec.js';

@@ -2,6 +2,7 @@ import { GraceError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { Net } from './net.js';
 import type { ProcessHost } from './process-host.js';
+import type { Shutdown } from './shutdown.js';
 
 /** Options for `gracehttp.serve` / `gracehttp.start`. Durations are milliseconds. */
 export interface ServeOptions {
@@ -11,7 +12,11 @@ export interface ServeOptions {
   stopSignals?: NodeJS.Signals[];
   /** How long the next generation may take to become ready before it is killed. Default 30 000. */
   readyTimeout?: number;
-  /** How long in-flight work may take to finish before connections are destroyed. Default 30 000. */
+  /**
+   * The deadline for the whole stop: draining and every registered closer. Then
+   * connections are destroyed and unfinished closers reported. Default: the
+   * registry's timeout (30 000).
+   */
   shutdownTimeout?: number;
   /** While draining, how long an idle keep-alive connection is given to send its next request. Default 500. */
   idleGrace?: number;
@@ -26,6 +31,11 @@ export interface ServeOptions {
    * if something still holds the event loop open one second later. Default true.
    */
   exit?: boolean;
+  /**
+   * The shutdown registry to drain through: its closers and tracked tasks run
+   * after a handover or on a stop. Default: a registry of this server's own.
+   */
+  shutdown?: Shutdown;
   /** @internal The fd inheritance to use (default: the process's own). */
   net?: Net;
   /** @internal The process to act on (default: this one). */

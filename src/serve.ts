@@ -8,6 +8,7 @@ import { processNet, type Listener, type Net } from './net.js';
 import { resolveOptions, type ResolvedOptions, type ServeOptions } from './options.js';
 import { canPassSockets, realProcess, type ProcessHost } from './process-host.js';
 import { RestartAttempt } from './restart.js';
+import { Shutdown } from './shutdown.js';
 import { removeSocketFile } from './unix-socket.js';
 
 /** One server and where it listens. */
@@ -53,11 +54,13 @@ export class Graceful extends EventEmitter<GracefulEvents> {
   private readonly drainers: ConnectionDrainer[];
   private readonly bound: Listener[] = [];
   private readonly removeSignalHandlers: Array<() => void> = [];
+  private readonly shutdownTimeout: number | undefined;
   private state: 'starting' | 'serving' | 'stopping' | 'stopped' = 'starting';
   private attempt: RestartAttempt | undefined;
   private stopping: Promise<void> | undefined;
-  private forceNow: (() => void) | undefined;
   private resolveDone!: () => void;
+  /** The shutdown registry this generation drains through (given in options, or its own). */
+  readonly shutdown: Shutdown;
 
   /** @internal Use {@link start} or {@link serve}. */
   constructor(
@@ -70,6 +73,12 @@ export class Graceful extends EventEmitter<GracefulEvents> {
     this.host = options.host ?? realProcess;
     this.net = options.net ?? processNet();
     this.drainers = targets.map((t) => new ConnectionDrainer(t.server));
+    this.shutdown = options.shutdown ?? new Shutdown({ logger: options.logger });
+    this.shutdownTimeout = options.shutdownTimeout === undefined ? undefined : this.options.shutdownTimeout;
+    // A registry shared with the app may be shut down by the app: stop serving then too.
+    this.shutdown.on('shutdown', () => {
+      if (this.state === 'serving' || this.state === 'starting') void this.beginStop('stop', undefined);
+    });
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
   }
 
@@ -177,7 +186,7 @@ export class Graceful extends EventEmitter<GracefulEvents> {
   private onStopSignal(signal: NodeJS.Signals): void {
     if (this.stopping) {
       this.logger.warn(`${signal} during shutdown: closing remaining connections now`);
-      this.forceNow?.();
+      this.shutdown.force();
       return;
     }
     // A SIGTERM while a child is starting is that child saying it is ready.
@@ -202,20 +211,26 @@ export class Graceful extends EventEmitter<GracefulEvents> {
     if (reason !== 'handover') this.attempt?.giveUp(`stopping on ${signal ?? 'stop()'} before the new generation was ready`);
     if (reason !== 'handover') this.logger.info(`Stopping pid ${this.host.pid}${signal ? ` on ${signal}` : ''}`);
     this.emit('stopping', { reason, signal });
+    // Stop accepting at once; the registry waits for the drain in its drain phase.
+    const drained = Promise.all(this.drainers.map((d) => d.drain(this.options.idleGrace)));
     let forced = 0;
-    const deadline = setTimeout(() => this.forceNow?.(), this.options.shutdownTimeout);
-    this.forceNow = () => {
-      clearTimeout(deadline);
-      this.forceNow = undefined;
-      for (const drainer of this.drainers) forced += drainer.forceClose().forced;
-    };
-    await Promise.all(this.drainers.map((d) => d.drain(this.options.idleGrace)));
-    clearTimeout(deadline);
+    const unregister = this.shutdown.register(() => drained, {
+      name: `servers (${this.describeAddresses()})`,
+      phase: 'drain',
+      force: () => {
+        for (const drainer of this.drainers) forced += drainer.forceClose().forced;
+      },
+    });
+    const report = await this.shutdown.shutdown({ reason, timeout: this.shutdownTimeout });
+    unregister();
     // After a handover the successor serves on these paths: leave them.
     if (reason !== 'handover') this.removeSocketFiles();
     this.state = 'stopped';
     this.uninstallSignalHandlers();
-    if (forced > 0) this.logger.warn(`destroyed ${forced} connection(s) still open after ${this.options.shutdownTimeout} ms`);
+    if (forced > 0) {
+      const deadline = report.durationMs >= (this.shutdownTimeout ?? this.shutdown.timeout) ? `after ${this.shutdownTimeout ?? this.shutdown.timeout} ms` : 'on a forced stop';
+      this.logger.warn(`destroyed ${forced} connection(s) still open ${deadline}`);
+    }
     this.logger.info(`Exiting pid ${this.host.pid}`);
     this.emit('stopped', { reason, forced });
     this.resolveDone();
