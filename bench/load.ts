@@ -35,7 +35,8 @@ export class Samples {
   }
 }
 
-const PID = /pid (\d+)/;
+// "pid 123 …" (the example) or {"pid":123} (the test fixture)
+const PID = /pid\D{0,3}(\d+)/;
 
 export async function runLoad(options: LoadOptions, origin = performance.now()): Promise<Samples> {
   const samples = new Samples();

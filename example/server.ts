@@ -20,10 +20,11 @@ const server = http.createServer((req, res) => {
 });
 
 await gracehttp.serve(server, { port, host }, {
+  pidFile: process.env.PID_FILE,
   ready() {
     const address = server.address() as AddressInfo;
     process.stderr.write(
-      `example: http://${address.address}:${address.port}/ (pid ${process.pid}); reload with: kill -USR2 ${process.pid}; stop with: kill -TERM ${process.pid}\n`,
+      `example: http://${address.address}:${address.port}/ (pid ${process.pid}); reload with: kill -USR2 ${process.pid}${process.env.PID_FILE ? ' or npm run reload' : ''}; stop with: kill -TERM ${process.pid}\n`,
     );
   },
 });

@@ -12,8 +12,10 @@ export type GraceErrorCode =
   | 'ERR_GRACE_RESTART_IN_PROGRESS'
   | 'ERR_GRACE_RESTART_FAILED'
   | 'ERR_GRACE_NOT_SERVING'
-  | 'ERR_GRACE_ALREADY_SERVING'
-  | 'ERR_GRACE_READY';
+  | 'ERR_GRACE_UNSUPPORTED'
+  | 'ERR_GRACE_READY'
+  | 'ERR_GRACE_PID_FILE'
+  | 'ERR_GRACE_USAGE';
 
 /** Every error grace raises: an `Error` with a stable `code`. */
 export class GraceError extends Error {

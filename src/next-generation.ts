@@ -33,9 +33,9 @@ export function nextGenerationCommand(host: ProcessHost): { file: string; args: 
  * Starts the next generation with the listening sockets as fds 3.., our stdio,
  * cwd and environment, plus the protocol variables.
  */
-export function spawnNextGeneration(host: ProcessHost, handoff: Handoff): ChildProcess {
+export function spawnNextGeneration(host: ProcessHost, handoff: Handoff, generation: number): ChildProcess {
   const { file, args } = nextGenerationCommand(host);
-  const env = childListenEnv(host.env, handoff.names, host.pid);
+  const env = childListenEnv(host.env, handoff.names, { parentPid: host.pid, generation });
   if (env.NODE_OPTIONS) env.NODE_OPTIONS = stripInspectorFlags(env.NODE_OPTIONS.split(/\s+/)).join(' ');
   const stdio: StdioOptions = ['inherit', 'inherit', 'inherit', ...handoff.fds];
   return spawn(file, args, { cwd: host.cwd(), env, stdio });

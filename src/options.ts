@@ -24,6 +24,12 @@ export interface ServeOptions {
   beforeRestart?: () => void | Promise<void>;
   /** Runs once every server listens; the previous generation is told to go only after it resolves. */
   ready?: () => void | Promise<void>;
+  /**
+   * Path of a pid file, written atomically (temp + rename) by each generation
+   * once it is ready and removed on a final stop. Read by `grace reload` and
+   * systemd's `PIDFile=`. Under `grace run`, the supervisor keeps its own.
+   */
+  pidFile?: string;
   /** Where lifecycle lines go (default: stderr); `false` silences them. */
   logger?: Logger | false;
   /**
@@ -50,6 +56,7 @@ export interface ResolvedOptions {
   idleGrace: number;
   beforeRestart: (() => void | Promise<void>) | undefined;
   ready: (() => void | Promise<void>) | undefined;
+  pidFile: string | undefined;
   exit: boolean;
 }
 
@@ -71,6 +78,7 @@ export function resolveOptions(options: ServeOptions): ResolvedOptions {
     idleGrace: duration('idleGrace', options.idleGrace, DEFAULTS.idleGrace),
     beforeRestart: hook('beforeRestart', options.beforeRestart),
     ready: hook('ready', options.ready),
+    pidFile: options.pidFile === undefined ? undefined : nonEmpty('pidFile', options.pidFile),
     exit: options.exit ?? DEFAULTS.exit,
   };
 }
@@ -79,6 +87,13 @@ function duration(name: string, value: number | undefined, fallback: number): nu
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
     throw new GraceError('ERR_GRACE_OPTIONS', `options.${name} must be a non-negative number of milliseconds, got ${String(value)}`);
+  }
+  return value;
+}
+
+function nonEmpty(name: string, value: unknown): string {
+  if (typeof value !== 'string' || value === '') {
+    throw new GraceError('ERR_GRACE_OPTIONS', `options.${name} must be a non-empty path, got ${JSON.stringify(value)}`);
   }
   return value;
 }

@@ -8,6 +8,8 @@ import type { ProcessHost } from './process-host.js';
 export interface RestartSettings {
   readyTimeout: number;
   beforeRestart: (() => void | Promise<void>) | undefined;
+  /** The generation number the child will have. */
+  generation: number;
 }
 
 /**
@@ -54,7 +56,7 @@ export class RestartAttempt {
     if (this.failure) return; // given up while the hook ran
     const handoff = this.net.handoff();
     if (handoff.fds.length === 0) return this.giveUp('nothing is listening to hand over');
-    const child = spawnNextGeneration(this.host, handoff);
+    const child = spawnNextGeneration(this.host, handoff, this.settings.generation);
     this.child = child;
     child.once('error', (err) => this.giveUp(`could not start the next generation: ${err.message}`, err));
     child.once('exit', (code, signal) => {

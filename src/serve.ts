@@ -10,6 +10,8 @@ import { canPassSockets, realProcess, type ProcessHost } from './process-host.js
 import { RestartAttempt } from './restart.js';
 import { Shutdown } from './shutdown.js';
 import { removeSocketFile } from './unix-socket.js';
+import { processStartTime, removePidFile, writePidFile, type PidFileState } from './pid-file.js';
+import { closeSync, writeSync } from 'node:fs';
 
 /** One server and where it listens. */
 export interface ServeTarget {
@@ -115,15 +117,21 @@ export class Graceful extends EventEmitter<GracefulEvents> {
     }
     if (this.state !== 'starting') return; // stopped while the ready hook ran
     this.state = 'serving';
-    const parentPid = this.net.parentPid;
-    this.signalParent(parentPid);
+    // The pid file names us before the old generation is told to go, so a
+    // deploy script never sees it name a process that is exiting.
+    this.writePidFile('serving');
+    const { parentPid, readyFd, supervisorPid } = this.net.inherit();
+    if (readyFd !== undefined) this.tellSupervisor(readyFd, supervisorPid);
+    else this.signalParent(parentPid);
     this.emit('ready', { pid: this.host.pid, parentPid });
   }
 
   /**
    * Starts the next generation, as the restart signal does. Resolves with its pid
    * once it is ready and this one has begun draining; rejects (and keeps
-   * serving) if it fails, or at once if a restart is already in flight.
+   * serving) if it fails, or at once if a restart is already in flight. Under
+   * `grace run` it asks the supervisor instead, and resolves (with the
+   * supervisor's pid) once this generation has been retired.
    */
   restart(): Promise<number> {
     const refusal = this.refuseRestart();
@@ -132,15 +140,20 @@ export class Graceful extends EventEmitter<GracefulEvents> {
       this.emit('restart-refused', refusal);
       return Promise.reject(refusal);
     }
-    const attempt = new RestartAttempt(this.host, this.net, this.options, this.logger);
+    const supervisorPid = this.net.inherit().supervisorPid;
+    if (supervisorPid !== undefined) return this.askSupervisor(supervisorPid);
+    const generation = this.net.inherit().generation;
+    const attempt = new RestartAttempt(this.host, this.net, { ...this.options, generation: generation + 1 }, this.logger);
     this.attempt = attempt;
     attempt.result.then(
       (pid) => this.emit('handover', { pid }),
       (err: GraceError) => {
         if (this.attempt === attempt) this.attempt = undefined;
+        this.writePidFile('failed', err.message);
         this.emit('restart-failed', err);
       },
     );
+    this.writePidFile('restarting');
     void attempt.begin().then(() => {
       if (attempt.pid !== undefined && this.attempt === attempt) this.emit('restart', { pid: attempt.pid });
     });
@@ -150,6 +163,35 @@ export class Graceful extends EventEmitter<GracefulEvents> {
   /** Stops accepting, drains, and resolves when done. Idempotent: every call returns the same promise. */
   stop(): Promise<void> {
     return this.beginStop('stop', undefined);
+  }
+
+  // Under `grace run` the supervisor starts generations; pass the request on.
+  private askSupervisor(supervisorPid: number): Promise<number> {
+    this.logger.info(`supervised: asking supervisor pid ${supervisorPid} to restart`);
+    try {
+      this.host.kill(supervisorPid, 'SIGUSR2');
+    } catch (cause) {
+      return Promise.reject(new GraceError('ERR_GRACE_RESTART_FAILED', `cannot signal supervisor pid ${supervisorPid}`, { cause }));
+    }
+    return this.done.then(() => supervisorPid);
+  }
+
+  private writePidFile(state: PidFileState['state'], message?: string): void {
+    const path = this.options.pidFile;
+    if (!path || this.net.inherit().supervisorPid !== undefined) return;
+    try {
+      writePidFile(path, {
+        pid: this.host.pid,
+        start: processStartTime(this.host.pid),
+        generation: this.net.inherit().generation,
+        serving: this.host.pid,
+        state,
+        ...(message === undefined ? {} : { message }),
+        at: Date.now(),
+      });
+    } catch (err) {
+      this.logger.warn(`could not write pid file ${path}: ${(err as Error).message}`);
+    }
   }
 
   private refuseRestart(): GraceError | undefined {
@@ -223,8 +265,12 @@ export class Graceful extends EventEmitter<GracefulEvents> {
     });
     const report = await this.shutdown.shutdown({ reason, timeout: this.shutdownTimeout });
     unregister();
-    // After a handover the successor serves on these paths: leave them.
-    if (reason !== 'handover') this.removeSocketFiles();
+    // After a handover the successor serves on these paths and wrote its pid,
+    // and under a supervisor both are the supervisor's: leave them.
+    if (reason !== 'handover' && this.net.inherit().supervisorPid === undefined) {
+      this.removeSocketFiles();
+      if (this.options.pidFile) removePidFile(this.options.pidFile, this.host.pid);
+    }
     this.state = 'stopped';
     this.uninstallSignalHandlers();
     if (forced > 0) {
@@ -237,6 +283,15 @@ export class Graceful extends EventEmitter<GracefulEvents> {
     if (this.options.exit && reason !== 'stop') {
       // Exit even if something else (a timer, a pool) holds the event loop open.
       setTimeout(() => this.host.exit(0), 1000).unref();
+    }
+  }
+
+  private tellSupervisor(readyFd: number, supervisorPid: number | undefined): void {
+    try {
+      writeSync(readyFd, 'ready\n');
+      closeSync(readyFd);
+    } catch (err) {
+      this.logger.warn(`could not tell supervisor pid ${supervisorPid} that we are ready: ${(err as Error).message}`);
     }
   }
 

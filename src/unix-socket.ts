@@ -66,7 +66,7 @@ export function removeSocketFile(file: SocketFile): boolean {
 
 // Node refuses to bind over an existing path; we rename over it, so check first.
 // A socket file nobody answers on is left over from a crash and may be replaced.
-async function refuseIfInUse(path: string): Promise<void> {
+export async function refuseIfInUse(path: string): Promise<void> {
   let stats;
   try {
     stats = lstatSync(path);

@@ -15,7 +15,7 @@ test('a slow request started before USR2 completes from the old pid; new request
   const slow = get({ port }, '/sleep?ms=1500');
   await new Promise((r) => setTimeout(r, 200)); // accepted by the old process
   process.kill(first.pid, 'SIGUSR2');
-  const second = await app.waitFor((e) => e.event === 'ready' && e.pid !== first.pid);
+  const second = await app.handedOver(first.pid);
   assert.equal(portOf(second), port, 'the new generation listens on the same port');
   const fresh = await get({ port }, '/');
   assert.equal(fresh.json.pid, second.pid);
@@ -34,7 +34,7 @@ test('three restarts in a row each hand over to a new pid on the same port', { t
   for (let i = 0; i < 3; i++) {
     const old = current.pid;
     process.kill(old, 'SIGUSR2');
-    current = await app.waitFor((e) => e.event === 'ready' && !seen.has(e.pid));
+    current = await app.handedOver(old);
     seen.add(current.pid);
     assert.equal((await get({ port }, '/')).json.pid, current.pid);
     await waitForExit(old);
@@ -51,7 +51,7 @@ test('a TCP and a unix socket server are handed over together; the unix path sur
   const port = portOf(first);
   assert.equal((first.addresses as unknown[])[1], socketPath);
   process.kill(first.pid, 'SIGUSR2');
-  const second = await app.waitFor((e) => e.event === 'ready' && e.pid !== first.pid);
+  const second = await app.handedOver(first.pid);
   await waitForExit(first.pid);
   assert.equal(portOf(second), port);
   assert.equal((await get({ port }, '/')).json.pid, second.pid);
@@ -79,7 +79,7 @@ test('an https server is handed over', { timeout: 60_000 }, async (t) => {
     });
   assert.equal(await fetchPid(), first.pid);
   process.kill(first.pid, 'SIGUSR2');
-  const second = await app.waitFor((e) => e.event === 'ready' && e.pid !== first.pid);
+  const second = await app.handedOver(first.pid);
   assert.equal(await fetchPid(), second.pid);
   await waitForExit(first.pid);
 });
@@ -102,7 +102,7 @@ test('an http2 server is handed over; a session open across the restart is close
   await new Promise((r) => setTimeout(r, 200));
   const goaway = once(session, 'goaway');
   process.kill(first.pid, 'SIGUSR2');
-  const second = await app.waitFor((e) => e.event === 'ready' && e.pid !== first.pid);
+  const second = await app.handedOver(first.pid);
   assert.equal(await slow, first.pid, 'the in-flight stream completes in the old process');
   await goaway;
   const fresh = http2.connect(`https://127.0.0.1:${port}`, { rejectUnauthorized: false });
@@ -129,7 +129,7 @@ test('a plain net server and a cleartext http2 server are handed over together',
   };
   assert.equal(await h2cPid(), first.pid);
   process.kill(first.pid, 'SIGUSR2');
-  const second = await app.waitFor((e) => e.event === 'ready' && e.pid !== first.pid);
+  const second = await app.handedOver(first.pid);
   assert.equal(await h2cPid(), second.pid);
   await waitForExit(first.pid);
 
@@ -146,7 +146,7 @@ test('a plain net server and a cleartext http2 server are handed over together',
   };
   assert.equal(await readPid(), netFirst.pid);
   process.kill(netFirst.pid, 'SIGUSR2');
-  const netSecond = await raw.waitFor((e) => e.event === 'ready' && e.pid !== netFirst.pid);
+  const netSecond = await raw.handedOver(netFirst.pid);
   assert.equal(await readPid(), netSecond.pid);
   await waitForExit(netFirst.pid);
 });

@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 
 export const FIXTURE = new URL('./fixtures/app.ts', import.meta.url).pathname;
+export const FIXTURE_ARGS = ['--import', 'tsx', FIXTURE];
+export const CLI = new URL('../src/cli.ts', import.meta.url).pathname;
 
 export interface FixtureEvent {
   event: string;
@@ -23,10 +25,11 @@ export class Fixture {
   readonly proc: ChildProcess;
   private waiters: Array<() => void> = [];
 
-  constructor(config: object, env: NodeJS.ProcessEnv = {}) {
-    this.proc = spawn(process.execPath, ['--import', 'tsx', FIXTURE], {
+  /** `command` runs instead of the fixture itself, e.g. a supervisor that runs it. */
+  constructor(config: object, env: NodeJS.ProcessEnv = {}, command: { file: string; args: string[]; fds?: number[] } = { file: process.execPath, args: FIXTURE_ARGS }) {
+    this.proc = spawn(command.file, command.args, {
       env: { ...process.env, ...env, GRACE_FIXTURE: JSON.stringify(config) },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['ignore', 'pipe', 'pipe', ...(command.fds ?? [])],
     });
     let out = '';
     this.proc.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
@@ -76,6 +79,20 @@ export class Fixture {
     return waitUntil(() => (typeof text === 'string' ? this.log.includes(text) : text.test(this.log)), timeoutMs, () => `log: ${text}\n${this.log}`);
   }
 
+  /**
+   * The next generation is ready and the old one has stopped accepting: it
+   * logs the handoff in the same tick as it closes its listener. Until then
+   * both accept, and a request may reach either.
+   */
+  async handedOver(old: number): Promise<FixtureEvent> {
+    const next = await this.waitFor((e) => e.event === 'ready' && e.pid !== old && e.pid > 0 && !this.retired.has(e.pid));
+    await this.waitForLog(new RegExp(`with new pid ${next.pid} and old pid ${old}`));
+    this.retired.add(old);
+    return next;
+  }
+
+  private readonly retired = new Set<number>();
+
   ready(pid?: number): Promise<FixtureEvent> {
     return this.waitFor((e) => e.event === 'ready' && (pid === undefined || e.pid === pid));
   }
@@ -87,8 +104,8 @@ export class Fixture {
 }
 
 /** A fixture that is killed (every generation, by pid) when the test ends. */
-export function startFixture(t: TestContext, config: object, env?: NodeJS.ProcessEnv): Fixture {
-  const fixture = new Fixture(config, env);
+export function startFixture(t: TestContext, config: object, env?: NodeJS.ProcessEnv, command?: ConstructorParameters<typeof Fixture>[2]): Fixture {
+  const fixture = new Fixture(config, env, command);
   t.after(() => {
     for (const pid of fixture.pids()) killQuietly(pid);
   });

@@ -20,7 +20,7 @@ async function assertRecovers(app: Fixture, oldPid: number, port: number, setCon
   assert.deepEqual(zombieChildren(oldPid), [], 'the failed child was reaped');
   setControl({});
   process.kill(oldPid, 'SIGUSR2');
-  const next = await app.waitFor((e) => e.event === 'ready' && e.pid !== oldPid);
+  const next = await app.handedOver(oldPid);
   assert.equal((await get({ port }, '/')).json.pid, next.pid);
   await waitForExit(oldPid);
 }
@@ -59,7 +59,7 @@ test('a second USR2 during a restart is refused and only one new generation star
   const refused = await app.waitFor((e) => e.event === 'restart-refused');
   assert.equal(refused.code, 'ERR_GRACE_RESTART_IN_PROGRESS');
   assert.match(app.log, /restart refused: a restart is already in progress/);
-  const second = await app.waitFor((e) => e.event === 'ready' && e.pid !== first.pid);
+  const second = await app.handedOver(first.pid);
   assert.equal(second.pid, spawned.child);
   await waitForExit(first.pid);
   assert.equal(app.events.filter((e) => e.event === 'restart').length, 1);

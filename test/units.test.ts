@@ -28,9 +28,9 @@ test('invalid listen specs are refused with ERR_GRACE_LISTEN_SPEC naming the val
 });
 
 test('LISTEN_FDS: absent, ours, someone else\'s, and names round-trip with colons', () => {
-  assert.deepEqual(gracenet.readListenEnv({}, 10), { fds: [], parentPid: undefined });
+  assert.deepEqual(gracenet.readListenEnv({}, 10), { fds: [], parentPid: undefined, generation: 1, readyFd: undefined, supervisorPid: undefined });
   assert.deepEqual(gracenet.readListenEnv({ LISTEN_FDS: '2', LISTEN_PID: '11' }, 10).fds, []);
-  const env = childListenEnv({ PATH: '/bin', LISTEN_PID: '5' }, ['tcp:::1:80', 'unix:/a%b.sock'], 42);
+  const env = childListenEnv({ PATH: '/bin', LISTEN_PID: '5' }, ['tcp:::1:80', 'unix:/a%b.sock'], { parentPid: 42, generation: 2 });
   assert.equal(env.LISTEN_PID, undefined);
   assert.equal(env.PATH, '/bin');
   const read = gracenet.readListenEnv(env, 10);
@@ -40,6 +40,9 @@ test('LISTEN_FDS: absent, ours, someone else\'s, and names round-trip with colon
       { fd: 4, name: 'unix:/a%b.sock' },
     ],
     parentPid: 42,
+    generation: 2,
+    readyFd: undefined,
+    supervisorPid: undefined,
   });
   assert.deepEqual(gracenet.readListenEnv({ LISTEN_FDS: '1', LISTEN_PID: '10' }, 10).fds, [{ fd: 3, name: undefined }]);
 });

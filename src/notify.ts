@@ -1,0 +1,43 @@
+import { spawn } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import { delimiter, join } from 'node:path';
+import type { Logger } from './logger.js';
+import type { ProcessHost } from './process-host.js';
+
+/**
+ * Reports to systemd (`Type=notify`) through the `systemd-notify` binary:
+ * node has no unix datagram sockets to speak to `NOTIFY_SOCKET` itself.
+ * A no-op when `NOTIFY_SOCKET` is unset; one log line when the binary is missing.
+ */
+export type Notify = (...assignments: string[]) => void;
+
+export function systemdNotifier(host: ProcessHost, logger: Logger): Notify {
+  if (!host.env.NOTIFY_SOCKET) return () => {};
+  const binary = findOnPath('systemd-notify', host.env.PATH ?? '');
+  if (!binary) {
+    logger.warn('NOTIFY_SOCKET is set but systemd-notify is not on PATH: readiness is not reported to systemd');
+    return () => {};
+  }
+  return (...assignments) => {
+    // --pid names us as the sender (the service needs NotifyAccess=all).
+    const child = spawn(binary, [`--pid=${host.pid}`, ...assignments], { stdio: 'ignore', env: host.env });
+    child.on('error', (err) => logger.warn(`systemd-notify failed: ${err.message}`));
+    child.on('exit', (code) => {
+      if (code !== 0) logger.warn(`systemd-notify ${assignments.join(' ')} exited with code ${code}`);
+    });
+  };
+}
+
+function findOnPath(name: string, path: string): string | undefined {
+  for (const dir of path.split(delimiter)) {
+    if (!dir) continue;
+    const candidate = join(dir, name);
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}

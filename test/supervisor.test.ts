@@ -1,0 +1,114 @@
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { join } from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { runLoad } from '../bench/load.ts';
+import { CLI, FIXTURE_ARGS, get, isAlive, portOf, startFixture, tempDir, waitForExit, waitUntil } from './helpers.ts';
+
+const node = process.execPath;
+
+/** `grace run` with the fixture app as its command; events from every app generation. */
+function supervise(t: TestContext, runArgs: string[], config: object, env: NodeJS.ProcessEnv = {}) {
+  return startFixture(t, config, env, { file: node, args: ['--import', 'tsx', CLI, 'run', ...runArgs, '--', node, ...FIXTURE_ARGS] });
+}
+
+test('supervisor mode: the pid stays the same across 3 reloads under load, with zero failed requests', { timeout: 90_000 }, async (t) => {
+  const dir = tempDir(t);
+  const pidFile = join(dir, 'grace.pid');
+  const app = supervise(t, ['--listen', '127.0.0.1:0', '--pid-file', pidFile], { listen: [{ port: 0, host: '127.0.0.1' }] });
+  const supervisor = app.proc.pid!;
+  const first = await app.ready();
+  assert.notEqual(first.pid, supervisor);
+  const port = portOf(first);
+  await waitUntil(() => readPidFileFirstLine(pidFile) === String(supervisor));
+  const stop = new AbortController();
+  const load = runLoad({ host: '127.0.0.1', port, connections: 4, keepAlive: true, signal: stop.signal });
+  const pids = [first.pid];
+  for (let i = 0; i < 3; i++) {
+    await new Promise((r) => setTimeout(r, 300));
+    process.kill(supervisor, i % 2 ? 'SIGHUP' : 'SIGUSR2');
+    const next = await app.waitFor((e) => e.event === 'ready' && !pids.includes(e.pid));
+    await waitForExit(pids.at(-1)!);
+    pids.push(next.pid);
+  }
+  stop.abort();
+  const samples = await load;
+  assert.equal(samples.failures(), 0, JSON.stringify(Object.fromEntries(samples.errors)));
+  assert.equal(new Set(samples.pid.filter(Boolean)).size, 4);
+  assert.ok(isAlive(supervisor));
+  assert.equal(readPidFileFirstLine(pidFile), String(supervisor), 'the pid file names the supervisor throughout');
+});
+
+test('supervisor mode: a crashed app is restarted and the sockets wait for it', { timeout: 60_000 }, async (t) => {
+  const app = supervise(t, ['--listen', '127.0.0.1:0'], { listen: [{ port: 0, host: '127.0.0.1' }] });
+  const first = await app.ready();
+  const port = portOf(first);
+  process.kill(first.pid, 'SIGKILL');
+  const inFlight = get({ port }, '/'); // queued in the accept backlog until the new app accepts it
+  const second = await app.waitFor((e) => e.event === 'ready' && e.pid !== first.pid);
+  assert.equal((await inFlight).json.pid, second.pid);
+  await app.waitForLog(/app pid \d+ exited with SIGKILL while serving/);
+  assert.ok(isAlive(app.proc.pid!));
+});
+
+test('supervisor mode: SIGTERM drains the app and the supervisor exits with the app\'s status', { timeout: 60_000 }, async (t) => {
+  const app = supervise(t, ['--listen', '127.0.0.1:0'], { listen: [{ port: 0, host: '127.0.0.1' }], exitCodeOnStop: 7 });
+  const ready = await app.ready();
+  const slow = get({ port: portOf(ready) }, '/sleep?ms=800');
+  await new Promise((r) => setTimeout(r, 200));
+  process.kill(app.proc.pid!, 'SIGTERM');
+  assert.equal((await slow).json.pid, ready.pid, 'the in-flight request finished');
+  const [code] = await once(app.proc, 'exit');
+  assert.equal(code, 7);
+  assert.equal(isAlive(ready.pid), false);
+});
+
+test('supervisor mode with sockets from a test acting as systemd (LISTEN_PID = the supervisor), and sd_notify', { timeout: 60_000 }, async (t) => {
+  const dir = tempDir(t);
+  // A stand-in systemd-notify that records what it was asked to say.
+  const notes = join(dir, 'notify.log');
+  const notifyBin = join(dir, 'systemd-notify');
+  writeFileSync(notifyBin, `#!/bin/sh\necho "$*" >> '${notes}'\n`);
+  chmodSync(notifyBin, 0o755);
+  const systemdSocket = net.createServer();
+  await new Promise<void>((r) => systemdSocket.listen(0, '127.0.0.1', r));
+  const port = (systemdSocket.address() as net.AddressInfo).port;
+  const fd = (systemdSocket as unknown as { _handle: { fd: number } })._handle.fd;
+  const command = `LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=http exec '${node}' --import tsx '${CLI}' run -- '${node}' ${FIXTURE_ARGS.map((a) => `'${a}'`).join(' ')}`;
+  const app = startFixture(
+    t,
+    { listen: [{ port, host: '127.0.0.1' }] },
+    { NOTIFY_SOCKET: join(dir, 'notify.sock'), PATH: `${dir}:${process.env.PATH}` },
+    { file: 'sh', args: ['-c', command], fds: [fd] },
+  );
+  const first = await app.ready();
+  systemdSocket.close(); // systemd keeps its copy without accepting; ours would compete
+  assert.equal(portOf(first), port, 'the app adopted the socket systemd passed');
+  assert.equal((await get({ port }, '/')).json.pid, first.pid);
+  process.kill(app.proc.pid!, 'SIGUSR2');
+  const second = await app.waitFor((e) => e.event === 'ready' && e.pid !== first.pid);
+  await waitForExit(first.pid); // until it is retired, both generations accept
+  assert.equal((await get({ port }, '/')).json.pid, second.pid);
+  await waitUntil(() => (readText(notes).match(/READY=1/g) ?? []).length >= 2);
+  const lines = readText(notes).trim().split('\n');
+  assert.ok(lines.every((l) => l.startsWith(`--pid=${app.proc.pid} `)), lines.join('\n'));
+  assert.deepEqual(lines.map((l) => l.split(' ')[1]), ['READY=1', 'RELOADING=1', 'READY=1']);
+});
+
+function readPidFileFirstLine(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8').split('\n')[0];
+  } catch {
+    return undefined;
+  }
+}
+
+function readText(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}
