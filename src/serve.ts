@@ -12,6 +12,7 @@ import { Shutdown } from './shutdown.js';
 import { removeSocketFile } from './unix-socket.js';
 import { processStartTime, removePidFile, writePidFile, type PidFileState } from './pid-file.js';
 import { closeSync, writeSync } from 'node:fs';
+import { systemdNotifier, type Notify } from './notify.js';
 
 /** One server and where it listens. */
 export interface ServeTarget {
@@ -57,6 +58,7 @@ export class Graceful extends EventEmitter<GracefulEvents> {
   private readonly bound: Listener[] = [];
   private readonly removeSignalHandlers: Array<() => void> = [];
   private readonly shutdownTimeout: number | undefined;
+  private notify: Notify = () => {};
   private state: 'starting' | 'serving' | 'stopping' | 'stopped' = 'starting';
   private attempt: RestartAttempt | undefined;
   private stopping: Promise<void> | undefined;
@@ -121,8 +123,15 @@ export class Graceful extends EventEmitter<GracefulEvents> {
     // deploy script never sees it name a process that is exiting.
     this.writePidFile('serving');
     const { parentPid, readyFd, supervisorPid } = this.net.inherit();
-    if (readyFd !== undefined) this.tellSupervisor(readyFd, supervisorPid);
-    else this.signalParent(parentPid);
+    if (readyFd !== undefined) {
+      this.tellSupervisor(readyFd, supervisorPid);
+    } else {
+      // Under systemd (Type=notify, NotifyAccess=all) the main pid moves to us
+      // before the old generation exits, so the service never looks dead.
+      this.notify = systemdNotifier(this.host, this.logger);
+      this.notify(`MAINPID=${this.host.pid}`, 'READY=1');
+      this.signalParent(parentPid);
+    }
     this.emit('ready', { pid: this.host.pid, parentPid });
   }
 
@@ -150,10 +159,12 @@ export class Graceful extends EventEmitter<GracefulEvents> {
       (err: GraceError) => {
         if (this.attempt === attempt) this.attempt = undefined;
         this.writePidFile('failed', err.message);
+        this.notify('READY=1');
         this.emit('restart-failed', err);
       },
     );
     this.writePidFile('restarting');
+    this.notify('RELOADING=1');
     void attempt.begin().then(() => {
       if (attempt.pid !== undefined && this.attempt === attempt) this.emit('restart', { pid: attempt.pid });
     });
@@ -251,7 +262,10 @@ export class Graceful extends EventEmitter<GracefulEvents> {
   private async drainAndClose(reason: StopReason, signal: NodeJS.Signals | undefined): Promise<void> {
     this.state = 'stopping';
     if (reason !== 'handover') this.attempt?.giveUp(`stopping on ${signal ?? 'stop()'} before the new generation was ready`);
-    if (reason !== 'handover') this.logger.info(`Stopping pid ${this.host.pid}${signal ? ` on ${signal}` : ''}`);
+    if (reason !== 'handover') {
+      this.logger.info(`Stopping pid ${this.host.pid}${signal ? ` on ${signal}` : ''}`);
+      this.notify('STOPPING=1');
+    }
     this.emit('stopping', { reason, signal });
     // Stop accepting at once; the registry waits for the drain in its drain phase.
     const drained = Promise.all(this.drainers.map((d) => d.drain(this.options.idleGrace)));

@@ -111,8 +111,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       const next = await this.startGeneration();
       const old = this.current;
       this.current = next;
-      this.retire(old);
       this.announce(next);
+      this.retire(old);
     } catch (err) {
       const error = err as GraceError;
       this.logger.error(`reload failed: ${error.message}; pid ${this.current?.child.pid} still serving`);

@@ -34,4 +34,7 @@ test('the packed package works from ESM and CommonJS and ships only dist and doc
     { cwd: app, encoding: 'utf8' },
   );
   assert.equal(cjs.trim(), 'function function');
+  const help = execFileSync(join(app, 'node_modules', '.bin', 'grace'), ['--help'], { cwd: app, encoding: 'utf8' });
+  assert.match(help, /grace reload --pid-file FILE/);
+  assert.match(help, /grace run \[--listen SPEC\]/);
 });
