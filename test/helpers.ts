@@ -2,7 +2,7 @@
 // sockets, and make sure every process a test started is gone when it ends.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -218,4 +218,23 @@ export function makeCertificate(dir: string): { key: string; cert: string } {
     stdio: 'ignore',
   });
   return { key, cert };
+}
+
+/**
+ * A stand-in `systemd-notify` on PATH that records its arguments, one call a
+ * line: what grace asked systemd to hear. Returns the env to run under.
+ */
+export function fakeSystemdNotify(t: TestContext): { env: NodeJS.ProcessEnv; dir: string; calls: () => string[] } {
+  const dir = tempDir(t);
+  const log = join(dir, 'notify.log');
+  writeFileSync(join(dir, 'systemd-notify'), `#!/bin/sh\necho "$*" >> '${log}'\n`);
+  chmodSync(join(dir, 'systemd-notify'), 0o755);
+  const calls = () => {
+    try {
+      return readFileSync(log, 'utf8').trim().split('\n').filter(Boolean);
+    } catch {
+      return [];
+    }
+  };
+  return { dir, env: { NOTIFY_SOCKET: join(dir, 'notify.sock'), PATH: `${dir}:${process.env.PATH}` }, calls };
 }

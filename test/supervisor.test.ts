@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { runLoad } from '../bench/load.ts';
-import { CLI, FIXTURE_ARGS, get, isAlive, portOf, startFixture, tempDir, waitForExit, waitUntil } from './helpers.ts';
+import { CLI, fakeSystemdNotify, FIXTURE_ARGS, get, isAlive, portOf, startFixture, tempDir, waitForExit, waitUntil } from './helpers.ts';
 
 const node = process.execPath;
 
@@ -66,12 +66,7 @@ test('supervisor mode: SIGTERM drains the app and the supervisor exits with the 
 });
 
 test('supervisor mode with sockets from a test acting as systemd (LISTEN_PID = the supervisor), and sd_notify', { timeout: 60_000 }, async (t) => {
-  const dir = tempDir(t);
-  // A stand-in systemd-notify that records what it was asked to say.
-  const notes = join(dir, 'notify.log');
-  const notifyBin = join(dir, 'systemd-notify');
-  writeFileSync(notifyBin, `#!/bin/sh\necho "$*" >> '${notes}'\n`);
-  chmodSync(notifyBin, 0o755);
+  const notify = fakeSystemdNotify(t);
   const systemdSocket = net.createServer();
   await new Promise<void>((r) => systemdSocket.listen(0, '127.0.0.1', r));
   const port = (systemdSocket.address() as net.AddressInfo).port;
@@ -80,7 +75,7 @@ test('supervisor mode with sockets from a test acting as systemd (LISTEN_PID = t
   const app = startFixture(
     t,
     { listen: [{ port, host: '127.0.0.1' }] },
-    { NOTIFY_SOCKET: join(dir, 'notify.sock'), PATH: `${dir}:${process.env.PATH}` },
+    notify.env,
     { file: 'sh', args: ['-c', command], fds: [fd] },
   );
   const first = await app.ready();
@@ -91,8 +86,8 @@ test('supervisor mode with sockets from a test acting as systemd (LISTEN_PID = t
   const second = await app.waitFor((e) => e.event === 'ready' && e.pid !== first.pid);
   await waitForExit(first.pid); // until it is retired, both generations accept
   assert.equal((await get({ port }, '/')).json.pid, second.pid);
-  await waitUntil(() => (readText(notes).match(/READY=1/g) ?? []).length >= 2);
-  const lines = readText(notes).trim().split('\n');
+  await waitUntil(() => notify.calls().filter((l) => l.includes('READY=1')).length >= 2);
+  const lines = notify.calls();
   assert.ok(lines.every((l) => l.startsWith(`--pid=${app.proc.pid} `)), lines.join('\n'));
   assert.deepEqual(lines.map((l) => l.split(' ')[1]), ['READY=1', 'RELOADING=1', 'READY=1']);
 });
@@ -102,13 +97,5 @@ function readPidFileFirstLine(path: string): string | undefined {
     return readFileSync(path, 'utf8').split('\n')[0];
   } catch {
     return undefined;
-  }
-}
-
-function readText(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return '';
   }
 }

@@ -1,29 +1,17 @@
 import assert from 'node:assert/strict';
-import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { startFixture, tempDir, waitForExit, waitUntil } from './helpers.ts';
+import { fakeSystemdNotify, startFixture, tempDir, waitForExit, waitUntil } from './helpers.ts';
 
 test('direct mode under systemd: each generation reports MAINPID and READY, the old one RELOADING', { timeout: 60_000 }, async (t) => {
-  const dir = tempDir(t);
-  const notes = join(dir, 'notify.log');
-  const notifyBin = join(dir, 'systemd-notify');
-  writeFileSync(notifyBin, `#!/bin/sh\necho "$*" >> '${notes}'\n`);
-  chmodSync(notifyBin, 0o755);
-  const app = startFixture(t, { listen: [{ port: 0, host: '127.0.0.1' }] }, { NOTIFY_SOCKET: join(dir, 'notify.sock'), PATH: `${dir}:${process.env.PATH}` });
+  const notify = fakeSystemdNotify(t);
+  const app = startFixture(t, { listen: [{ port: 0, host: '127.0.0.1' }] }, notify.env);
   const first = await app.ready();
   process.kill(first.pid, 'SIGUSR2');
   const second = await app.handedOver(first.pid);
   await waitForExit(first.pid);
-  const read = () => {
-    try {
-      return readFileSync(notes, 'utf8').trim().split('\n').sort();
-    } catch {
-      return [];
-    }
-  };
-  await waitUntil(() => read().length >= 3);
-  assert.deepEqual(read(), [
+  await waitUntil(() => notify.calls().length >= 3);
+  assert.deepEqual(notify.calls().sort(), [
     `--pid=${first.pid} MAINPID=${first.pid} READY=1`,
     `--pid=${first.pid} RELOADING=1`,
     `--pid=${second.pid} MAINPID=${second.pid} READY=1`,
