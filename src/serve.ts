@@ -158,8 +158,10 @@ export class Graceful extends EventEmitter<GracefulEvents> {
       (pid) => this.emit('handover', { pid }),
       (err: GraceError) => {
         if (this.attempt === attempt) this.attempt = undefined;
-        this.writePidFile('failed', err.message);
-        this.notify('READY=1');
+        if (this.state === 'serving') {
+          this.writePidFile('failed', err.message);
+          this.notify('READY=1');
+        }
         this.emit('restart-failed', err);
       },
     );

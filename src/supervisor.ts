@@ -114,6 +114,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       this.announce(next);
       this.retire(old);
     } catch (err) {
+      if (this.stopping) return; // the stop killed it
       const error = err as GraceError;
       this.logger.error(`reload failed: ${error.message}; pid ${this.current?.child.pid} still serving`);
       this.writePidFile('failed', error.message);
