@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { GraceError } from './errors.js';
 import { resolveLogger, type Logger } from './logger.js';
+import { within } from './within.js';
 
 /**
  * Phases run in this order; the closers of one phase run together.
@@ -187,8 +188,9 @@ export class Shutdown extends EventEmitter<ShutdownEvents> {
     const started = performance.now();
     const failed: ShutdownReport['failed'] = [];
     let forced = false;
+    let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, timeout);
+      timer = setTimeout(resolve, timeout);
       this.forceNow = () => {
         clearTimeout(timer);
         resolve();
@@ -220,6 +222,8 @@ export class Shutdown extends EventEmitter<ShutdownEvents> {
       await Promise.race([Promise.all(work), deadline]);
       if (forced) break;
     }
+    // A finished shutdown must not hold the event loop open until the deadline.
+    clearTimeout(timer);
     this.forceNow = undefined;
 
     const unfinished: string[] = [];
@@ -233,8 +237,7 @@ export class Shutdown extends EventEmitter<ShutdownEvents> {
         }
       }
       // Forced closers (destroyed sockets) usually finish at once; give them a moment.
-      const settle = new Promise((resolve) => setTimeout(resolve, FORCE_SETTLE_MS).unref());
-      await Promise.race([Promise.all(running.filter((e) => e.force).map((e) => e.settled)), settle]);
+      await within(Promise.all(running.filter((e) => e.force).map((e) => e.settled)), FORCE_SETTLE_MS);
       for (const entry of this.entries) {
         if (entry.state === 'running') unfinished.push(entry.name);
         if (entry.state === 'waiting') unfinished.push(`${entry.name} (not started)`);
