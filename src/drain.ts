@@ -77,9 +77,11 @@ export class ConnectionDrainer {
 
   /** Destroys every connection still open. */
   forceClose(): DrainResult {
-    const forced = this.connections.size;
+    let forced = 0;
     for (const session of this.sessions) session.destroy();
     for (const connection of this.connections.values()) {
+      if (connection.raw.destroyed) continue; // counted by an earlier call
+      forced++;
       connection.http?.destroy();
       connection.raw.destroy();
     }
@@ -143,7 +145,17 @@ export class ConnectionDrainer {
     if (this.kind === 'http2' && !connection.http) return;
     connection.idleTimer = setTimeout(() => {
       connection.idleTimer = undefined;
-      if (connection.inFlight > 0 || isBusyOrDetached(connection)) return;
+      if (connection.inFlight > 0) return; // its response's 'close' looks again
+      const state = socketState(connection);
+      if (state === 'detached') return; // the app's, or the deadline's
+      if (state === 'busy') {
+        // A response we saw no 'request' for ('checkContinue'): let it say
+        // close, and look again later.
+        const response = (connection.http as HttpSocket)._httpMessage;
+        if (response && !response.headersSent) response.shouldKeepAlive = false;
+        this.closeWhenIdle(connection);
+        return;
+      }
       connection.http?.destroy();
       connection.raw.destroy();
     }, this.idleGrace);
@@ -151,13 +163,16 @@ export class ConnectionDrainer {
   }
 }
 
+type HttpSocket = Socket & { parser?: unknown; _httpMessage?: http.ServerResponse | null };
+
 // After an upgrade (WebSocket) or CONNECT, http hands the socket to the app and
-// drops its parser; such sockets are the app's to close, or ours at the deadline.
-// A response still attached (e.g. after 'checkContinue') means busy.
-function isBusyOrDetached(connection: Connection): boolean {
-  const socket = connection.http as (Socket & { parser?: unknown; _httpMessage?: unknown }) | undefined;
-  if (!socket) return false;
-  return socket.parser === null || socket._httpMessage != null;
+// drops its parser: 'detached', the app's to close, or ours at the deadline.
+// A response still attached (e.g. after 'checkContinue') means 'busy'.
+function socketState(connection: Connection): 'idle' | 'busy' | 'detached' {
+  const socket = connection.http as HttpSocket | undefined;
+  if (!socket) return 'idle';
+  if (socket.parser === null) return 'detached';
+  return socket._httpMessage != null ? 'busy' : 'idle';
 }
 
 function rawSocketOf(socket: Socket): Socket {
