@@ -5,6 +5,9 @@ import type { Net } from './net.js';
 import { spawnNextGeneration } from './next-generation.js';
 import type { ProcessHost } from './process-host.js';
 
+// How long after killing an unready child its SIGTERM may still arrive.
+const LATE_READY_WINDOW_MS = 2000;
+
 export interface RestartSettings {
   readyTimeout: number;
   beforeRestart: (() => void | Promise<void>) | undefined;
@@ -24,6 +27,7 @@ export class RestartAttempt {
   private child: ChildProcess | undefined;
   private timer: NodeJS.Timeout | undefined;
   private settled = false;
+  private killedAt: number | undefined;
   private failure: GraceError | undefined;
   private resolveResult!: (pid: number) => void;
   private rejectResult!: (err: GraceError) => void;
@@ -48,6 +52,15 @@ export class RestartAttempt {
   }
 
   async begin(): Promise<void> {
+    // One deadline for the hook and the child's start: a hung hook must not
+    // leave the restart "in progress" for ever.
+    this.timer = setTimeout(() => {
+      this.giveUp(
+        this.child
+          ? `new generation pid ${this.child.pid} was not ready within ${this.settings.readyTimeout} ms`
+          : `the beforeRestart hook did not finish within ${this.settings.readyTimeout} ms`,
+      );
+    }, this.settings.readyTimeout);
     try {
       await this.settings.beforeRestart?.();
     } catch (cause) {
@@ -56,7 +69,12 @@ export class RestartAttempt {
     if (this.failure) return; // given up while the hook ran
     const handoff = this.net.handoff();
     if (handoff.fds.length === 0) return this.giveUp('nothing is listening to hand over');
-    const child = spawnNextGeneration(this.host, handoff, this.settings.generation);
+    let child: ChildProcess;
+    try {
+      child = spawnNextGeneration(this.host, handoff, this.settings.generation);
+    } catch (cause) {
+      return this.giveUp(`could not start the next generation: ${(cause as Error).message}`, cause);
+    }
     this.child = child;
     child.once('error', (err) => this.giveUp(`could not start the next generation: ${err.message}`, err));
     child.once('exit', (code, signal) => {
@@ -68,9 +86,14 @@ export class RestartAttempt {
     });
     if (child.pid === undefined) return; // spawn failed; 'error' follows.
     this.logger.info(`Starting new generation pid ${child.pid} from pid ${this.host.pid}`);
-    this.timer = setTimeout(() => {
-      this.giveUp(`new generation pid ${child.pid} was not ready within ${this.settings.readyTimeout} ms`);
-    }, this.settings.readyTimeout);
+  }
+
+  /**
+   * True for a moment after we killed a started child: a SIGTERM now is most
+   * likely its readiness signal, sent just before it died, not a stop request.
+   */
+  mayStillSignal(): boolean {
+    return this.killedAt !== undefined && performance.now() - this.killedAt < LATE_READY_WINDOW_MS;
   }
 
   /** The child said it is ready: it now serves, and we are to drain. */
@@ -93,6 +116,7 @@ export class RestartAttempt {
     clearTimeout(this.timer);
     const child = this.child;
     if (child && child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
+      this.killedAt = performance.now();
       child.kill('SIGKILL');
       return; // its 'exit' settles, once node has reaped it
     }
