@@ -58,12 +58,13 @@ export async function holdSockets(specs: ListenSpec[], host: ProcessHost): Promi
         const file = socketFileAt(spec.path);
         if (file) files.push(file);
       } else {
-        const host = spec.host ?? '::';
-        const family = net.isIPv6(host) ? 6 : net.isIPv4(host) ? 4 : 0;
+        const host = spec.bindHost;
+        const family = host === undefined ? 4 : net.isIPv6(host) ? 6 : net.isIPv4(host) ? 4 : 0;
         if (family === 0) {
           throw new GraceError('ERR_GRACE_LISTEN_SPEC', `grace run --listen needs an IP address, not a host name: ${spec.host}`);
         }
-        handles.push(bind(host, spec.port, family, `${spec.host ?? ''}:${spec.port}`));
+        // No address: node tries :: (dual stack) and falls back to 0.0.0.0.
+        handles.push(bind(host ?? null, spec.port, family, `${spec.host ?? ''}:${spec.port}`));
       }
       fds.push(handles.at(-1)!.fd);
       names.push(spec.name);
@@ -84,7 +85,7 @@ export async function holdSockets(specs: ListenSpec[], host: ProcessHost): Promi
   };
 }
 
-function bind(address: string, port: number, addressType: number, label: string): BoundHandle {
+function bind(address: string | null, port: number, addressType: number, label: string): BoundHandle {
   // node's cluster primary binds without listening through this same function.
   const create = (net as unknown as { _createServerHandle?: CreateServerHandle })._createServerHandle;
   if (typeof create !== 'function') {

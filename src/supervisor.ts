@@ -105,7 +105,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       return;
     }
     this.logger.info(`${signal}: reloading; pid ${this.current.child.pid} serves until the new generation is ready`);
-    this.notify('RELOADING=1');
+    void this.notify('RELOADING=1');
     this.writePidFile('restarting');
     try {
       const next = await this.startGeneration();
@@ -116,10 +116,16 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     } catch (err) {
       if (this.stopping) return; // the stop killed it
       const error = err as GraceError;
-      this.logger.error(`reload failed: ${error.message}; pid ${this.current?.child.pid} still serving`);
-      this.writePidFile('failed', error.message);
-      this.notify('READY=1');
       this.emit('reload-failed', error);
+      if (!this.current) {
+        // The serving app died while the new one was starting: start another.
+        this.logger.error(`reload failed: ${error.message}; no app is running`);
+        this.scheduleRestart();
+        return;
+      }
+      this.logger.error(`reload failed: ${error.message}; pid ${this.current.child.pid} still serving`);
+      this.writePidFile('failed', error.message);
+      void this.notify('READY=1');
     }
   }
 
@@ -133,7 +139,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.stopping = true;
     clearTimeout(this.restartTimer);
     this.logger.info(`${signal}: stopping pid ${this.current?.child.pid ?? '(none)'}`);
-    this.notify('STOPPING=1');
+    void this.notify('STOPPING=1');
     if (this.pending) this.pending.child.kill('SIGKILL');
     this.signalApps(signal);
     const current = this.current;
@@ -155,6 +161,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   }
 
   private async startCurrent(): Promise<void> {
+    if (this.pending || this.current) return; // a reload got there first
     try {
       const generation = await this.startGeneration();
       this.current = generation;
@@ -167,9 +174,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   }
 
   private announce(generation: Generation): void {
-    this.backoff = 0;
+    clearTimeout(this.restartTimer);
     this.writePidFile('serving');
-    this.notify('READY=1', `STATUS=generation ${generation.number}, app pid ${generation.child.pid}`);
+    void this.notify('READY=1', `STATUS=generation ${generation.number}, app pid ${generation.child.pid}`);
     this.logger.info(`generation ${generation.number} (pid ${generation.child.pid}) is ready`);
     this.emit('ready', { generation: generation.number, pid: generation.child.pid! });
     void generation.exited.then((status) => {
@@ -180,6 +187,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       this.lastExit = status;
       this.logger.error(`app pid ${generation.child.pid} exited with ${describe(status)} while serving`);
       this.emit('crashed', { pid: generation.child.pid!, ...status });
+      // A reload in flight will put its generation in place (or fail and restart).
+      if (this.pending) return;
+      this.writePidFile('restarting');
       if (performance.now() - generation.startedAt > STABLE_AFTER_MS) this.backoff = 0;
       this.scheduleRestart();
     });
@@ -200,7 +210,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     // The supervisor is systemd's main process; the app must not claim that.
     delete env.NOTIFY_SOCKET;
     const [file, ...args] = this.options.command;
-    const child = spawn(file!, args, { env, stdio: ['inherit', 'inherit', 'inherit', ...sockets.fds, 'pipe'] });
+    // Its own process group: a Ctrl-C at the terminal reaches the supervisor,
+    // which passes it on once, rather than both (a second signal would force).
+    const child = spawn(file!, args, { env, stdio: ['inherit', 'inherit', 'inherit', ...sockets.fds, 'pipe'], detached: true });
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
       child.once('exit', (code, signal) => resolve({ code, signal }));
       child.once('error', () => resolve({ code: 127, signal: null }));
@@ -251,6 +263,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         start: processStartTime(this.host.pid),
         generation: state === 'serving' ? (this.current?.number ?? this.generation) : (this.current?.number ?? 0),
         serving: this.current?.child.pid ?? 0,
+        signal: 'SIGUSR2',
         state,
         ...(message === undefined ? {} : { message }),
         at: Date.now(),
