@@ -46,7 +46,7 @@ const DECIMAL = /^\d+$/;
 export function readListenEnv(env: NodeJS.ProcessEnv, pid: number): ListenEnv {
   const grace = {
     parentPid: parsePid(env.GRACE_PARENT_PID, 'GRACE_PARENT_PID'),
-    generation: parsePid(env.GRACE_GENERATION, 'GRACE_GENERATION') ?? 1,
+    generation: parseCount(env.GRACE_GENERATION, 'GRACE_GENERATION') ?? 1,
     readyFd: parseFd(env.GRACE_READY_FD),
     supervisorPid: parsePid(env.GRACE_SUPERVISOR_PID, 'GRACE_SUPERVISOR_PID'),
   };
@@ -72,6 +72,14 @@ export function readListenEnv(env: NodeJS.ProcessEnv, pid: number): ListenEnv {
   const names = parseNames(env.LISTEN_FDNAMES, count);
   const fds = Array.from({ length: count }, (_, i) => ({ fd: LISTEN_FDS_START + i, name: names?.[i] }));
   return { fds, ...grace };
+}
+
+function parseCount(raw: string | undefined, key: string): number | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  if (!DECIMAL.test(raw) || Number(raw) < 1) {
+    throw new GraceError('ERR_GRACE_LISTEN_FDS', `${key}=${JSON.stringify(raw)} is not a generation number (1, 2, …)`);
+  }
+  return Number(raw);
 }
 
 function parseFd(raw: string | undefined): number | undefined {

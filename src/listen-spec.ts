@@ -11,7 +11,16 @@ export type ListenSpec = number | string | ListenOptions;
 
 /** A spec reduced to what identifies a socket, plus the name it travels under. */
 export type ParsedListenSpec =
-  | { kind: 'tcp'; host: string | undefined; port: number; name: string; options: ListenOptions }
+  | {
+      kind: 'tcp';
+      /** Normalized for matching: undefined for every interface. */
+      host: string | undefined;
+      /** What to bind: '0.0.0.0' stays IPv4-only; undefined lets node choose (:: dual stack). */
+      bindHost: string | undefined;
+      port: number;
+      name: string;
+      options: ListenOptions;
+    }
   | { kind: 'unix'; path: string; name: string; options: ListenOptions };
 
 // Hosts that mean "every interface": `:8080`, `0.0.0.0:8080` and `[::]:8080` are
@@ -48,7 +57,8 @@ function parseString(spec: string): ParsedListenSpec {
 
 function tcp(host: string | undefined, port: number, options: ListenOptions): ParsedListenSpec {
   const normalized = host === undefined || ANY_HOSTS.has(host) ? undefined : host.toLowerCase();
-  return { kind: 'tcp', host: normalized, port, name: `tcp:${normalized ?? ''}:${port}`, options };
+  const bindHost = host === undefined || host === '' ? undefined : host;
+  return { kind: 'tcp', host: normalized, bindHost, port, name: `tcp:${normalized ?? ''}:${port}`, options };
 }
 
 function unix(path: string, options: ListenOptions): ParsedListenSpec {
@@ -65,7 +75,8 @@ function checkPort(port: unknown, spec: unknown): number {
 }
 
 function specError(spec: unknown, expected: string): GraceError {
-  return new GraceError('ERR_GRACE_LISTEN_SPEC', `invalid listen spec ${JSON.stringify(spec)}: ${expected}`);
+  const shown = typeof spec === 'number' ? String(spec) : JSON.stringify(spec);
+  return new GraceError('ERR_GRACE_LISTEN_SPEC', `invalid listen spec ${shown}: ${expected}`);
 }
 
 /** A spec as a short human label, for logs. */

@@ -2,7 +2,7 @@ import type { Server } from 'node:net';
 import { GraceError } from './errors.js';
 import { InheritedPool } from './inherited-fds.js';
 import { clearListenEnv, readListenEnv, type InheritedFd, type ListenEnv } from './listen-env.js';
-import { parseListenSpec, type ListenSpec, type ParsedListenSpec } from './listen-spec.js';
+import { describeSpec, parseListenSpec, type ListenSpec, type ParsedListenSpec } from './listen-spec.js';
 import { realProcess, type ProcessHost } from './process-host.js';
 import { listen } from './server-listen.js';
 import { bindUnixSocket, socketFileAt, type SocketFile } from './unix-socket.js';
@@ -37,6 +37,9 @@ export class Net {
   private readonly host: ProcessHost;
   private inheritance: { env: ListenEnv; pool: InheritedPool } | undefined;
   private readonly listeners: Listener[] = [];
+  private inheritError: unknown;
+  /** @internal The gracehttp instance serving through this Net; one at a time. */
+  owner: object | undefined;
 
   constructor(options: NetOptions = {}) {
     this.host = options.host ?? realProcess;
@@ -44,14 +47,19 @@ export class Net {
 
   /** Reads and checks the inherited sockets. Throws a GraceError on a malformed protocol. */
   inherit(): ListenEnv {
+    // A bad protocol is reported every time, not just the first: the
+    // variables are gone after the first read.
+    if (this.inheritError) throw this.inheritError;
     if (!this.inheritance) {
-      let env: ListenEnv;
       try {
-        env = readListenEnv(this.host.env, this.host.pid);
+        const env = readListenEnv(this.host.env, this.host.pid);
+        this.inheritance = { env, pool: new InheritedPool(env.fds) };
+      } catch (err) {
+        this.inheritError = err;
+        throw err;
       } finally {
         clearListenEnv(this.host.env);
       }
-      this.inheritance = { env, pool: new InheritedPool(env.fds) };
     }
     return this.inheritance.env;
   }
@@ -106,9 +114,26 @@ async function adopt(server: Server, spec: ParsedListenSpec, inherited: Inherite
       { cause },
     );
   }
+  // A socket handed out by position (systemd without names) must be what was asked for.
+  if (inherited.name !== spec.name) checkAdoptedAddress(server, spec, inherited);
   // Only a path grace bound is ours to remove; systemd's socket files are systemd's.
   const ours = spec.kind === 'unix' && inherited.name === spec.name;
   return { server, spec, inherited: true, socketFile: ours ? socketFileAt(spec.path) : undefined };
+}
+
+function checkAdoptedAddress(server: Server, spec: ParsedListenSpec, inherited: InheritedFd): void {
+  const address = server.address();
+  const mismatch =
+    spec.kind === 'tcp'
+      ? !address || typeof address === 'string' || (spec.port !== 0 && address.port !== spec.port)
+      : address !== null && typeof address === 'object';
+  if (!mismatch) return;
+  server.close();
+  const got = address && typeof address === 'object' ? `${address.address}:${address.port}` : 'a unix socket';
+  throw new GraceError(
+    'ERR_GRACE_INHERITED_FD',
+    `inherited fd ${inherited.fd} (${inherited.name ?? 'unnamed'}) listens on ${got}, but the app asked for ${describeSpec(spec)}`,
+  );
 }
 
 async function bindFresh(server: Server, spec: ParsedListenSpec): Promise<Listener> {
@@ -116,7 +141,7 @@ async function bindFresh(server: Server, spec: ParsedListenSpec): Promise<Listen
     const socketFile = await bindUnixSocket(server, spec.path, spec.options);
     return { server, spec, inherited: false, socketFile };
   }
-  await listen(server, { ...spec.options, port: spec.port, host: spec.host });
+  await listen(server, { ...spec.options, port: spec.port, host: spec.bindHost });
   return { server, spec, inherited: false, socketFile: undefined };
 }
 

@@ -9,23 +9,35 @@ import type { ProcessHost } from './process-host.js';
  * node has no unix datagram sockets to speak to `NOTIFY_SOCKET` itself.
  * A no-op when `NOTIFY_SOCKET` is unset; one log line when the binary is missing.
  */
-export type Notify = (...assignments: string[]) => void;
+export type Notify = (...assignments: string[]) => Promise<void>;
+
+// systemd-notify normally answers in milliseconds; never hold a restart longer.
+const NOTIFY_TIMEOUT_MS = 2000;
 
 export function systemdNotifier(host: ProcessHost, logger: Logger): Notify {
-  if (!host.env.NOTIFY_SOCKET) return () => {};
+  const skip: Notify = async () => {};
+  if (!host.env.NOTIFY_SOCKET) return skip;
   const binary = findOnPath('systemd-notify', host.env.PATH ?? '');
   if (!binary) {
     logger.warn('NOTIFY_SOCKET is set but systemd-notify is not on PATH: readiness is not reported to systemd');
-    return () => {};
+    return skip;
   }
-  return (...assignments) => {
-    // --pid names us as the sender (the service needs NotifyAccess=all).
-    const child = spawn(binary, [`--pid=${host.pid}`, ...assignments], { stdio: 'ignore', env: host.env });
-    child.on('error', (err) => logger.warn(`systemd-notify failed: ${err.message}`));
-    child.on('exit', (code) => {
-      if (code !== 0) logger.warn(`systemd-notify ${assignments.join(' ')} exited with code ${code}`);
+  return (...assignments) =>
+    new Promise<void>((resolve) => {
+      // --pid names us as the sender (the service needs NotifyAccess=all).
+      const child = spawn(binary, [`--pid=${host.pid}`, ...assignments], { stdio: 'ignore', env: host.env });
+      const timer = setTimeout(resolve, NOTIFY_TIMEOUT_MS);
+      child.on('error', (err) => {
+        logger.warn(`systemd-notify failed: ${err.message}`);
+        clearTimeout(timer);
+        resolve();
+      });
+      child.on('exit', (code) => {
+        if (code !== 0) logger.warn(`systemd-notify ${assignments.join(' ')} exited with code ${code}`);
+        clearTimeout(timer);
+        resolve();
+      });
     });
-  };
 }
 
 function findOnPath(name: string, path: string): string | undefined {

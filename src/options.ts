@@ -71,8 +71,8 @@ export const DEFAULTS = {
 
 export function resolveOptions(options: ServeOptions): ResolvedOptions {
   return {
-    restartSignal: options.restartSignal ?? DEFAULTS.restartSignal,
-    stopSignals: options.stopSignals ?? [...DEFAULTS.stopSignals],
+    restartSignal: options.restartSignal === false ? false : (signals('restartSignal', options.restartSignal === undefined ? undefined : [options.restartSignal])?.[0] ?? DEFAULTS.restartSignal),
+    stopSignals: signals('stopSignals', options.stopSignals) ?? [...DEFAULTS.stopSignals],
     readyTimeout: duration('readyTimeout', options.readyTimeout, DEFAULTS.readyTimeout),
     shutdownTimeout: duration('shutdownTimeout', options.shutdownTimeout, DEFAULTS.shutdownTimeout),
     idleGrace: duration('idleGrace', options.idleGrace, DEFAULTS.idleGrace),
@@ -89,6 +89,14 @@ function duration(name: string, value: number | undefined, fallback: number): nu
     throw new GraceError('ERR_GRACE_OPTIONS', `options.${name} must be a non-negative number of milliseconds, got ${String(value)}`);
   }
   return value;
+}
+
+function signals(name: string, value: unknown): NodeJS.Signals[] | undefined {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value) || !value.every((v) => typeof v === 'string' && /^SIG[A-Z0-9]+$/.test(v))) {
+    throw new GraceError('ERR_GRACE_OPTIONS', `options.${name} must be ${name === 'stopSignals' ? 'an array of signal names' : 'a signal name or false'}, like 'SIGTERM'; got ${JSON.stringify(value)}`);
+  }
+  return value as NodeJS.Signals[];
 }
 
 function nonEmpty(name: string, value: unknown): string {

@@ -19,7 +19,9 @@ export interface PidFileState {
   /** The pid of the app process serving now. */
   serving: number;
   state: 'serving' | 'restarting' | 'failed';
-  /** Why the last restart failed, or was refused, and when (ms since epoch). */
+  /** The signal that restarts it (`null`: restarts are off). */
+  signal?: string | null;
+  /** Why the last restart failed, and when (ms since epoch). */
   message?: string;
   at: number;
 }

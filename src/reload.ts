@@ -36,8 +36,16 @@ export async function reload(options: ReloadOptions): Promise<ReloadResult> {
   if (before.state === 'restarting') {
     throw new GraceError('ERR_GRACE_RESTART_IN_PROGRESS', `a restart of pid ${before.serving} is already in progress`);
   }
+  if (before.signal === null) {
+    throw new GraceError('ERR_GRACE_RESTART_FAILED', `pid ${before.pid} has hot restart turned off (restartSignal: false)`);
+  }
+  const signal = (before.signal ?? 'SIGUSR2') as NodeJS.Signals;
   const sentAt = Date.now();
-  process.kill(before.pid, 'SIGUSR2');
+  try {
+    process.kill(before.pid, signal);
+  } catch (cause) {
+    throw new GraceError('ERR_GRACE_RESTART_FAILED', `cannot send ${signal} to pid ${before.pid}: ${(cause as Error).message}`, { cause });
+  }
   const deadline = sentAt + timeout;
   let next: PidFileState | undefined;
   while (Date.now() < deadline) {

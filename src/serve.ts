@@ -9,6 +9,7 @@ import { resolveOptions, type ResolvedOptions, type ServeOptions } from './optio
 import { canPassSockets, realProcess, type ProcessHost } from './process-host.js';
 import { RestartAttempt } from './restart.js';
 import { Shutdown } from './shutdown.js';
+import { within } from './within.js';
 import { removeSocketFile } from './unix-socket.js';
 import { processStartTime, removePidFile, writePidFile, type PidFileState } from './pid-file.js';
 import { closeSync, writeSync } from 'node:fs';
@@ -58,9 +59,10 @@ export class Graceful extends EventEmitter<GracefulEvents> {
   private readonly bound: Listener[] = [];
   private readonly removeSignalHandlers: Array<() => void> = [];
   private readonly shutdownTimeout: number | undefined;
-  private notify: Notify = () => {};
+  private notify: Notify = async () => {};
   private state: 'starting' | 'serving' | 'stopping' | 'stopped' = 'starting';
   private attempt: RestartAttempt | undefined;
+  private lastFailedAttempt: RestartAttempt | undefined;
   private stopping: Promise<void> | undefined;
   private resolveDone!: () => void;
   /** The shutdown registry this generation drains through (given in options, or its own). */
@@ -97,11 +99,22 @@ export class Graceful extends EventEmitter<GracefulEvents> {
     if (!canPassSockets(this.host)) {
       this.logger.warn(`hot restart is not available on ${this.host.platform}; serving with graceful stop only`);
     }
+    if (this.net.owner && this.net.owner !== this) {
+      throw new GraceError(
+        'ERR_GRACE_OPTIONS',
+        'gracehttp is already serving in this process: pass every server to one call, serve([{ server, listen }, …])',
+      );
+    }
+    this.net.owner = this;
+    this.done.then(() => {
+      if (this.net.owner === this) this.net.owner = undefined;
+    });
     try {
       this.net.inherit();
       for (const target of this.targets) this.bound.push(await this.net.listen(target.server, target.listen));
     } catch (err) {
       this.closeServers();
+      this.net.owner = undefined;
       throw err;
     }
     this.installSignalHandlers();
@@ -112,6 +125,7 @@ export class Graceful extends EventEmitter<GracefulEvents> {
     } catch (cause) {
       this.uninstallSignalHandlers();
       this.closeServers();
+      this.net.owner = undefined;
       throw new GraceError('ERR_GRACE_READY', `the ready hook failed: ${(cause as Error)?.message ?? cause}`, { cause });
     }
     for (const { fd, name } of this.net.closeUnclaimed()) {
@@ -129,7 +143,8 @@ export class Graceful extends EventEmitter<GracefulEvents> {
       // Under systemd (Type=notify, NotifyAccess=all) the main pid moves to us
       // before the old generation exits, so the service never looks dead.
       this.notify = systemdNotifier(this.host, this.logger);
-      this.notify(`MAINPID=${this.host.pid}`, 'READY=1');
+      // systemd must know the new main pid before the old one exits.
+      await this.notify(`MAINPID=${this.host.pid}`, 'READY=1');
       this.signalParent(parentPid);
     }
     this.emit('ready', { pid: this.host.pid, parentPid });
@@ -139,8 +154,8 @@ export class Graceful extends EventEmitter<GracefulEvents> {
    * Starts the next generation, as the restart signal does. Resolves with its pid
    * once it is ready and this one has begun draining; rejects (and keeps
    * serving) if it fails, or at once if a restart is already in flight. Under
-   * `grace run` it asks the supervisor instead, and resolves (with the
-   * supervisor's pid) once this generation has been retired.
+   * `grace run` it passes the request to the supervisor and resolves with the
+   * supervisor's pid at once; the supervisor reports the outcome.
    */
   restart(): Promise<number> {
     const refusal = this.refuseRestart();
@@ -158,15 +173,16 @@ export class Graceful extends EventEmitter<GracefulEvents> {
       (pid) => this.emit('handover', { pid }),
       (err: GraceError) => {
         if (this.attempt === attempt) this.attempt = undefined;
+        this.lastFailedAttempt = attempt;
         if (this.state === 'serving') {
           this.writePidFile('failed', err.message);
-          this.notify('READY=1');
+          void this.notify('READY=1');
         }
         this.emit('restart-failed', err);
       },
     );
     this.writePidFile('restarting');
-    this.notify('RELOADING=1');
+    void this.notify('RELOADING=1');
     void attempt.begin().then(() => {
       if (attempt.pid !== undefined && this.attempt === attempt) this.emit('restart', { pid: attempt.pid });
     });
@@ -186,7 +202,7 @@ export class Graceful extends EventEmitter<GracefulEvents> {
     } catch (cause) {
       return Promise.reject(new GraceError('ERR_GRACE_RESTART_FAILED', `cannot signal supervisor pid ${supervisorPid}`, { cause }));
     }
-    return this.done.then(() => supervisorPid);
+    return Promise.resolve(supervisorPid);
   }
 
   private writePidFile(state: PidFileState['state'], message?: string): void {
@@ -198,6 +214,7 @@ export class Graceful extends EventEmitter<GracefulEvents> {
         start: processStartTime(this.host.pid),
         generation: this.net.inherit().generation,
         serving: this.host.pid,
+        signal: this.options.restartSignal === false ? null : this.options.restartSignal,
         state,
         ...(message === undefined ? {} : { message }),
         at: Date.now(),
@@ -214,6 +231,10 @@ export class Graceful extends EventEmitter<GracefulEvents> {
     if (this.attempt) {
       const pid = this.attempt.pid === undefined ? '' : ` (new pid ${this.attempt.pid})`;
       return new GraceError('ERR_GRACE_RESTART_IN_PROGRESS', `a restart is already in progress${pid}`);
+    }
+    if (this.host.pid === 1) {
+      // Our exit would end the container: run under `grace run` (or an init) instead.
+      return new GraceError('ERR_GRACE_RESTART_FAILED', 'hot restart is not available as pid 1: the old generation exiting would end the container; run under `grace run` or `docker run --init`');
     }
     if (this.state === 'starting') return new GraceError('ERR_GRACE_NOT_SERVING', `pid ${this.host.pid} is not ready yet`);
     if (this.state !== 'serving') return new GraceError('ERR_GRACE_NOT_SERVING', `pid ${this.host.pid} is shutting down`);
@@ -253,6 +274,11 @@ export class Graceful extends EventEmitter<GracefulEvents> {
         return;
       }
     }
+    if (signal === 'SIGTERM' && !this.attempt && this.lastFailedAttempt?.mayStillSignal()) {
+      this.logger.warn('ignoring SIGTERM: most likely the late ready signal of the new generation just killed; send it again to stop');
+      this.lastFailedAttempt = undefined;
+      return;
+    }
     if (this.options.stopSignals.includes(signal)) void this.beginStop('signal', signal);
   }
 
@@ -266,7 +292,7 @@ export class Graceful extends EventEmitter<GracefulEvents> {
     if (reason !== 'handover') this.attempt?.giveUp(`stopping on ${signal ?? 'stop()'} before the new generation was ready`);
     if (reason !== 'handover') {
       this.logger.info(`Stopping pid ${this.host.pid}${signal ? ` on ${signal}` : ''}`);
-      this.notify('STOPPING=1');
+      void this.notify('STOPPING=1');
     }
     this.emit('stopping', { reason, signal });
     // Stop accepting at once; the registry waits for the drain in its drain phase.
@@ -281,6 +307,12 @@ export class Graceful extends EventEmitter<GracefulEvents> {
     });
     const report = await this.shutdown.shutdown({ reason, timeout: this.shutdownTimeout });
     unregister();
+    // The deadline may fall before the drain phase began (a slow intake closer):
+    // connections are destroyed all the same, so nothing outlives the stop.
+    if (report.forced) {
+      for (const drainer of this.drainers) forced += drainer.forceClose().forced;
+      await within(drained, 1000);
+    }
     // After a handover the successor serves on these paths and wrote its pid,
     // and under a supervisor both are the supervisor's: leave them.
     if (reason !== 'handover' && this.net.inherit().supervisorPid === undefined) {
@@ -315,8 +347,12 @@ export class Graceful extends EventEmitter<GracefulEvents> {
     if (parentPid === undefined) return;
     const ppid = this.host.ppid();
     // Our parent may have died: never signal PID 1, a subreaper or a recycled pid.
-    if (ppid !== parentPid || parentPid === 1) {
+    if (ppid !== parentPid) {
       this.logger.warn(`not signalling pid ${parentPid}: it is no longer our parent (parent is pid ${ppid})`);
+      return;
+    }
+    if (parentPid === 1) {
+      this.logger.warn('not signalling pid 1: it is an init, not a previous generation');
       return;
     }
     try {
@@ -326,10 +362,16 @@ export class Graceful extends EventEmitter<GracefulEvents> {
     }
   }
 
+  // Start-up failed: close what we opened. Only paths this process bound are
+  // removed; an inherited path is still served by the previous generation.
   private closeServers(): void {
-    for (const { server, socketFile } of this.bound) {
+    for (const { server, socketFile, inherited } of this.bound) {
       if (server.listening) server.close();
-      if (socketFile) removeSocketFile(socketFile);
+      try {
+        if (socketFile && !inherited) removeSocketFile(socketFile);
+      } catch {
+        // already gone
+      }
     }
   }
 

@@ -81,3 +81,12 @@ test('grace reload refuses a pid file naming a process grace did not write it fo
   assert.equal(result.code, 2);
   assert.match(result.stderr, /grace reload needs --pid-file FILE/);
 });
+
+test('grace reload refuses an app with hot restart turned off, without signalling it', { timeout: 30_000 }, async (t) => {
+  const { app, pidFile } = setup(t, { restartSignal: false });
+  const ready = await app.ready();
+  const result = await grace(['reload', '--pid-file', pidFile]);
+  assert.equal(result.code, 1);
+  assert.match(result.stderr, /has hot restart turned off/);
+  assert.ok(isAlive(ready.pid));
+});

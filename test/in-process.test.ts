@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
-import { gracehttp, gracenet, type GraceError, type Logger } from '../src/index.ts';
+import { gracehttp, gracenet, Shutdown, type GraceError, type Logger } from '../src/index.ts';
 import { realProcess } from '../src/process-host.ts';
 
 const quiet = { restartSignal: false, stopSignals: [], exit: false } as const;
@@ -57,4 +57,72 @@ test('invalid options are refused with ERR_GRACE_OPTIONS naming the option', asy
     (err: GraceError) => err.code === 'ERR_GRACE_OPTIONS' && err.message.includes('shutdownTimeout'),
   );
   await assert.rejects(gracehttp.serve([], quiet), (err: GraceError) => err.code === 'ERR_GRACE_OPTIONS');
+});
+
+test('a shutdown that finishes early leaves no timer behind', { timeout: 10_000 }, async () => {
+  const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+  const before = timers();
+  const shutdown = new Shutdown({ logger: false, timeout: 60_000 });
+  shutdown.register(async () => {}, { name: 'quick' });
+  await shutdown.shutdown();
+  assert.equal(timers(), before);
+});
+
+test('a deadline reached before the drain phase still destroys open connections', { timeout: 10_000 }, async () => {
+  const shutdown = new Shutdown({ logger: false });
+  shutdown.register(() => new Promise(() => {}), { name: 'stuck intake', phase: 'intake' });
+  const server = http.createServer(() => {}); // never answers
+  const graceful = await gracehttp.start(server, { port: 0, host: '127.0.0.1' }, { ...quiet, logger: false, shutdown, shutdownTimeout: 300, net: new gracenet.Net() });
+  const { port } = graceful.addresses()[0] as AddressInfo;
+  const hung = new Promise<string>((resolve) => {
+    http.get({ port, host: '127.0.0.1', agent: false }).on('error', (err) => resolve(err.message));
+  });
+  await new Promise((r) => setTimeout(r, 100));
+  const stopped = new Promise<number>((resolve) => graceful.once('stopped', ({ forced }) => resolve(forced)));
+  await graceful.stop();
+  assert.equal(await stopped, 1);
+  assert.match(await hung, /socket hang up/);
+});
+
+test('a response sent after checkContinue still gets Connection: close while draining', { timeout: 10_000 }, async () => {
+  const server = http.createServer();
+  server.on('checkContinue', (_req, res) => {
+    res.writeContinue();
+    setTimeout(() => res.end('late'), 400);
+  });
+  const graceful = await gracehttp.start(server, { port: 0, host: '127.0.0.1' }, { ...quiet, logger: false, idleGrace: 50, net: new gracenet.Net() });
+  const { port } = graceful.addresses()[0] as AddressInfo;
+  const agent = new http.Agent({ keepAlive: true });
+  const response = new Promise<http.IncomingMessage>((resolve) => {
+    const req = http.request({ port, host: '127.0.0.1', method: 'POST', agent, headers: { expect: '100-continue' } }, resolve);
+    req.on('continue', () => req.end('body'));
+  });
+  await new Promise((r) => setTimeout(r, 100));
+  const stopping = graceful.stop();
+  const res = await response;
+  res.resume();
+  assert.equal(res.headers.connection, 'close');
+  await stopping;
+  agent.destroy();
+});
+
+test('hot restart is refused as pid 1, where the old generation exiting would end the container', { timeout: 10_000 }, async () => {
+  const host = { ...realProcess, pid: 1 };
+  const logger = recordingLogger();
+  const server = http.createServer();
+  const graceful = await gracehttp.start(server, { port: 0, host: '127.0.0.1' }, { ...quiet, logger, host, net: new gracenet.Net({ host }) });
+  await assert.rejects(graceful.restart(), /hot restart is not available as pid 1/);
+  await graceful.stop();
+});
+
+test('a second gracehttp instance on the same process sockets is refused with a pointer to the array form', { timeout: 10_000 }, async () => {
+  const net = new gracenet.Net();
+  const first = await gracehttp.start(http.createServer(), { port: 0, host: '127.0.0.1' }, { ...quiet, logger: false, net });
+  await assert.rejects(
+    gracehttp.start(http.createServer(), { port: 0, host: '127.0.0.1' }, { ...quiet, logger: false, net }),
+    /already serving in this process: pass every server to one call/,
+  );
+  await first.stop();
+  const again = await gracehttp.start(http.createServer(), { port: 0, host: '127.0.0.1' }, { ...quiet, logger: false, net });
+  await again.stop();
 });

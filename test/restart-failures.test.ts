@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { get, isAlive, portOf, startFixture, tempDir, waitForExit, zombieChildren, type Fixture } from './helpers.ts';
@@ -75,4 +75,17 @@ test('SIGINT while a new generation is starting stops the old one and kills the 
   process.kill(first.pid, 'SIGINT');
   await waitForExit(first.pid);
   await waitForExit(spawned.child as number);
+});
+
+test('a new generation whose ready hook fails leaves the unix socket path the old one serves', { timeout: 60_000 }, async (t) => {
+  const dir = tempDir(t);
+  const socketPath = join(dir, 'app.sock');
+  const control = join(dir, 'control.json');
+  writeFileSync(control, JSON.stringify({ readyThrows: true }));
+  const app = startFixture(t, { listen: [local, socketPath], control });
+  const first = await app.ready();
+  process.kill(first.pid, 'SIGUSR2');
+  await app.waitFor((e) => e.event === 'restart-failed');
+  assert.ok(existsSync(socketPath), 'the socket file is still there');
+  assert.equal((await get({ socketPath }, '/')).json.pid, first.pid);
 });
