@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { childListenEnv } from './listen-env.js';
 import type { Handoff } from './net.js';
 import type { ProcessHost } from './process-host.js';
@@ -38,5 +39,8 @@ export function spawnNextGeneration(host: ProcessHost, handoff: Handoff, generat
   const env = childListenEnv(host.env, handoff.names, { parentPid: host.pid, generation });
   if (env.NODE_OPTIONS) env.NODE_OPTIONS = stripInspectorFlags(env.NODE_OPTIONS.split(/\s+/)).join(' ');
   const stdio: StdioOptions = ['inherit', 'inherit', 'inherit', ...handoff.fds];
-  return spawn(file, args, { cwd: host.cwd(), env, stdio });
+  const cwd = host.cwd();
+  // spawn would report a vanished cwd as "spawn node ENOENT", naming the wrong thing.
+  if (!existsSync(cwd)) throw new Error(`the working directory ${cwd} no longer exists (removed by a deploy?)`);
+  return spawn(file, args, { cwd, env, stdio });
 }
