@@ -3,6 +3,7 @@
 // and how many fds they hold.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
+import { isSameLiveProcess } from '../src/pid-file.js';
 
 export interface Generation {
   pid: number;
@@ -109,13 +110,9 @@ export class ServerProcess {
   }
 }
 
+/** Alive and not a zombie. */
 export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  return statusField(pid, 'State')?.startsWith('Z') !== true;
+  return isSameLiveProcess(pid, undefined);
 }
 
 /** Resident memory in kB, from /proc. */

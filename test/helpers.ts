@@ -2,7 +2,7 @@
 // sockets, and make sure every process a test started is gone when it ends.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -127,40 +127,9 @@ export function tempDir(t: TestContext): string {
   return dir;
 }
 
-/** Alive and not a zombie. */
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  return processState(pid) !== 'Z';
-}
-
-function processState(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
-  } catch {
-    return undefined;
-  }
-}
-
-/** Zombie children of `pid`: children it never reaped. */
-export function zombieChildren(pid: number): number[] {
-  const zombies: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (state === 'Z' && Number(ppid) === pid) zombies.push(Number(entry));
-    } catch {
-      // exited while we looked
-    }
-  }
-  return zombies;
-}
+// One way to tell a live process and count unreaped children, shared with the bench.
+export { isAlive, zombiesOf } from '../bench/server-process.ts';
+import { isAlive } from '../bench/server-process.ts';
 
 export async function waitUntil(check: () => boolean, timeoutMs = 15_000, what: () => string = () => 'condition'): Promise<void> {
   const deadline = Date.now() + timeoutMs;
