@@ -1,12 +1,9 @@
-// The example app without grace: what bare node start-up costs, for comparison
-// with USR2 -> first response from the new generation.
+// The example app without grace: the same handler on a plain listen(), for
+// bare start-up time and per-request cost, side by side with the real example.
 import http from 'node:http';
+import { handler } from '../example/app.js';
 
-const startedAt = new Date().toISOString();
-const server = http.createServer((_req, res) => {
-  res.setHeader('content-type', 'text/plain');
-  res.end(`pid ${process.pid} started at ${startedAt}\n`);
-});
+const server = http.createServer(handler);
 server.listen(Number(process.env.PORT ?? 0), '127.0.0.1', () => {
   process.stdout.write(`${(server.address() as { port: number }).port}\n`);
 });
