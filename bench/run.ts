@@ -6,6 +6,7 @@
 //   npm run bench -- --quick           # a short run (10 restarts each)
 //   npm run bench -- --sweep           # restart cost vs listeners and idle connections
 //   npm run bench -- --soak 1000       # 1000 restarts under light load: fds, zombies, RSS
+//   npm run bench -- --overhead        # per-request cost of grace: the same app with and without it
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -30,7 +31,7 @@ function compileApps(): void {
   execFileSync(
     process.execPath,
     [`${root}node_modules/typescript/bin/tsc`, '--outDir', BUILD, '--rootDir', root, '--module', 'nodenext', '--target', 'es2022', '--skipLibCheck', '--types', 'node',
-      `${root}example/server.ts`, `${root}bench/multi-server.ts`, `${root}bench/bare-server.ts`],
+      `${root}example/server.ts`, `${root}example/app.ts`, `${root}bench/multi-server.ts`, `${root}bench/bare-server.ts`],
     { stdio: 'inherit' },
   );
   writeFileSync(`${BUILD}/package.json`, '{ "type": "module" }\n');
@@ -46,6 +47,7 @@ const { values: args } = parseArgs({
     modes: { type: 'string', default: 'keep-alive,close' },
     sweep: { type: 'boolean', default: false },
     soak: { type: 'string' },
+    overhead: { type: 'boolean', default: false },
     name: { type: 'string' },
   },
 });
@@ -60,7 +62,10 @@ async function main() {
   const result: Record<string, unknown> = { machine, date: new Date().toISOString(), args };
   compileApps();
   let name = args.name;
-  if (args.soak) {
+  if (args.overhead) {
+    result.overhead = await overhead();
+    name ??= 'overhead';
+  } else if (args.soak) {
     result.soak = await soak(Number(args.soak));
     name ??= 'soak';
   } else if (args.sweep) {
@@ -354,6 +359,66 @@ async function openIdle(port: number, count: number): Promise<net.Socket[]> {
     );
   }
   return sockets;
+}
+
+/**
+ * What grace costs per request when nothing restarts: the example app with
+ * and without grace, same load, alternating rounds so drift hits both alike.
+ */
+async function overhead() {
+  const connections = Number(args.connections);
+  const rounds = args.quick ? 2 : 4;
+  const seconds = 5;
+  const runs: Record<'bare' | 'grace', { rate: number[]; p50: number[]; p99: number[]; rssMiB: number[] }> = {
+    bare: { rate: [], p50: [], p99: [], rssMiB: [] },
+    grace: { rate: [], p50: [], p99: [], rssMiB: [] },
+  };
+  for (let round = 0; round < rounds; round++) {
+    for (const which of ['bare', 'grace'] as const) {
+      const { port, pid, stop } = which === 'bare' ? await startBare() : await startGrace();
+      try {
+        const load = (signal: AbortSignal) => runLoad({ host: '127.0.0.1', port, connections, keepAlive: true, signal });
+        await load(AbortSignal.timeout(1500)); // warm-up
+        const samples = await load(AbortSignal.timeout(seconds * 1000));
+        runs[which].rate.push(samples.count / seconds);
+        runs[which].p50.push(percentile(samples.latency, 50));
+        runs[which].p99.push(percentile(samples.latency, 99));
+        runs[which].rssMiB.push(rssKb(pid) / 1024);
+      } finally {
+        await stop();
+      }
+    }
+  }
+  const summary = Object.fromEntries(
+    (['bare', 'grace'] as const).map((k) => [k, { reqPerSecond: median(runs[k].rate), p50Ms: median(runs[k].p50), p99Ms: median(runs[k].p99), rssMiB: median(runs[k].rssMiB) }]),
+  ) as Record<'bare' | 'grace', { reqPerSecond: number; p50Ms: number; p99Ms: number; rssMiB: number }>;
+  const ratio = summary.grace.reqPerSecond / summary.bare.reqPerSecond;
+  console.log(`
+== overhead: keep-alive, ${connections} connections, ${rounds} alternating rounds of ${seconds} s (medians)
+                 req/s    p50 ms   p99 ms   RSS MiB
+without grace  ${summary.bare.reqPerSecond.toFixed(0).padStart(7)}  ${summary.bare.p50Ms.toFixed(2).padStart(7)}  ${summary.bare.p99Ms.toFixed(2).padStart(7)}  ${summary.bare.rssMiB.toFixed(1).padStart(8)}
+with grace     ${summary.grace.reqPerSecond.toFixed(0).padStart(7)}  ${summary.grace.p50Ms.toFixed(2).padStart(7)}  ${summary.grace.p99Ms.toFixed(2).padStart(7)}  ${summary.grace.rssMiB.toFixed(1).padStart(8)}
+throughput ratio (grace / bare): ${ratio.toFixed(3)}`);
+  return { ...summary, ratio, runs };
+}
+
+async function startBare() {
+  const app = spawn(process.execPath, BARE, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const [line] = (await once(app.stdout!.setEncoding('utf8'), 'data')) as [string];
+  return {
+    port: Number(line.trim()),
+    pid: app.pid!,
+    stop: async () => {
+      app.kill('SIGTERM');
+      await once(app, 'exit');
+    },
+  };
+}
+
+async function startGrace() {
+  const server = new ServerProcess(EXAMPLE, { PORT: '0', HOST: '127.0.0.1' });
+  await server.until(() => server.generations.length > 0);
+  return { port: server.port, pid: server.current!.pid, stop: () => server.stop() };
 }
 
 /** Many restarts under light load: fds, zombies and RSS must stay flat. */
