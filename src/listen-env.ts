@@ -8,6 +8,7 @@ import { GraceError } from './errors.js';
  * `GRACE_GENERATION` (counts restarts), and under `grace run`
  * `GRACE_READY_FD` (a pipe to write "ready" to) and `GRACE_SUPERVISOR_PID`.
  */
+/** The first inherited fd, after stdin, stdout and stderr. */
 export const LISTEN_FDS_START = 3;
 
 /** More inherited sockets than this is a corrupt variable, not a real setup. */

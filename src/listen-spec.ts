@@ -29,6 +29,7 @@ const ANY_HOSTS = new Set(['', '0.0.0.0', '::', '::0']);
 
 const HOST_PORT = /^(?:\[([^\]]*)\]|([^/:]*)):(\d+)$/;
 
+/** Checks a spec and reduces it to what identifies the socket. Throws ERR_GRACE_LISTEN_SPEC naming a bad one. */
 export function parseListenSpec(spec: ListenSpec): ParsedListenSpec {
   if (typeof spec === 'number') return tcp(undefined, checkPort(spec, spec), {});
   if (typeof spec === 'string') return parseString(spec);

@@ -60,6 +60,7 @@ export interface ResolvedOptions {
   exit: boolean;
 }
 
+/** The defaults of {@link ServeOptions}, in one place. */
 export const DEFAULTS = {
   restartSignal: 'SIGUSR2',
   stopSignals: ['SIGINT', 'SIGTERM'],
