@@ -1,6 +1,6 @@
 import { GraceError } from './errors.js';
 
-/**
+/*
  * The fd protocol between generations, in environment variables, compatible
  * with systemd socket activation: `LISTEN_FDS=<n>` sockets start at fd 3,
  * `LISTEN_FDNAMES` names them (colon separated), `LISTEN_PID` (if set) must be
@@ -8,6 +8,7 @@ import { GraceError } from './errors.js';
  * `GRACE_GENERATION` (counts restarts), and under `grace run`
  * `GRACE_READY_FD` (a pipe to write "ready" to) and `GRACE_SUPERVISOR_PID`.
  */
+
 /** The first inherited fd, after stdin, stdout and stderr. */
 export const LISTEN_FDS_START = 3;
 
