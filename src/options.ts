@@ -9,7 +9,7 @@ export interface ServeOptions {
   /** Signal that starts the next generation; `false` disables hot restart. Default `'SIGUSR2'`. */
   restartSignal?: NodeJS.Signals | false;
   /** Signals that mean a graceful stop. Default `['SIGINT', 'SIGTERM']`; a second one forces it. */
-  stopSignals?: NodeJS.Signals[];
+  stopSignals?: readonly NodeJS.Signals[];
   /** How long the next generation may take to become ready before it is killed. Default 30 000. */
   readyTimeout?: number;
   /**
