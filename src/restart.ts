@@ -2,7 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { GraceError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { Net } from './net.js';
-import { spawnNextGeneration } from './next-generation.js';
+import { readyPipeOf, spawnNextGeneration } from './next-generation.js';
 import type { ProcessHost } from './process-host.js';
 
 // How long after killing an unready child its SIGTERM may still arrive.
@@ -28,9 +28,18 @@ export class RestartAttempt {
   private timer: NodeJS.Timeout | undefined;
   private settled = false;
   private killedAt: number | undefined;
+  private stopping = false;
   private failure: GraceError | undefined;
   private resolveResult!: (pid: number) => void;
   private rejectResult!: (err: GraceError) => void;
+  private pipe: NodeJS.ReadableStream | undefined;
+  private said = '';
+  private resolveReadyMessage!: () => void;
+  private resolveFirstWord!: () => void;
+  /** Resolves when the child writes "ready" on its pipe. */
+  readonly readyMessage: Promise<void> = new Promise((resolve) => (this.resolveReadyMessage = resolve));
+  /** Resolves when the child writes anything ("hello" or "ready") on its pipe. */
+  readonly firstWord: Promise<void> = new Promise((resolve) => (this.resolveFirstWord = resolve));
 
   constructor(
     private readonly host: ProcessHost,
@@ -49,6 +58,15 @@ export class RestartAttempt {
   /** The child being started, once spawned. */
   get pid(): number | undefined {
     return this.child?.pid;
+  }
+
+  /**
+   * The child spoke on its ready pipe: it will say "ready" there before it
+   * sends us SIGTERM, so a SIGTERM without that is somebody else's. (A child
+   * of an older grace says nothing; its SIGTERM is its only word.)
+   */
+  get speaksPipe(): boolean {
+    return this.said.length > 0;
   }
 
   async begin(): Promise<void> {
@@ -76,6 +94,13 @@ export class RestartAttempt {
       return this.giveUp(`could not start the next generation: ${(cause as Error).message}`, cause);
     }
     this.child = child;
+    this.pipe = readyPipeOf(child, handoff);
+    this.pipe?.on('data', (chunk: Buffer) => {
+      this.said += chunk.toString();
+      this.resolveFirstWord();
+      if (this.said.includes('ready')) this.resolveReadyMessage();
+    });
+    this.pipe?.on('error', () => {});
     child.once('error', (err) => this.giveUp(`could not start the next generation: ${err.message}`, err));
     child.once('exit', (code, signal) => {
       this.failure ??= new GraceError(
@@ -105,13 +130,15 @@ export class RestartAttempt {
     child.removeAllListeners('exit');
     // Let our event loop end without waiting for the successor; node still reaps it.
     child.unref();
+    (this.pipe as unknown as { destroy?: () => void } | undefined)?.destroy?.();
     this.resolveResult(child.pid);
     return child.pid;
   }
 
   /** Gives up: kills the child (if any) and settles once it has been reaped. */
-  giveUp(reason: string, cause?: unknown): void {
+  giveUp(reason: string, cause?: unknown, stopping = false): void {
     if (this.settled || this.failure) return;
+    this.stopping = stopping;
     this.failure = new GraceError('ERR_GRACE_RESTART_FAILED', reason, { cause });
     clearTimeout(this.timer);
     const child = this.child;
@@ -127,7 +154,8 @@ export class RestartAttempt {
     if (this.settled || !this.failure) return;
     this.settled = true;
     clearTimeout(this.timer);
-    this.logger.error(`restart failed: ${this.failure.message}; still serving with pid ${this.host.pid}`);
+    if (this.stopping) this.logger.info(`new generation abandoned: ${this.failure.message}`);
+    else this.logger.error(`restart failed: ${this.failure.message}; still serving with pid ${this.host.pid}`);
     this.rejectResult(this.failure);
   }
 }

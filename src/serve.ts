@@ -15,6 +15,13 @@ import { processStartTime, removePidFile, writePidFile, type PidFileState } from
 import { closeSync, writeSync } from 'node:fs';
 import { systemdNotifier, type Notify } from './notify.js';
 
+// The child's SIGTERM arrives right after its "ready"; allow for a busy loop.
+const CHILD_SIGTERM_WINDOW_MS = 2000;
+// Its "ready" was written before its SIGTERM: if it is not here by then, it never comes.
+const READY_AFTER_SIGTERM_MS = 250;
+// A child that has not spoken yet gets this long to show it speaks the pipe protocol.
+const FIRST_WORD_WAIT_MS = 1000;
+
 /** One server and where it listens. */
 export interface ServeTarget {
   server: Server;
@@ -63,6 +70,8 @@ export class Graceful extends EventEmitter<GracefulEvents> {
   private state: 'starting' | 'serving' | 'stopping' | 'stopped' = 'starting';
   private attempt: RestartAttempt | undefined;
   private lastFailedAttempt: RestartAttempt | undefined;
+  /** Until when a SIGTERM is the handed-over child's, not a second stop signal. */
+  private childSigtermDue = 0;
   private stopping: Promise<void> | undefined;
   private resolveDone!: () => void;
   /** The shutdown registry this generation drains through (given in options, or its own). */
@@ -110,7 +119,9 @@ export class Graceful extends EventEmitter<GracefulEvents> {
       if (this.net.owner === this) this.net.owner = undefined;
     });
     try {
-      this.net.inherit();
+      const { readyFd } = this.net.inherit();
+      // Tell the previous generation early that we speak the pipe protocol.
+      if (readyFd !== undefined) this.say(readyFd, 'hello', false);
       for (const target of this.targets) this.bound.push(await this.net.listen(target.server, target.listen));
     } catch (err) {
       this.closeServers();
@@ -137,14 +148,15 @@ export class Graceful extends EventEmitter<GracefulEvents> {
     // deploy script never sees it name a process that is exiting.
     this.writePidFile('serving');
     const { parentPid, readyFd, supervisorPid } = this.net.inherit();
-    if (readyFd !== undefined) {
-      this.tellSupervisor(readyFd, supervisorPid);
+    if (supervisorPid !== undefined) {
+      if (readyFd !== undefined) this.say(readyFd, 'ready', true);
     } else {
       // Under systemd (Type=notify, NotifyAccess=all) the main pid moves to us
       // before the old generation exits, so the service never looks dead.
       this.notify = systemdNotifier(this.host, this.logger);
-      // systemd must know the new main pid before the old one exits.
       await this.notify(`MAINPID=${this.host.pid}`, 'READY=1');
+      // "ready" on the pipe first, so the parent knows the SIGTERM is ours.
+      if (readyFd !== undefined) this.say(readyFd, 'ready', true);
       this.signalParent(parentPid);
     }
     this.emit('ready', { pid: this.host.pid, parentPid });
@@ -183,6 +195,7 @@ export class Graceful extends EventEmitter<GracefulEvents> {
     );
     this.writePidFile('restarting');
     void this.notify('RELOADING=1');
+    void attempt.readyMessage.then(() => this.handover(attempt));
     void attempt.begin().then(() => {
       if (attempt.pid !== undefined && this.attempt === attempt) this.emit('restart', { pid: attempt.pid });
     });
@@ -259,20 +272,39 @@ export class Graceful extends EventEmitter<GracefulEvents> {
     for (const remove of this.removeSignalHandlers.splice(0)) remove();
   }
 
+  /** The new generation is ready: it serves now, and we drain. */
+  private handover(attempt: RestartAttempt): void {
+    if (this.attempt !== attempt || this.stopping) return;
+    const pid = attempt.handover();
+    if (pid === undefined) return;
+    this.logger.info(`Graceful handoff of ${this.describeAddresses()} with new pid ${pid} and old pid ${this.host.pid}`);
+    // Its SIGTERM follows its "ready"; that one is not a second stop signal.
+    if (attempt.speaksPipe) this.childSigtermDue = performance.now() + CHILD_SIGTERM_WINDOW_MS;
+    void this.beginStop('handover', undefined);
+  }
+
   private onStopSignal(signal: NodeJS.Signals): void {
     if (this.stopping) {
+      if (signal === 'SIGTERM' && performance.now() < this.childSigtermDue) {
+        this.childSigtermDue = 0; // the new generation's, expected
+        return;
+      }
       this.logger.warn(`${signal} during shutdown: closing remaining connections now`);
       this.shutdown.force();
       return;
     }
-    // A SIGTERM while a child is starting is that child saying it is ready.
-    if (signal === 'SIGTERM' && this.attempt) {
-      const pid = this.attempt.handover();
-      if (pid !== undefined) {
-        this.logger.info(`Graceful handoff of ${this.describeAddresses()} with new pid ${pid} and old pid ${this.host.pid}`);
-        void this.beginStop('handover', signal);
-        return;
-      }
+    const attempt = this.attempt;
+    if (signal === 'SIGTERM' && attempt) {
+      // The new generation's SIGTERM, or an operator's? Decide, then act.
+      void this.ownerOfSigterm(attempt).then((owner) => {
+        if (owner === 'child') {
+          this.handover(attempt);
+          this.childSigtermDue = 0;
+        } else if (this.options.stopSignals.includes(signal)) {
+          void this.beginStop('signal', signal);
+        }
+      });
+      return;
     }
     if (signal === 'SIGTERM' && !this.attempt && this.lastFailedAttempt?.mayStillSignal()) {
       this.logger.warn('ignoring SIGTERM: most likely the late ready signal of the new generation just killed; send it again to stop');
@@ -282,6 +314,17 @@ export class Graceful extends EventEmitter<GracefulEvents> {
     if (this.options.stopSignals.includes(signal)) void this.beginStop('signal', signal);
   }
 
+  /**
+   * Whose SIGTERM arrived while a new generation was starting: the child's
+   * (it said "ready" on its pipe first, or it is an older grace that never
+   * speaks there) or somebody else's (it speaks, and did not say "ready").
+   */
+  private async ownerOfSigterm(attempt: RestartAttempt): Promise<'child' | 'other'> {
+    if (!attempt.speaksPipe) await within(attempt.firstWord, FIRST_WORD_WAIT_MS);
+    if (!attempt.speaksPipe) return 'child';
+    return (await within(attempt.readyMessage, READY_AFTER_SIGTERM_MS)) ? 'child' : 'other';
+  }
+
   private beginStop(reason: StopReason, signal: NodeJS.Signals | undefined): Promise<void> {
     this.stopping ??= this.drainAndClose(reason, signal);
     return this.stopping;
@@ -289,7 +332,7 @@ export class Graceful extends EventEmitter<GracefulEvents> {
 
   private async drainAndClose(reason: StopReason, signal: NodeJS.Signals | undefined): Promise<void> {
     this.state = 'stopping';
-    if (reason !== 'handover') this.attempt?.giveUp(`stopping on ${signal ?? 'stop()'} before the new generation was ready`);
+    if (reason !== 'handover') this.attempt?.giveUp(`stopping on ${signal ?? 'stop()'} before it was ready`, undefined, true);
     if (reason !== 'handover') {
       this.logger.info(`Stopping pid ${this.host.pid}${signal ? ` on ${signal}` : ''}`);
       void this.notify('STOPPING=1');
@@ -334,12 +377,14 @@ export class Graceful extends EventEmitter<GracefulEvents> {
     }
   }
 
-  private tellSupervisor(readyFd: number, supervisorPid: number | undefined): void {
+  /** A word to whoever started us (previous generation or supervisor) on the ready pipe. */
+  private say(readyFd: number, word: 'hello' | 'ready', last: boolean): void {
     try {
-      writeSync(readyFd, 'ready\n');
-      closeSync(readyFd);
+      writeSync(readyFd, `${word}\n`);
+      if (last) closeSync(readyFd);
     } catch (err) {
-      this.logger.warn(`could not tell supervisor pid ${supervisorPid} that we are ready: ${(err as Error).message}`);
+      // EPIPE: it is gone. The ppid check before SIGTERM covers the rest.
+      if (word === 'ready') this.logger.warn(`could not say ready on fd ${readyFd}: ${(err as Error).message}`);
     }
   }
 

@@ -97,9 +97,10 @@ export class Fixture {
     return this.waitFor((e) => e.event === 'ready' && (pid === undefined || e.pid === pid));
   }
 
-  /** Every pid that ever reported, for cleanup. */
+  /** Every pid that ever reported, or was reported as a spawned child, for cleanup. */
   pids(): number[] {
-    return [...new Set([this.proc.pid!, ...this.events.map((e) => e.pid)])];
+    const children = this.events.map((e) => e.child).filter((c): c is number => typeof c === 'number');
+    return [...new Set([this.proc.pid!, ...this.events.map((e) => e.pid), ...children])];
   }
 }
 

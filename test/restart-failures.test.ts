@@ -66,16 +66,21 @@ test('a second USR2 during a restart is refused and only one new generation star
   assert.equal((await get({ port: portOf(first) }, '/')).json.pid, second.pid);
 });
 
-test('SIGINT while a new generation is starting stops the old one and kills the unready child', { timeout: 60_000 }, async (t) => {
-  const { app, setControl } = setup(t);
-  const first = await app.ready();
-  setControl({ hang: true });
-  process.kill(first.pid, 'SIGUSR2');
-  const spawned = await app.waitFor((e) => e.event === 'restart');
-  process.kill(first.pid, 'SIGINT');
-  await waitForExit(first.pid);
-  await waitForExit(spawned.child as number);
-});
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  test(`${signal} from an operator while a new generation is starting stops the old one and kills the unready child`, { timeout: 60_000 }, async (t) => {
+    const { app, setControl } = setup(t);
+    const first = await app.ready();
+    setControl({ hang: true });
+    process.kill(first.pid, 'SIGUSR2');
+    const spawned = await app.waitFor((e) => e.event === 'restart');
+    await app.waitForLog(`with pid ${spawned.child}`); // listening, not ready: its ready hook hangs
+    process.kill(first.pid, signal);
+    await waitForExit(first.pid);
+    await waitForExit(spawned.child as number);
+    assert.match(app.log, new RegExp(`Stopping pid ${first.pid} on ${signal}`));
+    assert.doesNotMatch(app.log, /Graceful handoff/);
+  });
+}
 
 test('a new generation whose ready hook fails leaves the unix socket path the old one serves', { timeout: 60_000 }, async (t) => {
   const dir = tempDir(t);
