@@ -350,12 +350,6 @@ export class Graceful extends EventEmitter<GracefulEvents> {
     });
     const report = await this.shutdown.shutdown({ reason, timeout: this.shutdownTimeout });
     unregister();
-    // The deadline may fall before the drain phase began (a slow intake closer):
-    // connections are destroyed all the same, so nothing outlives the stop.
-    if (report.forced) {
-      for (const drainer of this.drainers) forced += drainer.forceClose().forced;
-      await within(drained, 1000);
-    }
     // After a handover the successor serves on these paths and wrote its pid,
     // and under a supervisor both are the supervisor's: leave them.
     if (reason !== 'handover' && this.net.inherit().supervisorPid === undefined) {

@@ -24,7 +24,7 @@ export interface RegisterOptions {
   name?: string;
   /** Default `'resources'`. */
   phase?: Phase;
-  /** Called if the closer has not finished by the deadline (e.g. destroy connections). */
+  /** Called at the deadline if the closer has not finished, even if its phase never began (e.g. destroy connections). */
   force?: () => void;
 }
 
@@ -228,14 +228,17 @@ export class Shutdown extends EventEmitter<ShutdownEvents> {
 
     const unfinished: string[] = [];
     if (forced) {
-      const running = this.entries.filter((e) => e.state === 'running');
-      for (const entry of running) {
+      // Every unfinished closer is forced, started or not: what it waits on may
+      // be under way outside the registry (a server drains from the first moment).
+      for (const entry of this.entries) {
+        if (entry.state !== 'running' && entry.state !== 'waiting') continue;
         try {
           entry.force?.();
         } catch (error) {
           this.logger.error(`${entry.name} failed to force-close: ${messageOf(error)}`);
         }
       }
+      const running = this.entries.filter((e) => e.state === 'running');
       // Forced closers (destroyed sockets) usually finish at once; give them a moment.
       await within(Promise.all(running.filter((e) => e.force).map((e) => e.settled)), FORCE_SETTLE_MS);
       for (const entry of this.entries) {
