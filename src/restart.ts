@@ -27,6 +27,8 @@ export class RestartAttempt {
   private child: ChildProcess | undefined;
   private timer: NodeJS.Timeout | undefined;
   private settled = false;
+  /** True once the child was ready and took over. */
+  handedOver = false;
   private killedAt: number | undefined;
   private stopping = false;
   private failure: GraceError | undefined;
@@ -126,6 +128,7 @@ export class RestartAttempt {
     const child = this.child;
     if (this.settled || this.failure || !child || child.pid === undefined || child.exitCode !== null) return undefined;
     this.settled = true;
+    this.handedOver = true;
     clearTimeout(this.timer);
     child.removeAllListeners('exit');
     // Let our event loop end without waiting for the successor; node still reaps it.

@@ -272,15 +272,16 @@ export class Graceful extends EventEmitter<GracefulEvents> {
     for (const remove of this.removeSignalHandlers.splice(0)) remove();
   }
 
-  /** The new generation is ready: it serves now, and we drain. */
-  private handover(attempt: RestartAttempt): void {
-    if (this.attempt !== attempt || this.stopping) return;
+  /** The new generation is ready: it serves now, and we drain. False if it is too late for that. */
+  private handover(attempt: RestartAttempt): boolean {
+    if (this.attempt !== attempt || this.stopping) return false;
     const pid = attempt.handover();
-    if (pid === undefined) return;
+    if (pid === undefined) return false;
     this.logger.info(`Graceful handoff of ${this.describeAddresses()} with new pid ${pid} and old pid ${this.host.pid}`);
     // Its SIGTERM follows its "ready"; that one is not a second stop signal.
     if (attempt.speaksPipe) this.childSigtermDue = performance.now() + CHILD_SIGTERM_WINDOW_MS;
     void this.beginStop('handover', undefined);
+    return true;
   }
 
   private onStopSignal(signal: NodeJS.Signals): void {
@@ -293,22 +294,18 @@ export class Graceful extends EventEmitter<GracefulEvents> {
       this.shutdown.force();
       return;
     }
-    const attempt = this.attempt;
+    // A new generation starting, or one we just killed (its SIGTERM may still
+    // be on the way): the SIGTERM may be its ready signal, or an operator's.
+    const attempt = this.attempt ?? (this.lastFailedAttempt?.mayStillSignal() ? this.lastFailedAttempt : undefined);
     if (signal === 'SIGTERM' && attempt) {
-      // The new generation's SIGTERM, or an operator's? Decide, then act.
       void this.ownerOfSigterm(attempt).then((owner) => {
-        if (owner === 'child') {
-          this.handover(attempt);
-          this.childSigtermDue = 0;
-        } else if (this.options.stopSignals.includes(signal)) {
-          void this.beginStop('signal', signal);
+        if (owner === 'other') {
+          if (this.options.stopSignals.includes(signal)) void this.beginStop('signal', signal);
+        } else if (!this.handover(attempt) && !attempt.handedOver) {
+          this.logger.warn(`ignoring SIGTERM: the ready signal of new generation pid ${attempt.pid}, given up on; send it again to stop`);
         }
+        this.childSigtermDue = 0;
       });
-      return;
-    }
-    if (signal === 'SIGTERM' && !this.attempt && this.lastFailedAttempt?.mayStillSignal()) {
-      this.logger.warn('ignoring SIGTERM: most likely the late ready signal of the new generation just killed; send it again to stop');
-      this.lastFailedAttempt = undefined;
       return;
     }
     if (this.options.stopSignals.includes(signal)) void this.beginStop('signal', signal);
