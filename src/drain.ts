@@ -31,14 +31,11 @@ interface Connection {
   idleTimer: NodeJS.Timeout | undefined;
 }
 
-export interface DrainResult {
-  /** Connections destroyed because they were still open at the deadline. */
-  forced: number;
-}
-
 /** Tracks a server's connections from the start, so that it can later be drained. */
 export class ConnectionDrainer {
   private readonly kind: ServerKind;
+  /** Plain HTTP/1: the accepted socket carries HTTP itself (TLS wraps it otherwise). */
+  private readonly plainHttp: boolean;
   private readonly connections = new Map<Socket, Connection>();
   private readonly sessions = new Set<Http2Session>();
   private draining = false;
@@ -47,16 +44,12 @@ export class ConnectionDrainer {
 
   constructor(readonly server: Server) {
     this.kind = serverKind(server);
+    this.plainHttp = this.kind === 'http1' && !isTlsServer(server);
     server.on('connection', this.onConnection);
     server.on('secureConnection', this.onSecureConnection);
     // First, so the app's handler already sees `Connection: close` decided.
     server.prependListener('request', this.onRequest);
     if (this.kind === 'http2') server.on('session', this.onSession);
-  }
-
-  /** Open connections (and HTTP/2 sessions' sockets among them). */
-  get connectionCount(): number {
-    return this.connections.size;
   }
 
   /**
@@ -74,14 +67,14 @@ export class ConnectionDrainer {
     for (const session of this.sessions) session.close();
     for (const connection of this.connections.values()) {
       const newest = connection.newest;
-      if (newest && !newest.writableFinished) this.closeAfter(connection, newest);
+      if (newest && responding(connection)) this.closeAfter(connection, newest);
       else this.closeWhenIdle(connection);
     }
     return this.closed;
   }
 
-  /** Destroys every connection still open. */
-  forceClose(): DrainResult {
+  /** Destroys every connection still open; returns how many it destroyed. */
+  forceClose(): number {
     let forced = 0;
     for (const session of this.sessions) session.destroy();
     for (const connection of this.connections.values()) {
@@ -90,13 +83,13 @@ export class ConnectionDrainer {
       connection.http?.destroy();
       connection.raw.destroy();
     }
-    return { forced };
+    return forced;
   }
 
   private readonly onConnection = (raw: Socket) => {
     const connection: Connection = {
       raw,
-      http: this.kind === 'http1' && !isTlsServer(this.server) ? raw : undefined,
+      http: this.plainHttp ? raw : undefined,
       newest: undefined,
       newestKeepAlive: true,
       idleTimer: undefined,
@@ -149,13 +142,12 @@ export class ConnectionDrainer {
   };
 
   private closeWhenIdle(connection: Connection): void {
-    if (this.kind === 'net' || connection.idleTimer || connection.raw.destroyed) return;
-    if (connection.newest && !connection.newest.writableFinished) return; // its 'close' looks again
+    if (this.kind === 'net' || connection.idleTimer || connection.raw.destroyed || responding(connection)) return;
     // HTTP/2 connections close through their session's GOAWAY instead.
     if (this.kind === 'http2' && !connection.http) return;
     connection.idleTimer = setTimeout(() => {
       connection.idleTimer = undefined;
-      if (connection.newest && !connection.newest.writableFinished) return; // its 'close' looks again
+      if (responding(connection)) return;
       const state = socketState(connection);
       if (state === 'detached') return; // the app's, or the deadline's
       if (state === 'busy') {
@@ -171,6 +163,11 @@ export class ConnectionDrainer {
     }, this.idleGrace);
     connection.idleTimer.unref();
   }
+}
+
+// Its newest response is unfinished; that response's 'close' looks again.
+function responding(connection: Connection): boolean {
+  return connection.newest !== undefined && !connection.newest.writableFinished;
 }
 
 type HttpSocket = Socket & { parser?: unknown; _httpMessage?: http.ServerResponse | null };
@@ -189,8 +186,9 @@ function rawSocketOf(socket: Socket): Socket {
   return (socket as Socket & { _parent?: Socket })._parent ?? socket;
 }
 
+// tls.Server and its subclasses (https, http2 secure) can add SNI contexts.
 function isTlsServer(server: Server): boolean {
-  return server instanceof https.Server || typeof (server as { addContext?: unknown }).addContext === 'function';
+  return typeof (server as { addContext?: unknown }).addContext === 'function';
 }
 
 function serverKind(server: Server): ServerKind {

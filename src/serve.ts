@@ -342,7 +342,7 @@ export class Graceful extends EventEmitter<GracefulEvents> {
       name: `servers (${this.describeAddresses()})`,
       phase: 'drain',
       force: () => {
-        for (const drainer of this.drainers) forced += drainer.forceClose().forced;
+        for (const drainer of this.drainers) forced += drainer.forceClose();
       },
     });
     const report = await this.shutdown.shutdown({ reason, timeout: this.shutdownTimeout });
