@@ -1,14 +1,12 @@
-import { randomBytes } from 'node:crypto';
 import { closeSync, renameSync } from 'node:fs';
 import net from 'node:net';
-import { dirname, join } from 'node:path';
 import { getSystemErrorName } from 'node:util';
 import { GraceError } from './errors.js';
 import { InheritedPool } from './inherited-fds.js';
 import { clearListenEnv, readListenEnv } from './listen-env.js';
 import { parseListenSpec, type ListenSpec } from './listen-spec.js';
 import type { ProcessHost } from './process-host.js';
-import { refuseIfInUse, removeSocketFile, socketFileAt, type SocketFile } from './unix-socket.js';
+import { refuseIfInUse, removeSocketFile, socketFileAt, temporaryNameFor, type SocketFile } from './unix-socket.js';
 
 /*
  * The supervisor's sockets. It must hold them without ever accepting on them:
@@ -52,7 +50,7 @@ export async function holdSockets(specs: ListenSpec[], host: ProcessHost): Promi
     for (const spec of specs.map(parseListenSpec)) {
       if (spec.kind === 'unix') {
         await refuseIfInUse(spec.path);
-        const temp = join(dirname(spec.path), `.grace-${randomBytes(6).toString('hex')}`);
+        const temp = temporaryNameFor(spec.path);
         handles.push(bind(temp, -1, -1, spec.path));
         renameSync(temp, spec.path);
         const file = socketFileAt(spec.path);

@@ -77,14 +77,8 @@ export function removePidFile(path: string, pid: number): boolean {
 
 /** A process's start time in clock ticks since boot (Linux /proc), or undefined elsewhere. */
 export function processStartTime(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the command name (which may hold spaces); starttime is field 22.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return Number(fields[19]);
-  } catch {
-    return undefined;
-  }
+  const fields = procStat(pid);
+  return fields && Number(fields[STARTTIME]);
 }
 
 /** Alive, not a zombie, and (where the OS tells) the same process that was recorded. */
@@ -94,17 +88,22 @@ export function isSameLiveProcess(pid: number, start: number | undefined): boole
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
-  const now = processStartTime(pid);
-  if (now === undefined) return true; // no /proc: trust kill(0)
-  if (isZombie(pid)) return false;
-  return start === undefined || now === start;
+  const fields = procStat(pid);
+  if (!fields) return true; // no /proc: trust kill(0)
+  if (fields[STATE] === 'Z') return false;
+  return start === undefined || Number(fields[STARTTIME]) === start;
 }
 
-function isZombie(pid: number): boolean {
+// /proc/<pid>/stat fields after the command name (which may hold spaces):
+// index 0 is field 3 (state), index 19 is field 22 (starttime).
+const STATE = 0;
+const STARTTIME = 19;
+
+function procStat(pid: number): string[] | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   } catch {
-    return false;
+    return undefined;
   }
 }

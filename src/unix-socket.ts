@@ -31,10 +31,7 @@ export async function bindUnixSocket(server: Server, path: string, options: List
     return undefined;
   }
   await refuseIfInUse(path);
-  const temp = join(dirname(path), `.grace-${randomBytes(6).toString('hex')}`);
-  if (Buffer.byteLength(temp) > SUN_PATH_MAX) {
-    throw new GraceError('ERR_GRACE_LISTEN_SPEC', `unix socket path ${path} is too long: its directory leaves no room for grace's temporary name (${SUN_PATH_MAX} bytes at most)`);
-  }
+  const temp = temporaryNameFor(path);
   await listen(server, { ...options, path: temp });
   try {
     renameSync(temp, path);
@@ -43,6 +40,15 @@ export async function bindUnixSocket(server: Server, path: string, options: List
     throw err;
   }
   return socketFileAt(path);
+}
+
+/** Where to bind before renaming onto `path`: beside it, so the rename is atomic. */
+export function temporaryNameFor(path: string): string {
+  const temp = join(dirname(path), `.grace-${randomBytes(6).toString('hex')}`);
+  if (Buffer.byteLength(temp) > SUN_PATH_MAX) {
+    throw new GraceError('ERR_GRACE_LISTEN_SPEC', `unix socket path ${path} is too long: its directory leaves no room for grace's temporary name (${SUN_PATH_MAX} bytes at most)`);
+  }
+  return temp;
 }
 
 /** The socket file at `path` now, as adopted from a previous generation. */
