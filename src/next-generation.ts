@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import type { Readable } from 'node:stream';
 import { childListenEnv, LISTEN_FDS_START } from './listen-env.js';
 import type { Handoff } from './net.js';
 import type { ProcessHost } from './process-host.js';
@@ -48,6 +49,6 @@ export function spawnNextGeneration(host: ProcessHost, handoff: Handoff, generat
 }
 
 /** The parent's end of the next generation's ready pipe. */
-export function readyPipeOf(child: ChildProcess, handoff: Handoff): NodeJS.ReadableStream | undefined {
-  return (child.stdio[LISTEN_FDS_START + handoff.fds.length] as NodeJS.ReadableStream | null | undefined) ?? undefined;
+export function readyPipeOf(child: ChildProcess, handoff: Handoff): Readable | undefined {
+  return (child.stdio[LISTEN_FDS_START + handoff.fds.length] as Readable | null | undefined) ?? undefined;
 }

@@ -1,4 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import { GraceError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { Net } from './net.js';
@@ -34,7 +35,7 @@ export class RestartAttempt {
   private failure: GraceError | undefined;
   private resolveResult!: (pid: number) => void;
   private rejectResult!: (err: GraceError) => void;
-  private pipe: NodeJS.ReadableStream | undefined;
+  private pipe: Readable | undefined;
   private said = '';
   private resolveReadyMessage!: () => void;
   private resolveFirstWord!: () => void;
@@ -126,14 +127,14 @@ export class RestartAttempt {
   /** The child said it is ready: it now serves, and we are to drain. */
   handover(): number | undefined {
     const child = this.child;
-    if (this.settled || this.failure || !child || child.pid === undefined || child.exitCode !== null) return undefined;
+    if (this.settled || this.failure || !child || !isRunning(child)) return undefined;
     this.settled = true;
     this.handedOver = true;
     clearTimeout(this.timer);
     child.removeAllListeners('exit');
     // Let our event loop end without waiting for the successor; node still reaps it.
     child.unref();
-    (this.pipe as unknown as { destroy?: () => void } | undefined)?.destroy?.();
+    this.pipe?.destroy();
     this.resolveResult(child.pid);
     return child.pid;
   }
@@ -145,7 +146,7 @@ export class RestartAttempt {
     this.failure = new GraceError('ERR_GRACE_RESTART_FAILED', reason, { cause });
     clearTimeout(this.timer);
     const child = this.child;
-    if (child && child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
+    if (child && isRunning(child)) {
       this.killedAt = performance.now();
       child.kill('SIGKILL');
       return; // its 'exit' settles, once node has reaped it
@@ -161,4 +162,8 @@ export class RestartAttempt {
     else this.logger.error(`restart failed: ${this.failure.message}; still serving with pid ${this.host.pid}`);
     this.rejectResult(this.failure);
   }
+}
+
+function isRunning(child: ChildProcess): child is ChildProcess & { pid: number } {
+  return child.pid !== undefined && child.exitCode === null && child.signalCode === null;
 }
