@@ -52,7 +52,7 @@ export interface ResolvedOptions {
   restartSignal: NodeJS.Signals | false;
   stopSignals: NodeJS.Signals[];
   readyTimeout: number;
-  shutdownTimeout: number;
+  shutdownTimeout: number | undefined;
   idleGrace: number;
   beforeRestart: (() => void | Promise<void>) | undefined;
   ready: (() => void | Promise<void>) | undefined;
@@ -72,10 +72,11 @@ export const DEFAULTS = {
 
 export function resolveOptions(options: ServeOptions): ResolvedOptions {
   return {
-    restartSignal: options.restartSignal === false ? false : (signals('restartSignal', options.restartSignal === undefined ? undefined : [options.restartSignal])?.[0] ?? DEFAULTS.restartSignal),
+    restartSignal: restartSignal(options.restartSignal),
     stopSignals: signals('stopSignals', options.stopSignals) ?? [...DEFAULTS.stopSignals],
     readyTimeout: duration('readyTimeout', options.readyTimeout, DEFAULTS.readyTimeout),
-    shutdownTimeout: duration('shutdownTimeout', options.shutdownTimeout, DEFAULTS.shutdownTimeout),
+    // Unset: the shutdown registry's own timeout (DEFAULTS.shutdownTimeout unless it was given another).
+    shutdownTimeout: options.shutdownTimeout === undefined ? undefined : duration('shutdownTimeout', options.shutdownTimeout, DEFAULTS.shutdownTimeout),
     idleGrace: duration('idleGrace', options.idleGrace, DEFAULTS.idleGrace),
     beforeRestart: hook('beforeRestart', options.beforeRestart),
     ready: hook('ready', options.ready),
@@ -90,6 +91,11 @@ function duration(name: string, value: number | undefined, fallback: number): nu
     throw new GraceError('ERR_GRACE_OPTIONS', `options.${name} must be a non-negative number of milliseconds, got ${String(value)}`);
   }
   return value;
+}
+
+function restartSignal(value: NodeJS.Signals | false | undefined): NodeJS.Signals | false {
+  if (value === false || value === undefined) return value ?? DEFAULTS.restartSignal;
+  return signals('restartSignal', [value])![0]!;
 }
 
 function signals(name: string, value: unknown): NodeJS.Signals[] | undefined {

@@ -65,7 +65,6 @@ export class Graceful extends EventEmitter<GracefulEvents> {
   private readonly drainers: ConnectionDrainer[];
   private readonly bound: Listener[] = [];
   private readonly removeSignalHandlers: Array<() => void> = [];
-  private readonly shutdownTimeout: number | undefined;
   private notify: Notify = async () => {};
   private state: 'starting' | 'serving' | 'stopping' | 'stopped' = 'starting';
   private attempt: RestartAttempt | undefined;
@@ -89,7 +88,6 @@ export class Graceful extends EventEmitter<GracefulEvents> {
     this.net = options.net ?? processNet();
     this.drainers = targets.map((t) => new ConnectionDrainer(t.server));
     this.shutdown = options.shutdown ?? new Shutdown({ logger: options.logger });
-    this.shutdownTimeout = options.shutdownTimeout === undefined ? undefined : this.options.shutdownTimeout;
     // A registry shared with the app may be shut down by the app: stop serving then too.
     this.shutdown.on('shutdown', () => {
       if (this.state === 'serving' || this.state === 'starting') void this.beginStop('stop', undefined);
@@ -345,7 +343,7 @@ export class Graceful extends EventEmitter<GracefulEvents> {
         for (const drainer of this.drainers) forced += drainer.forceClose();
       },
     });
-    const report = await this.shutdown.shutdown({ reason, timeout: this.shutdownTimeout });
+    const report = await this.shutdown.shutdown({ reason, timeout: this.options.shutdownTimeout });
     unregister();
     // After a handover the successor serves on these paths and wrote its pid,
     // and under a supervisor both are the supervisor's: leave them.
@@ -356,7 +354,8 @@ export class Graceful extends EventEmitter<GracefulEvents> {
     this.state = 'stopped';
     this.uninstallSignalHandlers();
     if (forced > 0) {
-      const deadline = report.durationMs >= (this.shutdownTimeout ?? this.shutdown.timeout) ? `after ${this.shutdownTimeout ?? this.shutdown.timeout} ms` : 'on a forced stop';
+      const timeout = this.options.shutdownTimeout ?? this.shutdown.timeout;
+      const deadline = report.durationMs >= timeout ? `after ${timeout} ms` : 'on a forced stop';
       this.logger.warn(`destroyed ${forced} connection(s) still open ${deadline}`);
     }
     this.logger.info(`Exiting pid ${this.host.pid}`);
@@ -401,18 +400,12 @@ export class Graceful extends EventEmitter<GracefulEvents> {
   // Start-up failed: close what we opened. Only paths this process bound are
   // removed; an inherited path is still served by the previous generation.
   private closeServers(): void {
-    for (const { server, socketFile, inherited } of this.bound) {
-      if (server.listening) server.close();
-      try {
-        if (socketFile && !inherited) removeSocketFile(socketFile);
-      } catch {
-        // already gone
-      }
-    }
+    for (const { server } of this.bound) if (server.listening) server.close();
+    this.removeSocketFiles(this.bound.filter((l) => !l.inherited));
   }
 
-  private removeSocketFiles(): void {
-    for (const { socketFile } of this.bound) {
+  private removeSocketFiles(listeners: Listener[] = this.bound): void {
+    for (const { socketFile } of listeners) {
       try {
         if (socketFile) removeSocketFile(socketFile);
       } catch (err) {
