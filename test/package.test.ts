@@ -24,13 +24,13 @@ test('the packed package works from ESM and CommonJS and ships only dist and doc
   npm(['install', '--no-audit', '--no-fund', '--offline', join(dir, packed!.filename)], app);
   const esm = execFileSync(
     process.execPath,
-    ['--input-type=module', '-e', "import { gracehttp, gracenet, GraceError } from 'grace'; console.log(typeof gracehttp.serve, typeof gracenet.Net, typeof GraceError)"],
+    ['--input-type=module', '-e', "import { gracehttp, gracenet, GraceError } from 'grace-restart'; console.log(typeof gracehttp.serve, typeof gracenet.Net, typeof GraceError)"],
     { cwd: app, encoding: 'utf8' },
   );
   assert.equal(esm.trim(), 'function function function');
   const cjs = execFileSync(
     process.execPath,
-    ['-e', "const { gracehttp, gracenet } = require('grace'); console.log(typeof gracehttp.start, typeof gracenet.parseListenSpec)"],
+    ['-e', "const { gracehttp, gracenet } = require('grace-restart'); console.log(typeof gracehttp.start, typeof gracenet.parseListenSpec)"],
     { cwd: app, encoding: 'utf8' },
   );
   assert.equal(cjs.trim(), 'function function');
