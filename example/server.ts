@@ -9,12 +9,9 @@ const port = Number(process.env.PORT ?? 8080);
 const host = process.env.HOST ?? '127.0.0.1';
 const server = http.createServer(handler);
 
-await gracehttp.serve(server, { port, host }, {
-  pidFile: process.env.PID_FILE,
-  ready() {
-    const address = server.address() as AddressInfo;
-    process.stderr.write(
-      `example: http://${address.address}:${address.port}/ (pid ${process.pid}); reload with: kill -USR2 ${process.pid}${process.env.PID_FILE ? ' or npm run reload' : ''}; stop with: kill -TERM ${process.pid}\n`,
-    );
-  },
-});
+const graceful = await gracehttp.start(server, { port, host }, { pidFile: process.env.PID_FILE });
+const address = server.address() as AddressInfo;
+process.stderr.write(
+  `example: http://${address.address}:${address.port}/ (pid ${process.pid}); reload with: kill -USR2 ${process.pid}${process.env.PID_FILE ? ' or npm run reload' : ''}; stop with: kill -TERM ${process.pid}\n`,
+);
+await graceful.done;

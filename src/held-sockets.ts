@@ -38,8 +38,8 @@ export async function holdSockets(specs: ListenSpec[], host: ProcessHost): Promi
   const files: SocketFile[] = [];
 
   // From systemd socket activation: already listening; passed on as they are.
-  const env = readListenEnv(host.env, host.pid);
-  clearListenEnv(host.env);
+  const env = readListenEnv(host.protocolEnv, { pid: host.pid, ppid: undefined });
+  clearListenEnv(host.protocolEnv);
   new InheritedPool(env.fds); // checks that each is a socket
   for (const { fd, name } of env.fds) {
     fds.push(fd);

@@ -1,12 +1,14 @@
+import { fstatSync } from 'node:fs';
 import { GraceError } from './errors.js';
 
 /*
  * The fd protocol between generations, in environment variables, compatible
  * with systemd socket activation: `LISTEN_FDS=<n>` sockets start at fd 3,
  * `LISTEN_FDNAMES` names them (colon separated), `LISTEN_PID` (if set) must be
- * our pid. grace adds `GRACE_PARENT_PID` (the process to SIGTERM once ready),
- * `GRACE_GENERATION` (counts restarts), and under `grace run`
- * `GRACE_READY_FD` (a pipe to write "ready" to) and `GRACE_SUPERVISOR_PID`.
+ * our pid. grace adds who started us and waits for our "ready":
+ * `GRACE_PARENT_PID` (the previous generation, SIGTERMed once ready) or
+ * `GRACE_SUPERVISOR_PID` (`grace run`), `GRACE_READY_FD` (a pipe right after
+ * the sockets, to write "ready" to) and `GRACE_GENERATION` (counts restarts).
  */
 
 /** The first inherited fd, after stdin, stdout and stderr. */
@@ -31,32 +33,48 @@ export interface InheritedFd {
   name: string | undefined;
 }
 
+/** Who started this process and waits for its "ready": the previous generation, or `grace run`. */
+export interface Starter {
+  kind: 'parent' | 'supervisor';
+  pid: number;
+  /** The pipe to write "ready" to (`GRACE_READY_FD`). */
+  readyFd: number;
+}
+
 export interface ListenEnv {
   fds: InheritedFd[];
-  /** The previous generation, which expects a SIGTERM once we are ready. */
-  parentPid: number | undefined;
-  /** 1 for a process started by hand, one more for each restart. */
+  /** 1 for a process started by hand (or by systemd), one more for each restart. */
   generation: number;
-  /** Under a supervisor: the fd to write "ready" to, and the supervisor's pid. */
-  readyFd: number | undefined;
-  supervisorPid: number | undefined;
+  /** Set only when the grace variables hold together and name our real parent. */
+  starter: Starter | undefined;
+  /** Why grace variables that were present are not honoured, to log once. */
+  ignored: string | undefined;
+}
+
+/** What the variables are checked against: our pid and our parent's. */
+export interface Self {
+  pid: number;
+  /** Undefined: never honour the grace variables (a supervisor reading systemd's). */
+  ppid: number | undefined;
+  /** Whether an fd is a pipe (a FIFO or a socketpair end), for `GRACE_READY_FD`. */
+  isPipe?: (fd: number) => boolean;
 }
 
 const DECIMAL = /^\d+$/;
 
 /** Reads the protocol variables. Throws a GraceError naming any malformed value. */
-export function readListenEnv(env: NodeJS.ProcessEnv, pid: number): ListenEnv {
-  const grace = {
-    parentPid: parsePid(env.GRACE_PARENT_PID, 'GRACE_PARENT_PID'),
-    generation: parseCount(env.GRACE_GENERATION, 'GRACE_GENERATION') ?? 1,
-    readyFd: parseFd(env.GRACE_READY_FD),
-    supervisorPid: parsePid(env.GRACE_SUPERVISOR_PID, 'GRACE_SUPERVISOR_PID'),
-  };
+export function readListenEnv(env: NodeJS.ProcessEnv, self: Self): ListenEnv {
+  const parentPid = parsePid(env.GRACE_PARENT_PID, 'GRACE_PARENT_PID');
+  const supervisorPid = parsePid(env.GRACE_SUPERVISOR_PID, 'GRACE_SUPERVISOR_PID');
+  const readyFd = parseFd(env.GRACE_READY_FD);
+  const generation = parseCount(env.GRACE_GENERATION, 'GRACE_GENERATION');
   const listenPid = parsePid(env.LISTEN_PID, 'LISTEN_PID');
   const rawCount = env.LISTEN_FDS;
+  const graceKeys = GRACE_KEYS.filter((key) => env[key] !== undefined && env[key] !== '');
   // Variables meant for another process (systemd sets LISTEN_PID) are not ours.
-  if (rawCount === undefined || (listenPid !== undefined && listenPid !== pid)) {
-    return { fds: [], ...grace };
+  if (rawCount === undefined || (listenPid !== undefined && listenPid !== self.pid)) {
+    const ignored = graceKeys.length && self.ppid !== undefined ? `${graceKeys.join(', ')} set without LISTEN_FDS for this process` : undefined;
+    return { fds: [], generation: 1, starter: undefined, ignored };
   }
   if (!DECIMAL.test(rawCount)) {
     throw new GraceError(
@@ -73,7 +91,42 @@ export function readListenEnv(env: NodeJS.ProcessEnv, pid: number): ListenEnv {
   }
   const names = parseNames(env.LISTEN_FDNAMES, count);
   const fds = Array.from({ length: count }, (_, i) => ({ fd: LISTEN_FDS_START + i, name: names?.[i] }));
-  return { fds, ...grace };
+  if (graceKeys.length === 0 || self.ppid === undefined) return { fds, generation: 1, starter: undefined, ignored: undefined };
+  const problem = starterProblem({ parentPid, supervisorPid, readyFd, expectedFd: LISTEN_FDS_START + count }, self);
+  if (problem) return { fds, generation: 1, starter: undefined, ignored: `${graceKeys.join(', ')}: ${problem}` };
+  const starter: Starter = { kind: parentPid !== undefined ? 'parent' : 'supervisor', pid: (parentPid ?? supervisorPid)!, readyFd: readyFd! };
+  return { fds, generation: generation ?? 1, starter, ignored: undefined };
+}
+
+const GRACE_KEYS = ['GRACE_PARENT_PID', 'GRACE_SUPERVISOR_PID', 'GRACE_READY_FD', 'GRACE_GENERATION'] as const;
+
+// The grace variables are honoured only as a whole and toward our real parent:
+// alone, they would make grace write to one of node's own fds or signal a
+// process that never started us.
+function starterProblem(
+  vars: { parentPid: number | undefined; supervisorPid: number | undefined; readyFd: number | undefined; expectedFd: number },
+  self: Self,
+): string | undefined {
+  const { parentPid, supervisorPid, readyFd, expectedFd } = vars;
+  if (parentPid !== undefined && supervisorPid !== undefined) return 'both GRACE_PARENT_PID and GRACE_SUPERVISOR_PID are set';
+  const pid = parentPid ?? supervisorPid;
+  const key = parentPid !== undefined ? 'GRACE_PARENT_PID' : 'GRACE_SUPERVISOR_PID';
+  if (pid === undefined) return 'neither GRACE_PARENT_PID nor GRACE_SUPERVISOR_PID is set';
+  if (readyFd === undefined) return 'GRACE_READY_FD is not set';
+  if (pid !== self.ppid) return `${key}=${pid} is not our parent (our parent is pid ${self.ppid})`;
+  if (readyFd !== expectedFd) return `GRACE_READY_FD=${readyFd} does not follow the inherited sockets (expected ${expectedFd})`;
+  if (!(self.isPipe ?? isPipe)(readyFd)) return `GRACE_READY_FD=${readyFd} is not a pipe`;
+  return undefined;
+}
+
+// libuv makes a child's stdio pipes with socketpair(): a socket, or a FIFO elsewhere.
+function isPipe(fd: number): boolean {
+  try {
+    const stats = fstatSync(fd);
+    return stats.isFIFO() || stats.isSocket();
+  } catch {
+    return false;
+  }
 }
 
 function parseCount(raw: string | undefined, key: string): number | undefined {
@@ -117,21 +170,29 @@ export function clearListenEnv(env: NodeJS.ProcessEnv): void {
   for (const key of LISTEN_ENV_KEYS) delete env[key];
 }
 
-/** The environment for the next generation, given the names of the fds 3.. it gets. */
+/**
+ * The environment for a process that gets `names.length` sockets as fds 3..,
+ * then the ready pipe, from `starter` (us: a generation or the supervisor).
+ */
 export function childListenEnv(
   base: NodeJS.ProcessEnv,
   names: string[],
-  grace: { parentPid?: number; generation: number; readyFd?: number; supervisorPid?: number },
+  generation: number,
+  starter: Omit<Starter, 'readyFd'>,
 ): NodeJS.ProcessEnv {
   const env = { ...base };
   clearListenEnv(env);
   env.LISTEN_FDS = String(names.length);
   env.LISTEN_FDNAMES = names.map(encodeName).join(':');
-  env.GRACE_GENERATION = String(grace.generation);
-  if (grace.parentPid !== undefined) env.GRACE_PARENT_PID = String(grace.parentPid);
-  if (grace.readyFd !== undefined) env.GRACE_READY_FD = String(grace.readyFd);
-  if (grace.supervisorPid !== undefined) env.GRACE_SUPERVISOR_PID = String(grace.supervisorPid);
+  env.GRACE_GENERATION = String(generation);
+  env[starter.kind === 'parent' ? 'GRACE_PARENT_PID' : 'GRACE_SUPERVISOR_PID'] = String(starter.pid);
+  env.GRACE_READY_FD = String(readyFdAfter(names.length));
   return env;
+}
+
+/** The ready pipe comes right after the inherited sockets. */
+export function readyFdAfter(socketCount: number): number {
+  return LISTEN_FDS_START + socketCount;
 }
 
 // Names may contain ':' (IPv6 hosts, our own "tcp:" prefix), the separator.

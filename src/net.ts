@@ -52,21 +52,17 @@ export class Net {
     if (this.inheritError) throw this.inheritError;
     if (!this.inheritance) {
       try {
-        const env = readListenEnv(this.host.env, this.host.pid);
+        const env = readListenEnv(this.host.protocolEnv, { pid: this.host.pid, ppid: this.host.ppid() });
         this.inheritance = { env, pool: new InheritedPool(env.fds) };
       } catch (err) {
         this.inheritError = err;
         throw err;
       } finally {
+        clearListenEnv(this.host.protocolEnv);
         clearListenEnv(this.host.env);
       }
     }
     return this.inheritance.env;
-  }
-
-  /** The pid of the generation that started us and waits for our SIGTERM, if any. */
-  get parentPid(): number | undefined {
-    return this.inherit().parentPid;
   }
 
   /** Makes `server` listen on `spec`, adopting a matching inherited socket when there is one. */
@@ -151,10 +147,13 @@ export function listeningFd(server: Server): number | undefined {
   return typeof fd === 'number' && fd >= 0 ? fd : undefined;
 }
 
-let shared: Net | undefined;
+// One per process, even when the package is loaded twice (ESM and CommonJS
+// copies): inherited sockets, and the one-serve guard, belong to the process.
+const SHARED = Symbol.for('grace-restart.net');
 
-/** The process's own Net: inherited sockets belong to the process, so there is one. */
+/** The process's own Net. */
 export function processNet(): Net {
-  shared ??= new Net();
-  return shared;
+  const global = globalThis as typeof globalThis & { [SHARED]?: Net };
+  global[SHARED] ??= new Net();
+  return global[SHARED];
 }

@@ -1,7 +1,6 @@
-import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import type { Readable } from 'node:stream';
-import { childListenEnv, LISTEN_FDS_START } from './listen-env.js';
+import type { LaunchSpec } from './launcher.js';
+import { childListenEnv } from './listen-env.js';
 import type { Handoff } from './net.js';
 import type { ProcessHost } from './process-host.js';
 
@@ -32,23 +31,16 @@ export function nextGenerationCommand(host: ProcessHost): { file: string; args: 
 }
 
 /**
- * Starts the next generation with the listening sockets as fds 3.., our stdio,
- * cwd and environment, plus the protocol variables, and a pipe after the
- * sockets (`GRACE_READY_FD`) on which it says "hello" and then "ready".
+ * How to launch the next generation: our node, flags, script, cwd and stdio,
+ * the listening sockets as fds 3.., and the protocol variables naming us as
+ * its parent. Throws when the working directory is gone.
  */
-export function spawnNextGeneration(host: ProcessHost, handoff: Handoff, generation: number): ChildProcess {
+export function nextGenerationSpec(host: ProcessHost, handoff: Handoff, generation: number, readyTimeout: number): LaunchSpec {
   const { file, args } = nextGenerationCommand(host);
-  const readyFd = LISTEN_FDS_START + handoff.fds.length;
-  const env = childListenEnv(host.env, handoff.names, { parentPid: host.pid, generation, readyFd });
+  const env = childListenEnv(host.env, handoff.names, generation, { kind: 'parent', pid: host.pid });
   if (env.NODE_OPTIONS) env.NODE_OPTIONS = stripInspectorFlags(env.NODE_OPTIONS.split(/\s+/)).join(' ');
-  const stdio: StdioOptions = ['inherit', 'inherit', 'inherit', ...handoff.fds, 'pipe'];
   const cwd = host.cwd();
   // spawn would report a vanished cwd as "spawn node ENOENT", naming the wrong thing.
   if (!existsSync(cwd)) throw new Error(`the working directory ${cwd} no longer exists (removed by a deploy?)`);
-  return spawn(file, args, { cwd, env, stdio });
-}
-
-/** The parent's end of the next generation's ready pipe. */
-export function readyPipeOf(child: ChildProcess, handoff: Handoff): Readable | undefined {
-  return (child.stdio[LISTEN_FDS_START + handoff.fds.length] as Readable | null | undefined) ?? undefined;
+  return { file, args, env, cwd, fds: handoff.fds, readyTimeout, label: 'new generation' };
 }

@@ -1,3 +1,5 @@
+import { LISTEN_ENV_KEYS } from './listen-env.js';
+
 /**
  * Everything grace takes from the process as a whole (pid, env, argv,
  * signals), in one place, so tests can run grace against a stand-in process.
@@ -6,6 +8,12 @@ export interface ProcessHost {
   readonly pid: number;
   readonly platform: NodeJS.Platform;
   readonly env: NodeJS.ProcessEnv;
+  /**
+   * The protocol variables (LISTEN_*, GRACE_*) this process was started with.
+   * For the real process they are taken out of `process.env` when the package
+   * loads, so no subprocess the app starts before `serve()` inherits them.
+   */
+  readonly protocolEnv: NodeJS.ProcessEnv;
   readonly execPath: string;
   readonly execArgv: readonly string[];
   /** `process.argv`: the script and its arguments start at index 1. */
@@ -17,12 +25,36 @@ export interface ProcessHost {
   onSignal(signal: NodeJS.Signals, handler: () => void): () => void;
   kill(pid: number, signal: NodeJS.Signals): void;
   exit(code: number): void;
+  /** The status the process exits with when its event loop empties. */
+  setExitCode(code: number): void;
+  /** Runs `fn` after the I/O events of this event loop turn (setImmediate). */
+  afterIo(fn: () => void): void;
+}
+
+// One snapshot per process, even when the package is loaded twice (an ESM and
+// a CommonJS copy): the first copy to load takes the variables, the second
+// finds them here.
+const SNAPSHOT = Symbol.for('grace-restart.protocol-env');
+type WithSnapshot = typeof globalThis & { [SNAPSHOT]?: NodeJS.ProcessEnv };
+
+function takeProtocolEnv(): NodeJS.ProcessEnv {
+  const global = globalThis as WithSnapshot;
+  if (!global[SNAPSHOT]) {
+    const taken: NodeJS.ProcessEnv = {};
+    for (const key of LISTEN_ENV_KEYS) {
+      if (process.env[key] !== undefined) taken[key] = process.env[key];
+      delete process.env[key];
+    }
+    global[SNAPSHOT] = taken;
+  }
+  return global[SNAPSHOT];
 }
 
 export const realProcess: ProcessHost = {
   pid: process.pid,
   platform: process.platform,
   env: process.env,
+  protocolEnv: takeProtocolEnv(),
   execPath: process.execPath,
   execArgv: process.execArgv,
   argv: process.argv,
@@ -34,6 +66,10 @@ export const realProcess: ProcessHost = {
   },
   kill: (pid, signal) => process.kill(pid, signal),
   exit: (code) => process.exit(code),
+  setExitCode: (code) => {
+    process.exitCode = code;
+  },
+  afterIo: (fn) => setImmediate(fn),
 };
 
 /** Whether this platform can pass listening sockets to a child process. */

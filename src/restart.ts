@@ -1,169 +1,79 @@
-import type { ChildProcess } from 'node:child_process';
-import type { Readable } from 'node:stream';
 import { GraceError } from './errors.js';
-import type { Logger } from './logger.js';
+import { Launch } from './launcher.js';
 import type { Net } from './net.js';
-import { readyPipeOf, spawnNextGeneration } from './next-generation.js';
+import { nextGenerationSpec } from './next-generation.js';
 import type { ProcessHost } from './process-host.js';
-
-// How long after killing an unready child its SIGTERM may still arrive.
-const LATE_READY_WINDOW_MS = 2000;
 
 export interface RestartSettings {
   readyTimeout: number;
   beforeRestart: (() => void | Promise<void>) | undefined;
   /** The generation number the child will have. */
   generation: number;
+  /** Called once the child is spawned. */
+  onSpawned: (pid: number) => void;
 }
 
 /**
- * One attempt to start the next generation. It ends in a handover (the child
- * became ready and sent us SIGTERM) or a failure (hook threw, spawn failed, the
- * child exited or missed `readyTimeout`); a failed child is killed and reaped
- * before the attempt settles, so a later restart starts from a clean slate.
+ * One attempt to start the next generation in direct mode: the beforeRestart
+ * hook, then the launch, under one deadline (a hung hook must not leave the
+ * restart "in progress" for ever). `ready` resolves with the child's pid when
+ * it said "ready"; it rejects once a failed child is reaped.
  */
 export class RestartAttempt {
-  /** Resolves with the new generation's pid on handover; rejects with why it failed. */
-  readonly result: Promise<number>;
-  private child: ChildProcess | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private settled = false;
-  /** True once the child was ready and took over. */
-  handedOver = false;
-  private killedAt: number | undefined;
-  private stopping = false;
-  private failure: GraceError | undefined;
-  private resolveResult!: (pid: number) => void;
-  private rejectResult!: (err: GraceError) => void;
-  private pipe: Readable | undefined;
-  private said = '';
-  private resolveReadyMessage!: () => void;
-  private resolveFirstWord!: () => void;
-  /** Resolves when the child writes "ready" on its pipe. */
-  readonly readyMessage: Promise<void> = new Promise((resolve) => (this.resolveReadyMessage = resolve));
-  /** Resolves when the child writes anything ("hello" or "ready") on its pipe. */
-  readonly firstWord: Promise<void> = new Promise((resolve) => (this.resolveFirstWord = resolve));
+  readonly ready: Promise<number>;
+  private launch: Launch | undefined;
+  private abandoned: string | undefined;
 
-  constructor(
-    private readonly host: ProcessHost,
-    private readonly net: Net,
-    private readonly settings: RestartSettings,
-    private readonly logger: Logger,
-  ) {
-    this.result = new Promise((resolve, reject) => {
-      this.resolveResult = resolve;
-      this.rejectResult = reject;
-    });
-    // Whoever started the attempt may not await it; failures are logged here.
-    this.result.catch(() => {});
+  constructor(host: ProcessHost, net: Net, settings: RestartSettings) {
+    this.ready = this.run(host, net, settings);
+    this.ready.catch(() => {}); // reported by the owner
   }
 
   /** The child being started, once spawned. */
   get pid(): number | undefined {
-    return this.child?.pid;
+    return this.launch?.pid;
   }
 
-  /**
-   * The child spoke on its ready pipe: it will say "ready" there before it
-   * sends us SIGTERM, so a SIGTERM without that is somebody else's. (A child
-   * of an older grace says nothing; its SIGTERM is its only word.)
-   */
-  get speaksPipe(): boolean {
-    return this.said.length > 0;
+  /** Stops the attempt: a spawned child is killed; `ready` rejects once it is reaped. */
+  abandon(reason: string): void {
+    this.abandoned ??= reason;
+    this.launch?.abandon(reason);
   }
 
-  async begin(): Promise<void> {
-    // One deadline for the hook and the child's start: a hung hook must not
-    // leave the restart "in progress" for ever.
-    this.timer = setTimeout(() => {
-      this.giveUp(
-        this.child
-          ? `new generation pid ${this.child.pid} was not ready within ${this.settings.readyTimeout} ms`
-          : `the beforeRestart hook did not finish within ${this.settings.readyTimeout} ms`,
-      );
-    }, this.settings.readyTimeout);
+  /** After "ready": the child lives on as the next generation. */
+  release(): void {
+    this.launch?.release();
+  }
+
+  private async run(host: ProcessHost, net: Net, settings: RestartSettings): Promise<number> {
+    const started = performance.now();
+    const fail = (message: string, cause?: unknown) => new GraceError('ERR_GRACE_RESTART_FAILED', message, { cause });
+    if (settings.beforeRestart) {
+      let timer: NodeJS.Timeout | undefined;
+      const hung = new Promise<'hung'>((resolve) => (timer = setTimeout(resolve, settings.readyTimeout, 'hung')));
+      try {
+        const hook = await Promise.race([Promise.resolve(settings.beforeRestart()), hung]);
+        if (hook === 'hung') throw fail(`the beforeRestart hook did not finish within ${settings.readyTimeout} ms`);
+      } catch (cause) {
+        throw cause instanceof GraceError ? cause : fail(`the beforeRestart hook failed: ${(cause as Error)?.message ?? cause}`, cause);
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+    if (this.abandoned) throw fail(this.abandoned);
+    const handoff = net.handoff();
+    if (handoff.fds.length === 0) throw fail('nothing is listening to hand over');
+    let spec;
     try {
-      await this.settings.beforeRestart?.();
+      // What the hook took comes off the child's time.
+      const left = settings.beforeRestart ? Math.max(0, Math.round(settings.readyTimeout - (performance.now() - started))) : settings.readyTimeout;
+      spec = nextGenerationSpec(host, handoff, settings.generation, left);
     } catch (cause) {
-      return this.giveUp(`the beforeRestart hook failed: ${(cause as Error)?.message ?? cause}`, cause);
+      throw fail(`could not start the next generation: ${(cause as Error).message}`, cause);
     }
-    if (this.failure) return; // given up while the hook ran
-    const handoff = this.net.handoff();
-    if (handoff.fds.length === 0) return this.giveUp('nothing is listening to hand over');
-    let child: ChildProcess;
-    try {
-      child = spawnNextGeneration(this.host, handoff, this.settings.generation);
-    } catch (cause) {
-      return this.giveUp(`could not start the next generation: ${(cause as Error).message}`, cause);
-    }
-    this.child = child;
-    this.pipe = readyPipeOf(child, handoff);
-    this.pipe?.on('data', (chunk: Buffer) => {
-      this.said += chunk.toString();
-      this.resolveFirstWord();
-      if (this.said.includes('ready')) this.resolveReadyMessage();
-    });
-    this.pipe?.on('error', () => {});
-    child.once('error', (err) => this.giveUp(`could not start the next generation: ${err.message}`, err));
-    child.once('exit', (code, signal) => {
-      this.failure ??= new GraceError(
-        'ERR_GRACE_RESTART_FAILED',
-        `new generation pid ${child.pid} exited with ${signal ?? `code ${code}`} before it was ready`,
-      );
-      this.settleFailure();
-    });
-    if (child.pid === undefined) return; // spawn failed; 'error' follows.
-    this.logger.info(`Starting new generation pid ${child.pid} from pid ${this.host.pid}`);
+    this.launch = new Launch(spec);
+    if (this.launch.pid !== undefined) settings.onSpawned(this.launch.pid);
+    await this.launch.outcome;
+    return this.launch.pid!;
   }
-
-  /**
-   * True for a moment after we killed a started child: a SIGTERM now is most
-   * likely its readiness signal, sent just before it died, not a stop request.
-   */
-  mayStillSignal(): boolean {
-    return this.killedAt !== undefined && performance.now() - this.killedAt < LATE_READY_WINDOW_MS;
-  }
-
-  /** The child said it is ready: it now serves, and we are to drain. */
-  handover(): number | undefined {
-    const child = this.child;
-    if (this.settled || this.failure || !child || !isRunning(child)) return undefined;
-    this.settled = true;
-    this.handedOver = true;
-    clearTimeout(this.timer);
-    child.removeAllListeners('exit');
-    // Let our event loop end without waiting for the successor; node still reaps it.
-    child.unref();
-    this.pipe?.destroy();
-    this.resolveResult(child.pid);
-    return child.pid;
-  }
-
-  /** Gives up: kills the child (if any) and settles once it has been reaped. */
-  giveUp(reason: string, cause?: unknown, stopping = false): void {
-    if (this.settled || this.failure) return;
-    this.stopping = stopping;
-    this.failure = new GraceError('ERR_GRACE_RESTART_FAILED', reason, { cause });
-    clearTimeout(this.timer);
-    const child = this.child;
-    if (child && isRunning(child)) {
-      this.killedAt = performance.now();
-      child.kill('SIGKILL');
-      return; // its 'exit' settles, once node has reaped it
-    }
-    this.settleFailure();
-  }
-
-  private settleFailure(): void {
-    if (this.settled || !this.failure) return;
-    this.settled = true;
-    clearTimeout(this.timer);
-    if (this.stopping) this.logger.info(`new generation abandoned: ${this.failure.message}`);
-    else this.logger.error(`restart failed: ${this.failure.message}; still serving with pid ${this.host.pid}`);
-    this.rejectResult(this.failure);
-  }
-}
-
-function isRunning(child: ChildProcess): child is ChildProcess & { pid: number } {
-  return child.pid !== undefined && child.exitCode === null && child.signalCode === null;
 }

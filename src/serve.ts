@@ -2,25 +2,23 @@ import { EventEmitter } from 'node:events';
 import type { AddressInfo, Server } from 'node:net';
 import { ConnectionDrainer } from './drain.js';
 import { GraceError } from './errors.js';
+import { initialLifecycle, transition, type Action, type Lifecycle, type LifecycleEvent, type StopReason } from './lifecycle.js';
+import type { Starter } from './listen-env.js';
 import { describeSpec, type ListenSpec } from './listen-spec.js';
 import { resolveLogger, type Logger } from './logger.js';
 import { processNet, type Listener, type Net } from './net.js';
 import { resolveOptions, type ResolvedOptions, type ServeOptions } from './options.js';
 import { canPassSockets, realProcess, type ProcessHost } from './process-host.js';
+import { tellStarterReady } from './ready-pipe.js';
 import { RestartAttempt } from './restart.js';
-import { Shutdown } from './shutdown.js';
-import { within } from './within.js';
+import { Shutdown, type ShutdownReport } from './shutdown.js';
+import { StatusReporter } from './status.js';
 import { removeSocketFile } from './unix-socket.js';
-import { processStartTime, removePidFile, writePidFile, type PidFileState } from './pid-file.js';
-import { closeSync, writeSync } from 'node:fs';
-import { systemdNotifier, type Notify } from './notify.js';
 
-// The child's SIGTERM arrives right after its "ready"; allow for a busy loop.
-const CHILD_SIGTERM_WINDOW_MS = 2000;
-// Its "ready" was written before its SIGTERM: if it is not here by then, it never comes.
-const READY_AFTER_SIGTERM_MS = 250;
-// A child that has not spoken yet gets this long to show it speaks the pipe protocol.
-const FIRST_WORD_WAIT_MS = 1000;
+export type { StopReason } from './lifecycle.js';
+
+// With `exit: true`, how long after draining a still-busy event loop is waited for.
+const EXIT_GRACE_MS = 1000;
 
 /** One server and where it listens. */
 export interface ServeTarget {
@@ -28,14 +26,11 @@ export interface ServeTarget {
   listen: ListenSpec;
 }
 
-/** Why this generation stopped serving. */
-export type StopReason = 'handover' | 'signal' | 'stop';
-
 /** Lifecycle events of a {@link Graceful}, with their payloads. */
 export interface GracefulEvents {
-  /** Every server listens (on inherited or fresh sockets). */
+  /** Every server listens (on inherited or fresh sockets): after the ready hook. */
   listening: [{ pid: number; addresses: Array<AddressInfo | string> }];
-  /** The ready hook resolved; the previous generation, if any, was told to go. */
+  /** Serving; the previous generation, if any, was told to go. */
   ready: [{ pid: number; parentPid: number | undefined }];
   /** A next generation was spawned. */
   restart: [{ pid: number }];
@@ -53,11 +48,14 @@ export interface GracefulEvents {
 
 /**
  * A running generation: its servers, its signal handling and its restarts.
- * Made by {@link start}; {@link serve} is `start` then `done`.
+ * Made by {@link start}; {@link serve} is `start` then `done`. Its state
+ * changes only through the lifecycle table (`lifecycle.ts`).
  */
 export class Graceful extends EventEmitter<GracefulEvents> {
   /** Resolves once this process has finished serving (after a handover or a stop has drained). */
   readonly done: Promise<void>;
+  /** The shutdown registry this generation drains through (given in options, or its own). */
+  readonly shutdown: Shutdown;
   private readonly options: ResolvedOptions;
   private readonly logger: Logger;
   private readonly host: ProcessHost;
@@ -65,16 +63,16 @@ export class Graceful extends EventEmitter<GracefulEvents> {
   private readonly drainers: ConnectionDrainer[];
   private readonly bound: Listener[] = [];
   private readonly removeSignalHandlers: Array<() => void> = [];
-  private notify: Notify = async () => {};
-  private state: 'starting' | 'serving' | 'stopping' | 'stopped' = 'starting';
+  private lifecycle: Lifecycle;
+  private starter: Starter | undefined;
+  private generation = 1;
+  /** Where we serve, as a log label; read once listening (a closed server has no address). */
+  private where = '';
+  private status: StatusReporter | undefined;
   private attempt: RestartAttempt | undefined;
-  private lastFailedAttempt: RestartAttempt | undefined;
-  /** Until when a SIGTERM is the handed-over child's, not a second stop signal. */
-  private childSigtermDue = 0;
-  private stopping: Promise<void> | undefined;
+  /** What `restart()` callers wait for: the attempt's pid, or its refusal. */
+  private pendingRestart: Promise<number> | undefined;
   private resolveDone!: () => void;
-  /** The shutdown registry this generation drains through (given in options, or its own). */
-  readonly shutdown: Shutdown;
 
   /** @internal Use {@link start} or {@link serve}. */
   constructor(
@@ -88,10 +86,9 @@ export class Graceful extends EventEmitter<GracefulEvents> {
     this.net = options.net ?? processNet();
     this.drainers = targets.map((t) => new ConnectionDrainer(t.server));
     this.shutdown = options.shutdown ?? new Shutdown({ logger: options.logger });
+    this.lifecycle = initialLifecycle(false);
     // A registry shared with the app may be shut down by the app: stop serving then too.
-    this.shutdown.on('shutdown', () => {
-      if (this.state === 'serving' || this.state === 'starting') void this.beginStop('stop', undefined);
-    });
+    this.shutdown.on('shutdown', () => this.dispatch({ type: 'stop' }));
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
   }
 
@@ -101,63 +98,47 @@ export class Graceful extends EventEmitter<GracefulEvents> {
     return this.bound.map((l) => (l.spec.kind === 'unix' ? l.spec.path : (l.server.address() as AddressInfo)));
   }
 
-  /** @internal Listens, runs the ready hook, then tells the previous generation to go. */
+  /**
+   * @internal Reads the inherited sockets, runs the ready hook, then adopts or
+   * binds every socket and tells whoever started us: nothing is accepted
+   * before the ready hook resolved.
+   */
   async start(): Promise<void> {
     if (!canPassSockets(this.host)) {
       this.logger.warn(`hot restart is not available on ${this.host.platform}; serving with graceful stop only`);
     }
-    if (this.net.owner && this.net.owner !== this) {
-      throw new GraceError(
-        'ERR_GRACE_OPTIONS',
-        'gracehttp is already serving in this process: pass every server to one call, serve([{ server, listen }, …])',
-      );
-    }
-    this.net.owner = this;
-    this.done.then(() => {
-      if (this.net.owner === this) this.net.owner = undefined;
-    });
+    this.claimProcess();
     try {
-      const { readyFd } = this.net.inherit();
-      // Tell the previous generation early that we speak the pipe protocol.
-      if (readyFd !== undefined) this.say(readyFd, 'hello', false);
+      const env = this.net.inherit();
+      if (env.ignored) this.logger.warn(`ignoring ${env.ignored}`);
+      this.starter = env.starter;
+      this.generation = env.generation;
+      this.lifecycle = initialLifecycle(this.starter?.kind === 'supervisor');
+      if (this.starter?.kind !== 'supervisor') {
+        this.status = new StatusReporter(this.host, this.logger, {
+          pidFile: this.options.pidFile,
+          signal: this.options.restartSignal === false ? null : this.options.restartSignal,
+          mainPidMoves: true,
+        });
+      }
+      this.installSignalHandlers();
+      this.logger.info(`Starting pid ${this.host.pid} (generation ${this.generation})`);
+      try {
+        await this.options.ready?.();
+      } catch (cause) {
+        throw new GraceError('ERR_GRACE_READY', `the ready hook failed: ${(cause as Error)?.message ?? cause}`, { cause });
+      }
+      if (this.lifecycle.state !== 'starting') return; // stopped while the ready hook ran
       for (const target of this.targets) this.bound.push(await this.net.listen(target.server, target.listen));
+      this.checkUnclaimed();
     } catch (err) {
-      this.closeServers();
-      this.net.owner = undefined;
+      this.abortStart();
       throw err;
     }
-    this.installSignalHandlers();
-    this.logger.info(`Serving ${this.describeAddresses()} with pid ${this.host.pid}`);
+    this.where = this.describeAddresses();
+    this.logger.info(`Serving ${this.where} with pid ${this.host.pid}`);
     this.emit('listening', { pid: this.host.pid, addresses: this.addresses() });
-    try {
-      await this.options.ready?.();
-    } catch (cause) {
-      this.uninstallSignalHandlers();
-      this.closeServers();
-      this.net.owner = undefined;
-      throw new GraceError('ERR_GRACE_READY', `the ready hook failed: ${(cause as Error)?.message ?? cause}`, { cause });
-    }
-    for (const { fd, name } of this.net.closeUnclaimed()) {
-      this.logger.warn(`closed inherited fd ${fd}${name === undefined ? '' : ` (${name})`}: nothing listens on it in this generation`);
-    }
-    if (this.state !== 'starting') return; // stopped while the ready hook ran
-    this.state = 'serving';
-    // The pid file names us before the old generation is told to go, so a
-    // deploy script never sees it name a process that is exiting.
-    this.writePidFile('serving');
-    const { parentPid, readyFd, supervisorPid } = this.net.inherit();
-    if (supervisorPid !== undefined) {
-      if (readyFd !== undefined) this.say(readyFd, 'ready', true);
-    } else {
-      // Under systemd (Type=notify, NotifyAccess=all) the main pid moves to us
-      // before the old generation exits, so the service never looks dead.
-      this.notify = systemdNotifier(this.host, this.logger);
-      await this.notify(`MAINPID=${this.host.pid}`, 'READY=1');
-      // "ready" on the pipe first, so the parent knows the SIGTERM is ours.
-      if (readyFd !== undefined) this.say(readyFd, 'ready', true);
-      this.signalParent(parentPid);
-    }
-    this.emit('ready', { pid: this.host.pid, parentPid });
+    await this.perform(this.dispatch({ type: 'started' }));
   }
 
   /**
@@ -168,98 +149,203 @@ export class Graceful extends EventEmitter<GracefulEvents> {
    * supervisor's pid at once; the supervisor reports the outcome.
    */
   restart(): Promise<number> {
-    const refusal = this.refuseRestart();
-    if (refusal) {
-      this.logger.warn(`restart refused: ${refusal.message}`);
-      this.emit('restart-refused', refusal);
-      return Promise.reject(refusal);
+    if (!canPassSockets(this.host)) {
+      return this.refuse(new GraceError('ERR_GRACE_RESTART_FAILED', `hot restart is not available on ${this.host.platform}`));
     }
-    const supervisorPid = this.net.inherit().supervisorPid;
-    if (supervisorPid !== undefined) return this.askSupervisor(supervisorPid);
-    const generation = this.net.inherit().generation;
-    const attempt = new RestartAttempt(this.host, this.net, { ...this.options, generation: generation + 1 }, this.logger);
-    this.attempt = attempt;
-    attempt.result.then(
-      (pid) => this.emit('handover', { pid }),
-      (err: GraceError) => {
-        if (this.attempt === attempt) this.attempt = undefined;
-        this.lastFailedAttempt = attempt;
-        if (this.state === 'serving') {
-          this.writePidFile('failed', err.message);
-          void this.notify('READY=1');
-        }
-        this.emit('restart-failed', err);
-      },
-    );
-    this.writePidFile('restarting');
-    void this.notify('RELOADING=1');
-    void attempt.readyMessage.then(() => this.handover(attempt));
-    void attempt.begin().then(() => {
-      if (attempt.pid !== undefined && this.attempt === attempt) this.emit('restart', { pid: attempt.pid });
-    });
-    return attempt.result;
+    if (this.host.pid === 1 && !this.lifecycle.supervised) {
+      // Our exit would end the container: run under `grace run` (or an init) instead.
+      return this.refuse(
+        new GraceError('ERR_GRACE_RESTART_FAILED', 'hot restart is not available as pid 1: the old generation exiting would end the container; run under `grace run` or `docker run --init`'),
+      );
+    }
+    this.pendingRestart = undefined;
+    void this.perform(this.dispatch({ type: 'restart' }));
+    return this.pendingRestart ?? Promise.reject(new GraceError('ERR_GRACE_NOT_SERVING', `pid ${this.host.pid} is not serving`));
   }
 
   /** Stops accepting, drains, and resolves when done. Idempotent: every call returns the same promise. */
   stop(): Promise<void> {
-    return this.beginStop('stop', undefined);
+    this.dispatch({ type: 'stop' });
+    return this.done;
   }
 
-  // Under `grace run` the supervisor starts generations; pass the request on.
-  private askSupervisor(supervisorPid: number): Promise<number> {
-    this.logger.info(`supervised: asking supervisor pid ${supervisorPid} to restart`);
+  /**
+   * Applies one event to the lifecycle and carries out its actions, but for
+   * those that need the caller: 'announce' (start() awaits it) and
+   * 'report-failure' (the failed attempt knows why). Returns every action.
+   */
+  private dispatch(event: LifecycleEvent): Action[] {
+    const { next, actions } = transition(this.lifecycle, event);
+    this.lifecycle = next;
+    for (const action of actions) this.carryOut(action);
+    // Once stopped and no successor's SIGTERM is due, signals are no longer ours.
+    if (next.state === 'stopped' && !next.childSigtermDue) this.uninstallSignalHandlers();
+    return actions;
+  }
+
+  private async perform(actions: Action[]): Promise<void> {
+    for (const action of actions) if (action.do === 'announce') await this.announce();
+  }
+
+  private carryOut(action: Action): void {
+    switch (action.do) {
+      case 'spawn':
+        return this.spawn();
+      case 'ask-supervisor':
+        return this.askSupervisor();
+      case 'refuse':
+        this.pendingRestart = this.refuse(this.refusal(action.why, action.code));
+        return;
+      case 'abandon-child':
+        this.attempt?.abandon(`stopping before pid ${this.attempt.pid ?? '(not spawned)'} was ready`);
+        return;
+      case 'drain':
+        void this.drain(action.reason, action.signal);
+        return;
+      case 'force':
+        this.logger.warn(`${action.signal} during shutdown: closing remaining connections now`);
+        this.shutdown.force();
+        return;
+      case 'default-action':
+        this.logger.info(`${action.signal} is not a stop signal here: terminating pid ${this.host.pid}`);
+        this.uninstallSignalHandlers();
+        this.host.kill(this.host.pid, action.signal);
+        return;
+      case 'finish':
+      case 'announce':
+      case 'report-failure':
+        return; // carried out by the caller: drain(), start(), spawn()
+    }
+  }
+
+  // Only one serve per process: inherited sockets and signals are the
+  // process's. The process's Net is shared by every copy of the package.
+  private claimProcess(): void {
+    if (this.net.owner && this.net.owner !== this) {
+      throw new GraceError(
+        'ERR_GRACE_OPTIONS',
+        'gracehttp is already serving in this process: pass every server to one call, serve([{ server, listen }, …])',
+      );
+    }
+    this.net.owner = this;
+    void this.done.then(() => this.releaseProcess());
+  }
+
+  private releaseProcess(): void {
+    if (this.net.owner === this) this.net.owner = undefined;
+  }
+
+  // Start-up failed: close what we opened. Only paths this process bound are
+  // removed; an inherited path is still served by the previous generation.
+  private abortStart(): void {
+    this.uninstallSignalHandlers();
+    for (const { server } of this.bound) if (server.listening) server.close();
+    this.removeSocketFiles(this.bound.filter((l) => !l.inherited));
+    this.releaseProcess();
+  }
+
+  // Under a supervisor, every socket it holds is there for the app to serve:
+  // one left over means the app and `--listen` disagree, and it is not ready.
+  private checkUnclaimed(): void {
+    const unclaimed = this.net.closeUnclaimed();
+    const names = unclaimed.map(({ fd, name }) => `fd ${fd}${name === undefined ? '' : ` (${name})`}`);
+    if (unclaimed.length && this.starter?.kind === 'supervisor') {
+      throw new GraceError('ERR_GRACE_INHERITED_FD', `grace run holds ${names.join(', ')}, but this app does not listen on it: make --listen match what the app serves`);
+    }
+    for (const name of names) this.logger.warn(`closed inherited ${name}: nothing listens on it in this generation`);
+  }
+
+  /** We serve: the pid file and systemd name us, then whoever started us hears "ready". */
+  private async announce(): Promise<void> {
+    // Before the old generation is told to go, so a deploy script never sees
+    // the pid file name a process that is exiting, and systemd's main pid
+    // moves to us before the old one exits.
+    await this.status?.serving(this.generation, this.host.pid);
+    if (this.starter) tellStarterReady(this.host, this.starter, this.logger);
+    this.emit('ready', { pid: this.host.pid, parentPid: this.starter?.kind === 'parent' ? this.starter.pid : undefined });
+  }
+
+  private spawn(): void {
+    const attempt = new RestartAttempt(this.host, this.net, {
+      readyTimeout: this.options.readyTimeout,
+      beforeRestart: this.options.beforeRestart,
+      generation: this.generation + 1,
+      onSpawned: (pid) => {
+        this.logger.info(`Starting new generation pid ${pid} from pid ${this.host.pid}`);
+        this.emit('restart', { pid });
+      },
+    });
+    this.attempt = attempt;
+    this.status?.restarting(this.generation, this.host.pid);
+    this.pendingRestart = attempt.ready;
+    attempt.ready.then(
+      (pid) => {
+        attempt.release();
+        if (!this.dispatch({ type: 'child-ready' }).some((a) => a.do === 'drain')) {
+          // Ready in the same turn as a stop began: the stop wins, the child goes too.
+          this.logger.info(`stopping new generation pid ${pid}: this one is stopping`);
+          this.host.kill(pid, 'SIGTERM');
+          return;
+        }
+        this.logger.info(`Graceful handoff of ${this.where} with new pid ${pid} and old pid ${this.host.pid}`);
+        this.emit('handover', { pid });
+      },
+      (err: GraceError) => {
+        if (this.attempt === attempt) this.attempt = undefined;
+        if (!this.dispatch({ type: 'restart-failed' }).some((a) => a.do === 'report-failure')) {
+          this.logger.info(`new generation abandoned: ${err.message}`);
+          return;
+        }
+        this.logger.error(`restart failed: ${err.message}; still serving with pid ${this.host.pid}`);
+        this.status?.failed(this.generation, this.host.pid, err.message);
+        this.emit('restart-failed', err);
+      },
+    );
+  }
+
+  // Under `grace run` the supervisor starts generations; pass the request on,
+  // but only to the supervisor that is still our parent (never a recycled pid).
+  private askSupervisor(): void {
+    const supervisor = this.starter!.pid;
+    const ppid = this.host.ppid();
+    if (ppid !== supervisor) {
+      this.pendingRestart = this.refuse(new GraceError('ERR_GRACE_RESTART_FAILED', `supervisor pid ${supervisor} is no longer our parent (parent is pid ${ppid})`));
+      return;
+    }
+    this.logger.info(`supervised: asking supervisor pid ${supervisor} to restart`);
     try {
-      this.host.kill(supervisorPid, 'SIGUSR2');
+      this.host.kill(supervisor, 'SIGUSR2');
+      this.pendingRestart = Promise.resolve(supervisor);
     } catch (cause) {
-      return Promise.reject(new GraceError('ERR_GRACE_RESTART_FAILED', `cannot signal supervisor pid ${supervisorPid}`, { cause }));
-    }
-    return Promise.resolve(supervisorPid);
-  }
-
-  private writePidFile(state: PidFileState['state'], message?: string): void {
-    const path = this.options.pidFile;
-    if (!path || this.net.inherit().supervisorPid !== undefined) return;
-    try {
-      writePidFile(path, {
-        pid: this.host.pid,
-        start: processStartTime(this.host.pid),
-        generation: this.net.inherit().generation,
-        serving: this.host.pid,
-        signal: this.options.restartSignal === false ? null : this.options.restartSignal,
-        state,
-        ...(message === undefined ? {} : { message }),
-        at: Date.now(),
-      });
-    } catch (err) {
-      this.logger.warn(`could not write pid file ${path}: ${(err as Error).message}`);
+      this.pendingRestart = Promise.reject(new GraceError('ERR_GRACE_RESTART_FAILED', `cannot signal supervisor pid ${supervisor}`, { cause }));
     }
   }
 
-  private refuseRestart(): GraceError | undefined {
-    if (!canPassSockets(this.host)) {
-      return new GraceError('ERR_GRACE_RESTART_FAILED', `hot restart is not available on ${this.host.platform}`);
+  private refusal(why: 'in progress' | 'not ready' | 'shutting down', code: GraceError['code']): GraceError {
+    if (why === 'in progress') {
+      const pid = this.attempt?.pid === undefined ? '' : ` (new pid ${this.attempt.pid})`;
+      return new GraceError(code, `a restart is already in progress${pid}`);
     }
-    if (this.attempt) {
-      const pid = this.attempt.pid === undefined ? '' : ` (new pid ${this.attempt.pid})`;
-      return new GraceError('ERR_GRACE_RESTART_IN_PROGRESS', `a restart is already in progress${pid}`);
-    }
-    if (this.host.pid === 1) {
-      // Our exit would end the container: run under `grace run` (or an init) instead.
-      return new GraceError('ERR_GRACE_RESTART_FAILED', 'hot restart is not available as pid 1: the old generation exiting would end the container; run under `grace run` or `docker run --init`');
-    }
-    if (this.state === 'starting') return new GraceError('ERR_GRACE_NOT_SERVING', `pid ${this.host.pid} is not ready yet`);
-    if (this.state !== 'serving') return new GraceError('ERR_GRACE_NOT_SERVING', `pid ${this.host.pid} is shutting down`);
-    return undefined;
+    return new GraceError(code, `pid ${this.host.pid} is ${why === 'not ready' ? 'not ready yet' : 'shutting down'}`);
+  }
+
+  private refuse(error: GraceError): Promise<never> {
+    this.logger.warn(`restart refused: ${error.message}`);
+    this.emit('restart-refused', error);
+    return Promise.reject(error);
   }
 
   private installSignalHandlers(): void {
     const { restartSignal, stopSignals } = this.options;
     const restartable = restartSignal !== false && canPassSockets(this.host);
     const stops = new Set(stopSignals);
-    // The next generation says it is ready with SIGTERM, so restarts need it handled.
-    if (restartable) stops.add('SIGTERM');
-    for (const signal of stops) {
-      this.removeSignalHandlers.push(this.host.onSignal(signal, () => this.onStopSignal(signal)));
+    // A new generation says it is ready with SIGTERM too: with restarts on,
+    // SIGTERM is always ours to tell apart.
+    const handled = new Set(stops);
+    if (restartable) handled.add('SIGTERM');
+    for (const signal of handled) {
+      const onSignal = () => this.host.afterIo(() => this.dispatch({ type: 'signal', signal, stopSignal: stops.has(signal) }));
+      this.removeSignalHandlers.push(this.host.onSignal(signal, onSignal));
     }
     if (restartable) {
       this.removeSignalHandlers.push(this.host.onSignal(restartSignal, () => void this.restart().catch(() => {})));
@@ -270,74 +356,17 @@ export class Graceful extends EventEmitter<GracefulEvents> {
     for (const remove of this.removeSignalHandlers.splice(0)) remove();
   }
 
-  /** The new generation is ready: it serves now, and we drain. False if it is too late for that. */
-  private handover(attempt: RestartAttempt): boolean {
-    if (this.attempt !== attempt || this.stopping) return false;
-    const pid = attempt.handover();
-    if (pid === undefined) return false;
-    this.logger.info(`Graceful handoff of ${this.describeAddresses()} with new pid ${pid} and old pid ${this.host.pid}`);
-    // Its SIGTERM follows its "ready"; that one is not a second stop signal.
-    if (attempt.speaksPipe) this.childSigtermDue = performance.now() + CHILD_SIGTERM_WINDOW_MS;
-    void this.beginStop('handover', undefined);
-    return true;
-  }
-
-  private onStopSignal(signal: NodeJS.Signals): void {
-    if (this.stopping) {
-      if (signal === 'SIGTERM' && performance.now() < this.childSigtermDue) {
-        this.childSigtermDue = 0; // the new generation's, expected
-        return;
-      }
-      this.logger.warn(`${signal} during shutdown: closing remaining connections now`);
-      this.shutdown.force();
-      return;
-    }
-    // A new generation starting, or one we just killed (its SIGTERM may still
-    // be on the way): the SIGTERM may be its ready signal, or an operator's.
-    const attempt = this.attempt ?? (this.lastFailedAttempt?.mayStillSignal() ? this.lastFailedAttempt : undefined);
-    if (signal === 'SIGTERM' && attempt) {
-      void this.ownerOfSigterm(attempt).then((owner) => {
-        if (owner === 'other') {
-          if (this.options.stopSignals.includes(signal)) void this.beginStop('signal', signal);
-        } else if (!this.handover(attempt) && !attempt.handedOver) {
-          this.logger.warn(`ignoring SIGTERM: the ready signal of new generation pid ${attempt.pid}, given up on; send it again to stop`);
-        }
-        this.childSigtermDue = 0;
-      });
-      return;
-    }
-    if (this.options.stopSignals.includes(signal)) void this.beginStop('signal', signal);
-  }
-
-  /**
-   * Whose SIGTERM arrived while a new generation was starting: the child's
-   * (it said "ready" on its pipe first, or it is an older grace that never
-   * speaks there) or somebody else's (it speaks, and did not say "ready").
-   */
-  private async ownerOfSigterm(attempt: RestartAttempt): Promise<'child' | 'other'> {
-    if (!attempt.speaksPipe) await within(attempt.firstWord, FIRST_WORD_WAIT_MS);
-    if (!attempt.speaksPipe) return 'child';
-    return (await within(attempt.readyMessage, READY_AFTER_SIGTERM_MS)) ? 'child' : 'other';
-  }
-
-  private beginStop(reason: StopReason, signal: NodeJS.Signals | undefined): Promise<void> {
-    this.stopping ??= this.drainAndClose(reason, signal);
-    return this.stopping;
-  }
-
-  private async drainAndClose(reason: StopReason, signal: NodeJS.Signals | undefined): Promise<void> {
-    this.state = 'stopping';
-    if (reason !== 'handover') this.attempt?.giveUp(`stopping on ${signal ?? 'stop()'} before it was ready`, undefined, true);
+  private async drain(reason: StopReason, signal: NodeJS.Signals | undefined): Promise<void> {
     if (reason !== 'handover') {
       this.logger.info(`Stopping pid ${this.host.pid}${signal ? ` on ${signal}` : ''}`);
-      void this.notify('STOPPING=1');
+      this.status?.stopping();
     }
     this.emit('stopping', { reason, signal });
     // Stop accepting at once; the registry waits for the drain in its drain phase.
     const drained = Promise.all(this.drainers.map((d) => d.drain(this.options.idleGrace)));
     let forced = 0;
     const unregister = this.shutdown.register(() => drained, {
-      name: `servers (${this.describeAddresses()})`,
+      name: `servers (${this.where || 'not listening'})`,
       phase: 'drain',
       force: () => {
         for (const drainer of this.drainers) forced += drainer.forceClose();
@@ -347,61 +376,39 @@ export class Graceful extends EventEmitter<GracefulEvents> {
     unregister();
     // After a handover the successor serves on these paths and wrote its pid,
     // and under a supervisor both are the supervisor's: leave them.
-    if (reason !== 'handover' && this.net.inherit().supervisorPid === undefined) {
+    if (reason !== 'handover' && this.starter?.kind !== 'supervisor') {
       this.removeSocketFiles();
-      if (this.options.pidFile) removePidFile(this.options.pidFile, this.host.pid);
+      this.status?.stopped();
     }
-    this.state = 'stopped';
-    this.uninstallSignalHandlers();
     if (forced > 0) {
       const timeout = this.options.shutdownTimeout ?? this.shutdown.timeout;
       const deadline = report.durationMs >= timeout ? `after ${timeout} ms` : 'on a forced stop';
       this.logger.warn(`destroyed ${forced} connection(s) still open ${deadline}`);
     }
+    this.dispatch({ type: 'drained' });
+    this.finish(reason, report, forced);
+  }
+
+  private finish(reason: StopReason, report: ShutdownReport, forced: number): void {
+    const clean = !report.forced && report.failed.length === 0 && forced === 0;
+    const status = clean ? 0 : 1;
+    const managed = this.options.exit && reason !== 'stop';
+    if (!clean) {
+      const what = [report.forced || forced ? 'was forced' : '', report.failed.length ? `had failed closers (${report.failed.map((f) => f.name).join(', ')})` : '']
+        .filter(Boolean)
+        .join(' and ');
+      this.logger.warn(`the stop ${what}${managed ? ': exit status 1' : ''}`);
+    }
     this.logger.info(`Exiting pid ${this.host.pid}`);
     this.emit('stopped', { reason, forced });
     this.resolveDone();
-    if (this.options.exit && reason !== 'stop') {
-      // Exit even if something else (a timer, a pool) holds the event loop open.
-      setTimeout(() => this.host.exit(0), 1000).unref();
-    }
-  }
-
-  /** A word to whoever started us (previous generation or supervisor) on the ready pipe. */
-  private say(readyFd: number, word: 'hello' | 'ready', last: boolean): void {
-    try {
-      writeSync(readyFd, `${word}\n`);
-      if (last) closeSync(readyFd);
-    } catch (err) {
-      // EPIPE: it is gone. The ppid check before SIGTERM covers the rest.
-      if (word === 'ready') this.logger.warn(`could not say ready on fd ${readyFd}: ${(err as Error).message}`);
-    }
-  }
-
-  private signalParent(parentPid: number | undefined): void {
-    if (parentPid === undefined) return;
-    const ppid = this.host.ppid();
-    // Our parent may have died: never signal PID 1, a subreaper or a recycled pid.
-    if (ppid !== parentPid) {
-      this.logger.warn(`not signalling pid ${parentPid}: it is no longer our parent (parent is pid ${ppid})`);
-      return;
-    }
-    if (parentPid === 1) {
-      this.logger.warn('not signalling pid 1: it is an init, not a previous generation');
-      return;
-    }
-    try {
-      this.host.kill(parentPid, 'SIGTERM');
-    } catch (err) {
-      this.logger.warn(`could not signal old pid ${parentPid}: ${(err as Error).message}`);
-    }
-  }
-
-  // Start-up failed: close what we opened. Only paths this process bound are
-  // removed; an inherited path is still served by the previous generation.
-  private closeServers(): void {
-    for (const { server } of this.bound) if (server.listening) server.close();
-    this.removeSocketFiles(this.bound.filter((l) => !l.inherited));
+    if (!managed) return;
+    if (!clean) this.host.setExitCode(status);
+    // Exit even if something else (a timer, a pool) holds the event loop open, and say so.
+    setTimeout(() => {
+      this.logger.warn(`pid ${this.host.pid} still busy ${EXIT_GRACE_MS} ms after draining (a timer, socket or pool left open): exiting with status ${status}`);
+      this.host.exit(status);
+    }, EXIT_GRACE_MS).unref();
   }
 
   private removeSocketFiles(listeners: Listener[] = this.bound): void {

@@ -1,14 +1,13 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { constants } from 'node:os';
 import { GraceError } from './errors.js';
 import { holdSockets, type HeldSockets } from './held-sockets.js';
-import { childListenEnv, LISTEN_FDS_START } from './listen-env.js';
+import { describeExit, Launch, type ExitStatus } from './launcher.js';
+import { childListenEnv } from './listen-env.js';
 import type { ListenSpec } from './listen-spec.js';
 import { resolveLogger, type Logger } from './logger.js';
-import { systemdNotifier, type Notify } from './notify.js';
-import { processStartTime, removePidFile, writePidFile, type PidFileState } from './pid-file.js';
 import { realProcess, type ProcessHost } from './process-host.js';
+import { StatusReporter } from './status.js';
 
 /*
  * Supervisor mode (`grace run`): a small long-lived process that holds the
@@ -34,10 +33,11 @@ export interface SupervisorOptions {
 }
 
 interface Generation {
-  child: ChildProcess;
+  launch: Launch;
+  pid: number;
   number: number;
   startedAt: number;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  exited: Promise<ExitStatus>;
 }
 
 export interface SupervisorEvents {
@@ -54,7 +54,7 @@ const STABLE_AFTER_MS = 10_000;
 export class Supervisor extends EventEmitter<SupervisorEvents> {
   private readonly host: ProcessHost;
   private readonly logger: Logger;
-  private readonly notify: Notify;
+  private readonly status: StatusReporter;
   private readonly readyTimeout: number;
   private readonly stopTimeout: number;
   private sockets: HeldSockets | undefined;
@@ -64,7 +64,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   private backoff = 0;
   private restartTimer: NodeJS.Timeout | undefined;
   private stopping = false;
-  private lastExit: { code: number | null; signal: NodeJS.Signals | null } = { code: 0, signal: null };
+  private lastExit: ExitStatus = { code: 0, signal: null };
   private finish!: (code: number) => void;
   private readonly removeHandlers: Array<() => void> = [];
 
@@ -73,7 +73,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     if (options.command.length === 0) throw new GraceError('ERR_GRACE_USAGE', 'grace run needs a command after --');
     this.host = options.host ?? realProcess;
     this.logger = resolveLogger(options.logger);
-    this.notify = systemdNotifier(this.host, this.logger);
+    this.status = new StatusReporter(this.host, this.logger, { pidFile: options.pidFile, signal: 'SIGUSR2', mainPidMoves: false });
     this.readyTimeout = options.readyTimeout ?? 30_000;
     this.stopTimeout = options.stopTimeout ?? 60_000;
   }
@@ -97,16 +97,15 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   async reload(signal: NodeJS.Signals = 'SIGUSR2'): Promise<void> {
     if (this.stopping) return;
     if (this.pending) {
-      this.logger.warn(`${signal}: reload refused, generation ${this.pending.number} (pid ${this.pending.child.pid}) is still starting`);
+      this.logger.warn(`${signal}: reload refused, generation ${this.pending.number} (pid ${this.pending.pid}) is still starting`);
       return;
     }
     if (!this.current) {
       this.logger.warn(`${signal}: no app is running; it is being restarted already`);
       return;
     }
-    this.logger.info(`${signal}: reloading; pid ${this.current.child.pid} serves until the new generation is ready`);
-    void this.notify('RELOADING=1');
-    this.writePidFile('restarting');
+    this.logger.info(`${signal}: reloading; pid ${this.current.pid} serves until the new generation is ready`);
+    this.status.restarting(this.current.number, this.current.pid);
     try {
       const next = await this.startGeneration();
       const old = this.current;
@@ -123,9 +122,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         this.scheduleRestart();
         return;
       }
-      this.logger.error(`reload failed: ${error.message}; pid ${this.current.child.pid} still serving`);
-      this.writePidFile('failed', error.message);
-      void this.notify('READY=1');
+      this.logger.error(`reload failed: ${error.message}; pid ${this.current.pid} still serving`);
+      this.status.failed(this.current.number, this.current.pid, error.message);
     }
   }
 
@@ -138,9 +136,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     }
     this.stopping = true;
     clearTimeout(this.restartTimer);
-    this.logger.info(`${signal}: stopping pid ${this.current?.child.pid ?? '(none)'}`);
-    void this.notify('STOPPING=1');
-    if (this.pending) this.pending.child.kill('SIGKILL');
+    this.logger.info(`${signal}: stopping pid ${this.current?.pid ?? '(none)'}`);
+    this.status.stopping();
+    this.pending?.launch.abandon(`${signal}: stopping before it was ready`);
     this.signalApps(signal);
     const current = this.current;
     const killer = setTimeout(() => this.signalApps('SIGKILL'), this.stopTimeout);
@@ -148,7 +146,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       clearTimeout(killer);
       for (const remove of this.removeHandlers.splice(0)) remove();
       this.sockets?.close();
-      if (this.options.pidFile) removePidFile(this.options.pidFile, this.host.pid);
+      this.status.stopped();
       this.logger.info(`supervisor pid ${this.host.pid} exiting`);
       this.finish(exitStatus(status));
     });
@@ -156,7 +154,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   private signalApps(signal: NodeJS.Signals): void {
     for (const generation of [this.current, this.pending]) {
-      if (generation && generation.child.exitCode === null) generation.child.kill(signal);
+      const child = generation?.launch.child;
+      if (child && child.exitCode === null && child.signalCode === null) child.kill(signal);
     }
   }
 
@@ -175,21 +174,20 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   private announce(generation: Generation): void {
     clearTimeout(this.restartTimer);
-    this.writePidFile('serving');
-    void this.notify('READY=1', `STATUS=generation ${generation.number}, app pid ${generation.child.pid}`);
-    this.logger.info(`generation ${generation.number} (pid ${generation.child.pid}) is ready`);
-    this.emit('ready', { generation: generation.number, pid: generation.child.pid! });
+    void this.status.serving(generation.number, generation.pid, `generation ${generation.number}, app pid ${generation.pid}`);
+    this.logger.info(`generation ${generation.number} (pid ${generation.pid}) is ready`);
+    this.emit('ready', { generation: generation.number, pid: generation.pid });
     void generation.exited.then((status) => {
       if (this.current !== generation || this.stopping) return;
       // The serving app died on its own: restart it. Its sockets stay with us,
       // so connections wait in the accept queue rather than being refused.
       this.current = undefined;
       this.lastExit = status;
-      this.logger.error(`app pid ${generation.child.pid} exited with ${describe(status)} while serving`);
-      this.emit('crashed', { pid: generation.child.pid!, ...status });
+      this.logger.error(`app pid ${generation.pid} exited with ${describeExit(status)} while serving`);
+      this.emit('crashed', { pid: generation.pid, ...status });
       // A reload in flight will put its generation in place (or fail and restart).
       if (this.pending) return;
-      this.writePidFile('restarting');
+      this.status.restarting(generation.number, 0);
       if (performance.now() - generation.startedAt > STABLE_AFTER_MS) this.backoff = 0;
       this.scheduleRestart();
     });
@@ -201,85 +199,49 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.restartTimer = setTimeout(() => void this.startCurrent(), this.backoff);
   }
 
-  /** Spawns a generation and resolves once it wrote "ready" to its pipe. */
-  private startGeneration(): Promise<Generation> {
+  /** Launches a generation and resolves once it said "ready"; rejects once a failed one is reaped. */
+  private async startGeneration(): Promise<Generation> {
     const sockets = this.sockets!;
     const number = ++this.generation;
-    const readyFd = LISTEN_FDS_START + sockets.fds.length;
-    const env = childListenEnv(this.host.env, sockets.names, { generation: number, readyFd, supervisorPid: this.host.pid });
+    const env = childListenEnv(this.host.env, sockets.names, number, { kind: 'supervisor', pid: this.host.pid });
     // The supervisor is systemd's main process; the app must not claim that.
     delete env.NOTIFY_SOCKET;
     const [file, ...args] = this.options.command;
-    // Its own process group: a Ctrl-C at the terminal reaches the supervisor,
-    // which passes it on once, rather than both (a second signal would force).
-    const child = spawn(file!, args, { env, stdio: ['inherit', 'inherit', 'inherit', ...sockets.fds, 'pipe'], detached: true });
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-      child.once('exit', (code, signal) => resolve({ code, signal }));
-      child.once('error', () => resolve({ code: 127, signal: null }));
+    const launch = new Launch({
+      file: file!,
+      args,
+      env,
+      fds: sockets.fds,
+      // Its own process group: a Ctrl-C at the terminal reaches the supervisor,
+      // which passes it on once, rather than both (a second signal would force).
+      detached: true,
+      readyTimeout: this.readyTimeout,
+      label: `generation ${number}`,
     });
-    const generation: Generation = { child, number, startedAt: performance.now(), exited };
+    const generation: Generation = { launch, pid: launch.pid ?? 0, number, startedAt: performance.now(), exited: launch.exited };
     this.pending = generation;
-    return new Promise<Generation>((resolve, reject) => {
-      const fail = (message: string) => {
-        clearTimeout(timer);
-        if (this.pending === generation) this.pending = undefined;
-        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-        // Settle once it is reaped, so no two generations overlap by accident.
-        void exited.then(() => reject(new GraceError('ERR_GRACE_RESTART_FAILED', message)));
-      };
-      const timer = setTimeout(() => fail(`generation ${number} (pid ${child.pid}) was not ready within ${this.readyTimeout} ms`), this.readyTimeout);
-      child.once('error', (err) => fail(`could not start ${file}: ${err.message}`));
-      void exited.then((status) => fail(`generation ${number} (pid ${child.pid}) exited with ${describe(status)} before it was ready`));
-      const pipe = child.stdio[readyFd];
-      let said = '';
-      pipe?.on('data', (chunk: Buffer) => {
-        said += chunk.toString();
-        if (!said.includes('ready') || this.pending !== generation) return;
-        clearTimeout(timer);
-        this.pending = undefined;
-        resolve(generation);
-      });
-      pipe?.on('error', () => {});
-    });
+    try {
+      await launch.outcome;
+    } finally {
+      if (this.pending === generation) this.pending = undefined;
+    }
+    return generation;
   }
 
   private retire(old: Generation | undefined): void {
     if (!old) return;
-    this.logger.info(`retiring generation ${old.number} (pid ${old.child.pid})`);
-    old.child.kill('SIGTERM');
+    this.logger.info(`retiring generation ${old.number} (pid ${old.pid})`);
+    old.launch.child?.kill('SIGTERM');
     const killer = setTimeout(() => {
-      this.logger.warn(`generation ${old.number} (pid ${old.child.pid}) did not exit within ${this.stopTimeout} ms; killing it`);
-      old.child.kill('SIGKILL');
+      this.logger.warn(`generation ${old.number} (pid ${old.pid}) did not exit within ${this.stopTimeout} ms; killing it`);
+      old.launch.child?.kill('SIGKILL');
     }, this.stopTimeout);
     void old.exited.then(() => clearTimeout(killer));
   }
-
-  private writePidFile(state: PidFileState['state'], message?: string): void {
-    const path = this.options.pidFile;
-    if (!path) return;
-    try {
-      writePidFile(path, {
-        pid: this.host.pid,
-        start: processStartTime(this.host.pid),
-        generation: state === 'serving' ? (this.current?.number ?? this.generation) : (this.current?.number ?? 0),
-        serving: this.current?.child.pid ?? 0,
-        signal: 'SIGUSR2',
-        state,
-        ...(message === undefined ? {} : { message }),
-        at: Date.now(),
-      });
-    } catch (err) {
-      this.logger.warn(`could not write pid file ${path}: ${(err as Error).message}`);
-    }
-  }
-}
-
-function describe({ code, signal }: { code: number | null; signal: NodeJS.Signals | null }): string {
-  return signal ? signal : `code ${code}`;
 }
 
 /** The shell's convention: the exit code, or 128 + the signal's number. */
-function exitStatus({ code, signal }: { code: number | null; signal: NodeJS.Signals | null }): number {
+function exitStatus({ code, signal }: ExitStatus): number {
   if (signal) return 128 + (constants.signals[signal] ?? 0);
   return code ?? 0;
 }

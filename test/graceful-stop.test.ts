@@ -99,7 +99,7 @@ test('pipelined requests in flight when draining starts are all answered', { tim
   assert.equal(statuses.length, 3, client.received());
 });
 
-test('a request hung past shutdownTimeout is destroyed and the process still exits', { timeout: 30_000 }, async (t) => {
+test('a request hung past shutdownTimeout is destroyed and the process exits with status 1, saying the stop was forced', { timeout: 30_000 }, async (t) => {
   const app = startFixture(t, { listen: [local], options: { shutdownTimeout: 700 } });
   const ready = await app.ready();
   const hung = get({ port: portOf(ready) }, '/hang');
@@ -107,7 +107,8 @@ test('a request hung past shutdownTimeout is destroyed and the process still exi
   process.kill(ready.pid, 'SIGTERM');
   await assert.rejects(hung, /socket hang up|ECONNRESET/);
   const [code] = await once(app.proc, 'exit');
-  assert.equal(code, 0);
+  assert.equal(code, 1);
+  assert.match(app.log, /the stop was forced: exit status 1/);
   const stopped = app.events.find((e) => e.event === 'stopped');
   assert.equal(stopped?.forced, 1);
   assert.match(app.log, /destroyed 1 connection\(s\) still open after 700 ms/);

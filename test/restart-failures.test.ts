@@ -73,7 +73,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     setControl({ hang: true });
     process.kill(first.pid, 'SIGUSR2');
     const spawned = await app.waitFor((e) => e.event === 'restart');
-    await app.waitForLog(`with pid ${spawned.child}`); // listening, not ready: its ready hook hangs
+    await app.waitForLog(`Starting pid ${spawned.child}`); // its ready hook hangs: not accepting
     process.kill(first.pid, signal);
     await waitForExit(first.pid);
     await waitForExit(spawned.child as number);

@@ -27,30 +27,52 @@ test('invalid listen specs are refused with ERR_GRACE_LISTEN_SPEC naming the val
   }
 });
 
+const self = { pid: 10, ppid: 42, isPipe: (fd: number) => fd === 5 };
+
 test('LISTEN_FDS: absent, ours, someone else\'s, and names round-trip with colons', () => {
-  assert.deepEqual(gracenet.readListenEnv({}, 10), { fds: [], parentPid: undefined, generation: 1, readyFd: undefined, supervisorPid: undefined });
-  assert.deepEqual(gracenet.readListenEnv({ LISTEN_FDS: '2', LISTEN_PID: '11' }, 10).fds, []);
-  const env = childListenEnv({ PATH: '/bin', LISTEN_PID: '5' }, ['tcp:::1:80', 'unix:/a%b.sock'], { parentPid: 42, generation: 2 });
+  assert.deepEqual(gracenet.readListenEnv({}, self), { fds: [], generation: 1, starter: undefined, ignored: undefined });
+  assert.deepEqual(gracenet.readListenEnv({ LISTEN_FDS: '2', LISTEN_PID: '11' }, self).fds, []);
+  const env = childListenEnv({ PATH: '/bin', LISTEN_PID: '5' }, ['tcp:::1:80', 'unix:/a%b.sock'], 2, { kind: 'parent', pid: 42 });
   assert.equal(env.LISTEN_PID, undefined);
   assert.equal(env.PATH, '/bin');
-  const read = gracenet.readListenEnv(env, 10);
-  assert.deepEqual(read, {
+  assert.deepEqual(gracenet.readListenEnv(env, self), {
     fds: [
       { fd: 3, name: 'tcp:::1:80' },
       { fd: 4, name: 'unix:/a%b.sock' },
     ],
-    parentPid: 42,
     generation: 2,
-    readyFd: undefined,
-    supervisorPid: undefined,
+    starter: { kind: 'parent', pid: 42, readyFd: 5 },
+    ignored: undefined,
   });
-  assert.deepEqual(gracenet.readListenEnv({ LISTEN_FDS: '1', LISTEN_PID: '10' }, 10).fds, [{ fd: 3, name: undefined }]);
+  assert.deepEqual(gracenet.readListenEnv({ LISTEN_FDS: '1', LISTEN_PID: '10' }, self).fds, [{ fd: 3, name: undefined }]);
+});
+
+test('grace variables are honoured only as a whole, with LISTEN_FDS, toward our real parent and a real pipe', () => {
+  const read = (env: NodeJS.ProcessEnv) => gracenet.readListenEnv(env, self);
+  const whole = childListenEnv({}, ['tcp::80', 'tcp::81'], 3, { kind: 'supervisor', pid: 42 });
+  assert.deepEqual(read(whole).starter, { kind: 'supervisor', pid: 42, readyFd: 5 });
+  const cases: Array<[NodeJS.ProcessEnv, RegExp]> = [
+    [{ GRACE_READY_FD: '5' }, /GRACE_READY_FD set without LISTEN_FDS/],
+    [{ GRACE_PARENT_PID: '42' }, /GRACE_PARENT_PID set without LISTEN_FDS/],
+    [{ ...whole, GRACE_SUPERVISOR_PID: '7' }, /GRACE_SUPERVISOR_PID=7 is not our parent \(our parent is pid 42\)/],
+    [{ ...whole, GRACE_PARENT_PID: '42' }, /both GRACE_PARENT_PID and GRACE_SUPERVISOR_PID/],
+    [{ ...whole, GRACE_READY_FD: '4' }, /GRACE_READY_FD=4 does not follow the inherited sockets \(expected 5\)/],
+    [{ ...whole, GRACE_READY_FD: undefined }, /GRACE_READY_FD is not set/],
+    [{ LISTEN_FDS: '2', GRACE_READY_FD: '5' }, /neither GRACE_PARENT_PID nor GRACE_SUPERVISOR_PID/],
+  ];
+  for (const [env, why] of cases) {
+    const got = read(env);
+    assert.equal(got.starter, undefined, JSON.stringify(env));
+    assert.equal(got.generation, 1);
+    assert.match(got.ignored ?? '', why);
+  }
+  assert.match(gracenet.readListenEnv(whole, { ...self, isPipe: () => false }).ignored ?? '', /GRACE_READY_FD=5 is not a pipe/);
 });
 
 test('malformed protocol variables are refused with a code naming the value', () => {
   const code = (env: NodeJS.ProcessEnv) => {
     try {
-      gracenet.readListenEnv(env, 10);
+      gracenet.readListenEnv(env, self);
     } catch (err) {
       return [(err as GraceError).code, (err as GraceError).message];
     }
