@@ -1,5 +1,17 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fchmodSync,
+  fstatSync,
+  ftruncateSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { GraceError } from './errors.js';
 
@@ -28,17 +40,62 @@ export interface PidFileState {
 
 const MARKER = 'grace ';
 
-/** Writes atomically: a temp file in the same directory, then rename. */
+/**
+ * Writes atomically: a temp file in the same directory, then rename. Where
+ * that fails (a full disk, a directory we cannot create in), the temp file is
+ * removed and the existing pid file, if ours, is rewritten in place: its
+ * blocks are already allocated, so the state is still recorded on a full disk.
+ * Throws the first error when both fail.
+ */
 export function writePidFile(path: string, state: PidFileState): void {
+  const text = `${state.pid}\n${MARKER}${JSON.stringify(state)}\n`;
   const temp = join(dirname(path), `.${basename(path)}.${randomBytes(4).toString('hex')}`);
-  writeFileSync(temp, `${state.pid}\n${MARKER}${JSON.stringify(state)}\n`, { mode: 0o644 });
+  let created = false;
   try {
+    // 'wx': never follow or reuse something already at the temp name.
+    const fd = openSync(temp, 'wx', MODE);
+    created = true;
+    try {
+      fchmodSync(fd, MODE);
+      writeFileSync(fd, text);
+    } finally {
+      closeSync(fd);
+    }
     renameSync(temp, path);
   } catch (err) {
-    unlinkSync(temp);
-    throw err;
+    if (created) rmSync(temp, { force: true });
+    try {
+      rewriteInPlace(path, text);
+    } catch {
+      throw err;
+    }
   }
 }
+
+// Readable by all (systemd, scripts), writable by the owner alone.
+const MODE = 0o644;
+
+// Write before truncating, so a reader never sees an empty file: it sees the
+// old or new text, or the new lines followed by a tail of the old, which
+// readPidFile ignores (it reads the first two lines).
+function rewriteInPlace(path: string, text: string): void {
+  const fd = openSync(path, constants.O_WRONLY | EXISTING_FILE);
+  try {
+    const stat = fstatSync(fd);
+    const uid = process.geteuid?.();
+    if (!stat.isFile() || (uid !== undefined && stat.uid !== uid)) {
+      throw new Error(`${path} is not a regular file of uid ${uid}`);
+    }
+    fchmodSync(fd, MODE);
+    writeFileSync(fd, text);
+    ftruncateSync(fd, Buffer.byteLength(text));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+// No symlinks; and O_NONBLOCK, so that opening a fifo planted at the path cannot hang.
+const EXISTING_FILE = (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0);
 
 /** Reads a pid file grace wrote. Throws a GraceError naming what is wrong with it. */
 export function readPidFile(path: string): PidFileState {
