@@ -72,7 +72,8 @@ export function writePidFile(path: string, state: PidFileState): void {
   }
 }
 
-// Readable by all (systemd, scripts), writable by the owner alone.
+// Readable by all (systemd, scripts), writable by the owner alone: reload
+// refuses a pid file anyone else could have written.
 const MODE = 0o644;
 
 // Write before truncating, so a reader never sees an empty file: it sees the
@@ -105,6 +106,43 @@ export function readPidFile(path: string): PidFileState {
   } catch (cause) {
     throw new GraceError('ERR_GRACE_PID_FILE', `cannot read pid file ${path}: ${(cause as Error).message}`, { cause });
   }
+  return parse(path, text);
+}
+
+/** A pid file's state and the uid that owns the file: whoever could have written it. */
+export interface OwnedPidFile {
+  state: PidFileState;
+  owner: number;
+}
+
+/**
+ * Reads a pid file to act on: refuses a symlink, anything but a regular file,
+ * and a file a group or other users can write, so the content is the owner's
+ * alone. Owner and content come from one open descriptor: replacing the file
+ * in between cannot pair one file's owner with another's content.
+ */
+export function readOwnedPidFile(path: string): OwnedPidFile {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | EXISTING_FILE);
+  } catch (cause) {
+    const why = (cause as NodeJS.ErrnoException).code === 'ELOOP' ? 'is a symlink (grace writes a regular file)' : `cannot be read: ${(cause as Error).message}`;
+    throw new GraceError('ERR_GRACE_PID_FILE', `pid file ${path} ${why}`, { cause });
+  }
+  try {
+    const stat = fstatSync(fd);
+    if (!stat.isFile()) throw new GraceError('ERR_GRACE_PID_FILE', `pid file ${path} is not a regular file`);
+    if (stat.mode & 0o022) {
+      const mode = (stat.mode & 0o777).toString(8);
+      throw new GraceError('ERR_GRACE_PID_FILE', `pid file ${path} is writable by other users (mode ${mode}; grace writes ${MODE.toString(8)}), so anyone may have put the pid in it`);
+    }
+    return { state: parse(path, readFileSync(fd, 'utf8')), owner: stat.uid };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function parse(path: string, text: string): PidFileState {
   const [first = '', second = ''] = text.split('\n');
   if (!/^\d+$/.test(first.trim())) {
     throw new GraceError('ERR_GRACE_PID_FILE', `pid file ${path} does not start with a pid: ${JSON.stringify(first.slice(0, 40))}`);
@@ -149,6 +187,16 @@ export function isSameLiveProcess(pid: number, start: number | undefined): boole
   if (!fields) return true; // no /proc: trust kill(0)
   if (fields[STATE] === 'Z') return false;
   return start === undefined || Number(fields[STARTTIME]) === start;
+}
+
+/** A process's real and effective uid (Linux /proc), or undefined where the OS does not tell. */
+export function processUids(pid: number): { real: number; effective: number } | undefined {
+  try {
+    const line = /^Uid:\s+(\d+)\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return line ? { real: Number(line[1]), effective: Number(line[2]) } : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 // /proc/<pid>/stat fields after the command name (which may hold spaces):

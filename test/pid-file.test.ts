@@ -1,14 +1,124 @@
-// What a full disk does to the pid file. Real files, real processes, on a
-// tmpfs mount of four pages (skipped where mounting is not permitted).
+// Who may make `grace reload` signal a process, and what a full disk does to
+// the pid file. Real files, real processes; the ownership cases need root (to
+// hand a file to another uid), the full-disk cases a tmpfs mount.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmdirSync, writeSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, chownSync, closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmdirSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { readPidFile, writePidFile, type PidFileState } from '../src/pid-file.ts';
+import { processStartTime, readPidFile, writePidFile, type PidFileState } from '../src/pid-file.ts';
 import { reload } from '../src/reload.ts';
-import { get, portOf, startFixture } from './helpers.ts';
+import { killQuietly, portOf, get, startFixture, tempDir } from './helpers.ts';
+
+const NOBODY = 65534;
+const asRoot = process.getuid?.() === 0;
+
+/**
+ * A process that counts the SIGUSR2s it gets and reports the count on SIGTERM.
+ * Linux delivers pending standard signals lowest number first and Node queues
+ * them in arrival order, so a USR2 (12) sent before the TERM (15) is counted.
+ */
+class Target {
+  readonly proc: ChildProcess;
+  private out = '';
+
+  constructor(t: TestContext, uid?: number) {
+    const script = `let n = 0;
+      process.on('SIGUSR2', () => n++);
+      process.on('SIGTERM', () => { process.stdout.write('usr2 ' + n + '\\n'); process.exit(0); });
+      process.stdout.write('ready\\n');
+      setInterval(() => {}, 1e6);`;
+    this.proc = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'], cwd: '/', ...(uid === undefined ? {} : { uid, gid: uid }) });
+    this.proc.stdout!.setEncoding('utf8').on('data', (chunk: string) => (this.out += chunk));
+    t.after(() => killQuietly(this.proc.pid!));
+  }
+
+  get pid(): number {
+    return this.proc.pid!;
+  }
+
+  async ready(): Promise<void> {
+    while (!this.out.includes('ready\n')) await new Promise((r) => this.proc.stdout!.once('data', r));
+  }
+
+  /** Stops it and returns how many SIGUSR2s it got; proves it was still alive. */
+  async usr2Count(): Promise<number> {
+    const exited = new Promise((r) => this.proc.once('exit', r));
+    process.kill(this.pid, 'SIGTERM');
+    await exited;
+    const match = /usr2 (\d+)/.exec(this.out);
+    assert.ok(match, `the target was alive to answer SIGTERM; it wrote ${JSON.stringify(this.out)}`);
+    return Number(match[1]);
+  }
+}
+
+/** A pid file as grace writes it, naming `pid` with its real start time: a perfect forgery. */
+function grace(pid: number): PidFileState {
+  return { pid, start: processStartTime(pid), generation: 1, serving: pid, state: 'serving', at: Date.now() };
+}
+
+function plant(path: string, state: PidFileState, mode = 0o644): void {
+  writeFileSync(path, `${state.pid}\ngrace ${JSON.stringify(state)}\n`, { mode });
+  chmodSync(path, mode);
+}
+
+// Short: a reload that got past the checks waits for a generation that never comes.
+const REFUSED_OR_TIMED_OUT = { timeout: 300, pollInterval: 20 };
+
+test('reload refuses a pid file owned by another uid naming a root process, and does not signal it', { timeout: 30_000, skip: !asRoot && 'needs root to chown a file to nobody' }, async (t) => {
+  const dir = tempDir(t);
+  const target = new Target(t);
+  await target.ready();
+  const pidFile = join(dir, 'app.pid');
+  plant(pidFile, grace(target.pid));
+  chownSync(pidFile, NOBODY, NOBODY);
+  await assert.rejects(reload({ pidFile, ...REFUSED_OR_TIMED_OUT }), (err: Error & { code?: string }) => {
+    assert.equal(err.code, 'ERR_GRACE_PID_FILE', err.message);
+    assert.match(err.message, new RegExp(`${pidFile}.*owned by uid ${NOBODY}.*pid ${target.pid} runs as uid 0`));
+    return true;
+  });
+  assert.equal(await target.usr2Count(), 0);
+});
+
+test('reload signals a process whose uid owns the pid file, as root too', { timeout: 30_000, skip: !asRoot && 'needs root to run a process as nobody' }, async (t) => {
+  const dir = tempDir(t);
+  const target = new Target(t, NOBODY);
+  await target.ready();
+  const pidFile = join(dir, 'app.pid');
+  plant(pidFile, grace(target.pid));
+  chownSync(pidFile, NOBODY, NOBODY);
+  await assert.rejects(reload({ pidFile, ...REFUSED_OR_TIMED_OUT }), { code: 'ERR_GRACE_RESTART_FAILED', message: /timed out after 300 ms/ });
+  assert.equal(await target.usr2Count(), 1);
+});
+
+test('reload refuses a pid file that a group or other users can write, and does not signal', { timeout: 30_000 }, async (t) => {
+  const dir = tempDir(t);
+  const target = new Target(t);
+  await target.ready();
+  for (const mode of [0o664, 0o646]) {
+    const pidFile = join(dir, `app-${mode.toString(8)}.pid`);
+    plant(pidFile, grace(target.pid), mode);
+    await assert.rejects(reload({ pidFile, ...REFUSED_OR_TIMED_OUT }), (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'ERR_GRACE_PID_FILE', err.message);
+      assert.match(err.message, new RegExp(`${pidFile} is writable by other users \\(mode ${mode.toString(8)};`));
+      return true;
+    });
+  }
+  assert.equal(await target.usr2Count(), 0);
+});
+
+test('reload refuses a pid file that is a symlink, and does not signal', { timeout: 30_000 }, async (t) => {
+  const dir = tempDir(t);
+  const target = new Target(t);
+  await target.ready();
+  const real = join(dir, 'real.pid');
+  plant(real, grace(target.pid));
+  const pidFile = join(dir, 'app.pid');
+  symlinkSync(real, pidFile);
+  await assert.rejects(reload({ pidFile, ...REFUSED_OR_TIMED_OUT }), { code: 'ERR_GRACE_PID_FILE', message: new RegExp(`${pidFile} is a symlink`) });
+  assert.equal(await target.usr2Count(), 0);
+});
 
 /**
  * A directory on its own tmpfs of four pages, unmounted when the test ends.
