@@ -1,5 +1,17 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fchmodSync,
+  fstatSync,
+  ftruncateSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { GraceError } from './errors.js';
 
@@ -28,17 +40,63 @@ export interface PidFileState {
 
 const MARKER = 'grace ';
 
-/** Writes atomically: a temp file in the same directory, then rename. */
+/**
+ * Writes atomically: a temp file in the same directory, then rename. Where
+ * that fails (a full disk, a directory we cannot create in), the temp file is
+ * removed and the existing pid file, if ours, is rewritten in place: its
+ * blocks are already allocated, so the state is still recorded on a full disk.
+ * Throws the first error when both fail.
+ */
 export function writePidFile(path: string, state: PidFileState): void {
+  const text = `${state.pid}\n${MARKER}${JSON.stringify(state)}\n`;
   const temp = join(dirname(path), `.${basename(path)}.${randomBytes(4).toString('hex')}`);
-  writeFileSync(temp, `${state.pid}\n${MARKER}${JSON.stringify(state)}\n`, { mode: 0o644 });
+  let created = false;
   try {
+    // 'wx': never follow or reuse something already at the temp name.
+    const fd = openSync(temp, 'wx', MODE);
+    created = true;
+    try {
+      fchmodSync(fd, MODE);
+      writeFileSync(fd, text);
+    } finally {
+      closeSync(fd);
+    }
     renameSync(temp, path);
   } catch (err) {
-    unlinkSync(temp);
-    throw err;
+    if (created) rmSync(temp, { force: true });
+    try {
+      rewriteInPlace(path, text);
+    } catch {
+      throw err;
+    }
   }
 }
+
+// Readable by all (systemd, scripts), writable by the owner alone: reload
+// refuses a pid file anyone else could have written.
+const MODE = 0o644;
+
+// Write before truncating, so a reader never sees an empty file: it sees the
+// old or new text, or the new lines followed by a tail of the old, which
+// readPidFile ignores (it reads the first two lines).
+function rewriteInPlace(path: string, text: string): void {
+  const fd = openSync(path, constants.O_WRONLY | EXISTING_FILE);
+  try {
+    const stat = fstatSync(fd);
+    const uid = process.geteuid?.();
+    if (!stat.isFile() || (uid !== undefined && stat.uid !== uid)) {
+      throw new Error(`${path} is not a regular file of uid ${uid}`);
+    }
+    fchmodSync(fd, MODE);
+    writeFileSync(fd, text);
+    ftruncateSync(fd, Buffer.byteLength(text));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+// No symlinks; and O_NONBLOCK, so that opening a fifo planted at the path cannot hang.
+const EXISTING_FILE = (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0);
 
 /** Reads a pid file grace wrote. Throws a GraceError naming what is wrong with it. */
 export function readPidFile(path: string): PidFileState {
@@ -48,6 +106,43 @@ export function readPidFile(path: string): PidFileState {
   } catch (cause) {
     throw new GraceError('ERR_GRACE_PID_FILE', `cannot read pid file ${path}: ${(cause as Error).message}`, { cause });
   }
+  return parse(path, text);
+}
+
+/** A pid file's state and the uid that owns the file: whoever could have written it. */
+export interface OwnedPidFile {
+  state: PidFileState;
+  owner: number;
+}
+
+/**
+ * Reads a pid file to act on: refuses a symlink, anything but a regular file,
+ * and a file a group or other users can write, so the content is the owner's
+ * alone. Owner and content come from one open descriptor: replacing the file
+ * in between cannot pair one file's owner with another's content.
+ */
+export function readOwnedPidFile(path: string): OwnedPidFile {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | EXISTING_FILE);
+  } catch (cause) {
+    const why = (cause as NodeJS.ErrnoException).code === 'ELOOP' ? 'is a symlink (grace writes a regular file)' : `cannot be read: ${(cause as Error).message}`;
+    throw new GraceError('ERR_GRACE_PID_FILE', `pid file ${path} ${why}`, { cause });
+  }
+  try {
+    const stat = fstatSync(fd);
+    if (!stat.isFile()) throw new GraceError('ERR_GRACE_PID_FILE', `pid file ${path} is not a regular file`);
+    if (stat.mode & 0o022) {
+      const mode = (stat.mode & 0o777).toString(8);
+      throw new GraceError('ERR_GRACE_PID_FILE', `pid file ${path} is writable by other users (mode ${mode}; grace writes ${MODE.toString(8)}), so anyone may have put the pid in it`);
+    }
+    return { state: parse(path, readFileSync(fd, 'utf8')), owner: stat.uid };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function parse(path: string, text: string): PidFileState {
   const [first = '', second = ''] = text.split('\n');
   if (!/^\d+$/.test(first.trim())) {
     throw new GraceError('ERR_GRACE_PID_FILE', `pid file ${path} does not start with a pid: ${JSON.stringify(first.slice(0, 40))}`);
@@ -92,6 +187,16 @@ export function isSameLiveProcess(pid: number, start: number | undefined): boole
   if (!fields) return true; // no /proc: trust kill(0)
   if (fields[STATE] === 'Z') return false;
   return start === undefined || Number(fields[STARTTIME]) === start;
+}
+
+/** A process's real and effective uid (Linux /proc), or undefined where the OS does not tell. */
+export function processUids(pid: number): { real: number; effective: number } | undefined {
+  try {
+    const line = /^Uid:\s+(\d+)\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return line ? { real: Number(line[1]), effective: Number(line[2]) } : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 // /proc/<pid>/stat fields after the command name (which may hold spaces):

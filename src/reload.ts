@@ -1,5 +1,5 @@
 import { GraceError } from './errors.js';
-import { isSameLiveProcess, readPidFile, type PidFileState } from './pid-file.js';
+import { isSameLiveProcess, processUids, readOwnedPidFile, type PidFileState } from './pid-file.js';
 
 export interface ReloadOptions {
   pidFile: string;
@@ -21,18 +21,13 @@ export interface ReloadResult {
  * `grace reload`: sends SIGUSR2 to the grace process named by the pid file and
  * waits until a new generation serves and the old one has exited. Rejects with
  * a GraceError that says why (and that the old generation still serves) when
- * the restart fails or times out.
+ * the restart fails or times out. Refuses (ERR_GRACE_PID_FILE, before any
+ * signal) a pid file it cannot trust: see trustedPidFile.
  */
 export async function reload(options: ReloadOptions): Promise<ReloadResult> {
   const timeout = options.timeout ?? 60_000;
   const poll = options.pollInterval ?? 50;
-  const before = readPidFile(options.pidFile);
-  if (!isSameLiveProcess(before.pid, before.start)) {
-    throw new GraceError(
-      'ERR_GRACE_PID_FILE',
-      `pid ${before.pid} from ${options.pidFile} is not the grace process that wrote it (it exited, and the pid may have been reused)`,
-    );
-  }
+  const { state: before, owner } = trustedPidFile(options.pidFile);
   if (before.state === 'restarting') {
     throw new GraceError('ERR_GRACE_RESTART_IN_PROGRESS', `a restart of pid ${before.serving} is already in progress`);
   }
@@ -50,7 +45,7 @@ export async function reload(options: ReloadOptions): Promise<ReloadResult> {
   let next: PidFileState | undefined;
   while (Date.now() < deadline) {
     await new Promise((resolve) => setTimeout(resolve, poll));
-    const now = tryRead(options.pidFile);
+    const now = tryRead(options.pidFile, owner);
     if (!next && now && now.generation > before.generation && now.state === 'serving') next = now;
     if (next) {
       if (!isSameLiveProcess(before.serving, undefined) || before.serving === next.serving) {
@@ -70,11 +65,52 @@ export async function reload(options: ReloadOptions): Promise<ReloadResult> {
   throw new GraceError('ERR_GRACE_RESTART_FAILED', `timed out after ${timeout} ms: ${where}${next ? '' : still}`);
 }
 
-// The file is replaced by rename, so a read sees the old or the new one whole;
-// it may be briefly missing only if someone removes it.
-function tryRead(path: string): PidFileState | undefined {
+/**
+ * A pid file may sit in a directory others can write (/tmp), so its content
+ * proves nothing by itself. Trust it only if whoever could have written it
+ * could signal the process it names: the file's owner is the uid the process
+ * runs as (real or effective; a grace process wrote it as itself). Root
+ * running reload is not exempt: that is how a planted file would borrow
+ * root's power. Where the OS does not tell a process's uid, the file must be
+ * the caller's own, so kill()'s permission check is the owner's.
+ */
+function trustedPidFile(path: string): { state: PidFileState; owner: number } {
+  const { state, owner } = readOwnedPidFile(path);
+  // Read the uids first: the identity check after them proves they were the recorded process's.
+  const uids = processUids(state.pid);
+  if (!isSameLiveProcess(state.pid, state.start)) {
+    throw new GraceError(
+      'ERR_GRACE_PID_FILE',
+      `pid ${state.pid} from ${path} is not the grace process that wrote it (it exited, and the pid may have been reused)`,
+    );
+  }
+  if (uids) {
+    if (owner !== uids.real && owner !== uids.effective) {
+      const runsAs = uids.real === uids.effective ? `uid ${uids.real}` : `uid ${uids.real} (effective ${uids.effective})`;
+      throw new GraceError(
+        'ERR_GRACE_PID_FILE',
+        `pid file ${path} is owned by uid ${owner}, but pid ${state.pid} runs as ${runsAs}: refusing to signal a process the file's owner does not run`,
+      );
+    }
+  } else {
+    const caller = process.geteuid?.();
+    if (caller !== undefined && owner !== caller) {
+      throw new GraceError(
+        'ERR_GRACE_PID_FILE',
+        `pid file ${path} is owned by uid ${owner}, not by the caller (uid ${caller}), and this OS does not tell which uid runs pid ${state.pid}`,
+      );
+    }
+  }
+  return { state, owner };
+}
+
+// The file is replaced by rename, so a read sees the old or the new one whole
+// (on a full disk it is rewritten in place: a torn read fails and the next
+// poll reads again). One owned by someone else now is not the grace process's.
+function tryRead(path: string, owner: number): PidFileState | undefined {
   try {
-    return readPidFile(path);
+    const now = readOwnedPidFile(path);
+    return now.owner === owner ? now.state : undefined;
   } catch {
     return undefined;
   }
