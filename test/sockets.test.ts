@@ -182,3 +182,61 @@ test('a listening unix socket\'s real path is read from the kernel', { skip: !HA
   const server = await listening(t, path);
   assert.deepEqual(readRealAddress(server, fdOf(server)), { kind: 'unix', path });
 });
+
+// --- Case 8: unix socket paths ----------------------------------------------
+
+test('a unix socket path over 107 bytes is refused with ERR_GRACE_LISTEN_SPEC before anything is bound; 107 bytes works', { timeout: 10_000 }, async (t) => {
+  const dir = tempDir(t);
+  const atLength = (bytes: number) => join(dir, 's'.repeat(bytes - dir.length - 1));
+  const tooLong = atLength(108);
+  const refused = (err: GraceError) => err.code === 'ERR_GRACE_LISTEN_SPEC' && err.message.includes(`unix socket path ${tooLong} is 108 bytes long`);
+  const refusedServer = net.createServer();
+  t.after(() => refusedServer.close());
+  await assert.rejects(new Net({ host: { ...realProcess, env: {} } }).listen(refusedServer, tooLong), refused);
+  const held = holdSockets([tooLong], { ...realProcess, env: {} });
+  t.after(async () => (await held.catch(() => undefined))?.close());
+  await assert.rejects(held, refused);
+  assert.deepEqual(readdirSync(dir), [], 'no socket file was left behind');
+
+  const longest = atLength(107);
+  const server = net.createServer((socket) => socket.end());
+  t.after(() => server.close());
+  await new Net({ host: { ...realProcess, env: {} } }).listen(server, longest);
+  const client = net.connect(longest);
+  await once(client, 'connect');
+  client.destroy();
+});
+
+test('a unix socket in a directory the app cannot write fails with EACCES naming the configured path', { timeout: 30_000 }, async (t) => {
+  const dir = tempDir(t);
+  chmodSync(dir, 0o555);
+  const path = join(dir, 'app.sock');
+  const outcome = await runFixture(t, [path], {}, [], AS_UNPRIVILEGED);
+  assert.notEqual(outcome.code, null, 'the app served');
+  assert.notEqual(outcome.code, 0);
+  assert.ok(outcome.stderr.includes(`listen EACCES: permission denied ${path}: grace binds it under a temporary name in ${dir}`), outcome.stderr);
+});
+
+test('a socket file whose probe fails with EACCES is not taken for stale: the app fails and the file is left alone', { timeout: 30_000 }, async (t) => {
+  const dir = tempDir(t);
+  chmodSync(dir, 0o777); // so nothing but the probe stops a rename over the file
+  const path = join(dir, 'app.sock');
+  await listening(t, path);
+  chmodSync(path, 0o000);
+  const before = lstatSync(path).ino;
+  const outcome = await runFixture(t, [path], {}, [], AS_UNPRIVILEGED);
+  assert.equal(lstatSync(path).ino, before, 'the live socket file is still in place');
+  assert.notEqual(outcome.code, null, 'the app replaced a live socket file');
+  assert.ok(outcome.stderr.includes(`unix socket ${path} exists and grace cannot tell whether a server is using it (connect EACCES)`), outcome.stderr);
+});
+
+test('a socket file nobody listens on (ECONNREFUSED) is left over from a crash and replaced', { timeout: 30_000 }, async (t) => {
+  const path = join(tempDir(t), 'app.sock');
+  const crashed = spawn(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(path)}, () => process.kill(process.pid, 'SIGKILL'))`]);
+  await once(crashed, 'exit');
+  assert.ok(lstatSync(path).isSocket(), 'the crashed server left its socket file');
+  const outcome = await runFixture(t, [path], {});
+  assert.equal(outcome.code, null, outcome.stderr);
+  const pid = Number(/"pid":(\d+)/.exec(outcome.stdout)![1]);
+  assert.equal((await get({ socketPath: path }, '/')).json.pid, pid);
+});
