@@ -1,10 +1,12 @@
 import { closeSync } from 'node:fs';
 import net from 'node:net';
+import { constants } from 'node:os';
 import { getSystemErrorMap } from 'node:util';
 import { GraceError } from './errors.js';
+import { addressSatisfies } from './inherited-address.js';
 import { InheritedPool } from './inherited-fds.js';
 import { clearListenEnv, readListenEnv } from './listen-env.js';
-import { describeSpec, parseListenSpec, type ListenSpec } from './listen-spec.js';
+import { describeSpec, parseListenSpec, type ListenSpec, type ParsedListenSpec } from './listen-spec.js';
 import type { ProcessHost } from './process-host.js';
 import { bindAtPath, removeSocketFile, type SocketFile } from './unix-socket.js';
 
@@ -60,7 +62,7 @@ export async function holdSockets(specs: ListenSpec[], host: ProcessHost): Promi
           throw new GraceError('ERR_GRACE_LISTEN_SPEC', `grace run --listen needs an IP address, not a host name: ${spec.host}`);
         }
         // No address: node tries :: (dual stack) and falls back to 0.0.0.0.
-        handles.push(bind(host ?? null, spec.port, family, describeSpec(spec)));
+        handles.push(bindTcp(host ?? null, family, spec));
       }
       fds.push(handles.at(-1)!.fd);
       names.push(spec.name);
@@ -90,6 +92,23 @@ function bind(address: string | null, port: number, addressType: number, label: 
   const handle = create(address, port, addressType);
   if (typeof handle === 'number') throw bindError(handle, label);
   return handle;
+}
+
+// libuv's errno for it (negative, like the ones _createServerHandle returns).
+const EADDRINUSE = -constants.errno.EADDRINUSE;
+
+// libuv defers a TCP bind's EADDRINUSE to listen(), which the supervisor never
+// calls: the app's listen() would then bind a random port instead. The error
+// shows in getsockname, which is read here to fail at once.
+function bindTcp(address: string | null, family: number, spec: ParsedListenSpec & { kind: 'tcp' }): BoundHandle {
+  const label = describeSpec(spec);
+  const handle = bind(address, spec.port, family, label);
+  const out: { address?: string; port?: number } = {};
+  const err = handle.getsockname?.(out) ?? 0;
+  const real = { kind: 'tcp' as const, address: out.address ?? '', port: out.port ?? 0 };
+  if (err === 0 && real.port !== 0 && addressSatisfies(spec, real)) return handle;
+  handle.close();
+  throw bindError(err === 0 ? EADDRINUSE : err, label);
 }
 
 /** Shaped like node's own listen errors: `listen EADDRINUSE: address already in use 127.0.0.1:80`. */

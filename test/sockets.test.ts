@@ -240,3 +240,18 @@ test('a socket file nobody listens on (ECONNREFUSED) is left over from a crash a
   const pid = Number(/"pid":(\d+)/.exec(outcome.stdout)![1]);
   assert.equal((await get({ socketPath: path }, '/')).json.pid, pid);
 });
+
+// --- Case 5: grace run with a port already taken ----------------------------
+
+test('grace run --listen on a taken port exits 1 with EADDRINUSE naming the address, and starts no app', { timeout: 60_000 }, async (t) => {
+  const taken = await listening(t, 0, '127.0.0.1');
+  const p = portOf(taken);
+  const app = ['-e', 'console.log("app pid " + process.pid); setTimeout(() => {}, 30_000)'];
+  for (const [spec, shown] of [[`127.0.0.1:${p}`, `127.0.0.1:${p}`], [`:${p}`, `:${p}`]] as const) {
+    const outcome = await run(t, ['--import', 'tsx', CLI, 'run', '--listen', spec, '--', process.execPath, ...app], { started: /app pid \d+\n/ });
+    assert.notEqual(outcome.code, null, `grace run started with ${spec} taken:\n${outcome.stderr}`);
+    assert.equal(outcome.code, 1, outcome.stderr);
+    assert.ok(outcome.stderr.includes(`grace: listen EADDRINUSE: address already in use ${shown}\n`), outcome.stderr);
+    assert.doesNotMatch(outcome.stdout, /app pid/);
+  }
+});
