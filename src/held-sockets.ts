@@ -1,12 +1,14 @@
-import { closeSync, renameSync } from 'node:fs';
+import { closeSync } from 'node:fs';
 import net from 'node:net';
-import { getSystemErrorName } from 'node:util';
+import { constants } from 'node:os';
+import { getSystemErrorMap } from 'node:util';
 import { GraceError } from './errors.js';
+import { addressSatisfies } from './inherited-address.js';
 import { InheritedPool } from './inherited-fds.js';
 import { clearListenEnv, readListenEnv } from './listen-env.js';
-import { parseListenSpec, type ListenSpec } from './listen-spec.js';
+import { describeSpec, parseListenSpec, type ListenSpec, type ParsedListenSpec } from './listen-spec.js';
 import type { ProcessHost } from './process-host.js';
-import { refuseIfInUse, removeSocketFile, socketFileAt, temporaryNameFor, type SocketFile } from './unix-socket.js';
+import { bindAtPath, removeSocketFile, type SocketFile } from './unix-socket.js';
 
 /*
  * The supervisor's sockets. It must hold them without ever accepting on them:
@@ -19,6 +21,7 @@ import { refuseIfInUse, removeSocketFile, socketFileAt, temporaryNameFor, type S
 interface BoundHandle {
   fd: number;
   close(): void;
+  getsockname?(out: { address?: string; port?: number }): number;
 }
 
 type CreateServerHandle = (address: string | null, port: number, addressType: number, fd?: number) => BoundHandle | number;
@@ -49,11 +52,8 @@ export async function holdSockets(specs: ListenSpec[], host: ProcessHost): Promi
   try {
     for (const spec of specs.map(parseListenSpec)) {
       if (spec.kind === 'unix') {
-        await refuseIfInUse(spec.path);
-        const temp = temporaryNameFor(spec.path);
-        handles.push(bind(temp, -1, -1, spec.path));
-        renameSync(temp, spec.path);
-        const file = socketFileAt(spec.path);
+        const { bound, file } = await bindAtPath(spec.path, (at) => bind(at, -1, -1, at), (handle) => handle.close());
+        handles.push(bound);
         if (file) files.push(file);
       } else {
         const host = spec.bindHost;
@@ -62,7 +62,7 @@ export async function holdSockets(specs: ListenSpec[], host: ProcessHost): Promi
           throw new GraceError('ERR_GRACE_LISTEN_SPEC', `grace run --listen needs an IP address, not a host name: ${spec.host}`);
         }
         // No address: node tries :: (dual stack) and falls back to 0.0.0.0.
-        handles.push(bind(host ?? null, spec.port, family, `${spec.host ?? ''}:${spec.port}`));
+        handles.push(bindTcp(host ?? null, family, spec));
       }
       fds.push(handles.at(-1)!.fd);
       names.push(spec.name);
@@ -90,20 +90,31 @@ function bind(address: string | null, port: number, addressType: number, label: 
     throw new GraceError('ERR_GRACE_UNSUPPORTED', `this node (${process.version}) cannot bind a socket without listening on it`);
   }
   const handle = create(address, port, addressType);
-  if (typeof handle === 'number') {
-    const err = new Error(`bind ${label}: ${errnoName(handle)}`) as NodeJS.ErrnoException;
-    err.code = errnoName(handle);
-    throw err;
-  }
+  if (typeof handle === 'number') throw bindError(handle, label);
   return handle;
 }
 
-function errnoName(code: number): string {
-  try {
-    return getSystemErrorName(code);
-  } catch {
-    return `errno ${code}`;
-  }
+// libuv's errno for it (negative, like the ones _createServerHandle returns).
+const EADDRINUSE = -constants.errno.EADDRINUSE;
+
+// libuv defers a TCP bind's EADDRINUSE to listen(), which the supervisor never
+// calls: the app's listen() would then bind a random port instead. The error
+// shows in getsockname, which is read here to fail at once.
+function bindTcp(address: string | null, family: number, spec: ParsedListenSpec & { kind: 'tcp' }): BoundHandle {
+  const label = describeSpec(spec);
+  const handle = bind(address, spec.port, family, label);
+  const out: { address?: string; port?: number } = {};
+  const err = handle.getsockname?.(out) ?? 0;
+  const real = { kind: 'tcp' as const, address: out.address ?? '', port: out.port ?? 0 };
+  if (err === 0 && real.port !== 0 && addressSatisfies(spec, real)) return handle;
+  handle.close();
+  throw bindError(err === 0 ? EADDRINUSE : err, label);
+}
+
+/** Shaped like node's own listen errors: `listen EADDRINUSE: address already in use 127.0.0.1:80`. */
+function bindError(errno: number, label: string): NodeJS.ErrnoException {
+  const [code, description] = getSystemErrorMap().get(errno) ?? [`errno ${errno}`, 'bind failed'];
+  return Object.assign(new Error(`listen ${code}: ${description} ${label}`), { code, errno, syscall: 'listen', address: label });
 }
 
 function closeQuietly(fd: number): void {

@@ -1,8 +1,9 @@
 import type { Server } from 'node:net';
 import { GraceError } from './errors.js';
+import { checkInheritedAddress } from './inherited-address.js';
 import { InheritedPool } from './inherited-fds.js';
 import { clearListenEnv, readListenEnv, type InheritedFd, type ListenEnv } from './listen-env.js';
-import { describeSpec, parseListenSpec, type ListenSpec, type ParsedListenSpec } from './listen-spec.js';
+import { parseListenSpec, type ListenSpec, type ParsedListenSpec } from './listen-spec.js';
 import { realProcess, type ProcessHost } from './process-host.js';
 import { listen } from './server-listen.js';
 import { bindUnixSocket, socketFileAt, type SocketFile } from './unix-socket.js';
@@ -99,37 +100,46 @@ export class Net {
   }
 }
 
-async function adopt(server: Server, spec: ParsedListenSpec, inherited: InheritedFd): Promise<Listener> {
-  try {
-    await listen(server, { fd: inherited.fd });
-  } catch (cause) {
-    const name = inherited.name === undefined ? '' : ` (${inherited.name})`;
-    throw new GraceError(
-      'ERR_GRACE_INHERITED_FD',
-      `inherited fd ${inherited.fd}${name} could not be adopted as a listening socket: ${(cause as Error).message}`,
-      { cause },
-    );
-  }
-  // A socket handed out by position (systemd without names) must be what was asked for.
-  if (inherited.name !== spec.name) checkAdoptedAddress(server, spec, inherited);
+function adopt(server: Server, spec: ParsedListenSpec, inherited: InheritedFd): Promise<Listener> {
   // Only a path grace bound is ours to remove; systemd's socket files are systemd's.
   const ours = spec.kind === 'unix' && inherited.name === spec.name;
-  return { server, spec, inherited: true, socketFile: ours ? socketFileAt(spec.path) : undefined };
-}
-
-function checkAdoptedAddress(server: Server, spec: ParsedListenSpec, inherited: InheritedFd): void {
-  const address = server.address();
-  const mismatch =
-    spec.kind === 'tcp'
-      ? !address || typeof address === 'string' || (spec.port !== 0 && address.port !== spec.port)
-      : address !== null && typeof address === 'object';
-  if (!mismatch) return;
-  server.close();
-  const got = address && typeof address === 'object' ? `${address.address}:${address.port}` : 'a unix socket';
-  throw new GraceError(
-    'ERR_GRACE_INHERITED_FD',
-    `inherited fd ${inherited.fd} (${inherited.name ?? 'unnamed'}) listens on ${got}, but the app asked for ${describeSpec(spec)}`,
-  );
+  return new Promise((resolve, reject) => {
+    let checked = false;
+    const check = (): boolean => {
+      checked = true;
+      try {
+        checkInheritedAddress(server, spec, inherited);
+        return true;
+      } catch (err) {
+        server.removeListener('error', onError);
+        server.removeListener('listening', onListening);
+        server.close();
+        reject(err);
+        return false;
+      }
+    };
+    const onError = (cause: Error) => {
+      server.removeListener('listening', onListening);
+      const name = inherited.name === undefined ? '' : ` (${inherited.name})`;
+      reject(
+        new GraceError(
+          'ERR_GRACE_INHERITED_FD',
+          `inherited fd ${inherited.fd}${name} could not be adopted as a listening socket: ${cause.message}`,
+          { cause },
+        ),
+      );
+    };
+    const onListening = () => {
+      server.removeListener('error', onError);
+      if (checked || check()) resolve({ server, spec, inherited: true, socketFile: ours ? socketFileAt(spec.path) : undefined });
+    };
+    server.once('error', onError);
+    server.once('listening', onListening);
+    server.listen({ fd: inherited.fd });
+    // Checked before the event loop turns, so nothing is accepted on a socket
+    // that is not what was asked for. ('listening' comes on the next tick.)
+    if (server.listening) check();
+  });
 }
 
 async function bindFresh(server: Server, spec: ParsedListenSpec): Promise<Listener> {

@@ -3,6 +3,7 @@ import { lstatSync, renameSync, unlinkSync } from 'node:fs';
 import { connect, type ListenOptions, type Server } from 'node:net';
 import { listen } from './server-listen.js';
 import { dirname, join } from 'node:path';
+import { getSystemErrorMap } from 'node:util';
 import { GraceError } from './errors.js';
 
 /*
@@ -12,7 +13,8 @@ import { GraceError } from './errors.js';
  * unlink at close then hits the temporary name, which no longer exists.
  */
 
-const SUN_PATH_MAX = 107;
+/** The longest socket path the kernel binds in full (sun_path, less its NUL). */
+export const SUN_PATH_MAX = 107;
 
 /** Identity of the socket file we put in place, to unlink only our own. */
 export interface SocketFile {
@@ -26,20 +28,61 @@ export function isAbstract(path: string): boolean {
 }
 
 export async function bindUnixSocket(server: Server, path: string, options: ListenOptions): Promise<SocketFile | undefined> {
+  const { file } = await bindAtPath(
+    path,
+    (at) => listen(server, { ...options, path: at }),
+    () => server.close(),
+  );
+  return file;
+}
+
+/**
+ * Puts a unix socket at `path`: `bind` binds it at the name it is given (a
+ * temporary one beside `path`, or `path` itself for an abstract socket), and
+ * `unbind` undoes that if it cannot be moved into place. Errors name `path`,
+ * never the temporary name, and keep the errno as `code` (`EADDRINUSE`, as
+ * for TCP).
+ */
+export async function bindAtPath<T>(
+  path: string,
+  bind: (at: string) => T | Promise<T>,
+  unbind: (bound: T) => void,
+): Promise<{ bound: T; file: SocketFile | undefined }> {
+  checkPathLength(path);
   if (isAbstract(path)) {
-    await listen(server, { ...options, path });
-    return undefined;
+    try {
+      return { bound: await bind(path), file: undefined };
+    } catch (cause) {
+      throw bindError(cause, path);
+    }
   }
   await refuseIfInUse(path);
   const temp = temporaryNameFor(path);
-  await listen(server, { ...options, path: temp });
+  let bound: T;
+  try {
+    bound = await bind(temp);
+  } catch (cause) {
+    throw bindError(cause, path);
+  }
   try {
     renameSync(temp, path);
-  } catch (err) {
-    server.close();
-    throw err;
+  } catch (cause) {
+    unbind(bound);
+    throw bindError(cause, path);
   }
-  return socketFileAt(path);
+  return { bound, file: socketFileAt(path) };
+}
+
+// Longer paths are cut short by the kernel (or refused by libuv); since we
+// bind a short temporary name and rename it, nothing else would notice.
+function checkPathLength(path: string): void {
+  const length = Buffer.byteLength(path);
+  if (length > SUN_PATH_MAX) {
+    throw new GraceError(
+      'ERR_GRACE_LISTEN_SPEC',
+      `unix socket path ${showPath(path)} is ${length} bytes long; a socket address holds at most ${SUN_PATH_MAX}`,
+    );
+  }
 }
 
 /** Where to bind before renaming onto `path`: beside it, so the rename is atomic. */
@@ -71,7 +114,8 @@ export function removeSocketFile(file: SocketFile): boolean {
 }
 
 // Node refuses to bind over an existing path; we rename over it, so check first.
-// A socket file nobody answers on is left over from a crash and may be replaced.
+// Only a refused connection means a file left over from a crash; any other
+// failure (EACCES, a full backlog) may hide a live server.
 export async function refuseIfInUse(path: string): Promise<void> {
   let stats;
   try {
@@ -82,17 +126,42 @@ export async function refuseIfInUse(path: string): Promise<void> {
   if (!stats.isSocket()) {
     throw inUse(path, `${path} exists and is not a socket`);
   }
-  const answered = await new Promise<boolean>((resolveProbe) => {
-    const probe = connect(path);
-    probe.once('connect', () => {
-      probe.destroy();
-      resolveProbe(true);
+  const probe = await new Promise<NodeJS.ErrnoException | undefined>((resolveProbe) => {
+    const socket = connect(path);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolveProbe(undefined);
     });
-    probe.once('error', () => resolveProbe(false));
+    socket.once('error', resolveProbe);
   });
-  if (answered) throw inUse(path, `listen EADDRINUSE: address already in use ${path}`);
+  if (probe?.code === 'ECONNREFUSED' || probe?.code === 'ENOENT') return;
+  if (!probe || probe.code === 'EAGAIN') throw inUse(path, `listen EADDRINUSE: address already in use ${path}`);
+  throw Object.assign(
+    new Error(`unix socket ${path} exists and grace cannot tell whether a server is using it (connect ${probe.code}); remove it if none is`, {
+      cause: probe,
+    }),
+    { code: probe.code, syscall: 'connect', address: path },
+  );
 }
 
 function inUse(path: string, message: string): Error {
   return Object.assign(new Error(message), { code: 'EADDRINUSE', address: path, syscall: 'listen' });
+}
+
+// Shaped like node's own listen errors (code, errno, syscall, address), with
+// the configured path where node would name the temporary one.
+function bindError(cause: unknown, path: string): Error {
+  if (cause instanceof GraceError) return cause;
+  const { code = 'EUNKNOWN', errno } = cause as NodeJS.ErrnoException;
+  const description = typeof errno === 'number' ? getSystemErrorMap().get(errno)?.[1] : undefined;
+  const why =
+    code === 'EACCES' || code === 'EPERM'
+      ? `: grace binds it under a temporary name in ${dirname(path)} and renames it into place, so that directory must be writable`
+      : '';
+  const message = `listen ${code}: ${description ?? (cause as Error).message} ${showPath(path)}${why}`;
+  return Object.assign(new Error(message, { cause }), { code, errno, syscall: 'listen', address: path });
+}
+
+function showPath(path: string): string {
+  return path.replace(/\0/g, '@');
 }
