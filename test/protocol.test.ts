@@ -5,7 +5,7 @@ import { closeSync, openSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { FIXTURE, Fixture, get, killQuietly, portOf, tempDir } from './helpers.ts';
+import { FIXTURE, FIXTURE_ARGS, Fixture, get, killQuietly, portOf, startFixture, tempDir } from './helpers.ts';
 
 /** Runs the fixture as a test acting as its parent would: env and fds of our choosing. */
 function runFixture(t: TestContext, env: NodeJS.ProcessEnv, extraFds: number[] = [], listen: unknown[] = [{ port: 0, host: '127.0.0.1' }]) {
@@ -91,4 +91,39 @@ test('a socket passed as fd 3 with its grace name is adopted, LISTEN_* are clear
   // Our copy of the socket stops accepting, so only the fixture answers.
   inherited.close();
   assert.equal((await get({ port }, '/')).json.pid, proc.pid);
+});
+
+test('GRACE_READY_FD without LISTEN_FDS is ignored with one warning: grace never writes to or closes that fd', { timeout: 30_000 }, async (t) => {
+  // Without the rest of the protocol, fd 5 is one of node's own (epoll, eventfd…).
+  const app = startFixture(t, { listen: [{ port: 0, host: '127.0.0.1' }] }, { GRACE_READY_FD: '5' });
+  const ready = await app.ready();
+  assert.equal((await get({ port: portOf(ready) }, '/')).json.pid, ready.pid);
+  process.kill(ready.pid, 'SIGTERM');
+  const [code, signal] = await once(app.proc, 'exit');
+  assert.deepEqual([code, signal], [0, null], 'a graceful stop, not an abort');
+  assert.equal(app.log.match(/ignoring GRACE_READY_FD set without LISTEN_FDS/g)?.length, 1, app.log);
+});
+
+test('GRACE_PARENT_PID without LISTEN_FDS does not make a first generation SIGTERM its real parent', { timeout: 30_000 }, async (t) => {
+  // A parent that counts the SIGTERMs it gets, and says how many on SIGUSR1.
+  const parentScript = `
+    const { spawn } = require('node:child_process');
+    let terms = 0;
+    process.on('SIGTERM', () => terms++);
+    process.on('SIGUSR1', () => console.log(JSON.stringify({ event: 'parent', pid: process.pid, terms })));
+    const child = spawn(process.execPath, ${JSON.stringify(FIXTURE_ARGS)}, {
+      stdio: ['ignore', 'inherit', 'inherit'],
+      env: { ...process.env, GRACE_PARENT_PID: String(process.pid) },
+    });
+    process.on('SIGUSR2', () => child.kill('SIGTERM'));
+    child.on('exit', () => process.exit(0));`;
+  const app = startFixture(t, { listen: [{ port: 0, host: '127.0.0.1' }] }, {}, { file: process.execPath, args: ['-e', parentScript] });
+  const ready = await app.ready();
+  // The fixture reports ready after grace would have signalled; the parent's
+  // SIGTERM, had it come, was delivered before this SIGUSR1 was sent.
+  process.kill(app.proc.pid!, 'SIGUSR1');
+  const parent = await app.waitFor((e) => e.event === 'parent');
+  assert.equal(parent.terms, 0, 'the parent was not signalled');
+  assert.match(app.log, /ignoring GRACE_PARENT_PID set without LISTEN_FDS/);
+  assert.equal((await get({ port: portOf(ready) }, '/')).json.pid, ready.pid);
 });
