@@ -34,6 +34,24 @@ test('the packed package works from ESM and CommonJS and ships only dist and doc
     { cwd: app, encoding: 'utf8' },
   );
   assert.equal(cjs.trim(), 'function function');
+  // The ESM and the CommonJS copy loaded in one process share one guard: the
+  // process's sockets and signals can be served once.
+  writeFileSync(
+    join(app, 'both.mjs'),
+    `import http from 'node:http';
+    import { createRequire } from 'node:module';
+    import { gracehttp } from 'grace-restart';
+    const cjs = createRequire(import.meta.url)('grace-restart');
+    const options = { logger: false, exit: false };
+    const first = await gracehttp.start(http.createServer(), { port: 0, host: '127.0.0.1' }, options);
+    const second = await cjs.gracehttp.start(http.createServer(), { port: 0, host: '127.0.0.1' }, options).then(
+      (g) => { g.stop(); return 'served'; },
+      (err) => err.code,
+    );
+    await first.stop();
+    console.log(second);`,
+  );
+  assert.equal(execFileSync(process.execPath, ['both.mjs'], { cwd: app, encoding: 'utf8' }).trim(), 'ERR_GRACE_OPTIONS');
   const help = execFileSync(join(app, 'node_modules', '.bin', 'grace'), ['--help'], { cwd: app, encoding: 'utf8' });
   assert.match(help, /grace reload --pid-file FILE/);
   assert.match(help, /grace run \[--listen SPEC\]/);
