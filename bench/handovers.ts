@@ -92,7 +92,8 @@ async function idleHandovers(count: number) {
 
 async function underLoad(restarts: number, kind: 'ready-delay' | 'ready-timeout') {
   setControl({});
-  const app = startApp(kind === 'ready-timeout' ? { READY_TIMEOUT: '1500' } : {});
+  // Long enough for a child started under load to get as far as its ready hook.
+  const app = startApp(kind === 'ready-timeout' ? { READY_TIMEOUT: '4000' } : {});
   try {
     await app.until(() => app.events.some((e) => e.event === 'ready'));
     const port = app.events.find((e) => e.event === 'ready')!.port!;
