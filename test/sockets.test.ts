@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { chmodSync, existsSync, lstatSync, readdirSync } from 'node:fs';
 import net from 'node:net';
@@ -16,6 +16,16 @@ import { CLI, FIXTURE_ARGS, get, killQuietly, tempDir } from './helpers.ts';
 const HAS_PROC_NET_UNIX = existsSync('/proc/net/unix');
 // Permission checks need a user the kernel checks: as root, run the app as nobody.
 const AS_UNPRIVILEGED = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
+// A node from npm's cache under /root (Node 22/24 in CI) is out of nobody's reach.
+const UNPRIVILEGED_CAN_RUN_NODE = (() => {
+  try {
+    execFileSync(process.execPath, ['--version'], { ...AS_UNPRIVILEGED, stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+const needsUnprivilegedNode = UNPRIVILEGED_CAN_RUN_NODE ? {} : { skip: `uid 65534 cannot run ${process.execPath}` };
 
 interface Outcome {
   code: number | null;
@@ -207,7 +217,7 @@ test('a unix socket path over 107 bytes is refused with ERR_GRACE_LISTEN_SPEC be
   client.destroy();
 });
 
-test('a unix socket in a directory the app cannot write fails with EACCES naming the configured path', { timeout: 30_000 }, async (t) => {
+test('a unix socket in a directory the app cannot write fails with EACCES naming the configured path', { timeout: 30_000, ...needsUnprivilegedNode }, async (t) => {
   const dir = tempDir(t);
   chmodSync(dir, 0o555);
   const path = join(dir, 'app.sock');
@@ -217,7 +227,7 @@ test('a unix socket in a directory the app cannot write fails with EACCES naming
   assert.ok(outcome.stderr.includes(`listen EACCES: permission denied ${path}: grace binds it under a temporary name in ${dir}`), outcome.stderr);
 });
 
-test('a socket file whose probe fails with EACCES is not taken for stale: the app fails and the file is left alone', { timeout: 30_000 }, async (t) => {
+test('a socket file whose probe fails with EACCES is not taken for stale: the app fails and the file is left alone', { timeout: 30_000, ...needsUnprivilegedNode }, async (t) => {
   const dir = tempDir(t);
   chmodSync(dir, 0o777); // so nothing but the probe stops a rename over the file
   const path = join(dir, 'app.sock');
