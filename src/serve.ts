@@ -129,7 +129,11 @@ export class Graceful extends EventEmitter<GracefulEvents> {
         throw new GraceError('ERR_GRACE_READY', `the ready hook failed: ${(cause as Error)?.message ?? cause}`, { cause });
       }
       if (this.lifecycle.state !== 'starting') return; // stopped while the ready hook ran
-      for (const target of this.targets) this.bound.push(await this.net.listen(target.server, target.listen));
+      for (const target of this.targets) {
+        this.bound.push(await this.net.listen(target.server, target.listen));
+        // A stop between two listens has drained already: accept nothing after it.
+        if (this.lifecycle.state !== 'starting') return this.closeListening();
+      }
       this.checkUnclaimed();
     } catch (err) {
       this.abortStart();
@@ -159,7 +163,7 @@ export class Graceful extends EventEmitter<GracefulEvents> {
       );
     }
     this.pendingRestart = undefined;
-    void this.perform(this.dispatch({ type: 'restart' }));
+    this.dispatch({ type: 'restart' });
     return this.pendingRestart ?? Promise.reject(new GraceError('ERR_GRACE_NOT_SERVING', `pid ${this.host.pid} is not serving`));
   }
 
@@ -239,9 +243,13 @@ export class Graceful extends EventEmitter<GracefulEvents> {
   // removed; an inherited path is still served by the previous generation.
   private abortStart(): void {
     this.uninstallSignalHandlers();
-    for (const { server } of this.bound) if (server.listening) server.close();
+    this.closeListening();
     this.removeSocketFiles(this.bound.filter((l) => !l.inherited));
     this.releaseProcess();
+  }
+
+  private closeListening(): void {
+    for (const { server } of this.bound) if (server.listening) server.close();
   }
 
   // Under a supervisor, every socket it holds is there for the app to serve:
