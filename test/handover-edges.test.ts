@@ -112,7 +112,7 @@ describe('handover edges (issue #8)', { concurrency: 2 }, () => {
   });
 
   test('a new generation killed at readyTimeout answered nobody and no request failed', { timeout: 90_000 }, async (t) => {
-    const { app, setControl } = withControl(t, { options: { readyTimeout: 1500 } });
+    const { app, setControl } = withControl(t, { options: { readyTimeout: 6000 } });
     const first = await app.ready();
     const port = portOf(first);
     setControl({ hang: true });
@@ -122,7 +122,7 @@ describe('handover edges (issue #8)', { concurrency: 2 }, () => {
     process.kill(first.pid, 'SIGUSR2');
     const spawned = await app.waitFor((e) => e.event === 'restart');
     const failed = await app.waitFor((e) => e.event === 'restart-failed');
-    assert.match(failed.message as string, /was not ready within 1500 ms/);
+    assert.match(failed.message as string, /was not ready within 6000 ms/);
     await waitForExit(spawned.child as number);
     await new Promise((r) => setTimeout(r, 200));
     await traffic.stop();
