@@ -1,3 +1,4 @@
+import { lookup } from 'node:dns/promises';
 import { closeSync } from 'node:fs';
 import net from 'node:net';
 import { constants } from 'node:os';
@@ -49,20 +50,17 @@ export async function holdSockets(specs: ListenSpec[], host: ProcessHost): Promi
     names.push(name ?? `systemd:${fd}`);
   }
 
+  const parsed = parseAll(specs);
   try {
-    for (const spec of specs.map(parseListenSpec)) {
+    for (const spec of parsed) {
       if (spec.kind === 'unix') {
         const { bound, file } = await bindAtPath(spec.path, (at) => bind(at, -1, -1, at), (handle) => handle.close());
         handles.push(bound);
         if (file) files.push(file);
       } else {
-        const host = spec.bindHost;
-        const family = host === undefined ? 4 : net.isIPv6(host) ? 6 : net.isIPv4(host) ? 4 : 0;
-        if (family === 0) {
-          throw new GraceError('ERR_GRACE_LISTEN_SPEC', `grace run --listen needs an IP address, not a host name: ${spec.host}`);
-        }
         // No address: node tries :: (dual stack) and falls back to 0.0.0.0.
-        handles.push(bindTcp(host ?? null, family, spec));
+        const { address, family } = spec.bindHost === undefined ? { address: null, family: 4 } : await resolveHost(spec);
+        handles.push(bindTcp(address, family, spec));
       }
       fds.push(handles.at(-1)!.fd);
       names.push(spec.name);
@@ -81,6 +79,36 @@ export async function holdSockets(specs: ListenSpec[], host: ProcessHost): Promi
       for (const file of files) removeSocketFile(file);
     },
   };
+}
+
+// Every spec is checked before anything is bound. One socket per name: the
+// app could adopt only one of two (port 0 asks for a new port each time).
+function parseAll(specs: ListenSpec[]): ParsedListenSpec[] {
+  const parsed = specs.map(parseListenSpec);
+  const seen = new Map<string, ListenSpec>();
+  parsed.forEach((spec, i) => {
+    if (spec.kind === 'tcp' && spec.port === 0) return;
+    const earlier = seen.get(spec.name);
+    if (earlier !== undefined) {
+      const same = JSON.stringify(earlier) === JSON.stringify(specs[i]) ? 'twice' : `twice (${JSON.stringify(earlier)} and ${JSON.stringify(specs[i])})`;
+      throw new GraceError('ERR_GRACE_LISTEN_SPEC', `--listen ${describeSpec(spec)} is given ${same}: give each socket once`);
+    }
+    seen.set(spec.name, specs[i]!);
+  });
+  return parsed;
+}
+
+// Binding without listen() needs an IP address: resolve a host name to the
+// address node's server.listen() would use (the first dns.lookup result).
+async function resolveHost(spec: ParsedListenSpec & { kind: 'tcp' }): Promise<{ address: string; family: number }> {
+  const host = spec.bindHost!;
+  if (net.isIPv4(host)) return { address: host, family: 4 };
+  if (net.isIPv6(host)) return { address: host, family: 6 };
+  try {
+    return await lookup(host);
+  } catch (cause) {
+    throw new GraceError('ERR_GRACE_LISTEN_SPEC', `cannot resolve the host of --listen ${describeSpec(spec)}: ${(cause as Error).message}`, { cause });
+  }
 }
 
 function bind(address: string | null, port: number, addressType: number, label: string): BoundHandle {

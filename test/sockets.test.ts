@@ -255,3 +255,21 @@ test('grace run --listen on a taken port exits 1 with EADDRINUSE naming the addr
     assert.doesNotMatch(outcome.stdout, /app pid/);
   }
 });
+
+// --- Listen specs, the same for grace run as for serve() ---------------------
+
+test('grace run refuses a --listen given twice, or a bare word, before binding anything', { timeout: 60_000 }, async (t) => {
+  const app = ['-e', 'console.log("app pid " + process.pid); setTimeout(() => {}, 30_000)'];
+  const port = portOf(await listening(t, 0, '127.0.0.1'));
+  const cases: Array<[string[], string]> = [
+    [['--listen', ':9', '--listen', '0.0.0.0:9'], 'grace: --listen :9 is given twice (":9" and "0.0.0.0:9"): give each socket once\n'],
+    [['--listen', `127.0.0.1:${port}`, '--listen', `127.0.0.1:${port}`], `grace: --listen 127.0.0.1:${port} is given twice: give each socket once\n`],
+    [['--listen', 'localhost'], 'grace: invalid listen spec "localhost": expected a port ("8080" or ":8080"), "host:port"'],
+  ];
+  for (const [flags, message] of cases) {
+    const outcome = await run(t, ['--import', 'tsx', CLI, 'run', ...flags, '--', process.execPath, ...app], { started: /app pid \d+\n/ });
+    assert.equal(outcome.code, 1, outcome.stderr);
+    assert.ok(outcome.stderr.includes(message), outcome.stderr);
+    assert.doesNotMatch(outcome.stdout, /app pid/);
+  }
+});

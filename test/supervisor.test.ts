@@ -92,6 +92,14 @@ test('supervisor mode with sockets from a test acting as systemd (LISTEN_PID = t
   assert.deepEqual(lines.map((l) => l.split(' ')[1]), ['READY=1', 'RELOADING=1', 'READY=1']);
 });
 
+test('grace run --listen localhost:0 binds a loopback address, and the app asking for localhost:0 adopts it', { timeout: 60_000 }, async (t) => {
+  const app = supervise(t, ['--listen', 'localhost:0'], { listen: ['localhost:0'] });
+  const ready = await app.ready();
+  const { address, port } = (ready.addresses as Array<{ address: string; port: number }>)[0]!;
+  assert.match(address, /^(127\.|::1$)/);
+  assert.equal((await get({ host: address, port }, '/')).json.pid, ready.pid);
+});
+
 function readPidFileFirstLine(path: string): string | undefined {
   try {
     return readFileSync(path, 'utf8').split('\n')[0];

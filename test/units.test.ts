@@ -15,7 +15,32 @@ test('listen specs: ports, host:port, IPv6, unix paths and ListenOptions', () =>
   assert.equal(name({ port: 80, host: 'LocalHost' }), 'tcp:localhost:80');
   assert.equal(name('/run/app.sock'), 'unix:/run/app.sock');
   assert.equal(name({ path: '/run/app.sock' }), 'unix:/run/app.sock');
-  assert.match(name('app.sock'), /^unix:\/.*\/app\.sock$/, 'relative paths are resolved');
+  assert.equal(name({ port: 80, host: 'app.internal' }), 'tcp:app.internal:80');
+  assert.equal(name('localhost:8088'), 'tcp:localhost:8088');
+  assert.equal(name('./app.sock'), `unix:${process.cwd()}/app.sock`, 'relative paths are resolved');
+  assert.equal(name('run/app.sock'), `unix:${process.cwd()}/run/app.sock`);
+  assert.equal(name({ path: 'app.sock' }), `unix:${process.cwd()}/app.sock`, 'an explicit { path } may be a bare name');
+});
+
+test('a listen string that is neither a port, host:port nor a path is refused, naming the accepted forms', { timeout: 5_000 }, () => {
+  for (const bad of ['localhost', 'abc', '8090 ', ' 8090', 'undefined', 'app.sock', '::1:8080', 'local_host:80', '[localhost]:80', 'http://127.0.0.1:8090']) {
+    assert.throws(
+      () => gracenet.parseListenSpec(bad),
+      (err: GraceError) => {
+        assert.equal(err.code, 'ERR_GRACE_LISTEN_SPEC');
+        assert.ok(err.message.startsWith(`invalid listen spec ${JSON.stringify(bad)}: `), err.message);
+        return true;
+      },
+    );
+  }
+  assert.throws(
+    () => gracenet.parseListenSpec('localhost'),
+    {
+      message:
+        'invalid listen spec "localhost": expected a port ("8080" or ":8080"), "host:port" ("127.0.0.1:8080", "localhost:8080", "[::1]:8080") or a unix socket path (absolute, starting with ./, or containing /)',
+    },
+  );
+  assert.throws(() => gracenet.parseListenSpec('http://127.0.0.1:8090'), /a URL is not a listen spec/);
 });
 
 test('invalid listen specs are refused with ERR_GRACE_LISTEN_SPEC naming the value', () => {
