@@ -3,6 +3,7 @@ import { closeSync } from 'node:fs';
 import net from 'node:net';
 import { constants } from 'node:os';
 import { getSystemErrorMap } from 'node:util';
+import { addressInUse, type InUseContext } from './address-in-use.js';
 import { GraceError } from './errors.js';
 import { addressSatisfies } from './inherited-address.js';
 import { InheritedPool } from './inherited-fds.js';
@@ -35,7 +36,9 @@ export interface HeldSockets {
   close(): void;
 }
 
-export async function holdSockets(specs: ListenSpec[], host: ProcessHost): Promise<HeldSockets> {
+/** Binds `specs`; an address in use is ERR_GRACE_ADDRESS_IN_USE naming its holder where known (and whether `pidFile` names it). */
+export async function holdSockets(specs: ListenSpec[], host: ProcessHost, options: { pidFile?: string } = {}): Promise<HeldSockets> {
+  const context: InUseContext = { pidFile: options.pidFile, self: host.pid };
   const fds: number[] = [];
   const names: string[] = [];
   const handles: BoundHandle[] = [];
@@ -54,13 +57,13 @@ export async function holdSockets(specs: ListenSpec[], host: ProcessHost): Promi
   try {
     for (const spec of parsed) {
       if (spec.kind === 'unix') {
-        const { bound, file } = await bindAtPath(spec.path, (at) => bind(at, -1, -1, at), (handle) => handle.close());
+        const { bound, file } = await bindAtPath(spec.path, (at) => bind(at, -1, -1, at), (handle) => handle.close(), context);
         handles.push(bound);
         if (file) files.push(file);
       } else {
         // No address: node tries :: (dual stack) and falls back to 0.0.0.0.
         const { address, family } = spec.bindHost === undefined ? { address: null, family: 4 } : await resolveHost(spec);
-        handles.push(bindTcp(address, family, spec));
+        handles.push(bindTcp(address, family, spec, context));
       }
       fds.push(handles.at(-1)!.fd);
       names.push(spec.name);
@@ -128,15 +131,22 @@ const EADDRINUSE = -constants.errno.EADDRINUSE;
 // libuv defers a TCP bind's EADDRINUSE to listen(), which the supervisor never
 // calls: the app's listen() would then bind a random port instead. The error
 // shows in getsockname, which is read here to fail at once.
-function bindTcp(address: string | null, family: number, spec: ParsedListenSpec & { kind: 'tcp' }): BoundHandle {
+function bindTcp(address: string | null, family: number, spec: ParsedListenSpec & { kind: 'tcp' }, context: InUseContext): BoundHandle {
   const label = describeSpec(spec);
-  const handle = bind(address, spec.port, family, label);
+  const inUse = (cause: NodeJS.ErrnoException) => addressInUse(label, cause, { kind: 'tcp', host: address ?? undefined, port: spec.port }, context);
+  let handle: BoundHandle;
+  try {
+    handle = bind(address, spec.port, family, label);
+  } catch (err) {
+    throw (err as NodeJS.ErrnoException).code === 'EADDRINUSE' ? inUse(err as NodeJS.ErrnoException) : err;
+  }
   const out: { address?: string; port?: number } = {};
   const err = handle.getsockname?.(out) ?? 0;
   const real = { kind: 'tcp' as const, address: out.address ?? '', port: out.port ?? 0 };
   if (err === 0 && real.port !== 0 && addressSatisfies(spec, real)) return handle;
   handle.close();
-  throw bindError(err === 0 ? EADDRINUSE : err, label);
+  const cause = bindError(err === 0 ? EADDRINUSE : err, label);
+  throw cause.code === 'EADDRINUSE' ? inUse(cause) : cause;
 }
 
 /** Shaped like node's own listen errors: `listen EADDRINUSE: address already in use 127.0.0.1:80`. */

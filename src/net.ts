@@ -1,9 +1,10 @@
 import type { Server } from 'node:net';
+import { addressInUse, type InUseContext } from './address-in-use.js';
 import { GraceError } from './errors.js';
 import { checkInheritedAddress } from './inherited-address.js';
 import { InheritedPool } from './inherited-fds.js';
 import { clearListenEnv, readListenEnv, type InheritedFd, type ListenEnv } from './listen-env.js';
-import { parseListenSpec, type ListenSpec, type ParsedListenSpec } from './listen-spec.js';
+import { describeSpec, parseListenSpec, type ListenSpec, type ParsedListenSpec } from './listen-spec.js';
 import { realProcess, type ProcessHost } from './process-host.js';
 import { listen } from './server-listen.js';
 import { bindUnixSocket, socketFileAt, type SocketFile } from './unix-socket.js';
@@ -66,12 +67,17 @@ export class Net {
     return this.inheritance.env;
   }
 
-  /** Makes `server` listen on `spec`, adopting a matching inherited socket when there is one. */
-  async listen(server: Server, spec: ListenSpec): Promise<Listener> {
+  /**
+   * Makes `server` listen on `spec`, adopting a matching inherited socket when
+   * there is one. A fresh address already in use is ERR_GRACE_ADDRESS_IN_USE,
+   * naming who holds it when this system tells (and whether `pidFile` names it).
+   */
+  async listen(server: Server, spec: ListenSpec, options: { pidFile?: string } = {}): Promise<Listener> {
     const parsed = parseListenSpec(spec);
     this.inherit();
     const inherited = this.inheritance!.pool.claim(parsed.name);
-    const listener = inherited ? await adopt(server, parsed, inherited) : await bindFresh(server, parsed);
+    const context = { pidFile: options.pidFile, self: this.host.pid };
+    const listener = inherited ? await adopt(server, parsed, inherited) : await bindFresh(server, parsed, context);
     this.listeners.push(listener);
     return listener;
   }
@@ -142,12 +148,17 @@ function adopt(server: Server, spec: ParsedListenSpec, inherited: InheritedFd): 
   });
 }
 
-async function bindFresh(server: Server, spec: ParsedListenSpec): Promise<Listener> {
+async function bindFresh(server: Server, spec: ParsedListenSpec, context: InUseContext): Promise<Listener> {
   if (spec.kind === 'unix') {
-    const socketFile = await bindUnixSocket(server, spec.path, spec.options);
+    const socketFile = await bindUnixSocket(server, spec.path, spec.options, context);
     return { server, spec, inherited: false, socketFile };
   }
-  await listen(server, { ...spec.options, port: spec.port, host: spec.bindHost });
+  try {
+    await listen(server, { ...spec.options, port: spec.port, host: spec.bindHost });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+    throw addressInUse(describeSpec(spec), err, { kind: 'tcp', host: spec.bindHost, port: spec.port }, context);
+  }
   return { server, spec, inherited: false, socketFile: undefined };
 }
 

@@ -129,7 +129,7 @@ export class Graceful extends EventEmitter<GracefulEvents> {
         throw new GraceError('ERR_GRACE_READY', `the ready hook failed: ${(cause as Error)?.message ?? cause}`, { cause });
       }
       if (this.lifecycle.state !== 'starting') return; // stopped while the ready hook ran
-      for (const target of this.targets) this.bound.push(await this.net.listen(target.server, target.listen));
+      for (const target of this.targets) this.bound.push(await this.net.listen(target.server, target.listen, { pidFile: this.options.pidFile }));
       this.checkUnclaimed();
     } catch (err) {
       this.abortStart();

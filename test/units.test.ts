@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { gracenet, GraceError } from '../src/index.ts';
+import { decodeLocal } from '../src/address-in-use.ts';
 import { childListenEnv } from '../src/listen-env.ts';
 
 test('listen specs: ports, host:port, IPv6, unix paths and ListenOptions', () => {
@@ -123,4 +124,14 @@ test('the next generation runs the same node, flags and script', () => {
     file: '/usr/bin/node',
     args: ['--import', 'tsx', '/app/server.ts', '--port', '1'],
   });
+});
+
+test('/proc/net/tcp local addresses decode in either byte order, IPv6 and IPv4-mapped included', { timeout: 5_000 }, () => {
+  assert.deepEqual(decodeLocal('0100007F:1F90', true), { address: '127.0.0.1', port: 8080 });
+  assert.deepEqual(decodeLocal('7F000001:1F90', false), { address: '127.0.0.1', port: 8080 });
+  assert.deepEqual(decodeLocal('00000000:0050', true), { address: '0.0.0.0', port: 80 });
+  assert.deepEqual(decodeLocal('00000000000000000000000001000000:1F90', true), { address: '::1', port: 8080 });
+  assert.deepEqual(decodeLocal('00000000000000000000000000000000:1F90', true), { address: '::', port: 8080 });
+  assert.deepEqual(decodeLocal('0000000000000000FFFF00000100007F:1F90', true), { address: '127.0.0.1', port: 8080 });
+  assert.equal(decodeLocal('garbage', true), undefined);
 });
