@@ -114,6 +114,30 @@ export function specFromName(name: string | undefined): ParsedListenSpec | undef
   return tcp(rest.slice(0, colon) || undefined, port, {});
 }
 
+/** The default of serve(server) with no spec: adopt the one inherited socket. */
+export const ONLY_INHERITED = Symbol('the only inherited socket');
+
+const PASS_ONE = 'pass one, e.g. serve(server, { port: 8080 })';
+
+/**
+ * Where `serve(server)` listens when given no spec: the inherited socket (from
+ * systemd, `grace run` or the previous generation) when there is exactly one,
+ * whatever its address; else `PORT` from the environment, on every interface.
+ * Throws ERR_GRACE_LISTEN_SPEC when there is neither, or PORT is not a port.
+ */
+export function defaultListenSpec(inherited: number, env: NodeJS.ProcessEnv): typeof ONLY_INHERITED | number {
+  if (inherited === 1) return ONLY_INHERITED;
+  const port = env.PORT;
+  if (port !== undefined && port !== '') {
+    if (!/^\d+$/.test(port) || Number(port) > 65535) {
+      throw new GraceError('ERR_GRACE_LISTEN_SPEC', `serve(server) was given no listen spec, and PORT=${JSON.stringify(port)} in the environment is not a port (0 to 65535); ${PASS_ONE}`);
+    }
+    return Number(port);
+  }
+  const sockets = inherited === 0 ? 'no inherited socket (LISTEN_FDS)' : `${inherited} inherited sockets (one is adopted only when it is the only one)`;
+  throw new GraceError('ERR_GRACE_LISTEN_SPEC', `serve(server) was given no listen spec, and there is nothing to default to: ${sockets} and no PORT in the environment; ${PASS_ONE}`);
+}
+
 /** A spec as a short human label, for logs. */
 export function describeSpec(spec: ParsedListenSpec): string {
   if (spec.kind === 'unix') return spec.path;

@@ -346,3 +346,16 @@ test('grace run refuses a --listen given twice, or a bare word, before binding a
     assert.doesNotMatch(outcome.stdout, /app pid/);
   }
 });
+
+// --- serve(server) with no listen spec ----------------------------------------
+
+test('serve(server) with no spec adopts the one inherited socket, whatever its address, and serves on it', { timeout: 30_000 }, async (t) => {
+  const systemd = await listening(t, 0, '127.0.0.1');
+  const port = portOf(systemd);
+  const outcome = await run(t, FIXTURE_ARGS, { env: { GRACE_FIXTURE: JSON.stringify({}), LISTEN_FDS: '1', LISTEN_FDNAMES: 'http' }, fds: [fdOf(systemd)], started: /"event":"ready"/ });
+  assert.equal(outcome.code, null, outcome.stderr);
+  systemd.close(); // ours would compete for connections
+  const ready = JSON.parse(outcome.stdout.split('\n').find((l) => l.includes('"event":"ready"'))!) as { pid: number; addresses: Array<{ port: number }> };
+  assert.equal(ready.addresses[0]!.port, port);
+  assert.equal((await get({ port }, '/')).json.pid, ready.pid);
+});

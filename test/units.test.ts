@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { gracenet, GraceError } from '../src/index.ts';
 import { decodeLocal } from '../src/address-in-use.ts';
+import { defaultListenSpec, ONLY_INHERITED } from '../src/listen-spec.ts';
 import { childListenEnv } from '../src/listen-env.ts';
 
 test('listen specs: ports, host:port, IPv6, unix paths and ListenOptions', () => {
@@ -134,4 +135,18 @@ test('/proc/net/tcp local addresses decode in either byte order, IPv6 and IPv4-m
   assert.deepEqual(decodeLocal('00000000000000000000000000000000:1F90', true), { address: '::', port: 8080 });
   assert.deepEqual(decodeLocal('0000000000000000FFFF00000100007F:1F90', true), { address: '127.0.0.1', port: 8080 });
   assert.equal(decodeLocal('garbage', true), undefined);
+});
+
+test('serve(server) with no spec: the one inherited socket, else PORT, else an error saying to pass one', { timeout: 5_000 }, () => {
+  assert.equal(defaultListenSpec(1, { PORT: '8080' }), ONLY_INHERITED, 'the inherited socket wins');
+  assert.equal(defaultListenSpec(0, { PORT: '8080' }), 8080);
+  assert.equal(defaultListenSpec(2, { PORT: '8080' }), 8080);
+  const refused = (inherited: number, env: NodeJS.ProcessEnv, message: string) =>
+    assert.throws(() => defaultListenSpec(inherited, env), { code: 'ERR_GRACE_LISTEN_SPEC', message });
+  refused(0, {}, 'serve(server) was given no listen spec, and there is nothing to default to: no inherited socket (LISTEN_FDS) and no PORT in the environment; pass one, e.g. serve(server, { port: 8080 })');
+  refused(0, { PORT: '' }, 'serve(server) was given no listen spec, and there is nothing to default to: no inherited socket (LISTEN_FDS) and no PORT in the environment; pass one, e.g. serve(server, { port: 8080 })');
+  refused(2, {}, 'serve(server) was given no listen spec, and there is nothing to default to: 2 inherited sockets (one is adopted only when it is the only one) and no PORT in the environment; pass one, e.g. serve(server, { port: 8080 })');
+  for (const port of ['http', '8080 ', '65536', '-1']) {
+    refused(0, { PORT: port }, `serve(server) was given no listen spec, and PORT=${JSON.stringify(port)} in the environment is not a port (0 to 65535); pass one, e.g. serve(server, { port: 8080 })`);
+  }
 });
