@@ -1,7 +1,9 @@
+import { lookup } from 'node:dns/promises';
 import { closeSync } from 'node:fs';
 import net from 'node:net';
 import { constants } from 'node:os';
 import { getSystemErrorMap } from 'node:util';
+import { addressInUse, type InUseContext } from './address-in-use.js';
 import { GraceError } from './errors.js';
 import { addressSatisfies } from './inherited-address.js';
 import { InheritedPool } from './inherited-fds.js';
@@ -34,7 +36,9 @@ export interface HeldSockets {
   close(): void;
 }
 
-export async function holdSockets(specs: ListenSpec[], host: ProcessHost): Promise<HeldSockets> {
+/** Binds `specs`; an address in use is ERR_GRACE_ADDRESS_IN_USE naming its holder where known (and whether `pidFile` names it). */
+export async function holdSockets(specs: ListenSpec[], host: ProcessHost, options: { pidFile?: string } = {}): Promise<HeldSockets> {
+  const context: InUseContext = { pidFile: options.pidFile, self: host.pid };
   const fds: number[] = [];
   const names: string[] = [];
   const handles: BoundHandle[] = [];
@@ -49,20 +53,17 @@ export async function holdSockets(specs: ListenSpec[], host: ProcessHost): Promi
     names.push(name ?? `systemd:${fd}`);
   }
 
+  const parsed = parseAll(specs);
   try {
-    for (const spec of specs.map(parseListenSpec)) {
+    for (const spec of parsed) {
       if (spec.kind === 'unix') {
-        const { bound, file } = await bindAtPath(spec.path, (at) => bind(at, -1, -1, at), (handle) => handle.close());
+        const { bound, file } = await bindAtPath(spec.path, (at) => bind(at, -1, -1, at), (handle) => handle.close(), context);
         handles.push(bound);
         if (file) files.push(file);
       } else {
-        const host = spec.bindHost;
-        const family = host === undefined ? 4 : net.isIPv6(host) ? 6 : net.isIPv4(host) ? 4 : 0;
-        if (family === 0) {
-          throw new GraceError('ERR_GRACE_LISTEN_SPEC', `grace run --listen needs an IP address, not a host name: ${spec.host}`);
-        }
         // No address: node tries :: (dual stack) and falls back to 0.0.0.0.
-        handles.push(bindTcp(host ?? null, family, spec));
+        const { address, family } = spec.bindHost === undefined ? { address: null, family: 4 } : await resolveHost(spec);
+        handles.push(bindTcp(address, family, spec, context));
       }
       fds.push(handles.at(-1)!.fd);
       names.push(spec.name);
@@ -83,6 +84,36 @@ export async function holdSockets(specs: ListenSpec[], host: ProcessHost): Promi
   };
 }
 
+// Every spec is checked before anything is bound. One socket per name: the
+// app could adopt only one of two (port 0 asks for a new port each time).
+function parseAll(specs: ListenSpec[]): ParsedListenSpec[] {
+  const parsed = specs.map(parseListenSpec);
+  const seen = new Map<string, ListenSpec>();
+  parsed.forEach((spec, i) => {
+    if (spec.kind === 'tcp' && spec.port === 0) return;
+    const earlier = seen.get(spec.name);
+    if (earlier !== undefined) {
+      const same = JSON.stringify(earlier) === JSON.stringify(specs[i]) ? 'twice' : `twice (${JSON.stringify(earlier)} and ${JSON.stringify(specs[i])})`;
+      throw new GraceError('ERR_GRACE_LISTEN_SPEC', `--listen ${describeSpec(spec)} is given ${same}: give each socket once`);
+    }
+    seen.set(spec.name, specs[i]!);
+  });
+  return parsed;
+}
+
+// Binding without listen() needs an IP address: resolve a host name to the
+// address node's server.listen() would use (the first dns.lookup result).
+async function resolveHost(spec: ParsedListenSpec & { kind: 'tcp' }): Promise<{ address: string; family: number }> {
+  const host = spec.bindHost!;
+  if (net.isIPv4(host)) return { address: host, family: 4 };
+  if (net.isIPv6(host)) return { address: host, family: 6 };
+  try {
+    return await lookup(host);
+  } catch (cause) {
+    throw new GraceError('ERR_GRACE_LISTEN_SPEC', `cannot resolve the host of --listen ${describeSpec(spec)}: ${(cause as Error).message}`, { cause });
+  }
+}
+
 function bind(address: string | null, port: number, addressType: number, label: string): BoundHandle {
   // node's cluster primary binds without listening through this same function.
   const create = (net as unknown as { _createServerHandle?: CreateServerHandle })._createServerHandle;
@@ -100,15 +131,22 @@ const EADDRINUSE = -constants.errno.EADDRINUSE;
 // libuv defers a TCP bind's EADDRINUSE to listen(), which the supervisor never
 // calls: the app's listen() would then bind a random port instead. The error
 // shows in getsockname, which is read here to fail at once.
-function bindTcp(address: string | null, family: number, spec: ParsedListenSpec & { kind: 'tcp' }): BoundHandle {
+function bindTcp(address: string | null, family: number, spec: ParsedListenSpec & { kind: 'tcp' }, context: InUseContext): BoundHandle {
   const label = describeSpec(spec);
-  const handle = bind(address, spec.port, family, label);
+  const inUse = (cause: NodeJS.ErrnoException) => addressInUse(label, cause, { kind: 'tcp', host: address ?? undefined, port: spec.port }, context);
+  let handle: BoundHandle;
+  try {
+    handle = bind(address, spec.port, family, label);
+  } catch (err) {
+    throw (err as NodeJS.ErrnoException).code === 'EADDRINUSE' ? inUse(err as NodeJS.ErrnoException) : err;
+  }
   const out: { address?: string; port?: number } = {};
   const err = handle.getsockname?.(out) ?? 0;
   const real = { kind: 'tcp' as const, address: out.address ?? '', port: out.port ?? 0 };
   if (err === 0 && real.port !== 0 && addressSatisfies(spec, real)) return handle;
   handle.close();
-  throw bindError(err === 0 ? EADDRINUSE : err, label);
+  const cause = bindError(err === 0 ? EADDRINUSE : err, label);
+  throw cause.code === 'EADDRINUSE' ? inUse(cause) : cause;
 }
 
 /** Shaped like node's own listen errors: `listen EADDRINUSE: address already in use 127.0.0.1:80`. */

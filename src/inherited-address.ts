@@ -94,8 +94,8 @@ function isLoopback(address: string): boolean {
   return address === '::1' || (isIPv4(address) && address.startsWith('127.'));
 }
 
-// One spelling per address: IPv6 compressed and lowercase, IPv4-mapped as IPv4.
-function canonicalIp(address: string): string {
+/** One spelling per address: IPv6 compressed and lowercase, IPv4-mapped as IPv4. */
+export function canonicalIp(address: string): string {
   if (isIPv4(address)) return address;
   let canonical = address.toLowerCase();
   try {

@@ -1,9 +1,10 @@
 import type { Server } from 'node:net';
+import { addressInUse, type InUseContext } from './address-in-use.js';
 import { GraceError } from './errors.js';
-import { checkInheritedAddress } from './inherited-address.js';
+import { checkInheritedAddress, readRealAddress, type RealAddress } from './inherited-address.js';
 import { InheritedPool } from './inherited-fds.js';
 import { clearListenEnv, readListenEnv, type InheritedFd, type ListenEnv } from './listen-env.js';
-import { parseListenSpec, type ListenSpec, type ParsedListenSpec } from './listen-spec.js';
+import { describeSpec, parseListenSpec, specFromName, type ListenSpec, type ParsedListenSpec } from './listen-spec.js';
 import { realProcess, type ProcessHost } from './process-host.js';
 import { listen } from './server-listen.js';
 import { bindUnixSocket, socketFileAt, type SocketFile } from './unix-socket.js';
@@ -66,12 +67,35 @@ export class Net {
     return this.inheritance.env;
   }
 
-  /** Makes `server` listen on `spec`, adopting a matching inherited socket when there is one. */
-  async listen(server: Server, spec: ListenSpec): Promise<Listener> {
+  /**
+   * Makes `server` listen on `spec`, adopting a matching inherited socket when
+   * there is one. A fresh address already in use is ERR_GRACE_ADDRESS_IN_USE,
+   * naming who holds it when this system tells (and whether `pidFile` names it).
+   */
+  async listen(server: Server, spec: ListenSpec, options: { pidFile?: string } = {}): Promise<Listener> {
     const parsed = parseListenSpec(spec);
     this.inherit();
     const inherited = this.inheritance!.pool.claim(parsed.name);
-    const listener = inherited ? await adopt(server, parsed, inherited) : await bindFresh(server, parsed);
+    const context = { pidFile: options.pidFile, self: this.host.pid };
+    const listener = inherited ? await adopt(server, parsed, inherited) : await bindFresh(server, parsed, context);
+    this.listeners.push(listener);
+    return listener;
+  }
+
+  /**
+   * Makes `server` adopt the one inherited socket, whatever its address (for
+   * serve() with no listen spec). A socket grace named is still checked
+   * against its name; one from systemd is taken as it is.
+   */
+  async listenOnlyInherited(server: Server): Promise<Listener> {
+    const { fds } = this.inherit();
+    if (fds.length !== 1) {
+      throw new GraceError('ERR_GRACE_INHERITED_FD', `expected exactly one inherited socket, found ${fds.length}`);
+    }
+    const named = specFromName(fds[0]!.name);
+    const inherited = this.inheritance!.pool.claim(named?.name ?? fds[0]!.name ?? '');
+    if (!inherited) throw new GraceError('ERR_GRACE_INHERITED_FD', `inherited fd ${fds[0]!.fd} is already adopted`);
+    const listener = named ? await adopt(server, named, inherited) : await adoptAsItIs(server, inherited);
     this.listeners.push(listener);
     return listener;
   }
@@ -142,12 +166,41 @@ function adopt(server: Server, spec: ParsedListenSpec, inherited: InheritedFd): 
   });
 }
 
-async function bindFresh(server: Server, spec: ParsedListenSpec): Promise<Listener> {
+// Named by its real address, which is what it travels under to the next generation.
+async function adoptAsItIs(server: Server, inherited: InheritedFd): Promise<Listener> {
+  try {
+    await listen(server, { fd: inherited.fd });
+  } catch (cause) {
+    const name = inherited.name === undefined ? '' : ` (${inherited.name})`;
+    throw new GraceError('ERR_GRACE_INHERITED_FD', `inherited fd ${inherited.fd}${name} could not be adopted as a listening socket: ${(cause as Error).message}`, { cause });
+  }
+  const spec = specOfAddress(readRealAddress(server, inherited.fd));
+  if (spec) return { server, spec, inherited: true, socketFile: undefined };
+  server.close();
+  throw new GraceError(
+    'ERR_GRACE_INHERITED_FD',
+    `inherited fd ${inherited.fd} (${inherited.name ?? 'unnamed'}) is a unix socket whose path cannot be read here: give serve() the listen spec it was bound with`,
+  );
+}
+
+function specOfAddress(real: RealAddress): ParsedListenSpec | undefined {
+  if (real.kind === 'tcp') return parseListenSpec({ host: real.address, port: real.port });
+  if (real.kind !== 'unix' || real.path === undefined) return undefined;
+  // /proc/net/unix shows an abstract name's NULs as '@', padded to sun_path's length.
+  return parseListenSpec({ path: real.path.startsWith('@') ? `\0${real.path.slice(1).replace(/@+$/, '')}` : real.path });
+}
+
+async function bindFresh(server: Server, spec: ParsedListenSpec, context: InUseContext): Promise<Listener> {
   if (spec.kind === 'unix') {
-    const socketFile = await bindUnixSocket(server, spec.path, spec.options);
+    const socketFile = await bindUnixSocket(server, spec.path, spec.options, context);
     return { server, spec, inherited: false, socketFile };
   }
-  await listen(server, { ...spec.options, port: spec.port, host: spec.bindHost });
+  try {
+    await listen(server, { ...spec.options, port: spec.port, host: spec.bindHost });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+    throw addressInUse(describeSpec(spec), err, { kind: 'tcp', host: spec.bindHost, port: spec.port }, context);
+  }
   return { server, spec, inherited: false, socketFile: undefined };
 }
 

@@ -4,7 +4,7 @@ import { ConnectionDrainer } from './drain.js';
 import { GraceError } from './errors.js';
 import { initialLifecycle, transition, type Action, type Lifecycle, type LifecycleEvent, type StopReason } from './lifecycle.js';
 import type { Starter } from './listen-env.js';
-import { describeSpec, type ListenSpec } from './listen-spec.js';
+import { defaultListenSpec, describeSpec, ONLY_INHERITED, type ListenSpec } from './listen-spec.js';
 import { resolveLogger, type Logger } from './logger.js';
 import { processNet, type Listener, type Net } from './net.js';
 import { resolveOptions, type ResolvedOptions, type ServeOptions } from './options.js';
@@ -76,7 +76,7 @@ export class Graceful extends EventEmitter<GracefulEvents> {
 
   /** @internal Use {@link start} or {@link serve}. */
   constructor(
-    private readonly targets: ServeTarget[],
+    private readonly targets: Array<{ server: Server; listen: ListenSpec | undefined }>,
     options: ServeOptions,
   ) {
     super();
@@ -111,6 +111,8 @@ export class Graceful extends EventEmitter<GracefulEvents> {
     try {
       const env = this.net.inherit();
       if (env.ignored) this.logger.warn(`ignoring ${env.ignored}`);
+      // serve(server) with no spec: decided here, as it depends on what was inherited.
+      const listens = this.targets.map((t) => t.listen ?? defaultListenSpec(env.fds.length, this.host.env));
       this.starter = env.starter;
       this.generation = env.generation;
       this.lifecycle = initialLifecycle(this.starter?.kind === 'supervisor');
@@ -129,8 +131,9 @@ export class Graceful extends EventEmitter<GracefulEvents> {
         throw new GraceError('ERR_GRACE_READY', `the ready hook failed: ${(cause as Error)?.message ?? cause}`, { cause });
       }
       if (this.lifecycle.state !== 'starting') return; // stopped while the ready hook ran
-      for (const target of this.targets) {
-        this.bound.push(await this.net.listen(target.server, target.listen));
+      for (const [i, { server }] of this.targets.entries()) {
+        const listen = listens[i]!;
+        this.bound.push(listen === ONLY_INHERITED ? await this.net.listenOnlyInherited(server) : await this.net.listen(server, listen, { pidFile: this.options.pidFile }));
         // A stop between two listens has drained already: accept nothing after it.
         if (this.lifecycle.state !== 'starting') return this.closeListening();
       }
@@ -442,14 +445,19 @@ export class Graceful extends EventEmitter<GracefulEvents> {
   }
 }
 
-type ServeArgs = [server: Server, listen: ListenSpec, options?: ServeOptions] | [targets: ServeTarget[], options?: ServeOptions];
+type ServeArgs = [server: Server, listen?: ListenSpec, options?: ServeOptions] | [targets: ServeTarget[], options?: ServeOptions];
 
 /**
  * Serves until this generation is done, then resolves. Listens (adopting
  * inherited sockets), handles the restart and stop signals, and drains.
  * Rejects if listening or the ready hook fails.
  *
+ * With no listen spec (`serve(server)`), it adopts the inherited socket when
+ * there is exactly one (systemd, `grace run`), whatever its address, else
+ * listens on `PORT` from the environment, else rejects with ERR_GRACE_LISTEN_SPEC.
+ *
  * @example await gracehttp.serve(server, { port: 8080 })
+ * @example await gracehttp.serve(server) // under `grace run --listen :8080`, or PORT=8080
  * @example await gracehttp.serve([{ server: api, listen: 8080 }, { server: admin, listen: '/run/admin.sock' }])
  */
 export async function serve(...args: ServeArgs): Promise<void> {
@@ -465,13 +473,15 @@ export async function start(...args: ServeArgs): Promise<Graceful> {
   return graceful;
 }
 
-function normalize(args: ServeArgs): [ServeTarget[], ServeOptions] {
+function normalize(args: ServeArgs): [Array<{ server: Server; listen: ListenSpec | undefined }>, ServeOptions] {
   if (Array.isArray(args[0])) {
     const targets = args[0];
     if (targets.length === 0) throw new GraceError('ERR_GRACE_OPTIONS', 'serve() needs at least one { server, listen }');
+    if (targets.some((t) => t.listen === undefined)) {
+      throw new GraceError('ERR_GRACE_LISTEN_SPEC', 'serve([{ server, listen }, …]) needs a listen spec for each server; only serve(server) has a default');
+    }
     return [targets, (args[1] as ServeOptions | undefined) ?? {}];
   }
-  const [server, listen, options] = args as [Server, ListenSpec, ServeOptions | undefined];
-  if (listen === undefined) throw new GraceError('ERR_GRACE_LISTEN_SPEC', 'serve(server, listen) needs where to listen, e.g. { port: 8080 }');
+  const [server, listen, options] = args as [Server, ListenSpec | undefined, ServeOptions | undefined];
   return [[{ server, listen }], options ?? {}];
 }

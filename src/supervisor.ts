@@ -80,7 +80,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   /** Runs until a final stop; resolves with the exit status to exit with (the app's). */
   async run(): Promise<number> {
-    this.sockets = await holdSockets(this.options.listen, this.host);
+    this.sockets = await holdSockets(this.options.listen, this.host, { pidFile: this.options.pidFile });
     if (this.sockets.fds.length === 0) {
       this.sockets.close();
       throw new GraceError('ERR_GRACE_USAGE', 'grace run has nothing to listen on: give --listen SPEC, or start it with systemd socket activation');

@@ -4,6 +4,7 @@ import { connect, type ListenOptions, type Server } from 'node:net';
 import { listen } from './server-listen.js';
 import { dirname, join } from 'node:path';
 import { getSystemErrorMap } from 'node:util';
+import { addressInUse, type InUseContext } from './address-in-use.js';
 import { GraceError } from './errors.js';
 
 /*
@@ -27,11 +28,12 @@ export function isAbstract(path: string): boolean {
   return path.startsWith('\0');
 }
 
-export async function bindUnixSocket(server: Server, path: string, options: ListenOptions): Promise<SocketFile | undefined> {
+export async function bindUnixSocket(server: Server, path: string, options: ListenOptions, context: InUseContext = {}): Promise<SocketFile | undefined> {
   const { file } = await bindAtPath(
     path,
     (at) => listen(server, { ...options, path: at }),
     () => server.close(),
+    context,
   );
   return file;
 }
@@ -40,35 +42,36 @@ export async function bindUnixSocket(server: Server, path: string, options: List
  * Puts a unix socket at `path`: `bind` binds it at the name it is given (a
  * temporary one beside `path`, or `path` itself for an abstract socket), and
  * `unbind` undoes that if it cannot be moved into place. Errors name `path`,
- * never the temporary name, and keep the errno as `code` (`EADDRINUSE`, as
- * for TCP).
+ * never the temporary name: a path in use is ERR_GRACE_ADDRESS_IN_USE, as for
+ * TCP; other errors keep the errno as `code`.
  */
 export async function bindAtPath<T>(
   path: string,
   bind: (at: string) => T | Promise<T>,
   unbind: (bound: T) => void,
+  context: InUseContext = {},
 ): Promise<{ bound: T; file: SocketFile | undefined }> {
   checkPathLength(path);
   if (isAbstract(path)) {
     try {
       return { bound: await bind(path), file: undefined };
     } catch (cause) {
-      throw bindError(cause, path);
+      throw bindError(cause, path, context);
     }
   }
-  await refuseIfInUse(path);
+  await refuseIfInUse(path, context);
   const temp = temporaryNameFor(path);
   let bound: T;
   try {
     bound = await bind(temp);
   } catch (cause) {
-    throw bindError(cause, path);
+    throw bindError(cause, path, context);
   }
   try {
     renameSync(temp, path);
   } catch (cause) {
     unbind(bound);
-    throw bindError(cause, path);
+    throw bindError(cause, path, context);
   }
   return { bound, file: socketFileAt(path) };
 }
@@ -116,7 +119,7 @@ export function removeSocketFile(file: SocketFile): boolean {
 // Node refuses to bind over an existing path; we rename over it, so check first.
 // Only a refused connection means a file left over from a crash; any other
 // failure (EACCES, a full backlog) may hide a live server.
-export async function refuseIfInUse(path: string): Promise<void> {
+export async function refuseIfInUse(path: string, context: InUseContext = {}): Promise<void> {
   let stats;
   try {
     stats = lstatSync(path);
@@ -124,7 +127,7 @@ export async function refuseIfInUse(path: string): Promise<void> {
     return;
   }
   if (!stats.isSocket()) {
-    throw inUse(path, `${path} exists and is not a socket`);
+    throw addressInUse(path, undefined, { kind: 'unix', path }, context, 'exists and is not a socket');
   }
   const probe = await new Promise<NodeJS.ErrnoException | undefined>((resolveProbe) => {
     const socket = connect(path);
@@ -135,7 +138,7 @@ export async function refuseIfInUse(path: string): Promise<void> {
     socket.once('error', resolveProbe);
   });
   if (probe?.code === 'ECONNREFUSED' || probe?.code === 'ENOENT') return;
-  if (!probe || probe.code === 'EAGAIN') throw inUse(path, `listen EADDRINUSE: address already in use ${path}`);
+  if (!probe || probe.code === 'EAGAIN') throw addressInUse(path, probe, { kind: 'unix', path }, context);
   throw Object.assign(
     new Error(`unix socket ${path} exists and grace cannot tell whether a server is using it (connect ${probe.code}); remove it if none is`, {
       cause: probe,
@@ -144,15 +147,12 @@ export async function refuseIfInUse(path: string): Promise<void> {
   );
 }
 
-function inUse(path: string, message: string): Error {
-  return Object.assign(new Error(message), { code: 'EADDRINUSE', address: path, syscall: 'listen' });
-}
-
 // Shaped like node's own listen errors (code, errno, syscall, address), with
 // the configured path where node would name the temporary one.
-function bindError(cause: unknown, path: string): Error {
+function bindError(cause: unknown, path: string, context: InUseContext): Error {
   if (cause instanceof GraceError) return cause;
   const { code = 'EUNKNOWN', errno } = cause as NodeJS.ErrnoException;
+  if (code === 'EADDRINUSE') return addressInUse(showPath(path), cause, { kind: 'unix', path }, context);
   const description = typeof errno === 'number' ? getSystemErrorMap().get(errno)?.[1] : undefined;
   const why =
     code === 'EACCES' || code === 'EPERM'

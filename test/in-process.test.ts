@@ -126,3 +126,29 @@ test('a second gracehttp instance on the same process sockets is refused with a 
   const again = await gracehttp.start(http.createServer(), { port: 0, host: '127.0.0.1' }, { ...quiet, logger: false, net });
   await again.stop();
 });
+
+test('serve(server) with no spec listens on PORT from the environment, and says what to pass when there is none', { timeout: 10_000 }, async () => {
+  const host = { ...realProcess, env: { PORT: '0' }, protocolEnv: {} };
+  const server = http.createServer((_req, res) => res.end('ok'));
+  const graceful = await gracehttp.start(server, undefined, { ...quiet, logger: false, host, net: new gracenet.Net({ host }) });
+  const { port, address } = graceful.addresses()[0] as AddressInfo;
+  assert.ok(port > 0 && (address === '::' || address === '0.0.0.0'), JSON.stringify(graceful.addresses()));
+  await graceful.stop();
+
+  for (const [env, message] of [
+    [{}, /no inherited socket \(LISTEN_FDS\) and no PORT in the environment; pass one, e\.g\. serve\(server, \{ port: 8080 \}\)/],
+    [{ PORT: 'http' }, /PORT="http" in the environment is not a port/],
+  ] as const) {
+    const bare = { ...realProcess, env, protocolEnv: {} };
+    const unserved = http.createServer();
+    await assert.rejects(
+      gracehttp.start(unserved, undefined, { ...quiet, logger: false, host: bare, net: new gracenet.Net({ host: bare }) }),
+      (err: GraceError) => err.code === 'ERR_GRACE_LISTEN_SPEC' && message.test(err.message),
+    );
+    assert.equal(unserved.listening, false);
+  }
+  await assert.rejects(
+    gracehttp.start([{ server: http.createServer() } as unknown as gracehttp.ServeTarget], quiet),
+    (err: GraceError) => err.code === 'ERR_GRACE_LISTEN_SPEC' && /needs a listen spec for each server; only serve\(server\) has a default/.test(err.message),
+  );
+});

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { chmodSync, existsSync, lstatSync, readdirSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -14,6 +14,7 @@ import { realProcess } from '../src/process-host.ts';
 import { CLI, FIXTURE_ARGS, get, killQuietly, tempDir } from './helpers.ts';
 
 const HAS_PROC_NET_UNIX = existsSync('/proc/net/unix');
+const HAS_PROC_NET_TCP = existsSync('/proc/net/tcp');
 // Permission checks need a user the kernel checks: as root, run the app as nobody.
 const AS_UNPRIVILEGED = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
 // A node from npm's cache under /root (Node 22/24 in CI) is out of nobody's reach.
@@ -253,15 +254,118 @@ test('a socket file nobody listens on (ECONNREFUSED) is left over from a crash a
 
 // --- Case 5: grace run with a port already taken ----------------------------
 
-test('grace run --listen on a taken port exits 1 with EADDRINUSE naming the address, and starts no app', { timeout: 60_000 }, async (t) => {
+test('grace run --listen on a taken port exits 1 with ERR_GRACE_ADDRESS_IN_USE naming the address and its holder, and starts no app', { timeout: 60_000 }, async (t) => {
   const taken = await listening(t, 0, '127.0.0.1');
   const p = portOf(taken);
   const app = ['-e', 'console.log("app pid " + process.pid); setTimeout(() => {}, 30_000)'];
+  const holder = HAS_PROC_NET_TCP ? ` by pid ${process.pid} (` : '';
   for (const [spec, shown] of [[`127.0.0.1:${p}`, `127.0.0.1:${p}`], [`:${p}`, `:${p}`]] as const) {
     const outcome = await run(t, ['--import', 'tsx', CLI, 'run', '--listen', spec, '--', process.execPath, ...app], { started: /app pid \d+\n/ });
     assert.notEqual(outcome.code, null, `grace run started with ${spec} taken:\n${outcome.stderr}`);
     assert.equal(outcome.code, 1, outcome.stderr);
-    assert.ok(outcome.stderr.includes(`grace: listen EADDRINUSE: address already in use ${shown}\n`), outcome.stderr);
+    assert.ok(outcome.stderr.includes(`grace: listen EADDRINUSE: ${shown} is already in use${holder}`), outcome.stderr);
     assert.doesNotMatch(outcome.stdout, /app pid/);
   }
+});
+
+// --- An address in use names who holds it -----------------------------------
+
+/** A plain node server in another process, listening on `where` (a port on 127.0.0.1, or a path). */
+async function otherProcessListening(t: TestContext, where: 0 | string): Promise<{ pid: number; port: number }> {
+  const target = where === 0 ? `0, '127.0.0.1'` : JSON.stringify(where);
+  const proc = spawn(process.execPath, ['-e', `const s = require('net').createServer().listen(${target}, () => console.log(JSON.stringify(s.address())))`], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  t.after(() => killQuietly(proc.pid!));
+  const [line] = (await once(proc.stdout!.setEncoding('utf8'), 'data')) as [string];
+  return { pid: proc.pid!, port: (JSON.parse(line) as { port?: number }).port ?? 0 };
+}
+
+const inUse = (message: string) => (err: GraceError & { cause?: { code?: string } }) => {
+  assert.equal(err.code, 'ERR_GRACE_ADDRESS_IN_USE');
+  assert.equal(err.message, message);
+  return true;
+};
+
+test('serve on a TCP port another process listens on: ERR_GRACE_ADDRESS_IN_USE naming the port, the pid and the pid file that names it', { timeout: 30_000 }, async (t) => {
+  const other = await otherProcessListening(t, 0);
+  const pidFile = join(tempDir(t), 'app.pid');
+  writeFileSync(pidFile, `${other.pid}\n`);
+  const server = net.createServer();
+  t.after(() => server.close());
+  const holder = HAS_PROC_NET_TCP ? ` by pid ${other.pid} (node, named by the pid file ${pidFile})` : '';
+  await assert.rejects(
+    new Net({ host: { ...realProcess, env: {} } }).listen(server, `127.0.0.1:${other.port}`, { pidFile }),
+    inUse(`listen EADDRINUSE: 127.0.0.1:${other.port} is already in use${holder}`),
+  );
+  await assert.rejects(new Net({ host: { ...realProcess, env: {} } }).listen(server, { port: other.port }), (err: GraceError & { cause: { code: string } }) => {
+    assert.equal(err.cause.code, 'EADDRINUSE', 'the cause is node\'s own error');
+    assert.ok(err.message.startsWith(`listen EADDRINUSE: :${other.port} is already in use`), err.message);
+    return true;
+  });
+  assert.equal(server.listening, false);
+});
+
+test('serve on a unix path a live server holds: ERR_GRACE_ADDRESS_IN_USE with its pid, for a plain server and for a grace one', { timeout: 60_000 }, async (t) => {
+  const dir = tempDir(t);
+  const plainPath = join(dir, 'plain.sock');
+  const plain = await otherProcessListening(t, plainPath);
+  const server = net.createServer();
+  t.after(() => server.close());
+  const holder = (pid: number) => (HAS_PROC_NET_UNIX ? ` by pid ${pid} (node)` : '');
+  await assert.rejects(
+    new Net({ host: { ...realProcess, env: {} } }).listen(server, plainPath),
+    inUse(`listen EADDRINUSE: ${plainPath} is already in use${holder(plain.pid)}`),
+  );
+
+  // grace binds under a temporary name and renames it into place.
+  const gracePath = join(dir, 'grace.sock');
+  const first = await runFixture(t, [gracePath], {});
+  assert.equal(first.code, null, first.stderr);
+  const firstPid = Number(/"pid":(\d+)/.exec(first.stdout)![1]);
+  const second = await runFixture(t, [gracePath], {});
+  assert.notEqual(second.code, null, 'a second app served on the same path');
+  assert.match(second.stderr, /ERR_GRACE_ADDRESS_IN_USE/);
+  assert.ok(second.stderr.includes(`listen EADDRINUSE: ${gracePath} is already in use${holder(firstPid)}`), second.stderr);
+  assert.equal((await get({ socketPath: gracePath }, '/')).json.pid, firstPid, 'the first app still serves');
+});
+
+test('a file that is not a socket at the path is ERR_GRACE_ADDRESS_IN_USE, and is left alone', { timeout: 10_000 }, async (t) => {
+  const path = join(tempDir(t), 'app.sock');
+  writeFileSync(path, 'data');
+  const server = net.createServer();
+  t.after(() => server.close());
+  await assert.rejects(new Net({ host: { ...realProcess, env: {} } }).listen(server, path), inUse(`listen EADDRINUSE: ${path} exists and is not a socket`));
+  assert.equal(readFileSync(path, 'utf8'), 'data');
+});
+
+// --- Listen specs, the same for grace run as for serve() ---------------------
+
+test('grace run refuses a --listen given twice, or a bare word, before binding anything', { timeout: 60_000 }, async (t) => {
+  const app = ['-e', 'console.log("app pid " + process.pid); setTimeout(() => {}, 30_000)'];
+  const port = portOf(await listening(t, 0, '127.0.0.1'));
+  const cases: Array<[string[], string]> = [
+    [['--listen', ':9', '--listen', '0.0.0.0:9'], 'grace: --listen :9 is given twice (":9" and "0.0.0.0:9"): give each socket once\n'],
+    [['--listen', `127.0.0.1:${port}`, '--listen', `127.0.0.1:${port}`], `grace: --listen 127.0.0.1:${port} is given twice: give each socket once\n`],
+    [['--listen', 'localhost'], 'grace: invalid listen spec "localhost": expected a port ("8080" or ":8080"), "host:port"'],
+  ];
+  for (const [flags, message] of cases) {
+    const outcome = await run(t, ['--import', 'tsx', CLI, 'run', ...flags, '--', process.execPath, ...app], { started: /app pid \d+\n/ });
+    assert.equal(outcome.code, 1, outcome.stderr);
+    assert.ok(outcome.stderr.includes(message), outcome.stderr);
+    assert.doesNotMatch(outcome.stdout, /app pid/);
+  }
+});
+
+// --- serve(server) with no listen spec ----------------------------------------
+
+test('serve(server) with no spec adopts the one inherited socket, whatever its address, and serves on it', { timeout: 30_000 }, async (t) => {
+  const systemd = await listening(t, 0, '127.0.0.1');
+  const port = portOf(systemd);
+  const outcome = await run(t, FIXTURE_ARGS, { env: { GRACE_FIXTURE: JSON.stringify({}), LISTEN_FDS: '1', LISTEN_FDNAMES: 'http' }, fds: [fdOf(systemd)], started: /"event":"ready"/ });
+  assert.equal(outcome.code, null, outcome.stderr);
+  systemd.close(); // ours would compete for connections
+  const ready = JSON.parse(outcome.stdout.split('\n').find((l) => l.includes('"event":"ready"'))!) as { pid: number; addresses: Array<{ port: number }> };
+  assert.equal(ready.addresses[0]!.port, port);
+  assert.equal((await get({ port }, '/')).json.pid, ready.pid);
 });

@@ -92,6 +92,26 @@ test('supervisor mode with sockets from a test acting as systemd (LISTEN_PID = t
   assert.deepEqual(lines.map((l) => l.split(' ')[1]), ['READY=1', 'RELOADING=1', 'READY=1']);
 });
 
+test('grace run --listen localhost:0 binds a loopback address, and the app asking for localhost:0 adopts it', { timeout: 60_000 }, async (t) => {
+  const app = supervise(t, ['--listen', 'localhost:0'], { listen: ['localhost:0'] });
+  const ready = await app.ready();
+  const { address, port } = (ready.addresses as Array<{ address: string; port: number }>)[0]!;
+  assert.match(address, /^(127\.|::1$)/);
+  assert.equal((await get({ host: address, port }, '/')).json.pid, ready.pid);
+});
+
+test('under grace run with one --listen, serve(server) with no spec serves on it, across a reload', { timeout: 60_000 }, async (t) => {
+  const app = supervise(t, ['--listen', '127.0.0.1:0'], {});
+  const first = await app.ready();
+  const port = portOf(first);
+  assert.equal((await get({ port }, '/')).json.pid, first.pid);
+  process.kill(app.proc.pid!, 'SIGUSR2');
+  const second = await app.waitFor((e) => e.event === 'ready' && e.pid !== first.pid);
+  assert.equal(portOf(second), port);
+  await waitForExit(first.pid);
+  assert.equal((await get({ port }, '/')).json.pid, second.pid);
+});
+
 function readPidFileFirstLine(path: string): string | undefined {
   try {
     return readFileSync(path, 'utf8').split('\n')[0];

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { gracenet, GraceError } from '../src/index.ts';
+import { decodeLocal } from '../src/address-in-use.ts';
+import { defaultListenSpec, ONLY_INHERITED } from '../src/listen-spec.ts';
 import { childListenEnv } from '../src/listen-env.ts';
 
 test('listen specs: ports, host:port, IPv6, unix paths and ListenOptions', () => {
@@ -15,7 +17,32 @@ test('listen specs: ports, host:port, IPv6, unix paths and ListenOptions', () =>
   assert.equal(name({ port: 80, host: 'LocalHost' }), 'tcp:localhost:80');
   assert.equal(name('/run/app.sock'), 'unix:/run/app.sock');
   assert.equal(name({ path: '/run/app.sock' }), 'unix:/run/app.sock');
-  assert.match(name('app.sock'), /^unix:\/.*\/app\.sock$/, 'relative paths are resolved');
+  assert.equal(name({ port: 80, host: 'app.internal' }), 'tcp:app.internal:80');
+  assert.equal(name('localhost:8088'), 'tcp:localhost:8088');
+  assert.equal(name('./app.sock'), `unix:${process.cwd()}/app.sock`, 'relative paths are resolved');
+  assert.equal(name('run/app.sock'), `unix:${process.cwd()}/run/app.sock`);
+  assert.equal(name({ path: 'app.sock' }), `unix:${process.cwd()}/app.sock`, 'an explicit { path } may be a bare name');
+});
+
+test('a listen string that is neither a port, host:port nor a path is refused, naming the accepted forms', { timeout: 5_000 }, () => {
+  for (const bad of ['localhost', 'abc', '8090 ', ' 8090', 'undefined', 'app.sock', '::1:8080', 'local_host:80', '[localhost]:80', 'http://127.0.0.1:8090']) {
+    assert.throws(
+      () => gracenet.parseListenSpec(bad),
+      (err: GraceError) => {
+        assert.equal(err.code, 'ERR_GRACE_LISTEN_SPEC');
+        assert.ok(err.message.startsWith(`invalid listen spec ${JSON.stringify(bad)}: `), err.message);
+        return true;
+      },
+    );
+  }
+  assert.throws(
+    () => gracenet.parseListenSpec('localhost'),
+    {
+      message:
+        'invalid listen spec "localhost": expected a port ("8080" or ":8080"), "host:port" ("127.0.0.1:8080", "localhost:8080", "[::1]:8080") or a unix socket path (absolute, starting with ./, or containing /)',
+    },
+  );
+  assert.throws(() => gracenet.parseListenSpec('http://127.0.0.1:8090'), /a URL is not a listen spec/);
 });
 
 test('invalid listen specs are refused with ERR_GRACE_LISTEN_SPEC naming the value', () => {
@@ -98,4 +125,28 @@ test('the next generation runs the same node, flags and script', () => {
     file: '/usr/bin/node',
     args: ['--import', 'tsx', '/app/server.ts', '--port', '1'],
   });
+});
+
+test('/proc/net/tcp local addresses decode in either byte order, IPv6 and IPv4-mapped included', { timeout: 5_000 }, () => {
+  assert.deepEqual(decodeLocal('0100007F:1F90', true), { address: '127.0.0.1', port: 8080 });
+  assert.deepEqual(decodeLocal('7F000001:1F90', false), { address: '127.0.0.1', port: 8080 });
+  assert.deepEqual(decodeLocal('00000000:0050', true), { address: '0.0.0.0', port: 80 });
+  assert.deepEqual(decodeLocal('00000000000000000000000001000000:1F90', true), { address: '::1', port: 8080 });
+  assert.deepEqual(decodeLocal('00000000000000000000000000000000:1F90', true), { address: '::', port: 8080 });
+  assert.deepEqual(decodeLocal('0000000000000000FFFF00000100007F:1F90', true), { address: '127.0.0.1', port: 8080 });
+  assert.equal(decodeLocal('garbage', true), undefined);
+});
+
+test('serve(server) with no spec: the one inherited socket, else PORT, else an error saying to pass one', { timeout: 5_000 }, () => {
+  assert.equal(defaultListenSpec(1, { PORT: '8080' }), ONLY_INHERITED, 'the inherited socket wins');
+  assert.equal(defaultListenSpec(0, { PORT: '8080' }), 8080);
+  assert.equal(defaultListenSpec(2, { PORT: '8080' }), 8080);
+  const refused = (inherited: number, env: NodeJS.ProcessEnv, message: string) =>
+    assert.throws(() => defaultListenSpec(inherited, env), { code: 'ERR_GRACE_LISTEN_SPEC', message });
+  refused(0, {}, 'serve(server) was given no listen spec, and there is nothing to default to: no inherited socket (LISTEN_FDS) and no PORT in the environment; pass one, e.g. serve(server, { port: 8080 })');
+  refused(0, { PORT: '' }, 'serve(server) was given no listen spec, and there is nothing to default to: no inherited socket (LISTEN_FDS) and no PORT in the environment; pass one, e.g. serve(server, { port: 8080 })');
+  refused(2, {}, 'serve(server) was given no listen spec, and there is nothing to default to: 2 inherited sockets (one is adopted only when it is the only one) and no PORT in the environment; pass one, e.g. serve(server, { port: 8080 })');
+  for (const port of ['http', '8080 ', '65536', '-1']) {
+    refused(0, { PORT: port }, `serve(server) was given no listen spec, and PORT=${JSON.stringify(port)} in the environment is not a port (0 to 65535); pass one, e.g. serve(server, { port: 8080 })`);
+  }
 });
