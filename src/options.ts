@@ -8,6 +8,14 @@ import type { Shutdown } from './shutdown.js';
 export interface ServeOptions {
   /** Signal that starts the next generation; `false` disables hot restart. Default `'SIGUSR2'`. */
   restartSignal?: NodeJS.Signals | false;
+  /**
+   * Whether a file watcher (nodemon, `node --watch`, `tsx watch`) runs this
+   * process. Under one the restart signal is a graceful stop (the watcher
+   * restarts the app) and `restart()` is refused. `'auto'` (the default)
+   * detects it, and then `GRACE_WATCH=1` or `GRACE_WATCH=0` in the environment
+   * decides instead; `true` or `false` here decides over both.
+   */
+  devWatcher?: 'auto' | boolean;
   /** Signals that mean a graceful stop. Default `['SIGINT', 'SIGTERM']`; a second one forces it. */
   stopSignals?: readonly NodeJS.Signals[];
   /** How long the next generation may take to become ready before it is killed. Default 30 000. */
@@ -50,6 +58,7 @@ export interface ServeOptions {
 
 export interface ResolvedOptions {
   restartSignal: NodeJS.Signals | false;
+  devWatcher: 'auto' | boolean;
   stopSignals: NodeJS.Signals[];
   readyTimeout: number;
   shutdownTimeout: number | undefined;
@@ -63,6 +72,7 @@ export interface ResolvedOptions {
 /** The defaults of {@link ServeOptions}, in one place. */
 export const DEFAULTS = {
   restartSignal: 'SIGUSR2',
+  devWatcher: 'auto',
   stopSignals: ['SIGINT', 'SIGTERM'],
   readyTimeout: 30_000,
   shutdownTimeout: 30_000,
@@ -73,6 +83,7 @@ export const DEFAULTS = {
 export function resolveOptions(options: ServeOptions): ResolvedOptions {
   return {
     restartSignal: restartSignal(options.restartSignal),
+    devWatcher: devWatcher(options.devWatcher),
     stopSignals: signals('stopSignals', options.stopSignals) ?? [...DEFAULTS.stopSignals],
     readyTimeout: duration('readyTimeout', options.readyTimeout, DEFAULTS.readyTimeout),
     // Unset: the shutdown registry's own timeout (DEFAULTS.shutdownTimeout unless it was given another).
@@ -96,6 +107,14 @@ function duration(name: string, value: number | undefined, fallback: number): nu
 function restartSignal(value: NodeJS.Signals | false | undefined): NodeJS.Signals | false {
   if (value === false || value === undefined) return value ?? DEFAULTS.restartSignal;
   return signals('restartSignal', [value])![0]!;
+}
+
+function devWatcher(value: unknown): 'auto' | boolean {
+  if (value === undefined) return DEFAULTS.devWatcher;
+  if (value !== 'auto' && typeof value !== 'boolean') {
+    throw new GraceError('ERR_GRACE_OPTIONS', `options.devWatcher must be 'auto', true or false, got ${JSON.stringify(value)}`);
+  }
+  return value;
 }
 
 function signals(name: string, value: unknown): NodeJS.Signals[] | undefined {

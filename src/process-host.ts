@@ -1,3 +1,4 @@
+import { readProcFs, type ProcessInfo } from './launched-by.js';
 import { LISTEN_ENV_KEYS } from './listen-env.js';
 
 /**
@@ -20,6 +21,8 @@ export interface ProcessHost {
   readonly argv: readonly string[];
   /** Live: becomes 1 or a subreaper's pid once our parent has exited. */
   ppid(): number;
+  /** Another process's parent and command line (Linux /proc); undefined where it cannot be read. */
+  readProcess(pid: number): ProcessInfo | undefined;
   cwd(): string;
   /** Handles a signal until the returned function is called. */
   onSignal(signal: NodeJS.Signals, handler: () => void): () => void;
@@ -59,6 +62,7 @@ export const realProcess: ProcessHost = {
   execArgv: process.execArgv,
   argv: process.argv,
   ppid: () => process.ppid,
+  readProcess: readProcFs,
   cwd: () => process.cwd(),
   onSignal(signal, handler) {
     process.on(signal, handler);

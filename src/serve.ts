@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { AddressInfo, Server } from 'node:net';
 import { ConnectionDrainer } from './drain.js';
 import { GraceError } from './errors.js';
+import { directCommand, launchedBy, watcherSetting, wrapperWarning, type LaunchedBy } from './launched-by.js';
 import { initialLifecycle, transition, type Action, type Lifecycle, type LifecycleEvent, type StopReason } from './lifecycle.js';
 import type { Starter } from './listen-env.js';
 import { defaultListenSpec, describeSpec, ONLY_INHERITED, type ListenSpec } from './listen-spec.js';
@@ -65,6 +66,8 @@ export class Graceful extends EventEmitter<GracefulEvents> {
   private readonly removeSignalHandlers: Array<() => void> = [];
   private lifecycle: Lifecycle;
   private starter: Starter | undefined;
+  /** A file watcher or a wrapper that started us (generation 1 only); see launched-by.ts. */
+  private launch: LaunchedBy = { kind: 'direct' };
   private generation = 1;
   /** Where we serve, as a log label; read once listening (a closed server has no address). */
   private where = '';
@@ -116,15 +119,17 @@ export class Graceful extends EventEmitter<GracefulEvents> {
       this.starter = env.starter;
       this.generation = env.generation;
       this.lifecycle = initialLifecycle(this.starter?.kind === 'supervisor');
+      const sayLaunch = this.readLaunch();
       if (this.starter?.kind !== 'supervisor') {
         this.status = new StatusReporter(this.host, this.logger, {
           pidFile: this.options.pidFile,
-          signal: this.options.restartSignal === false ? null : this.options.restartSignal,
+          signal: this.options.restartSignal === false || this.launch.kind === 'watcher' ? null : this.options.restartSignal,
           mainPidMoves: true,
         });
       }
       this.installSignalHandlers();
       this.logger.info(`Starting pid ${this.host.pid} (generation ${this.generation})`);
+      sayLaunch();
       try {
         await this.options.ready?.();
       } catch (cause) {
@@ -156,6 +161,9 @@ export class Graceful extends EventEmitter<GracefulEvents> {
    * supervisor's pid at once; the supervisor reports the outcome.
    */
   restart(): Promise<number> {
+    if (this.launch.kind === 'watcher') {
+      return this.refuse(new GraceError('ERR_GRACE_RESTART_FAILED', `hot restart is off under ${this.launch.name}: it restarts the app itself`));
+    }
     if (!canPassSockets(this.host)) {
       return this.refuse(new GraceError('ERR_GRACE_RESTART_FAILED', `hot restart is not available on ${this.host.platform}`));
     }
@@ -346,10 +354,38 @@ export class Graceful extends EventEmitter<GracefulEvents> {
     return Promise.reject(error);
   }
 
+  /**
+   * Who started us, when nobody in grace did (generation 1, not under `grace
+   * run`): a file watcher turns hot restarts off, a wrapper earns a warning.
+   * Returns what to log, once, after the "Starting" line.
+   */
+  private readLaunch(): () => void {
+    const { restartSignal, devWatcher } = this.options;
+    if (this.starter) return () => {};
+    const { setting, source, invalidEnv } = watcherSetting(devWatcher, this.host.env);
+    const facts = { env: this.host.env, execArgv: this.host.execArgv, ppid: this.host.ppid(), readProcess: this.host.readProcess };
+    this.launch = launchedBy(facts, setting);
+    const launch = this.launch;
+    return () => {
+      if (invalidEnv) this.logger.warn(`ignoring ${invalidEnv}`);
+      if (restartSignal === false || !canPassSockets(this.host)) return;
+      if (launch.kind === 'watcher') {
+        const why = launch.how === 'forced' ? ` (${source})` : '';
+        this.logger.info(`running under ${launch.name}${why}: ${restartSignal} stops gracefully instead of restarting (the watcher restarts the app)`);
+      } else if (launch.kind === 'wrapper') {
+        const direct = directCommand(this.host.execArgv, this.host.argv, this.host.cwd());
+        this.logger.warn(wrapperWarning(launch, { pid: this.host.pid, signal: restartSignal, direct }));
+      }
+    };
+  }
+
   private installSignalHandlers(): void {
     const { restartSignal, stopSignals } = this.options;
-    const restartable = restartSignal !== false && canPassSockets(this.host);
+    // Under a file watcher the restart signal is the watcher's "stop, I will restart you".
+    const watched = this.launch.kind === 'watcher';
+    const restartable = restartSignal !== false && canPassSockets(this.host) && !watched;
     const stops = new Set(stopSignals);
+    if (watched && restartSignal !== false) stops.add(restartSignal);
     // A new generation says it is ready with SIGTERM too: with restarts on,
     // SIGTERM is always ours to tell apart.
     const handled = new Set(stops);
