@@ -25,11 +25,11 @@ fi
 release=$(cd "$1" && pwd)
 app_root=${APP_ROOT:-/srv/app}
 pid_file=${PID_FILE:-$app_root/app.pid}
-grace() { (cd "$release" && npx --no-install grace "$@"); }
 
-# Before switching anything: the release can run grace, and there is an app to reload.
-if ! grace --help >/dev/null 2>&1; then
-  echo "deploy: cannot run grace in $release (npx --no-install grace failed): install the release's dependencies there (npm ci); nothing was switched" >&2
+# Before switching anything: the release can run grace (the `grace` that
+# `npx grace` runs there), and there is an app to reload.
+if ! grace=$(cd "$release" && npx --no-install -c 'command -v grace' 2>/dev/null) || ! "$grace" --help >/dev/null 2>&1; then
+  echo "deploy: cannot run grace in $release (npx --no-install finds no working grace there): install the release's dependencies there (npm ci); nothing was switched" >&2
   exit 2
 fi
 pid=$(head -n 1 "$pid_file" 2>/dev/null || true)
@@ -49,7 +49,7 @@ switch_to "$release"
 # grace reload says why it failed; its message tells a reload that was never
 # sent (the pid file was refused, a restart was already running) from a new
 # release that did not come up (the old generation "is still serving").
-if out=$(grace reload --pid-file "$pid_file" --timeout 60000 2>&1); then
+if out=$("$grace" reload --pid-file "$pid_file" --timeout 60000 2>&1); then
   echo "$out"
   echo "deploy: $release is serving"
   exit 0
