@@ -76,6 +76,8 @@ export class Graceful extends EventEmitter<GracefulEvents> {
   /** What `restart()` callers wait for: the attempt's pid, or its refusal. */
   private pendingRestart: Promise<number> | undefined;
   private resolveDone!: () => void;
+  /** Set once a managed stop finished: arms the exit timer when nothing is left to wait for. */
+  private exitWhenDone: (() => void) | undefined;
 
   /** @internal Use {@link start} or {@link serve}. */
   constructor(
@@ -191,8 +193,14 @@ export class Graceful extends EventEmitter<GracefulEvents> {
    */
   private dispatch(event: LifecycleEvent): Action[] {
     const { next, actions } = transition(this.lifecycle, event);
+    const successorSignalled = this.lifecycle.childSigtermDue && !next.childSigtermDue;
     this.lifecycle = next;
     for (const action of actions) this.carryOut(action);
+    if (successorSignalled) {
+      // Its SIGTERM is in: nothing of the protocol is left to wait for.
+      this.attempt?.release();
+      this.exitWhenDone?.();
+    }
     // Once stopped and no successor's SIGTERM is due, signals are no longer ours.
     if (next.state === 'stopped' && !next.childSigtermDue) this.uninstallSignalHandlers();
     return actions;
@@ -299,8 +307,11 @@ export class Graceful extends EventEmitter<GracefulEvents> {
     this.pendingRestart = attempt.ready;
     attempt.ready.then(
       (pid) => {
-        attempt.release();
+        // The successor stays referenced until its SIGTERM is in: an old
+        // generation whose loop emptied first could still be exiting when the
+        // signal lands, after its handlers are gone, and die of it.
         if (!this.dispatch({ type: 'child-ready' }).some((a) => a.do === 'drain')) {
+          attempt.release();
           // Ready in the same turn as a stop began: the stop wins, the child goes too.
           this.logger.info(`stopping new generation pid ${pid}: this one is stopping`);
           this.host.kill(pid, 'SIGTERM');
@@ -451,11 +462,17 @@ export class Graceful extends EventEmitter<GracefulEvents> {
     this.resolveDone();
     if (!managed) return;
     if (!clean) this.host.setExitCode(status);
-    // Exit even if something else (a timer, a pool) holds the event loop open, and say so.
-    setTimeout(() => {
-      this.logger.warn(`pid ${this.host.pid} still busy ${EXIT_GRACE_MS} ms after draining (a timer, socket or pool left open): exiting with status ${status}`);
-      this.host.exit(status);
-    }, EXIT_GRACE_MS).unref();
+    // Exit even if something else (a timer, a pool) holds the event loop open,
+    // and say so; not before a successor's SIGTERM is in (see spawn()).
+    this.exitWhenDone = () => {
+      if (this.lifecycle.childSigtermDue) return;
+      this.exitWhenDone = undefined;
+      setTimeout(() => {
+        this.logger.warn(`pid ${this.host.pid} still busy ${EXIT_GRACE_MS} ms after draining (a timer, socket or pool left open): exiting with status ${status}`);
+        this.host.exit(status);
+      }, EXIT_GRACE_MS).unref();
+    };
+    this.exitWhenDone();
   }
 
   private removeSocketFiles(listeners: Listener[] = this.bound): void {
