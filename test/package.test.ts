@@ -55,6 +55,11 @@ test('the packed package works from ESM and CommonJS and ships only dist, docs a
   const help = execFileSync(join(app, 'node_modules', '.bin', 'grace'), ['--help'], { cwd: app, encoding: 'utf8' });
   assert.match(help, /grace reload --pid-file FILE/);
   assert.match(help, /grace run \[--listen SPEC\]/);
+  // The version comes from the installed package.json, from either build.
+  const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
+  assert.equal(execFileSync(join(app, 'node_modules', '.bin', 'grace'), ['--version'], { cwd: app, encoding: 'utf8' }), `${version}\n`);
+  const cjsCli = join(app, 'node_modules', 'grace-restart', 'dist', 'cjs', 'cli.js');
+  assert.equal(execFileSync(process.execPath, [cjsCli, '--version'], { cwd: app, encoding: 'utf8' }), `${version}\n`);
 });
 
 test('npm install leaves package-lock.json as committed', { timeout: 60_000 }, (t) => {
