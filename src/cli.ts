@@ -22,6 +22,7 @@ const RUN_USAGE = `
       activation) and run COMMAND as the app. SIGUSR2 or SIGHUP: start a new
       generation, retire the old once the new one is ready. SIGINT/SIGTERM:
       graceful stop, exit with the app's status. A crashed app is restarted.
+      Exit status 127 (126) at once if COMMAND is not found (not executable).
 `;
 
 const USAGE = `usage:${RELOAD_USAGE}${RUN_USAGE}
