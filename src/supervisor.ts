@@ -173,7 +173,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     } catch (err) {
       if (this.stopping) return;
       this.logger.error(`${(err as Error).message}`);
-      if (generation?.number === 1 && this.cannotRun(generation.launch)) return;
+      if (generation?.number === 1 && this.exitIfUnrunnable(generation.launch)) return;
       this.scheduleRestart();
     }
   }
@@ -184,7 +184,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
    * the first generation: once the app has run, its command going missing is
    * a deploy in progress, and the restart backoff waits for it.
    */
-  private cannotRun(launch: Launch): boolean {
+  private exitIfUnrunnable(launch: Launch): boolean {
     const status = launch.spawnError === 'ENOENT' ? 127 : launch.spawnError === 'EACCES' ? 126 : undefined;
     if (status === undefined) return false;
     const why = status === 127 ? 'not found' : 'not executable (permission denied)';
