@@ -1,34 +1,84 @@
 #!/usr/bin/env node
 // The `grace` command: `grace reload` for deploy scripts, `grace run` for
 // supervisor mode (a stable pid for systemd, Docker and Kubernetes).
+import { readFileSync, realpathSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { GraceError } from './errors.js';
 import { reload } from './reload.js';
 import { Supervisor } from './supervisor.js';
 
-const USAGE = `usage:
+const RELOAD_USAGE = `
   grace reload --pid-file FILE [--timeout MS]
       Send SIGUSR2 to the grace process in FILE and wait until a new generation
       serves and the old one has exited. Exit 0 on success, 1 (saying why) if
       the new generation failed or timed out; the old one then still serves.
+`;
 
+const RUN_USAGE = `
   grace run [--listen SPEC]... [--pid-file FILE] [--ready-timeout MS] [--stop-timeout MS] -- COMMAND [ARGS...]
       Supervisor mode: hold the listening sockets (SPEC: PORT, HOST:PORT,
       [IPv6]:PORT or a unix socket path; or sockets from systemd socket
       activation) and run COMMAND as the app. SIGUSR2 or SIGHUP: start a new
       generation, retire the old once the new one is ready. SIGINT/SIGTERM:
       graceful stop, exit with the app's status. A crashed app is restarted.
+      Exit status 127 (126) at once if COMMAND is not found (not executable).
 `;
 
+const USAGE = `usage:${RELOAD_USAGE}${RUN_USAGE}
+  grace --help, grace COMMAND --help
+  grace --version
+`;
+
+const COMMANDS: Record<string, { usage: string; run: (args: string[]) => Promise<number> }> = {
+  reload: { usage: `usage:${RELOAD_USAGE}`, run: runReload },
+  run: { usage: `usage:${RUN_USAGE}`, run: runSupervisor },
+};
+
 async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  if (command === 'reload') return runReload(rest);
-  if (command === 'run') return runSupervisor(rest);
-  if (command === '--help' || command === '-h' || command === 'help') {
-    process.stdout.write(USAGE);
-    return 0;
+  const [command = '', ...rest] = argv;
+  const known = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
+  if (known) {
+    // Only what comes before `--` is ours: after it, `--help` is the app's.
+    const ours = rest.includes('--') ? rest.slice(0, rest.indexOf('--')) : rest;
+    if (ours.includes('--help') || ours.includes('-h')) return print(known.usage);
+    return known.run(rest);
   }
+  if (command === '--help' || command === '-h') return print(USAGE);
+  if (command === 'help') return print(usageOf(rest[0]));
+  if (command === '--version' || command === '-v') return print(`${packageVersion()}\n`);
+  if (command.startsWith('-')) throw new GraceError('ERR_GRACE_USAGE', `unknown option ${command}`);
   throw new GraceError('ERR_GRACE_USAGE', command ? `unknown command ${JSON.stringify(command)}` : 'no command given');
+}
+
+function print(text: string): number {
+  process.stdout.write(text);
+  return 0;
+}
+
+function usageOf(command: string | undefined): string {
+  return command !== undefined && Object.hasOwn(COMMANDS, command) ? COMMANDS[command]!.usage : USAGE;
+}
+
+/**
+ * This package's version, from the package.json above this file: src/ in
+ * development, dist/esm/ or dist/cjs/ once installed. This file is always
+ * the process's main script, so argv[1] locates it in both builds (the
+ * CommonJS build cannot contain `import.meta`, the ESM one has no __dirname).
+ */
+function packageVersion(): string {
+  let dir = dirname(realpathSync(process.argv[1]!));
+  for (;;) {
+    try {
+      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'grace-restart' && pkg.version) return pkg.version;
+    } catch {
+      // none here (dist/cjs/package.json has no name): look further up
+    }
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error(`cannot find grace-restart's package.json above ${process.argv[1]}`);
+    dir = parent;
+  }
 }
 
 async function runReload(args: string[]): Promise<number> {
@@ -68,13 +118,31 @@ function milliseconds(flag: string, value: string | undefined): number | undefin
   return Number(value);
 }
 
-main(process.argv.slice(2)).then(
+/**
+ * parseArgs's errors (ERR_PARSE_ARGS_*) as usage errors naming the argument,
+ * rather than a TypeError's stack; others as they are.
+ */
+function asUsageError(err: Error & { code?: string }, command: string): Error & { code?: string } {
+  if (!err.code?.startsWith('ERR_PARSE_ARGS_')) return err;
+  const arg = /'([^' ]*)/.exec(err.message)?.[1] ?? '';
+  const message =
+    err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION'
+      ? `grace ${command} has no option ${arg}`
+      : err.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL'
+        ? `grace ${command} takes no argument ${JSON.stringify(arg)}${command === 'run' ? ' before --' : ''}`
+        : `${arg} needs a value`;
+  return new GraceError('ERR_GRACE_USAGE', message, { cause: err });
+}
+
+const argv = process.argv.slice(2);
+main(argv).then(
   (code) => {
     process.exitCode = code;
   },
-  (err: Error & { code?: string }) => {
+  (thrown: Error & { code?: string }) => {
+    const err = asUsageError(thrown, argv[0] ?? '');
     process.stderr.write(`grace: ${err.message}\n`);
-    if (err.code === 'ERR_GRACE_USAGE') process.stderr.write(`\n${USAGE}`);
+    if (err.code === 'ERR_GRACE_USAGE') process.stderr.write(`\n${usageOf(argv[0])}`);
     process.exitCode = err.code === 'ERR_GRACE_USAGE' ? 2 : 1;
   },
 );

@@ -19,3 +19,5 @@ export {
 } from './shutdown.js';
 export type { Logger } from './logger.js';
 export type { ListenSpec } from './listen-spec.js';
+export type { ServeOptions } from './options.js';
+export type { Graceful, GracefulEvents, ServeTarget, StopReason } from './serve.js';

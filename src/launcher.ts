@@ -46,7 +46,12 @@ type LaunchEvent =
 export class Launch {
   state: LaunchState = 'starting';
   readonly child: ChildProcess | undefined;
-  /** Resolves with how it ended; a child that never spawned "exits" with code 127. */
+  /**
+   * Why the process could not be started at all: spawn's error code (`ENOENT`,
+   * `EACCES`, …). Undefined once it was started, and while it may still be.
+   */
+  spawnError: string | undefined;
+  /** Resolves with how it ended; a child that never spawned "exits" as a shell says: 126 not executable, else 127. */
   readonly exited: Promise<ExitStatus>;
   /** Resolves once it said "ready"; rejects (ERR_GRACE_RESTART_FAILED) once a failed one is reaped. */
   readonly outcome: Promise<void>;
@@ -69,16 +74,15 @@ export class Launch {
         detached: spec.detached ?? false,
       });
     } catch (cause) {
-      this.on({ type: 'give-up', reason: `could not start the ${spec.label}: ${(cause as Error).message}`, cause });
-      this.on({ type: 'exit', status: { code: 127, signal: null } });
+      this.notStarted(cause as NodeJS.ErrnoException);
       return;
     }
     this.child = child;
     child.once('exit', (code, signal) => this.on({ type: 'exit', status: { code, signal } }));
-    child.once('error', (cause) => {
-      this.on({ type: 'give-up', reason: `could not start the ${spec.label}: ${cause.message}`, cause });
+    child.once('error', (cause: NodeJS.ErrnoException) => {
       // A child that never spawned emits no 'exit'.
-      if (child.pid === undefined) this.on({ type: 'exit', status: { code: 127, signal: null } });
+      if (child.pid === undefined) return this.notStarted(cause);
+      this.on({ type: 'give-up', reason: `could not start the ${spec.label}: ${cause.message}`, cause });
     });
     this.pipe = (child.stdio[readyFdAfter(spec.fds.length)] as Readable | null) ?? undefined;
     let said = '';
@@ -106,6 +110,13 @@ export class Launch {
   release(): void {
     this.pipe?.destroy();
     this.child?.unref();
+  }
+
+  private notStarted(cause: NodeJS.ErrnoException): void {
+    this.spawnError = cause.code ?? 'ERR_SPAWN';
+    this.on({ type: 'give-up', reason: `could not start the ${this.spec.label}: ${cause.message}`, cause });
+    const notExecutable = cause.code === 'EACCES' || cause.code === 'ENOEXEC';
+    this.on({ type: 'exit', status: { code: notExecutable ? 126 : 127, signal: null } });
   }
 
   private describe(): string {

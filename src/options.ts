@@ -50,9 +50,16 @@ export interface ServeOptions {
    * after a handover or on a stop. Default: a registry of this server's own.
    */
   shutdown?: Shutdown;
-  /** @internal The fd inheritance to use (default: the process's own). */
+}
+
+/**
+ * What tests put in place of the process (not part of {@link ServeOptions}:
+ * an app never needs them). Reached through `startWith` in `serve.ts`.
+ */
+export interface ServeSeams {
+  /** The fd inheritance to use (default: the process's own). */
   net?: Net;
-  /** @internal The process to act on (default: this one). */
+  /** The process to act on (default: this one). */
   host?: ProcessHost;
 }
 

@@ -8,7 +8,7 @@ import type { Starter } from './listen-env.js';
 import { defaultListenSpec, describeSpec, ONLY_INHERITED, type ListenSpec } from './listen-spec.js';
 import { resolveLogger, type Logger } from './logger.js';
 import { processNet, type Listener, type Net } from './net.js';
-import { resolveOptions, type ResolvedOptions, type ServeOptions } from './options.js';
+import { resolveOptions, type ResolvedOptions, type ServeOptions, type ServeSeams } from './options.js';
 import { canPassSockets, realProcess, type ProcessHost } from './process-host.js';
 import { tellStarterReady } from './ready-pipe.js';
 import { RestartAttempt } from './restart.js';
@@ -83,12 +83,13 @@ export class Graceful extends EventEmitter<GracefulEvents> {
   constructor(
     private readonly targets: Array<{ server: Server; listen: ListenSpec | undefined }>,
     options: ServeOptions,
+    seams: ServeSeams = {},
   ) {
     super();
     this.options = resolveOptions(options);
     this.logger = resolveLogger(options.logger);
-    this.host = options.host ?? realProcess;
-    this.net = options.net ?? processNet();
+    this.host = seams.host ?? realProcess;
+    this.net = seams.net ?? processNet();
     this.drainers = targets.map((t) => new ConnectionDrainer(t.server));
     this.shutdown = options.shutdown ?? new Shutdown({ logger: options.logger });
     this.lifecycle = initialLifecycle(false);
@@ -519,9 +520,14 @@ export async function serve(...args: ServeArgs): Promise<void> {
 }
 
 /** Like {@link serve}, but resolves once serving with the {@link Graceful} handle (events, restart, stop, done). */
-export async function start(...args: ServeArgs): Promise<Graceful> {
+export function start(...args: ServeArgs): Promise<Graceful> {
+  return startWith({}, ...args);
+}
+
+/** `start` against stand-ins for the process; internal (`gracehttp` does not export it). */
+export async function startWith(seams: ServeSeams, ...args: ServeArgs): Promise<Graceful> {
   const [targets, options] = normalize(args);
-  const graceful = new Graceful(targets, options);
+  const graceful = new Graceful(targets, options, seams);
   await graceful.start();
   return graceful;
 }

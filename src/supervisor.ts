@@ -107,7 +107,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.logger.info(`${signal}: reloading; pid ${this.current.pid} serves until the new generation is ready`);
     this.status.restarting(this.current.number, this.current.pid);
     try {
-      const next = await this.startGeneration();
+      const next = await this.untilReady(this.launchGeneration());
       const old = this.current;
       this.current = next;
       this.announce(next);
@@ -144,12 +144,16 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const killer = setTimeout(() => this.signalApps('SIGKILL'), this.stopTimeout);
     void (current ? current.exited : Promise.resolve(this.lastExit)).then((status) => {
       clearTimeout(killer);
-      for (const remove of this.removeHandlers.splice(0)) remove();
-      this.sockets?.close();
-      this.status.stopped();
-      this.logger.info(`supervisor pid ${this.host.pid} exiting`);
-      this.finish(exitStatus(status));
+      this.exit(exitStatus(status));
     });
+  }
+
+  private exit(status: number): void {
+    for (const remove of this.removeHandlers.splice(0)) remove();
+    this.sockets?.close();
+    this.status.stopped();
+    this.logger.info(`supervisor pid ${this.host.pid} exiting`);
+    this.finish(status);
   }
 
   private signalApps(signal: NodeJS.Signals): void {
@@ -161,15 +165,33 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   private async startCurrent(): Promise<void> {
     if (this.pending || this.current) return; // a reload got there first
+    let generation: Generation | undefined;
     try {
-      const generation = await this.startGeneration();
-      this.current = generation;
+      generation = this.launchGeneration();
+      this.current = await this.untilReady(generation);
       this.announce(generation);
     } catch (err) {
       if (this.stopping) return;
       this.logger.error(`${(err as Error).message}`);
+      if (generation?.number === 1 && this.exitIfUnrunnable(generation.launch)) return;
       this.scheduleRestart();
     }
+  }
+
+  /**
+   * A command that cannot even be started (not found, not executable) will not
+   * start on a retry either: like a shell, exit at once with 127 or 126. Only
+   * the first generation: once the app has run, its command going missing is
+   * a deploy in progress, and the restart backoff waits for it.
+   */
+  private exitIfUnrunnable(launch: Launch): boolean {
+    const status = launch.spawnError === 'ENOENT' ? 127 : launch.spawnError === 'EACCES' ? 126 : undefined;
+    if (status === undefined) return false;
+    const why = status === 127 ? 'not found' : 'not executable (permission denied)';
+    this.logger.error(`cannot run ${JSON.stringify(this.options.command[0])}: ${why}; exiting with status ${status}`);
+    this.stopping = true;
+    this.exit(status);
+    return true;
   }
 
   private announce(generation: Generation): void {
@@ -199,8 +221,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.restartTimer = setTimeout(() => void this.startCurrent(), this.backoff);
   }
 
-  /** Launches a generation and resolves once it said "ready"; rejects once a failed one is reaped. */
-  private async startGeneration(): Promise<Generation> {
+  /** Launches a generation; it is `pending` until it is ready or has failed. */
+  private launchGeneration(): Generation {
     const sockets = this.sockets!;
     const number = ++this.generation;
     const env = childListenEnv(this.host.env, sockets.names, number, { kind: 'supervisor', pid: this.host.pid });
@@ -220,6 +242,12 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     });
     const generation: Generation = { launch, pid: launch.pid ?? 0, number, startedAt: performance.now(), exited: launch.exited };
     this.pending = generation;
+    return generation;
+  }
+
+  /** Resolves once it said "ready"; rejects once a failed one is reaped. */
+  private async untilReady(generation: Generation): Promise<Generation> {
+    const { launch } = generation;
     try {
       await launch.outcome;
     } finally {

@@ -90,3 +90,48 @@ test('grace reload refuses an app with hot restart turned off, without signallin
   assert.match(result.stderr, /has hot restart turned off/);
   assert.ok(isAlive(ready.pid));
 });
+
+test('grace --help, grace COMMAND --help and grace --version answer on stdout with status 0', { timeout: 30_000 }, async () => {
+  const help = await grace(['--help']);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /^usage:\n {2}grace reload --pid-file FILE/);
+  assert.match(help.stdout, /\n {2}grace run \[--listen SPEC\]/);
+  assert.match(help.stdout, /grace --version/);
+  const run = await grace(['run', '--help']);
+  assert.equal(run.code, 0);
+  assert.match(run.stdout, /^usage:\n {2}grace run /);
+  assert.doesNotMatch(run.stdout, /grace reload/);
+  const reload = await grace(['reload', '--help']);
+  assert.equal(reload.code, 0);
+  assert.match(reload.stdout, /^usage:\n {2}grace reload /);
+  assert.doesNotMatch(reload.stdout, /grace run/);
+  assert.equal((await grace(['help', 'run'])).stdout, run.stdout);
+  const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  const shown = await grace(['--version']);
+  assert.deepEqual([shown.code, shown.stdout, shown.stderr], [0, `${version}\n`, '']);
+});
+
+test('grace run -- APP --help is the app\'s --help, not grace\'s', { timeout: 30_000 }, async () => {
+  const result = await grace(['run', '--', 'x', '--help']);
+  assert.equal(result.code, 2);
+  assert.match(result.stderr, /grace run has nothing to listen on/);
+});
+
+test('an unknown option or a missing value is a usage error (status 2) naming it, not a stack', { timeout: 30_000 }, async () => {
+  const cases: Array<[string[], RegExp, RegExp]> = [
+    [['reload', '--pid-file', 'x', '--bogus'], /^grace: grace reload has no option --bogus\n/, /usage:\n {2}grace reload/],
+    [['run', '--listen', '0', '-x', '--', 'true'], /^grace: grace run has no option -x\n/, /usage:\n {2}grace run/],
+    [['run', 'oops', '--', 'true'], /^grace: grace run takes no argument "oops" before --\n/, /usage:\n {2}grace run/],
+    [['reload', '--pid-file'], /^grace: --pid-file needs a value\n/, /usage:\n {2}grace reload/],
+    [['--bogus'], /^grace: unknown option --bogus\n/, /usage:\n {2}grace reload/],
+    [['frob'], /^grace: unknown command "frob"\n/, /usage:\n {2}grace reload/],
+  ];
+  for (const [args, message, usage] of cases) {
+    const result = await grace(args);
+    assert.equal(result.code, 2, args.join(' '));
+    assert.match(result.stderr, message);
+    assert.match(result.stderr, usage);
+    assert.doesNotMatch(result.stderr, /\n {4}at |ERR_PARSE_ARGS/, 'no stack, no internal code');
+    assert.equal(result.stdout, '');
+  }
+});

@@ -4,8 +4,10 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
-import { gracehttp, gracenet, Shutdown, type GraceError, type Logger } from '../src/index.ts';
+import { gracehttp, Shutdown, type GraceError, type Logger } from '../src/index.ts';
+import { Net } from '../src/net.ts';
 import { realProcess } from '../src/process-host.ts';
+import { startWith } from '../src/serve.ts';
 
 const quiet = { restartSignal: false, stopSignals: [], exit: false } as const;
 
@@ -17,7 +19,7 @@ function recordingLogger(): Logger & { lines: string[] } {
 test('a failing ready hook rejects with ERR_GRACE_READY and closes the server', { timeout: 10_000 }, async () => {
   const server = http.createServer();
   await assert.rejects(
-    gracehttp.start(server, { port: 0, host: '127.0.0.1' }, { ...quiet, logger: false, net: new gracenet.Net(), ready: () => Promise.reject(new Error('db down')) }),
+    startWith({ net: new Net() }, server, { port: 0, host: '127.0.0.1' }, { ...quiet, logger: false, ready: () => Promise.reject(new Error('db down')) }),
     (err: GraceError) => err.code === 'ERR_GRACE_READY' && /the ready hook failed: db down/.test(err.message),
   );
   assert.equal(server.listening, false);
@@ -25,7 +27,7 @@ test('a failing ready hook rejects with ERR_GRACE_READY and closes the server', 
 
 test('stop() is idempotent and resolves done; restart() after stop is refused', { timeout: 10_000 }, async () => {
   const server = http.createServer((_req, res) => res.end('ok'));
-  const graceful = await gracehttp.start(server, { port: 0, host: '127.0.0.1' }, { ...quiet, logger: false, net: new gracenet.Net() });
+  const graceful = await startWith({ net: new Net() }, server, { port: 0, host: '127.0.0.1' }, { ...quiet, logger: false });
   const events: string[] = [];
   graceful.on('stopping', ({ reason }) => events.push(`stopping ${reason}`));
   graceful.on('stopped', ({ reason }) => events.push(`stopped ${reason}`));
@@ -41,7 +43,7 @@ test('where sockets cannot be passed (win32) it serves and stops, says so once, 
   const logger = recordingLogger();
   const host = { ...realProcess, platform: 'win32' as const };
   const server = http.createServer((_req, res) => res.end('ok'));
-  const graceful = await gracehttp.start(server, { port: 0, host: '127.0.0.1' }, { ...quiet, logger, host, net: new gracenet.Net({ host }) });
+  const graceful = await startWith({ host, net: new Net({ host }) }, server, { port: 0, host: '127.0.0.1' }, { ...quiet, logger });
   const { port } = graceful.addresses()[0] as AddressInfo;
   const body = await new Promise<string>((resolve) => http.get({ port, host: '127.0.0.1', agent: false }, (res) => res.setEncoding('utf8').on('data', resolve)));
   assert.equal(body, 'ok');
@@ -72,7 +74,7 @@ test('a deadline reached before the drain phase still destroys open connections'
   const shutdown = new Shutdown({ logger: false });
   shutdown.register(() => new Promise(() => {}), { name: 'stuck intake', phase: 'intake' });
   const server = http.createServer(() => {}); // never answers
-  const graceful = await gracehttp.start(server, { port: 0, host: '127.0.0.1' }, { ...quiet, logger: false, shutdown, shutdownTimeout: 300, net: new gracenet.Net() });
+  const graceful = await startWith({ net: new Net() }, server, { port: 0, host: '127.0.0.1' }, { ...quiet, logger: false, shutdown, shutdownTimeout: 300 });
   const { port } = graceful.addresses()[0] as AddressInfo;
   const hung = new Promise<string>((resolve) => {
     http.get({ port, host: '127.0.0.1', agent: false }).on('error', (err) => resolve(err.message));
@@ -90,7 +92,7 @@ test('a response sent after checkContinue still gets Connection: close while dra
     res.writeContinue();
     setTimeout(() => res.end('late'), 400);
   });
-  const graceful = await gracehttp.start(server, { port: 0, host: '127.0.0.1' }, { ...quiet, logger: false, idleGrace: 50, net: new gracenet.Net() });
+  const graceful = await startWith({ net: new Net() }, server, { port: 0, host: '127.0.0.1' }, { ...quiet, logger: false, idleGrace: 50 });
   const { port } = graceful.addresses()[0] as AddressInfo;
   const agent = new http.Agent({ keepAlive: true });
   const response = new Promise<http.IncomingMessage>((resolve) => {
@@ -110,27 +112,27 @@ test('hot restart is refused as pid 1, where the old generation exiting would en
   const host = { ...realProcess, pid: 1 };
   const logger = recordingLogger();
   const server = http.createServer();
-  const graceful = await gracehttp.start(server, { port: 0, host: '127.0.0.1' }, { ...quiet, logger, host, net: new gracenet.Net({ host }) });
+  const graceful = await startWith({ host, net: new Net({ host }) }, server, { port: 0, host: '127.0.0.1' }, { ...quiet, logger });
   await assert.rejects(graceful.restart(), /hot restart is not available as pid 1/);
   await graceful.stop();
 });
 
 test('a second gracehttp instance on the same process sockets is refused with a pointer to the array form', { timeout: 10_000 }, async () => {
-  const net = new gracenet.Net();
-  const first = await gracehttp.start(http.createServer(), { port: 0, host: '127.0.0.1' }, { ...quiet, logger: false, net });
+  const net = new Net();
+  const first = await startWith({ net }, http.createServer(), { port: 0, host: '127.0.0.1' }, { ...quiet, logger: false });
   await assert.rejects(
-    gracehttp.start(http.createServer(), { port: 0, host: '127.0.0.1' }, { ...quiet, logger: false, net }),
+    startWith({ net }, http.createServer(), { port: 0, host: '127.0.0.1' }, { ...quiet, logger: false }),
     /already serving in this process: pass every server to one call/,
   );
   await first.stop();
-  const again = await gracehttp.start(http.createServer(), { port: 0, host: '127.0.0.1' }, { ...quiet, logger: false, net });
+  const again = await startWith({ net }, http.createServer(), { port: 0, host: '127.0.0.1' }, { ...quiet, logger: false });
   await again.stop();
 });
 
 test('serve(server) with no spec listens on PORT from the environment, and says what to pass when there is none', { timeout: 10_000 }, async () => {
   const host = { ...realProcess, env: { PORT: '0' }, protocolEnv: {} };
   const server = http.createServer((_req, res) => res.end('ok'));
-  const graceful = await gracehttp.start(server, undefined, { ...quiet, logger: false, host, net: new gracenet.Net({ host }) });
+  const graceful = await startWith({ host, net: new Net({ host }) }, server, undefined, { ...quiet, logger: false });
   const { port, address } = graceful.addresses()[0] as AddressInfo;
   assert.ok(port > 0 && (address === '::' || address === '0.0.0.0'), JSON.stringify(graceful.addresses()));
   await graceful.stop();
@@ -142,7 +144,7 @@ test('serve(server) with no spec listens on PORT from the environment, and says 
     const bare = { ...realProcess, env, protocolEnv: {} };
     const unserved = http.createServer();
     await assert.rejects(
-      gracehttp.start(unserved, undefined, { ...quiet, logger: false, host: bare, net: new gracenet.Net({ host: bare }) }),
+      startWith({ host: bare, net: new Net({ host: bare }) }, unserved, undefined, { ...quiet, logger: false }),
       (err: GraceError) => err.code === 'ERR_GRACE_LISTEN_SPEC' && message.test(err.message),
     );
     assert.equal(unserved.listening, false);

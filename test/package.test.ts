@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { tempDir } from './helpers.ts';
@@ -9,11 +9,11 @@ const root = new URL('..', import.meta.url).pathname;
 const npm = (args: string[], cwd: string) =>
   execFileSync('npm', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, npm_config_loglevel: 'error' } });
 
-test('the packed package works from ESM and CommonJS and ships only dist and docs', { timeout: 180_000 }, (t) => {
+test('the packed package works from ESM and CommonJS and ships only dist, docs and the licence', { timeout: 180_000 }, (t) => {
   const dir = tempDir(t);
   const [packed] = JSON.parse(npm(['pack', '--json', '--pack-destination', dir], root)) as Array<{ filename: string; files: Array<{ path: string }> }>;
   const files = packed!.files.map((f) => f.path).sort();
-  for (const required of ['package.json', 'README.md', 'dist/esm/index.js', 'dist/esm/index.d.ts', 'dist/cjs/index.js', 'dist/cjs/index.d.ts', 'dist/cjs/package.json']) {
+  for (const required of ['package.json', 'README.md', 'LICENSE', 'dist/esm/index.js', 'dist/esm/index.d.ts', 'dist/cjs/index.js', 'dist/cjs/index.d.ts', 'dist/cjs/package.json']) {
     assert.ok(files.includes(required), `${required} is packed`);
   }
   assert.deepEqual(files.filter((f) => !f.startsWith('dist/') && !['package.json', 'README.md', 'LICENSE'].includes(f)), []);
@@ -55,4 +55,17 @@ test('the packed package works from ESM and CommonJS and ships only dist and doc
   const help = execFileSync(join(app, 'node_modules', '.bin', 'grace'), ['--help'], { cwd: app, encoding: 'utf8' });
   assert.match(help, /grace reload --pid-file FILE/);
   assert.match(help, /grace run \[--listen SPEC\]/);
+  // The version comes from the installed package.json, from either build.
+  const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
+  assert.equal(execFileSync(join(app, 'node_modules', '.bin', 'grace'), ['--version'], { cwd: app, encoding: 'utf8' }), `${version}\n`);
+  const cjsCli = join(app, 'node_modules', 'grace-restart', 'dist', 'cjs', 'cli.js');
+  assert.equal(execFileSync(process.execPath, [cjsCli, '--version'], { cwd: app, encoding: 'utf8' }), `${version}\n`);
+});
+
+test('npm install leaves package-lock.json as committed', { timeout: 60_000 }, (t) => {
+  const dir = tempDir(t);
+  for (const file of ['package.json', 'package-lock.json']) copyFileSync(join(root, file), join(dir, file));
+  // Offline and lock-only: what `npm install` would write, without the network or node_modules.
+  npm(['install', '--package-lock-only', '--offline', '--ignore-scripts', '--no-audit', '--no-fund'], dir);
+  assert.equal(readFileSync(join(dir, 'package-lock.json'), 'utf8'), readFileSync(join(root, 'package-lock.json'), 'utf8'), 'run `npm install` and commit package-lock.json');
 });

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -110,6 +111,49 @@ test('under grace run with one --listen, serve(server) with no spec serves on it
   assert.equal(portOf(second), port);
   await waitForExit(first.pid);
   assert.equal((await get({ port }, '/')).json.pid, second.pid);
+});
+
+/** `grace run ARGS`, to its exit: status and stderr. */
+function graceRun(args: string[]): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = execFile(node, ['--import', 'tsx', CLI, 'run', ...args], { timeout: 30_000 }, (_err, _stdout, stderr) => {
+      resolve({ code: child.exitCode, stderr });
+    });
+  });
+}
+
+test('grace run exits at once with 127, like a shell, when the app command is not found', { timeout: 60_000 }, async (t) => {
+  const pidFile = join(tempDir(t), 'grace.pid');
+  const result = await graceRun(['--listen', '127.0.0.1:0', '--pid-file', pidFile, '--', '/nonexistent/grace-test-app', '--port', '1']);
+  assert.equal(result.code, 127, result.stderr);
+  assert.match(result.stderr, /spawn \/nonexistent\/grace-test-app ENOENT/);
+  assert.match(result.stderr, /cannot run "\/nonexistent\/grace-test-app": not found; exiting with status 127/);
+  assert.doesNotMatch(result.stderr, /restarting the app/, 'not retried');
+  assert.equal(existsSync(pidFile), false);
+});
+
+test('grace run exits at once with 126 when the app command is not executable', { timeout: 60_000 }, async (t) => {
+  const script = join(tempDir(t), 'app.sh');
+  writeFileSync(script, '#!/bin/sh\nexit 0\n', { mode: 0o644 }); // no execute bit: EACCES, even for root
+  const result = await graceRun(['--listen', '127.0.0.1:0', '--', script]);
+  assert.equal(result.code, 126, result.stderr);
+  assert.match(result.stderr, /cannot run ".*app\.sh": not executable \(permission denied\); exiting with status 126/);
+  assert.doesNotMatch(result.stderr, /restarting the app/);
+});
+
+test('once the app has run, a command gone missing is retried with backoff (a deploy in progress), not fatal', { timeout: 60_000 }, async (t) => {
+  const dir = tempDir(t);
+  const script = join(dir, 'app.sh');
+  writeFileSync(script, `#!/bin/sh\nexec '${node}' ${FIXTURE_ARGS.map((a) => `'${a}'`).join(' ')}\n`, { mode: 0o755 });
+  const app = startFixture(t, { listen: [{ port: 0, host: '127.0.0.1' }] }, {}, { file: node, args: ['--import', 'tsx', CLI, 'run', '--listen', '127.0.0.1:0', '--', script] });
+  const first = await app.ready();
+  renameSync(script, `${script}.away`);
+  process.kill(first.pid, 'SIGKILL');
+  await app.waitForLog(/could not start the generation 2: spawn .*app\.sh ENOENT\ngrace: restarting the app in \d+ ms/);
+  assert.ok(isAlive(app.proc.pid!), 'the supervisor waits for the command to come back');
+  renameSync(`${script}.away`, script);
+  const next = await app.waitFor((e) => e.event === 'ready' && e.pid !== first.pid);
+  assert.equal((await get({ port: portOf(first) }, '/')).json.pid, next.pid);
 });
 
 function readPidFileFirstLine(path: string): string | undefined {

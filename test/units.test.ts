@@ -3,7 +3,8 @@ import { test } from 'node:test';
 import { gracenet, GraceError } from '../src/index.ts';
 import { decodeLocal } from '../src/address-in-use.ts';
 import { defaultListenSpec, ONLY_INHERITED } from '../src/listen-spec.ts';
-import { childListenEnv } from '../src/listen-env.ts';
+import { childListenEnv, readListenEnv } from '../src/listen-env.ts';
+import { nextGenerationCommand, stripInspectorFlags } from '../src/next-generation.ts';
 
 test('listen specs: ports, host:port, IPv6, unix paths and ListenOptions', () => {
   const name = (spec: gracenet.ListenSpec) => gracenet.parseListenSpec(spec).name;
@@ -57,12 +58,12 @@ test('invalid listen specs are refused with ERR_GRACE_LISTEN_SPEC naming the val
 const self = { pid: 10, ppid: 42, isPipe: (fd: number) => fd === 5 };
 
 test('LISTEN_FDS: absent, ours, someone else\'s, and names round-trip with colons', () => {
-  assert.deepEqual(gracenet.readListenEnv({}, self), { fds: [], generation: 1, starter: undefined, ignored: undefined });
-  assert.deepEqual(gracenet.readListenEnv({ LISTEN_FDS: '2', LISTEN_PID: '11' }, self).fds, []);
+  assert.deepEqual(readListenEnv({}, self), { fds: [], generation: 1, starter: undefined, ignored: undefined });
+  assert.deepEqual(readListenEnv({ LISTEN_FDS: '2', LISTEN_PID: '11' }, self).fds, []);
   const env = childListenEnv({ PATH: '/bin', LISTEN_PID: '5' }, ['tcp:::1:80', 'unix:/a%b.sock'], 2, { kind: 'parent', pid: 42 });
   assert.equal(env.LISTEN_PID, undefined);
   assert.equal(env.PATH, '/bin');
-  assert.deepEqual(gracenet.readListenEnv(env, self), {
+  assert.deepEqual(readListenEnv(env, self), {
     fds: [
       { fd: 3, name: 'tcp:::1:80' },
       { fd: 4, name: 'unix:/a%b.sock' },
@@ -71,11 +72,11 @@ test('LISTEN_FDS: absent, ours, someone else\'s, and names round-trip with colon
     starter: { kind: 'parent', pid: 42, readyFd: 5 },
     ignored: undefined,
   });
-  assert.deepEqual(gracenet.readListenEnv({ LISTEN_FDS: '1', LISTEN_PID: '10' }, self).fds, [{ fd: 3, name: undefined }]);
+  assert.deepEqual(readListenEnv({ LISTEN_FDS: '1', LISTEN_PID: '10' }, self).fds, [{ fd: 3, name: undefined }]);
 });
 
 test('grace variables are honoured only as a whole, with LISTEN_FDS, toward our real parent and a real pipe', () => {
-  const read = (env: NodeJS.ProcessEnv) => gracenet.readListenEnv(env, self);
+  const read = (env: NodeJS.ProcessEnv) => readListenEnv(env, self);
   const whole = childListenEnv({}, ['tcp::80', 'tcp::81'], 3, { kind: 'supervisor', pid: 42 });
   assert.deepEqual(read(whole).starter, { kind: 'supervisor', pid: 42, readyFd: 5 });
   const cases: Array<[NodeJS.ProcessEnv, RegExp]> = [
@@ -93,13 +94,13 @@ test('grace variables are honoured only as a whole, with LISTEN_FDS, toward our 
     assert.equal(got.generation, 1);
     assert.match(got.ignored ?? '', why);
   }
-  assert.match(gracenet.readListenEnv(whole, { ...self, isPipe: () => false }).ignored ?? '', /GRACE_READY_FD=5 is not a pipe/);
+  assert.match(readListenEnv(whole, { ...self, isPipe: () => false }).ignored ?? '', /GRACE_READY_FD=5 is not a pipe/);
 });
 
 test('malformed protocol variables are refused with a code naming the value', () => {
   const code = (env: NodeJS.ProcessEnv) => {
     try {
-      gracenet.readListenEnv(env, self);
+      readListenEnv(env, self);
     } catch (err) {
       return [(err as GraceError).code, (err as GraceError).message];
     }
@@ -114,14 +115,14 @@ test('malformed protocol variables are refused with a code naming the value', ()
 
 test('inspector flags are not passed to the next generation', () => {
   assert.deepEqual(
-    gracenet.stripInspectorFlags(['--inspect', '--import', 'tsx', '--inspect-brk=0.0.0.0:9229', '--inspect-port', '9230', '--max-old-space-size=64', '--inspect-wait']),
+    stripInspectorFlags(['--inspect', '--import', 'tsx', '--inspect-brk=0.0.0.0:9229', '--inspect-port', '9230', '--max-old-space-size=64', '--inspect-wait']),
     ['--import', 'tsx', '--max-old-space-size=64'],
   );
 });
 
 test('the next generation runs the same node, flags and script', () => {
   const host = { execPath: '/usr/bin/node', execArgv: ['--inspect', '--import', 'tsx'], argv: ['/usr/bin/node', '/app/server.ts', '--port', '1'] };
-  assert.deepEqual(gracenet.nextGenerationCommand(host as never), {
+  assert.deepEqual(nextGenerationCommand(host as never), {
     file: '/usr/bin/node',
     args: ['--import', 'tsx', '/app/server.ts', '--port', '1'],
   });
@@ -149,4 +150,8 @@ test('serve(server) with no spec: the one inherited socket, else PORT, else an e
   for (const port of ['http', '8080 ', '65536', '-1']) {
     refused(0, { PORT: port }, `serve(server) was given no listen spec, and PORT=${JSON.stringify(port)} in the environment is not a port (0 to 65535); pass one, e.g. serve(server, { port: 8080 })`);
   }
+});
+
+test('gracenet exports fd inheritance for your own servers, and none of grace\'s internals', { timeout: 5_000 }, () => {
+  assert.deepEqual(Object.keys(gracenet).sort(), ['LISTEN_FDS_START', 'Net', 'parseListenSpec', 'processNet']);
 });

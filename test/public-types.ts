@@ -1,0 +1,47 @@
+// Compiled by `npm run typecheck`, never run: what the package root gives a
+// TypeScript user. A line here that stops compiling is a broken promise.
+import type { EventEmitter } from 'node:events';
+import type {
+  Closable,
+  Graceful,
+  GracefulEvents,
+  gracehttp,
+  gracenet,
+  Phase,
+  RegisterOptions,
+  ServeOptions,
+  ServeTarget,
+  Shutdown,
+  ShutdownEvents,
+  ShutdownOptions,
+  ShutdownReport,
+  StopReason,
+} from '../src/index.ts';
+
+type Assert<T extends true> = T;
+type Equal<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+type HasNo<T, K extends PropertyKey> = K extends keyof T ? false : true;
+
+// The seams tests use to stand in for the process are not options an app can pass.
+export type NoNetOption = Assert<HasNo<ServeOptions, 'net'>>;
+export type NoHostOption = Assert<HasNo<ServeOptions, 'host'>>;
+
+// The root's types are the ones gracehttp works with.
+export type SameOptions = Assert<Equal<ServeOptions, NonNullable<Parameters<typeof gracehttp.serve>[2]>>>;
+export type SameGraceful = Assert<Equal<Graceful, Awaited<ReturnType<typeof gracehttp.start>>>>;
+export type SameTarget = Assert<ServeTarget[] extends Parameters<typeof gracehttp.serve>[0] ? true : false>;
+export type GracefulEmits = Assert<Graceful extends EventEmitter<GracefulEvents> ? true : false>;
+export type StopReasons = Assert<Equal<StopReason, 'handover' | 'signal' | 'stop'>>;
+export type StoppedCarriesReason = Assert<Equal<GracefulEvents['stopped'][0]['reason'], StopReason>>;
+
+// The shutdown registry's types.
+export type ShutdownEmits = Assert<Shutdown extends EventEmitter<ShutdownEvents> ? true : false>;
+export type ShutdownReports = Assert<Equal<Awaited<ReturnType<Shutdown['shutdown']>>, ShutdownReport>>;
+export type Registers = Assert<Equal<Parameters<Shutdown['register']>, [closable: Closable, options?: RegisterOptions]>>;
+export type Phases = Assert<Equal<Phase, 'intake' | 'drain' | 'resources'>>;
+export type Constructs = Assert<Equal<ConstructorParameters<typeof Shutdown>, [options?: ShutdownOptions]>>;
+
+// gracenet is fd inheritance for a user's own servers, not grace's internals.
+export type NoProtocolParsing = Assert<HasNo<typeof gracenet, 'readListenEnv'>>;
+export type NoNextGeneration = Assert<HasNo<typeof gracenet, 'nextGenerationCommand' | 'stripInspectorFlags'>>;
+export type ServesNet = Assert<Equal<InstanceType<typeof gracenet.Net>, gracenet.Net>>;
