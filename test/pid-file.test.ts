@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { processStartTime, readPidFile, writePidFile, type PidFileState } from '../src/pid-file.ts';
 import { reload } from '../src/reload.ts';
-import { killQuietly, portOf, get, startFixture, tempDir } from './helpers.ts';
+import { killQuietly, nobodyCannotRunNode, portOf, get, startFixture, tempDir } from './helpers.ts';
 
 const NOBODY = 65534;
 const asRoot = process.getuid?.() === 0;
@@ -81,7 +81,7 @@ test('reload refuses a pid file owned by another uid naming a root process, and 
   assert.equal(await target.usr2Count(), 0);
 });
 
-test('reload signals a process whose uid owns the pid file, as root too', { timeout: 30_000, skip: !asRoot && 'needs root to run a process as nobody' }, async (t) => {
+test('reload signals a process whose uid owns the pid file, as root too', { timeout: 30_000, skip: (!asRoot && 'needs root to run a process as nobody') || nobodyCannotRunNode() }, async (t) => {
   const dir = tempDir(t);
   const target = new Target(t, NOBODY);
   await target.ready();

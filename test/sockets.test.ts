@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { chmodSync, existsSync, lstatSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -11,22 +11,13 @@ import { addressSatisfies, readRealAddress, unixPathByInode, type RealAddress } 
 import { parseListenSpec } from '../src/listen-spec.ts';
 import { Net } from '../src/net.ts';
 import { realProcess } from '../src/process-host.ts';
-import { CLI, FIXTURE_ARGS, get, killQuietly, tempDir } from './helpers.ts';
+import { CLI, FIXTURE_ARGS, get, killQuietly, nobodyCannotRunNode, tempDir } from './helpers.ts';
 
 const HAS_PROC_NET_UNIX = existsSync('/proc/net/unix');
 const HAS_PROC_NET_TCP = existsSync('/proc/net/tcp');
 // Permission checks need a user the kernel checks: as root, run the app as nobody.
 const AS_UNPRIVILEGED = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
-// A node from npm's cache under /root (Node 22/24 in CI) is out of nobody's reach.
-const UNPRIVILEGED_CAN_RUN_NODE = (() => {
-  try {
-    execFileSync(process.execPath, ['--version'], { ...AS_UNPRIVILEGED, stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
-const needsUnprivilegedNode = UNPRIVILEGED_CAN_RUN_NODE ? {} : { skip: `uid 65534 cannot run ${process.execPath}` };
+const needsUnprivilegedNode = { skip: nobodyCannotRunNode() };
 
 interface Outcome {
   code: number | null;
