@@ -16,6 +16,18 @@ import type { TLSSocket } from 'node:tls';
 
 type ServerKind = 'http1' | 'http2' | 'net';
 
+/**
+ * How one server drains on a handover or a stop. `gracehttp.serve` uses
+ * {@link ConnectionDrainer} unless a target brings its own (a gRPC server's
+ * connections belong to grpc-js, which has its own GOAWAY: see grpc.ts).
+ */
+export interface Drainer {
+  /** Stops accepting at once and lets connections finish; resolves once the last one has closed. */
+  drain(idleGrace: number): Promise<void>;
+  /** Cuts every connection still open; returns how many it cut (reported as `forced`). */
+  forceClose(): number;
+}
+
 interface Connection {
   raw: Socket;
   /** The socket carrying HTTP/1 (the TLS socket on https), once known. */
@@ -32,7 +44,7 @@ interface Connection {
 }
 
 /** Tracks a server's connections from the start, so that it can later be drained. */
-export class ConnectionDrainer {
+export class ConnectionDrainer implements Drainer {
   private readonly kind: ServerKind;
   /** Plain HTTP/1: the accepted socket carries HTTP itself (TLS wraps it otherwise). */
   private readonly plainHttp: boolean;

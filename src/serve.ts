@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { AddressInfo, Server } from 'node:net';
-import { ConnectionDrainer } from './drain.js';
+import { ConnectionDrainer, type Drainer } from './drain.js';
 import { GraceError } from './errors.js';
 import { directCommand, launchedBy, watcherSetting, wrapperWarning, type LaunchedBy } from './launched-by.js';
 import { initialLifecycle, transition, type Action, type Lifecycle, type LifecycleEvent, type StopReason } from './lifecycle.js';
@@ -25,6 +25,12 @@ const EXIT_GRACE_MS = 1000;
 export interface ServeTarget {
   server: Server;
   listen: ListenSpec;
+  /**
+   * How this server drains, in place of grace's HTTP drain. Set by
+   * `gracegrpc.target`; an app serving http, https, http2 or net servers
+   * leaves it out.
+   */
+  drainer?: Drainer;
 }
 
 /** Lifecycle events of a {@link Graceful}, with their payloads. */
@@ -61,7 +67,7 @@ export class Graceful extends EventEmitter<GracefulEvents> {
   private readonly logger: Logger;
   private readonly host: ProcessHost;
   private readonly net: Net;
-  private readonly drainers: ConnectionDrainer[];
+  private readonly drainers: Drainer[];
   private readonly bound: Listener[] = [];
   private readonly removeSignalHandlers: Array<() => void> = [];
   private lifecycle: Lifecycle;
@@ -81,7 +87,7 @@ export class Graceful extends EventEmitter<GracefulEvents> {
 
   /** @internal Use {@link start} or {@link serve}. */
   constructor(
-    private readonly targets: Array<{ server: Server; listen: ListenSpec | undefined }>,
+    private readonly targets: Array<{ server: Server; listen: ListenSpec | undefined; drainer?: Drainer }>,
     options: ServeOptions,
     seams: ServeSeams = {},
   ) {
@@ -90,7 +96,7 @@ export class Graceful extends EventEmitter<GracefulEvents> {
     this.logger = resolveLogger(options.logger);
     this.host = seams.host ?? realProcess;
     this.net = seams.net ?? processNet();
-    this.drainers = targets.map((t) => new ConnectionDrainer(t.server));
+    this.drainers = targets.map((t) => t.drainer ?? new ConnectionDrainer(t.server));
     this.shutdown = options.shutdown ?? new Shutdown({ logger: options.logger });
     this.lifecycle = initialLifecycle(false);
     // A registry shared with the app may be shut down by the app: stop serving then too.
@@ -532,7 +538,7 @@ export async function startWith(seams: ServeSeams, ...args: ServeArgs): Promise<
   return graceful;
 }
 
-function normalize(args: ServeArgs): [Array<{ server: Server; listen: ListenSpec | undefined }>, ServeOptions] {
+function normalize(args: ServeArgs): [Array<{ server: Server; listen: ListenSpec | undefined; drainer?: Drainer }>, ServeOptions] {
   if (Array.isArray(args[0])) {
     const targets = args[0];
     if (targets.length === 0) throw new GraceError('ERR_GRACE_OPTIONS', 'serve() needs at least one { server, listen }');

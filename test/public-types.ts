@@ -1,8 +1,12 @@
 // Compiled by `npm run typecheck`, never run: what the package root gives a
 // TypeScript user. A line here that stops compiling is a broken promise.
+import type { Server as GrpcJsServer, ServerCredentials } from '@grpc/grpc-js';
 import type { EventEmitter } from 'node:events';
 import type {
   Closable,
+  Drainer,
+  gracegrpc,
+  GrpcServer,
   Graceful,
   GracefulEvents,
   gracehttp,
@@ -45,3 +49,9 @@ export type Constructs = Assert<Equal<ConstructorParameters<typeof Shutdown>, [o
 export type NoProtocolParsing = Assert<HasNo<typeof gracenet, 'readListenEnv'>>;
 export type NoNextGeneration = Assert<HasNo<typeof gracenet, 'nextGenerationCommand' | 'stripInspectorFlags'>>;
 export type ServesNet = Assert<Equal<InstanceType<typeof gracenet.Net>, gracenet.Net>>;
+
+// gracegrpc takes a grpc-js Server by its shape, and makes an ordinary serve target.
+export type GrpcJsFits = Assert<GrpcJsServer extends GrpcServer<ServerCredentials> ? true : false>;
+export type GrpcTarget = Assert<Equal<ReturnType<typeof gracegrpc.target>, ServeTarget>>;
+export type GrpcCredentialsChecked = Assert<Equal<Parameters<typeof gracegrpc.target<ServerCredentials>>[1], ServerCredentials>>;
+export type TargetDrainer = Assert<Equal<ServeTarget['drainer'], Drainer | undefined>>;
