@@ -50,7 +50,7 @@ before(() => {
   mkdirSync(consumer);
   writeFileSync(join(consumer, 'package.json'), JSON.stringify({ name: 'consumer', private: true }));
   execFileSync('npm', ['install', '--no-audit', '--no-fund', '--offline', join(root, packed!.filename)], { cwd: consumer, env: cleanEnv(), stdio: 'ignore' });
-  for (const framework of ['express', 'fastify', 'koa']) {
+  for (const framework of ['express', 'fastify', 'koa', '@grpc']) {
     symlinkSync(join(repo, 'node_modules', framework), join(consumer, 'node_modules', framework));
   }
 });
@@ -74,7 +74,8 @@ class Run {
 
   /** Port and pid from each `grace: Serving ADDRESS:PORT with pid N` line. */
   serving(): Array<{ port: number; pid: number }> {
-    return [...this.output.matchAll(/Serving \S*:(\d+) with pid (\d+)/g)].map((m) => ({ port: Number(m[1]), pid: Number(m[2]) }));
+    // Several servers: the first address is the HTTP one the snippets put first.
+    return [...this.output.matchAll(/Serving \S*?:(\d+)(?:, [^\n]*)? with pid (\d+)/g)].map((m) => ({ port: Number(m[1]), pid: Number(m[2]) }));
   }
 
   async servingAs(pid: number): Promise<number> {
@@ -104,14 +105,14 @@ test('every js block in the README is a whole program marked to run', () => {
   assert.equal(snippets.length, jsBlocks.length, 'each ```js block has a `<!-- runs as: FILE -->` line before it');
   assert.deepEqual(
     snippets.map((s) => s.file),
-    ['app.mjs', 'shutdown.mjs', 'express.mjs', 'fastify.mjs', 'koa.mjs'],
+    ['app.mjs', 'shutdown.mjs', 'express.mjs', 'fastify.mjs', 'koa.mjs', 'grpc.mjs'],
   );
   for (const { file, code } of snippets) assert.equal(code.match(/port: 8080/g)?.length, 1, `${file} listens on port 8080, once`);
 });
 
 for (const { file, code } of snippets) {
   test(`README ${file} serves, hands over on SIGUSR2 and stops cleanly on SIGTERM`, async () => {
-    writeFileSync(join(consumer, file), code.replace('port: 8080', 'port: 0'));
+    writeFileSync(join(consumer, file), code.replace('port: 8080', 'port: 0').replace('port: 50051', 'port: 0'));
 
     // A stop: the process we started drains and exits 0.
     const first = new Run(process.execPath, [file], consumer);
