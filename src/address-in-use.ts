@@ -150,9 +150,12 @@ function pidsHolding(inodes: Set<number>): number[] {
   return found.sort((a, b) => a - b);
 }
 
+// The program's name from its argv[0]: /proc/<pid>/comm is the main
+// thread's name, which Node 24 sets to "MainThread".
 function commandName(pid: number): string | undefined {
   try {
-    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() || undefined;
+    const argv0 = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0] ?? '';
+    return basename(argv0) || undefined;
   } catch {
     return undefined;
   }
