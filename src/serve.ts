@@ -159,7 +159,7 @@ export class Graceful extends EventEmitter<GracefulEvents> {
     this.where = this.describeAddresses();
     this.logger.info(`Serving ${this.where} with pid ${this.host.pid}`);
     this.emit('listening', { pid: this.host.pid, addresses: this.addresses() });
-    await this.perform(this.dispatch({ type: 'started' }));
+    if (this.dispatch({ type: 'started' }).some((a) => a.do === 'announce')) await this.announce();
   }
 
   /**
@@ -211,10 +211,6 @@ export class Graceful extends EventEmitter<GracefulEvents> {
     // Once stopped and no successor's SIGTERM is due, signals are no longer ours.
     if (next.state === 'stopped' && !next.childSigtermDue) this.uninstallSignalHandlers();
     return actions;
-  }
-
-  private async perform(actions: Action[]): Promise<void> {
-    for (const action of actions) if (action.do === 'announce') await this.announce();
   }
 
   private carryOut(action: Action): void {

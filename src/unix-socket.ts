@@ -24,7 +24,7 @@ export interface SocketFile {
   ino: number;
 }
 
-export function isAbstract(path: string): boolean {
+function isAbstract(path: string): boolean {
   return path.startsWith('\0');
 }
 
@@ -89,7 +89,7 @@ function checkPathLength(path: string): void {
 }
 
 /** Where to bind before renaming onto `path`: beside it, so the rename is atomic. */
-export function temporaryNameFor(path: string): string {
+function temporaryNameFor(path: string): string {
   const temp = join(dirname(path), `.grace-${randomBytes(6).toString('hex')}`);
   if (Buffer.byteLength(temp) > SUN_PATH_MAX) {
     throw new GraceError('ERR_GRACE_LISTEN_SPEC', `unix socket path ${path} is too long: its directory leaves no room for grace's temporary name (${SUN_PATH_MAX} bytes at most)`);
@@ -119,7 +119,7 @@ export function removeSocketFile(file: SocketFile): boolean {
 // Node refuses to bind over an existing path; we rename over it, so check first.
 // Only a refused connection means a file left over from a crash; any other
 // failure (EACCES, a full backlog) may hide a live server.
-export async function refuseIfInUse(path: string, context: InUseContext = {}): Promise<void> {
+async function refuseIfInUse(path: string, context: InUseContext = {}): Promise<void> {
   let stats;
   try {
     stats = lstatSync(path);
