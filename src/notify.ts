@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
-import type { Logger } from './logger.js';
+import type { Log } from './logger.js';
 import type { ProcessHost } from './process-host.js';
 
 /**
@@ -14,7 +14,7 @@ export type Notify = (...assignments: string[]) => Promise<void>;
 // systemd-notify normally answers in milliseconds; never hold a restart longer.
 const NOTIFY_TIMEOUT_MS = 2000;
 
-export function systemdNotifier(host: ProcessHost, logger: Logger): Notify {
+export function systemdNotifier(host: ProcessHost, logger: Log): Notify {
   const skip: Notify = async () => {};
   if (!host.env.NOTIFY_SOCKET) return skip;
   const binary = findOnPath('systemd-notify', host.env.PATH ?? '');

@@ -1,6 +1,6 @@
 import { closeSync, writeSync } from 'node:fs';
 import type { Starter } from './listen-env.js';
-import type { Logger } from './logger.js';
+import type { Log } from './logger.js';
 import type { ProcessHost } from './process-host.js';
 
 /*
@@ -12,7 +12,7 @@ import type { ProcessHost } from './process-host.js';
  * SIGTERM it is needs no timing guess.
  */
 
-export function tellStarterReady(host: ProcessHost, starter: Starter, logger: Logger): void {
+export function tellStarterReady(host: ProcessHost, starter: Starter, logger: Log): void {
   try {
     writeSync(starter.readyFd, 'ready\n');
     closeSync(starter.readyFd);
@@ -24,7 +24,7 @@ export function tellStarterReady(host: ProcessHost, starter: Starter, logger: Lo
   if (starter.kind === 'parent') signalParent(host, starter.pid, logger);
 }
 
-function signalParent(host: ProcessHost, parentPid: number, logger: Logger): void {
+function signalParent(host: ProcessHost, parentPid: number, logger: Log): void {
   const ppid = host.ppid();
   // Our parent may have died since start: never signal pid 1, a subreaper or a recycled pid.
   if (ppid !== parentPid) {

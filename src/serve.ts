@@ -6,7 +6,7 @@ import { directCommand, launchedBy, watcherSetting, wrapperWarning, type Launche
 import { initialLifecycle, transition, type Action, type Lifecycle, type LifecycleEvent, type StopReason } from './lifecycle.js';
 import type { Starter } from './listen-env.js';
 import { defaultListenSpec, describeSpec, ONLY_INHERITED, type ListenSpec } from './listen-spec.js';
-import { resolveLogger, type Logger } from './logger.js';
+import { resolveLogger, type Log } from './logger.js';
 import { processNet, type Listener, type Net } from './net.js';
 import { resolveOptions, type ResolvedOptions, type ServeOptions, type ServeSeams } from './options.js';
 import { canPassSockets, realProcess, type ProcessHost } from './process-host.js';
@@ -64,7 +64,7 @@ export class Graceful extends EventEmitter<GracefulEvents> {
   /** The shutdown registry this generation drains through (given in options, or its own). */
   readonly shutdown: Shutdown;
   private readonly options: ResolvedOptions;
-  private readonly logger: Logger;
+  private readonly logger: Log;
   private readonly host: ProcessHost;
   private readonly net: Net;
   private readonly drainers: Drainer[];

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { GraceError } from './errors.js';
-import { resolveLogger, type Logger } from './logger.js';
+import { resolveLogger, type Log, type Logger } from './logger.js';
 import { within } from './within.js';
 
 /**
@@ -77,7 +77,7 @@ export class Shutdown extends EventEmitter<ShutdownEvents> {
   private readonly taskNames = new Map<Promise<unknown>, string>();
   /** The default deadline, in ms. */
   readonly timeout: number;
-  private readonly logger: Logger;
+  private readonly logger: Log;
   private running: Promise<ShutdownReport> | undefined;
   private forceNow: (() => void) | undefined;
 

@@ -1,4 +1,4 @@
-import type { Logger } from './logger.js';
+import type { Log } from './logger.js';
 import { systemdNotifier, type Notify } from './notify.js';
 import { processStartTime, removePidFile, writePidFile, type PidFileState } from './pid-file.js';
 import type { ProcessHost } from './process-host.js';
@@ -22,7 +22,7 @@ export class StatusReporter {
 
   constructor(
     private readonly host: ProcessHost,
-    private readonly logger: Logger,
+    private readonly logger: Log,
     private readonly options: StatusOptions,
   ) {
     this.notify = systemdNotifier(host, logger);

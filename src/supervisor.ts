@@ -5,7 +5,7 @@ import { holdSockets, type HeldSockets } from './held-sockets.js';
 import { describeExit, Launch, type ExitStatus } from './launcher.js';
 import { childListenEnv } from './listen-env.js';
 import type { ListenSpec } from './listen-spec.js';
-import { resolveLogger, type Logger } from './logger.js';
+import { resolveLogger, type Log, type Logger } from './logger.js';
 import { realProcess, type ProcessHost } from './process-host.js';
 import { StatusReporter } from './status.js';
 
@@ -53,7 +53,7 @@ const STABLE_AFTER_MS = 10_000;
 
 export class Supervisor extends EventEmitter<SupervisorEvents> {
   private readonly host: ProcessHost;
-  private readonly logger: Logger;
+  private readonly logger: Log;
   private readonly status: StatusReporter;
   private readonly readyTimeout: number;
   private readonly stopTimeout: number;
