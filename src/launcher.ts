@@ -106,6 +106,17 @@ export class Launch {
     this.on({ type: 'give-up', reason });
   }
 
+  /**
+   * Under `grace run`: replaces a ready generation. "retire" on its pipe says
+   * the SIGTERM that follows is a handover (a successor serves the same
+   * sockets), not a stop: it drains at once, with no stop delay.
+   */
+  retire(): void {
+    const channel = this.pipe as (Readable & { write?: (data: string) => boolean }) | undefined;
+    if (channel?.writable) channel.write?.('retire\n');
+    if (this.child?.pid !== undefined && this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGTERM');
+  }
+
   /** After "ready": it lives on without us (direct mode's successor); let our loop end without it. */
   release(): void {
     this.pipe?.destroy();

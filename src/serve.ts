@@ -104,6 +104,17 @@ export class Graceful extends EventEmitter<GracefulEvents> {
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
   }
 
+  /**
+   * Whether a load balancer should send this instance traffic: true while
+   * serving (also while a restart starts, and while draining after a
+   * handover, since the successor serves the same sockets); false while
+   * starting and from the first moment of a stop.
+   */
+  isReady(): boolean {
+    const { state, reason } = this.lifecycle;
+    return state === 'serving' || state === 'restarting' || (reason === 'handover' && state !== 'stopped');
+  }
+
   /** Where each server listens, in order: an address, or a unix socket path. */
   addresses(): Array<AddressInfo | string> {
     // A unix server reports the temporary name it bound (or null, once adopted).
@@ -499,6 +510,12 @@ export class Graceful extends EventEmitter<GracefulEvents> {
       })
       .join(', ');
   }
+}
+
+/** The generation serving in this process, if any (the health handler reads its readiness). */
+export function currentGeneration(): Graceful | undefined {
+  const owner = processNet().owner;
+  return owner instanceof Graceful ? owner : undefined;
 }
 
 type ServeArgs = [server: Server, listen?: ListenSpec, options?: ServeOptions] | [targets: ServeTarget[], options?: ServeOptions];

@@ -259,7 +259,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   private retire(old: Generation | undefined): void {
     if (!old) return;
     this.logger.info(`retiring generation ${old.number} (pid ${old.pid})`);
-    old.launch.child?.kill('SIGTERM');
+    old.launch.retire();
     const killer = setTimeout(() => {
       this.logger.warn(`generation ${old.number} (pid ${old.pid}) did not exit within ${this.stopTimeout} ms; killing it`);
       old.launch.child?.kill('SIGKILL');
