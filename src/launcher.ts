@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import type { Readable } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import { GraceError } from './errors.js';
 import { readyFdAfter } from './listen-env.js';
 
@@ -112,8 +112,9 @@ export class Launch {
    * sockets), not a stop: it drains at once, with no stop delay.
    */
   retire(): void {
-    const channel = this.pipe as (Readable & { write?: (data: string) => boolean }) | undefined;
-    if (channel?.writable) channel.write?.('retire\n');
+    // fds past stderr are socket pairs: the child reads what we write.
+    const channel = this.pipe as Duplex | undefined;
+    if (channel?.writable) channel.write('retire\n');
     if (this.child?.pid !== undefined && this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGTERM');
   }
 
