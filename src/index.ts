@@ -25,3 +25,4 @@ export type { ServeOptions } from './options.js';
 export type { Drainer } from './drain.js';
 export type { GrpcServer } from './grpc.js';
 export type { Graceful, GracefulEvents, ServeTarget, StopReason } from './serve.js';
+export type { HealthOptions, HealthHandlerOptions, HealthHandler, HealthBody, CheckResult } from './health.js';

@@ -1,4 +1,5 @@
 import { GraceError } from './errors.js';
+import { resolveHealth, type HealthOptions, type ResolvedHealth } from './health.js';
 import type { Logger } from './logger.js';
 import type { Net } from './net.js';
 import type { ProcessHost } from './process-host.js';
@@ -50,6 +51,14 @@ export interface ServeOptions {
    * after a handover or on a stop. Default: a registry of this server's own.
    */
   shutdown?: Shutdown;
+  /**
+   * Answer health probes on every server, ahead of the app's handler:
+   * `live` (default `/livez`) is 200 while the process answers, draining
+   * included; `ready` (default `/readyz`) is 200 while serving and every
+   * check passes, 503 while starting, from the first moment of a stop, or
+   * naming the checks that fail. `true` takes the defaults. Default off.
+   */
+  health?: boolean | HealthOptions;
 }
 
 /**
@@ -74,6 +83,7 @@ export interface ResolvedOptions {
   ready: (() => void | Promise<void>) | undefined;
   pidFile: string | undefined;
   exit: boolean;
+  health: ResolvedHealth | undefined;
 }
 
 /** The defaults of {@link ServeOptions}, in one place. */
@@ -100,6 +110,7 @@ export function resolveOptions(options: ServeOptions): ResolvedOptions {
     ready: hook('ready', options.ready),
     pidFile: options.pidFile === undefined ? undefined : nonEmpty('pidFile', options.pidFile),
     exit: options.exit ?? DEFAULTS.exit,
+    health: resolveHealth(options.health),
   };
 }
 

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { AddressInfo, Server } from 'node:net';
 import { ConnectionDrainer, type Drainer } from './drain.js';
 import { GraceError } from './errors.js';
+import { installHealth } from './health.js';
 import { directCommand, launchedBy, watcherSetting, wrapperWarning, type LaunchedBy } from './launched-by.js';
 import { initialLifecycle, transition, type Action, type Lifecycle, type LifecycleEvent, type StopReason } from './lifecycle.js';
 import type { Starter } from './listen-env.js';
@@ -96,6 +97,8 @@ export class Graceful extends EventEmitter<GracefulEvents> {
     this.logger = resolveLogger(options.logger);
     this.host = seams.host ?? realProcess;
     this.net = seams.net ?? processNet();
+    // Before the drainers: their listener goes in front of the health one.
+    installHealth(targets.map((t) => t.server), this.options.health, () => this.isReady(), this.logger);
     this.drainers = targets.map((t) => t.drainer ?? new ConnectionDrainer(t.server));
     this.shutdown = options.shutdown ?? new Shutdown({ logger: options.logger });
     this.lifecycle = initialLifecycle(false);
