@@ -47,6 +47,8 @@ export interface GracefulEvents {
   'restart-failed': [GraceError];
   /** The next generation is ready and serving; this one drains. */
   handover: [{ pid: number }];
+  /** A stop began with a stop delay: still serving, readiness says going away. */
+  leaving: [{ signal: NodeJS.Signals | undefined; stopDelay: number }];
   /** Draining started. */
   stopping: [{ reason: StopReason; signal: NodeJS.Signals | undefined }];
   /** Draining finished; `forced` connections were destroyed at the deadline. */
@@ -64,7 +66,7 @@ export class Graceful extends EventEmitter<GracefulEvents> {
   /** The shutdown registry this generation drains through (given in options, or its own). */
   readonly shutdown: Shutdown;
   private readonly options: ResolvedOptions;
-  private readonly logger: Log;
+  private logger: Log;
   private readonly host: ProcessHost;
   private readonly net: Net;
   private readonly drainers: Drainer[];
@@ -82,6 +84,8 @@ export class Graceful extends EventEmitter<GracefulEvents> {
   /** What `restart()` callers wait for: the attempt's pid, or its refusal. */
   private pendingRestart: Promise<number> | undefined;
   private resolveDone!: () => void;
+  private stopDelayTimer: NodeJS.Timeout | undefined;
+  private removeCrashHandler: (() => void) | undefined;
   /** Set once a managed stop finished: arms the exit timer when nothing is left to wait for. */
   private exitWhenDone: (() => void) | undefined;
 
@@ -92,15 +96,16 @@ export class Graceful extends EventEmitter<GracefulEvents> {
     seams: ServeSeams = {},
   ) {
     super();
-    this.options = resolveOptions(options);
-    this.logger = resolveLogger(options.logger);
     this.host = seams.host ?? realProcess;
+    this.options = resolveOptions(options, this.host.env);
+    this.logger = resolveLogger(options.logger, this.host.env).with({ pid: this.host.pid });
     this.net = seams.net ?? processNet();
     this.drainers = targets.map((t) => t.drainer ?? new ConnectionDrainer(t.server));
     this.shutdown = options.shutdown ?? new Shutdown({ logger: options.logger });
-    this.lifecycle = initialLifecycle(false);
-    // A registry shared with the app may be shut down by the app: stop serving then too.
-    this.shutdown.on('shutdown', () => this.dispatch({ type: 'stop' }));
+    this.lifecycle = initialLifecycle(false, this.options.stopDelay > 0);
+    // A registry shared with the app may be shut down by the app: stop serving
+    // then too, with no delay (its closers are already running).
+    this.shutdown.on('shutdown', () => this.dispatch({ type: 'stop', delay: false }));
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
   }
 
@@ -138,7 +143,8 @@ export class Graceful extends EventEmitter<GracefulEvents> {
       const listens = this.targets.map((t) => t.listen ?? defaultListenSpec(env.fds.length, this.host.env));
       this.starter = env.starter;
       this.generation = env.generation;
-      this.lifecycle = initialLifecycle(this.starter?.kind === 'supervisor');
+      this.lifecycle = initialLifecycle(this.starter?.kind === 'supervisor', this.options.stopDelay > 0);
+      this.logger = this.logger.with({ generation: this.generation });
       const sayLaunch = this.readLaunch();
       if (this.starter?.kind !== 'supervisor') {
         this.status = new StatusReporter(this.host, this.logger, {
@@ -148,6 +154,7 @@ export class Graceful extends EventEmitter<GracefulEvents> {
         });
       }
       this.installSignalHandlers();
+      if (this.options.handleCrashes) this.removeCrashHandler = this.host.onUncaught((error, origin) => this.onCrash(error, origin));
       this.logger.info(`Starting pid ${this.host.pid} (generation ${this.generation})`);
       sayLaunch();
       try {
@@ -198,9 +205,12 @@ export class Graceful extends EventEmitter<GracefulEvents> {
     return this.pendingRestart ?? Promise.reject(new GraceError('ERR_GRACE_NOT_SERVING', `pid ${this.host.pid} is not serving`));
   }
 
-  /** Stops accepting, drains, and resolves when done. Idempotent: every call returns the same promise. */
+  /**
+   * Stops gracefully (after the stop delay, if one is set), drains, and
+   * resolves when done. Idempotent: every call returns the same promise.
+   */
   stop(): Promise<void> {
-    this.dispatch({ type: 'stop' });
+    this.dispatch({ type: 'stop', delay: true });
     return this.done;
   }
 
@@ -236,6 +246,8 @@ export class Graceful extends EventEmitter<GracefulEvents> {
       case 'abandon-child':
         this.attempt?.abandon(`stopping before pid ${this.attempt.pid ?? '(not spawned)'} was ready`);
         return;
+      case 'leave':
+        return this.leave(action.signal);
       case 'drain':
         void this.drain(action.reason, action.signal);
         return;
@@ -276,6 +288,7 @@ export class Graceful extends EventEmitter<GracefulEvents> {
   // removed; an inherited path is still served by the previous generation.
   private abortStart(): void {
     this.uninstallSignalHandlers();
+    this.removeCrashHandler?.();
     this.closeListening();
     this.removeSocketFiles(this.bound.filter((l) => !l.inherited));
     this.releaseProcess();
@@ -302,7 +315,7 @@ export class Graceful extends EventEmitter<GracefulEvents> {
     // the pid file name a process that is exiting, and systemd's main pid
     // moves to us before the old one exits.
     await this.status?.serving(this.generation, this.host.pid);
-    if (this.starter) tellStarterReady(this.host, this.starter, this.logger);
+    if (this.starter) tellStarterReady(this.host, this.starter, this.logger, () => this.dispatch({ type: 'retire' }));
     this.emit('ready', { pid: this.host.pid, parentPid: this.starter?.kind === 'parent' ? this.starter.pid : undefined });
   }
 
@@ -406,6 +419,8 @@ export class Graceful extends EventEmitter<GracefulEvents> {
 
   private installSignalHandlers(): void {
     const { restartSignal, stopSignals } = this.options;
+    // A registry that handled the stop signals on its own hands them to us.
+    this.shutdown.releaseSignals();
     // Under a file watcher the restart signal is the watcher's "stop, I will restart you".
     const watched = this.launch.kind === 'watcher';
     const restartable = restartSignal !== false && canPassSockets(this.host) && !watched;
@@ -428,9 +443,25 @@ export class Graceful extends EventEmitter<GracefulEvents> {
     for (const remove of this.removeSignalHandlers.splice(0)) remove();
   }
 
+  /** A stop with a stop delay: readiness says "going away" while we go on serving. */
+  private leave(signal: NodeJS.Signals | undefined): void {
+    const delay = this.options.stopDelay;
+    this.logger.info(`Leaving: pid ${this.host.pid}${signal ? ` got ${signal} and` : ''} serves ${delay} ms more while readiness says going away, then drains`, {
+      event: 'leaving',
+      signal,
+      stopDelay: delay,
+    });
+    this.status?.stopping();
+    this.shutdown.markLeaving();
+    this.emit('leaving', { signal, stopDelay: delay });
+    this.stopDelayTimer = setTimeout(() => this.dispatch({ type: 'delay-over' }), delay);
+  }
+
   private async drain(reason: StopReason, signal: NodeJS.Signals | undefined): Promise<void> {
+    clearTimeout(this.stopDelayTimer);
     if (reason !== 'handover') {
-      this.logger.info(`Stopping pid ${this.host.pid}${signal ? ` on ${signal}` : ''}`);
+      const why = reason === 'crash' ? ' after an uncaught error' : signal ? ` on ${signal}` : '';
+      this.logger.info(`Stopping pid ${this.host.pid}${why}`, { event: 'stopping', reason, signal });
       this.status?.stopping();
     }
     this.emit('stopping', { reason, signal });
@@ -461,9 +492,26 @@ export class Graceful extends EventEmitter<GracefulEvents> {
     this.finish(reason, report, forced);
   }
 
+  /**
+   * With `handleCrashes`: an error nobody caught. Other clients' requests are
+   * still in flight and the closers have not run, so stop gracefully rather
+   * than die; but the process is suspect, so no stop delay, and exit 1.
+   */
+  private onCrash(error: unknown, origin: 'uncaughtException' | 'unhandledRejection'): void {
+    const what = origin === 'uncaughtException' ? 'uncaught exception' : 'unhandled rejection';
+    const message = error instanceof Error ? error.message : String(error);
+    const stopping = this.lifecycle.state === 'draining' || this.lifecycle.state === 'stopped';
+    const then = stopping ? 'while stopping; the stop goes on' : 'stopping gracefully, then exiting with status 1';
+    this.logger.error(`${what}: ${message}; ${then}`, { event: 'crash', origin, err: error }, { stack: true });
+    this.dispatch({ type: 'crash' });
+  }
+
   private finish(reason: StopReason, report: ShutdownReport, forced: number): void {
+    // Past the stop, an app's errors are its own again.
+    if (reason !== 'crash') this.removeCrashHandler?.();
     const clean = !report.forced && report.failed.length === 0 && forced === 0;
-    const status = clean ? 0 : 1;
+    // A crash exits 1 however cleanly it drained: the process failed.
+    const status = clean && reason !== 'crash' ? 0 : 1;
     const managed = this.options.exit && reason !== 'stop';
     if (!clean) {
       const what = [report.forced || forced ? 'was forced' : '', report.failed.length ? `had failed closers (${report.failed.map((f) => f.name).join(', ')})` : '']
@@ -475,7 +523,7 @@ export class Graceful extends EventEmitter<GracefulEvents> {
     this.emit('stopped', { reason, forced });
     this.resolveDone();
     if (!managed) return;
-    if (!clean) this.host.setExitCode(status);
+    if (status !== 0) this.host.setExitCode(status);
     // Exit even if something else (a timer, a pool) holds the event loop open,
     // and say so; not before a successor's SIGTERM is in (see spawn()).
     this.exitWhenDone = () => {
