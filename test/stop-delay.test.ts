@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { test } from 'node:test';
-import { get, portOf, startFixture, waitForExit } from './helpers.ts';
+import { CLI, FIXTURE_ARGS, get, portOf, startFixture, waitForExit } from './helpers.ts';
 
 const local = { port: 0, host: '127.0.0.1' };
 // Longer than any test: only a second signal or a handover ends it.
@@ -70,4 +70,26 @@ test('GRACE_STOP_DELAY sets the default stop delay; a malformed one is refused b
   const [code] = await once(bad.proc, 'exit');
   assert.notEqual(code, 0);
   assert.match(bad.log, /GRACE_STOP_DELAY must be a whole number of milliseconds, got "5s"/);
+});
+
+test('under grace run, a reload retires the old generation at once; the supervisor\'s own stop leaves first', { timeout: 60_000 }, async (t) => {
+  const node = process.execPath;
+  const app = startFixture(t, { listen: [local], options: { stopDelay: FOREVER } }, {}, {
+    file: node,
+    args: ['--import', 'tsx', CLI, 'run', '--listen', '127.0.0.1:0', '--', node, ...FIXTURE_ARGS],
+  });
+  const supervisor = app.proc.pid!;
+  const first = await app.ready();
+  process.kill(supervisor, 'SIGHUP');
+  const second = await app.waitFor((e) => e.event === 'ready' && e.pid !== first.pid);
+  await waitForExit(first.pid);
+  assert.ok(!app.events.some((e) => e.event === 'leaving' && e.pid === first.pid), 'retired as a handover, with no stop delay');
+  assert.equal(app.events.find((e) => e.event === 'stopped' && e.pid === first.pid)?.reason, 'handover');
+  // The supervisor's SIGTERM reaches the app as a stop: it leaves, and serves on.
+  process.kill(supervisor, 'SIGTERM');
+  await app.waitFor((e) => e.event === 'leaving' && e.pid === second.pid);
+  assert.equal((await get({ port: portOf(first) }, '/')).json.pid, second.pid);
+  process.kill(supervisor, 'SIGTERM'); // forwarded: skips the delay
+  const [code] = await once(app.proc, 'exit');
+  assert.equal(code, 0);
 });
