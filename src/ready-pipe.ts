@@ -24,7 +24,7 @@ export function tellStarterReady(host: ProcessHost, starter: Starter, logger: Lo
     else closeSync(starter.readyFd);
   } catch (err) {
     // EPIPE: it is gone (a supervisor killed, a parent that gave up on us).
-    logger.warn(`could not say ready on fd ${starter.readyFd}: ${(err as Error).message}`);
+    logger.warn(`could not say ready on fd ${starter.readyFd}: ${(err as Error).message}`, { event: 'ready-word-failed', err });
     return;
   }
   if (starter.kind === 'parent') signalParent(host, starter.pid, logger);
@@ -34,13 +34,13 @@ function signalParent(host: ProcessHost, parentPid: number, logger: Log): void {
   const ppid = host.ppid();
   // Our parent may have died since start: never signal pid 1, a subreaper or a recycled pid.
   if (ppid !== parentPid) {
-    logger.warn(`not signalling pid ${parentPid}: it is no longer our parent (parent is pid ${ppid})`);
+    logger.warn(`not signalling pid ${parentPid}: it is no longer our parent (parent is pid ${ppid})`, { event: 'parent-gone', parentPid, ppid });
     return;
   }
   try {
     host.kill(parentPid, 'SIGTERM');
   } catch (err) {
-    logger.warn(`could not signal old pid ${parentPid}: ${(err as Error).message}`);
+    logger.warn(`could not signal old pid ${parentPid}: ${(err as Error).message}`, { event: 'parent-gone', parentPid, err });
   }
 }
 

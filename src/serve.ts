@@ -133,12 +133,12 @@ export class Graceful extends EventEmitter<GracefulEvents> {
    */
   async start(): Promise<void> {
     if (!canPassSockets(this.host)) {
-      this.logger.warn(`hot restart is not available on ${this.host.platform}; serving with graceful stop only`);
+      this.logger.warn(`hot restart is not available on ${this.host.platform}; serving with graceful stop only`, { event: 'no-hot-restart', platform: this.host.platform });
     }
     this.claimProcess();
     try {
       const env = this.net.inherit();
-      if (env.ignored) this.logger.warn(`ignoring ${env.ignored}`);
+      if (env.ignored) this.logger.warn(`ignoring ${env.ignored}`, { event: 'env-ignored' });
       // serve(server) with no spec: decided here, as it depends on what was inherited.
       const listens = this.targets.map((t) => t.listen ?? defaultListenSpec(env.fds.length, this.host.env));
       this.starter = env.starter;
@@ -155,7 +155,7 @@ export class Graceful extends EventEmitter<GracefulEvents> {
       }
       this.installSignalHandlers();
       if (this.options.handleCrashes) this.removeCrashHandler = this.host.onUncaught((error, origin) => this.onCrash(error, origin));
-      this.logger.info(`Starting pid ${this.host.pid} (generation ${this.generation})`);
+      this.logger.info(`Starting pid ${this.host.pid} (generation ${this.generation})`, { event: 'starting', inherited: env.fds.length });
       sayLaunch();
       try {
         await this.options.ready?.();
@@ -175,7 +175,7 @@ export class Graceful extends EventEmitter<GracefulEvents> {
       throw err;
     }
     this.where = this.describeAddresses();
-    this.logger.info(`Serving ${this.where} with pid ${this.host.pid}`);
+    this.logger.info(`Serving ${this.where} with pid ${this.host.pid}`, { event: 'serving', addresses: this.addresses() });
     this.emit('listening', { pid: this.host.pid, addresses: this.addresses() });
     if (this.dispatch({ type: 'started' }).some((a) => a.do === 'announce')) await this.announce();
   }
@@ -221,6 +221,15 @@ export class Graceful extends EventEmitter<GracefulEvents> {
    */
   private dispatch(event: LifecycleEvent): Action[] {
     const { next, actions } = transition(this.lifecycle, event);
+    if (next !== this.lifecycle || actions.length) {
+      this.logger.debug(`${event.type}${event.type === 'signal' ? ` ${event.signal}` : ''}: ${this.lifecycle.state} -> ${next.state}${actions.length ? ` (${actions.map((a) => a.do).join(', ')})` : ''}`, {
+        event: 'transition',
+        on: event.type,
+        from: this.lifecycle.state,
+        to: next.state,
+        actions: actions.map((a) => a.do),
+      });
+    }
     const successorSignalled = this.lifecycle.childSigtermDue && !next.childSigtermDue;
     this.lifecycle = next;
     for (const action of actions) this.carryOut(action);
@@ -252,11 +261,11 @@ export class Graceful extends EventEmitter<GracefulEvents> {
         void this.drain(action.reason, action.signal);
         return;
       case 'force':
-        this.logger.warn(`${action.signal} during shutdown: closing remaining connections now`);
+        this.logger.warn(`${action.signal} during shutdown: closing remaining connections now`, { event: 'force', signal: action.signal });
         this.shutdown.force();
         return;
       case 'default-action':
-        this.logger.info(`${action.signal} is not a stop signal here: terminating pid ${this.host.pid}`);
+        this.logger.info(`${action.signal} is not a stop signal here: terminating pid ${this.host.pid}`, { event: 'default-action', signal: action.signal });
         this.uninstallSignalHandlers();
         this.host.kill(this.host.pid, action.signal);
         return;
@@ -306,7 +315,7 @@ export class Graceful extends EventEmitter<GracefulEvents> {
     if (unclaimed.length && this.starter?.kind === 'supervisor') {
       throw new GraceError('ERR_GRACE_INHERITED_FD', `grace run holds ${names.join(', ')}, but this app does not listen on it: make --listen match what the app serves`);
     }
-    for (const name of names) this.logger.warn(`closed inherited ${name}: nothing listens on it in this generation`);
+    for (const name of names) this.logger.warn(`closed inherited ${name}: nothing listens on it in this generation`, { event: 'inherited-closed', fd: name });
   }
 
   /** We serve: the pid file and systemd name us, then whoever started us hears "ready". */
@@ -325,7 +334,7 @@ export class Graceful extends EventEmitter<GracefulEvents> {
       beforeRestart: this.options.beforeRestart,
       generation: this.generation + 1,
       onSpawned: (pid) => {
-        this.logger.info(`Starting new generation pid ${pid} from pid ${this.host.pid}`);
+        this.logger.info(`Starting new generation pid ${pid} from pid ${this.host.pid}`, { event: 'restart', child: pid });
         this.emit('restart', { pid });
       },
     });
@@ -340,20 +349,20 @@ export class Graceful extends EventEmitter<GracefulEvents> {
         if (!this.dispatch({ type: 'child-ready' }).some((a) => a.do === 'drain')) {
           attempt.release();
           // Ready in the same turn as a stop began: the stop wins, the child goes too.
-          this.logger.info(`stopping new generation pid ${pid}: this one is stopping`);
+          this.logger.info(`stopping new generation pid ${pid}: this one is stopping`, { event: 'child-stopped', child: pid });
           this.host.kill(pid, 'SIGTERM');
           return;
         }
-        this.logger.info(`Graceful handoff of ${this.where} with new pid ${pid} and old pid ${this.host.pid}`);
+        this.logger.info(`Graceful handoff of ${this.where} with new pid ${pid} and old pid ${this.host.pid}`, { event: 'handover', child: pid, addresses: this.addresses() });
         this.emit('handover', { pid });
       },
       (err: GraceError) => {
         if (this.attempt === attempt) this.attempt = undefined;
         if (!this.dispatch({ type: 'restart-failed' }).some((a) => a.do === 'report-failure')) {
-          this.logger.info(`new generation abandoned: ${err.message}`);
+          this.logger.info(`new generation abandoned: ${err.message}`, { event: 'child-abandoned', err });
           return;
         }
-        this.logger.error(`restart failed: ${err.message}; still serving with pid ${this.host.pid}`);
+        this.logger.error(`restart failed: ${err.message}; still serving with pid ${this.host.pid}`, { event: 'restart-failed', err });
         this.status?.failed(this.generation, this.host.pid, err.message);
         this.emit('restart-failed', err);
       },
@@ -369,7 +378,7 @@ export class Graceful extends EventEmitter<GracefulEvents> {
       this.pendingRestart = this.refuse(new GraceError('ERR_GRACE_RESTART_FAILED', `supervisor pid ${supervisor} is no longer our parent (parent is pid ${ppid})`));
       return;
     }
-    this.logger.info(`supervised: asking supervisor pid ${supervisor} to restart`);
+    this.logger.info(`supervised: asking supervisor pid ${supervisor} to restart`, { event: 'ask-supervisor', supervisor });
     try {
       this.host.kill(supervisor, 'SIGUSR2');
       this.pendingRestart = Promise.resolve(supervisor);
@@ -387,7 +396,7 @@ export class Graceful extends EventEmitter<GracefulEvents> {
   }
 
   private refuse(error: GraceError): Promise<never> {
-    this.logger.warn(`restart refused: ${error.message}`);
+    this.logger.warn(`restart refused: ${error.message}`, { event: 'restart-refused', err: error });
     this.emit('restart-refused', error);
     return Promise.reject(error);
   }
@@ -405,14 +414,14 @@ export class Graceful extends EventEmitter<GracefulEvents> {
     this.launch = launchedBy(facts, setting);
     const launch = this.launch;
     return () => {
-      if (invalidEnv) this.logger.warn(`ignoring ${invalidEnv}`);
+      if (invalidEnv) this.logger.warn(`ignoring ${invalidEnv}`, { event: 'env-ignored' });
       if (restartSignal === false || !canPassSockets(this.host)) return;
       if (launch.kind === 'watcher') {
         const why = launch.how === 'forced' ? ` (${source})` : '';
-        this.logger.info(`running under ${launch.name}${why}: ${restartSignal} stops gracefully instead of restarting (the watcher restarts the app)`);
+        this.logger.info(`running under ${launch.name}${why}: ${restartSignal} stops gracefully instead of restarting (the watcher restarts the app)`, { event: 'watcher', watcher: launch.name });
       } else if (launch.kind === 'wrapper') {
         const direct = directCommand(this.host.execArgv, this.host.argv, this.host.cwd());
-        this.logger.warn(wrapperWarning(launch, { pid: this.host.pid, signal: restartSignal, direct }));
+        this.logger.warn(wrapperWarning(launch, { pid: this.host.pid, signal: restartSignal, direct }), { event: 'wrapper', wrapper: launch.name });
       }
     };
   }
@@ -486,7 +495,7 @@ export class Graceful extends EventEmitter<GracefulEvents> {
     if (forced > 0) {
       const timeout = this.options.shutdownTimeout ?? this.shutdown.timeout;
       const deadline = report.durationMs >= timeout ? `after ${timeout} ms` : 'on a forced stop';
-      this.logger.warn(`destroyed ${forced} connection(s) still open ${deadline}`);
+      this.logger.warn(`destroyed ${forced} connection(s) still open ${deadline}`, { event: 'connections-destroyed', count: forced });
     }
     this.dispatch({ type: 'drained' });
     this.finish(reason, report, forced);
@@ -517,9 +526,9 @@ export class Graceful extends EventEmitter<GracefulEvents> {
       const what = [report.forced || forced ? 'was forced' : '', report.failed.length ? `had failed closers (${report.failed.map((f) => f.name).join(', ')})` : '']
         .filter(Boolean)
         .join(' and ');
-      this.logger.warn(`the stop ${what}${managed ? ': exit status 1' : ''}`);
+      this.logger.warn(`the stop ${what}${managed ? ': exit status 1' : ''}`, { event: 'unclean-stop', forced: report.forced || forced > 0, failed: report.failed.map((f) => f.name) });
     }
-    this.logger.info(`Exiting pid ${this.host.pid}`);
+    this.logger.info(`Exiting pid ${this.host.pid}`, { event: 'exiting', reason, status });
     this.emit('stopped', { reason, forced });
     this.resolveDone();
     if (!managed) return;
@@ -530,7 +539,7 @@ export class Graceful extends EventEmitter<GracefulEvents> {
       if (this.lifecycle.childSigtermDue) return;
       this.exitWhenDone = undefined;
       setTimeout(() => {
-        this.logger.warn(`pid ${this.host.pid} still busy ${EXIT_GRACE_MS} ms after draining (a timer, socket or pool left open): exiting with status ${status}`);
+        this.logger.warn(`pid ${this.host.pid} still busy ${EXIT_GRACE_MS} ms after draining (a timer, socket or pool left open): exiting with status ${status}`, { event: 'exit-forced', status });
         this.host.exit(status);
       }, EXIT_GRACE_MS).unref();
     };
@@ -542,7 +551,7 @@ export class Graceful extends EventEmitter<GracefulEvents> {
       try {
         if (socketFile) removeSocketFile(socketFile);
       } catch (err) {
-        this.logger.warn(`could not remove ${socketFile!.path}: ${(err as Error).message}`);
+        this.logger.warn(`could not remove ${socketFile!.path}: ${(err as Error).message}`, { event: 'socket-file-failed', path: socketFile!.path, err });
       }
     }
   }

@@ -211,7 +211,7 @@ export class Shutdown extends EventEmitter<ShutdownEvents> {
       timer = setTimeout(() => {
         if (stopped || this.isShuttingDown()) return;
         this.track(Promise.resolve().then(() => task(this.signal)), name)
-          .catch((error) => this.logger.error(`${name} failed: ${messageOf(error)}`))
+          .catch((error) => this.logger.error(`${name} failed: ${messageOf(error)}`, { event: 'job-failed', name, err: error }))
           .finally(schedule);
       }, intervalMs);
     };
@@ -273,7 +273,7 @@ export class Shutdown extends EventEmitter<ShutdownEvents> {
           (error: unknown) => {
             entry.state = 'failed';
             failed.push({ name: entry.name, error });
-            this.logger.error(`${entry.name} failed to close: ${messageOf(error)}`);
+            this.logger.error(`${entry.name} failed to close: ${messageOf(error)}`, { event: 'closer-failed', name: entry.name, err: error });
             this.emit('closer-failed', { name: entry.name, error });
           },
         );
@@ -298,7 +298,7 @@ export class Shutdown extends EventEmitter<ShutdownEvents> {
         try {
           entry.force?.();
         } catch (error) {
-          this.logger.error(`${entry.name} failed to force-close: ${messageOf(error)}`);
+          this.logger.error(`${entry.name} failed to force-close: ${messageOf(error)}`, { event: 'closer-failed', name: entry.name, err: error });
         }
       }
       const running = this.entries.filter((e) => e.state === 'running');
