@@ -7,8 +7,12 @@
  * tested against the table directly, and once each through real processes.
  */
 
-/** Why this generation stopped serving. */
-export type StopReason = 'handover' | 'signal' | 'stop';
+/**
+ * Why this generation stopped serving: a successor took over, a stop signal,
+ * `stop()` (or the shared registry was shut down), or an uncaught error with
+ * crash handling on.
+ */
+export type StopReason = 'handover' | 'signal' | 'stop' | 'crash';
 
 export type GenerationState =
   /** Sockets claimed, the ready hook running; nothing is accepted yet. */
@@ -16,6 +20,11 @@ export type GenerationState =
   | 'serving'
   /** Serving while a new generation starts. */
   | 'restarting'
+  /**
+   * A stop was asked for, with a stop delay: still accepting and serving, but
+   * readiness says "going away" so load balancers take us out of rotation.
+   */
+  | 'leaving'
   /** Not accepting; connections and registered closers finishing. */
   | 'draining'
   | 'stopped';
@@ -30,6 +39,10 @@ export interface Lifecycle {
   readonly childSigtermDue: boolean;
   /** Under `grace run`: restarts are the supervisor's to make. */
   readonly supervised: boolean;
+  /** A stop waits out a stop delay (`stopDelay` > 0) before draining. */
+  readonly delaysStop: boolean;
+  /** While leaving: the signal that asked for the stop, if one did. */
+  readonly stopSignal: NodeJS.Signals | undefined;
 }
 
 export type LifecycleEvent =
@@ -45,8 +58,20 @@ export type LifecycleEvent =
    * writes "ready" before it signals, so by then that word has been read.
    */
   | { type: 'signal'; signal: NodeJS.Signals; stopSignal: boolean }
-  /** `stop()`, or the shared shutdown registry was shut down. */
-  | { type: 'stop' }
+  /**
+   * `stop()` (`delay: true`), or the shared shutdown registry was shut down
+   * by the app (`delay: false`: its closers are already running).
+   */
+  | { type: 'stop'; delay: boolean }
+  /** The stop delay is over. */
+  | { type: 'delay-over' }
+  /**
+   * Under `grace run`, the supervisor wrote "retire": a successor serves our
+   * sockets, and the SIGTERM that follows is a handover, not a stop.
+   */
+  | { type: 'retire' }
+  /** An uncaught exception or unhandled rejection, with crash handling on. */
+  | { type: 'crash' }
   | { type: 'drained' };
 
 export type Action =
@@ -57,13 +82,15 @@ export type Action =
   | { do: 'report-failure' }
   | { do: 'drain'; reason: StopReason; signal: NodeJS.Signals | undefined }
   | { do: 'abandon-child' }
+  /** Start the stop delay: readiness turns to "going away", a timer runs. */
+  | { do: 'leave'; reason: StopReason; signal: NodeJS.Signals | undefined }
   | { do: 'force'; signal: NodeJS.Signals }
   /** Not a stop signal here: let it do what it would without grace (terminate). */
   | { do: 'default-action'; signal: NodeJS.Signals }
   | { do: 'finish' };
 
-export function initialLifecycle(supervised: boolean): Lifecycle {
-  return { state: 'starting', reason: undefined, childSigtermDue: false, supervised };
+export function initialLifecycle(supervised: boolean, delaysStop = false): Lifecycle {
+  return { state: 'starting', reason: undefined, childSigtermDue: false, supervised, delaysStop, stopSignal: undefined };
 }
 
 /** The one place the lifecycle changes: the next state and what to do. */
@@ -102,20 +129,50 @@ export function transition(now: Lifecycle, event: LifecycleEvent): { next: Lifec
         return stay(...(state === 'restarting' ? [{ do: 'abandon-child' } as const] : []), { do: 'default-action', signal });
       }
       if (state === 'draining') return stay({ do: 'force', signal });
-      return stop(now, 'signal', signal);
+      // A second stop signal skips the rest of the delay.
+      if (state === 'leaving') return drainNow(now, 'signal', signal);
+      return stop(now, 'signal', signal, true);
     }
 
     case 'stop':
-      return state === 'draining' || state === 'stopped' ? stay() : stop(now, 'stop', undefined);
+      return state === 'draining' || state === 'stopped' || state === 'leaving' ? stay() : stop(now, 'stop', undefined, event.delay);
+
+    case 'delay-over':
+      return state === 'leaving' ? drainNow(now, now.reason!, now.stopSignal) : stay();
+
+    case 'retire':
+      // Only a generation that said "ready" is retired; a stop already under way goes on.
+      if (state !== 'serving' && state !== 'restarting' && state !== 'leaving') return stay();
+      return {
+        next: to('draining', { reason: 'handover', childSigtermDue: true, stopSignal: undefined }),
+        actions: [{ do: 'drain', reason: 'handover', signal: undefined }],
+      };
+
+    case 'crash':
+      // Whatever state we are in, the process is suspect: no delay, drain now.
+      if (state === 'draining' || state === 'stopped') return stay();
+      return drainNow(now, 'crash', undefined);
 
     case 'drained':
       return state === 'draining' ? { next: to('stopped'), actions: [{ do: 'finish' }] } : stay();
   }
 }
 
-// A stop during a restart is a stop: the unready child goes too.
-function stop(now: Lifecycle, reason: StopReason, signal: NodeJS.Signals | undefined): { next: Lifecycle; actions: Action[] } {
+// A stop during a restart is a stop: the unready child goes too. A serving
+// generation with a stop delay leaves first; one still starting accepts
+// nothing yet, so it has nothing to leave.
+function stop(now: Lifecycle, reason: StopReason, signal: NodeJS.Signals | undefined, delay: boolean): { next: Lifecycle; actions: Action[] } {
   const actions: Action[] = now.state === 'restarting' ? [{ do: 'abandon-child' }] : [];
+  if (delay && now.delaysStop && now.state !== 'starting') {
+    actions.push({ do: 'leave', reason, signal });
+    return { next: { ...now, state: 'leaving', reason, stopSignal: signal }, actions };
+  }
   actions.push({ do: 'drain', reason, signal });
   return { next: { ...now, state: 'draining', reason }, actions };
+}
+
+function drainNow(now: Lifecycle, reason: StopReason, signal: NodeJS.Signals | undefined): { next: Lifecycle; actions: Action[] } {
+  const actions: Action[] = now.state === 'restarting' ? [{ do: 'abandon-child' }] : [];
+  actions.push({ do: 'drain', reason, signal });
+  return { next: { ...now, state: 'draining', reason, stopSignal: undefined }, actions };
 }

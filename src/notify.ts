@@ -19,7 +19,7 @@ export function systemdNotifier(host: ProcessHost, logger: Log): Notify {
   if (!host.env.NOTIFY_SOCKET) return skip;
   const binary = findOnPath('systemd-notify', host.env.PATH ?? '');
   if (!binary) {
-    logger.warn('NOTIFY_SOCKET is set but systemd-notify is not on PATH: readiness is not reported to systemd');
+    logger.warn('NOTIFY_SOCKET is set but systemd-notify is not on PATH: readiness is not reported to systemd', { event: 'notify-failed' });
     return skip;
   }
   return (...assignments) =>
@@ -28,12 +28,12 @@ export function systemdNotifier(host: ProcessHost, logger: Log): Notify {
       const child = spawn(binary, [`--pid=${host.pid}`, ...assignments], { stdio: 'ignore', env: host.env });
       const timer = setTimeout(resolve, NOTIFY_TIMEOUT_MS);
       child.on('error', (err) => {
-        logger.warn(`systemd-notify failed: ${err.message}`);
+        logger.warn(`systemd-notify failed: ${err.message}`, { event: 'notify-failed', err });
         clearTimeout(timer);
         resolve();
       });
       child.on('exit', (code) => {
-        if (code !== 0) logger.warn(`systemd-notify ${assignments.join(' ')} exited with code ${code}`);
+        if (code !== 0) logger.warn(`systemd-notify ${assignments.join(' ')} exited with code ${code}`, { event: 'notify-failed', code });
         clearTimeout(timer);
         resolve();
       });

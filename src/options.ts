@@ -27,6 +27,23 @@ export interface ServeOptions {
    * registry's timeout (30 000).
    */
   shutdownTimeout?: number;
+  /**
+   * On a stop signal (or `stop()`), keep accepting and serving this long
+   * while readiness says "going away" (`isReady()` false, the health
+   * handler's 503), so load balancers and Kubernetes take this instance out
+   * of rotation before it stops accepting; then drain. A second stop signal
+   * skips the rest. Not applied to a hot-restart handover (the successor
+   * serves the same sockets) nor to a crash. Default: `GRACE_STOP_DELAY`
+   * from the environment (set by `grace run --stop-delay`), else 0.
+   */
+  stopDelay?: number;
+  /**
+   * On an uncaught exception or unhandled rejection, log it with its stack,
+   * stop gracefully (in-flight requests of other clients finish, closers
+   * run) under the shutdown deadline, and exit with status 1. Without it,
+   * Node's default applies: the process dies at once. Default false.
+   */
+  handleCrashes?: boolean;
   /** While draining, how long an idle keep-alive connection is given to send its next request. Default 500. */
   idleGrace?: number;
   /** Runs in the old generation before the new one is started (Go grace's PreStartProcess). */
@@ -79,6 +96,8 @@ export interface ResolvedOptions {
   readyTimeout: number;
   shutdownTimeout: number | undefined;
   idleGrace: number;
+  stopDelay: number;
+  handleCrashes: boolean;
   beforeRestart: (() => void | Promise<void>) | undefined;
   ready: (() => void | Promise<void>) | undefined;
   pidFile: string | undefined;
@@ -94,10 +113,12 @@ export const DEFAULTS = {
   readyTimeout: 30_000,
   shutdownTimeout: 30_000,
   idleGrace: 500,
+  stopDelay: 0,
+  handleCrashes: false,
   exit: true,
 } as const satisfies Partial<ResolvedOptions>;
 
-export function resolveOptions(options: ServeOptions): ResolvedOptions {
+export function resolveOptions(options: ServeOptions, env: NodeJS.ProcessEnv = {}): ResolvedOptions {
   return {
     restartSignal: restartSignal(options.restartSignal),
     devWatcher: devWatcher(options.devWatcher),
@@ -106,6 +127,8 @@ export function resolveOptions(options: ServeOptions): ResolvedOptions {
     // Unset: the shutdown registry's own timeout (DEFAULTS.shutdownTimeout unless it was given another).
     shutdownTimeout: options.shutdownTimeout === undefined ? undefined : duration('shutdownTimeout', options.shutdownTimeout, DEFAULTS.shutdownTimeout),
     idleGrace: duration('idleGrace', options.idleGrace, DEFAULTS.idleGrace),
+    stopDelay: options.stopDelay === undefined ? stopDelayFromEnv(env) : duration('stopDelay', options.stopDelay, DEFAULTS.stopDelay),
+    handleCrashes: flag('handleCrashes', options.handleCrashes, DEFAULTS.handleCrashes),
     beforeRestart: hook('beforeRestart', options.beforeRestart),
     ready: hook('ready', options.ready),
     pidFile: options.pidFile === undefined ? undefined : nonEmpty('pidFile', options.pidFile),
@@ -119,6 +142,21 @@ function duration(name: string, value: number | undefined, fallback: number): nu
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
     throw new GraceError('ERR_GRACE_OPTIONS', `options.${name} must be a non-negative number of milliseconds, got ${String(value)}`);
   }
+  return value;
+}
+
+function stopDelayFromEnv(env: NodeJS.ProcessEnv): number {
+  const raw = env.GRACE_STOP_DELAY;
+  if (raw === undefined || raw === '') return DEFAULTS.stopDelay;
+  if (!/^\d+$/.test(raw)) {
+    throw new GraceError('ERR_GRACE_OPTIONS', `GRACE_STOP_DELAY must be a whole number of milliseconds, got ${JSON.stringify(raw)}`);
+  }
+  return Number(raw);
+}
+
+function flag(name: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') throw new GraceError('ERR_GRACE_OPTIONS', `options.${name} must be true or false, got ${JSON.stringify(value)}`);
   return value;
 }
 

@@ -26,6 +26,11 @@ export interface ProcessHost {
   cwd(): string;
   /** Handles a signal until the returned function is called. */
   onSignal(signal: NodeJS.Signals, handler: () => void): () => void;
+  /**
+   * Handles uncaught exceptions and unhandled rejections until the returned
+   * function is called (while handled, they do not end the process).
+   */
+  onUncaught(handler: (error: unknown, origin: 'uncaughtException' | 'unhandledRejection') => void): () => void;
   kill(pid: number, signal: NodeJS.Signals): void;
   exit(code: number): void;
   /** The status the process exits with when its event loop empties. */
@@ -67,6 +72,16 @@ export const realProcess: ProcessHost = {
   onSignal(signal, handler) {
     process.on(signal, handler);
     return () => process.removeListener(signal, handler);
+  },
+  onUncaught(handler) {
+    const onException = (error: unknown) => handler(error, 'uncaughtException');
+    const onRejection = (reason: unknown) => handler(reason, 'unhandledRejection');
+    process.on('uncaughtException', onException);
+    process.on('unhandledRejection', onRejection);
+    return () => {
+      process.removeListener('uncaughtException', onException);
+      process.removeListener('unhandledRejection', onRejection);
+    };
   },
   kill: (pid, signal) => process.kill(pid, signal),
   exit: (code) => process.exit(code),

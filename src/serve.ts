@@ -48,6 +48,8 @@ export interface GracefulEvents {
   'restart-failed': [GraceError];
   /** The next generation is ready and serving; this one drains. */
   handover: [{ pid: number }];
+  /** A stop began with a stop delay: still serving, readiness says going away. */
+  leaving: [{ signal: NodeJS.Signals | undefined; stopDelay: number }];
   /** Draining started. */
   stopping: [{ reason: StopReason; signal: NodeJS.Signals | undefined }];
   /** Draining finished; `forced` connections were destroyed at the deadline. */
@@ -65,7 +67,7 @@ export class Graceful extends EventEmitter<GracefulEvents> {
   /** The shutdown registry this generation drains through (given in options, or its own). */
   readonly shutdown: Shutdown;
   private readonly options: ResolvedOptions;
-  private readonly logger: Log;
+  private logger: Log;
   private readonly host: ProcessHost;
   private readonly net: Net;
   private readonly drainers: Drainer[];
@@ -83,6 +85,8 @@ export class Graceful extends EventEmitter<GracefulEvents> {
   /** What `restart()` callers wait for: the attempt's pid, or its refusal. */
   private pendingRestart: Promise<number> | undefined;
   private resolveDone!: () => void;
+  private stopDelayTimer: NodeJS.Timeout | undefined;
+  private removeCrashHandler: (() => void) | undefined;
   /** Set once a managed stop finished: arms the exit timer when nothing is left to wait for. */
   private exitWhenDone: (() => void) | undefined;
 
@@ -93,17 +97,18 @@ export class Graceful extends EventEmitter<GracefulEvents> {
     seams: ServeSeams = {},
   ) {
     super();
-    this.options = resolveOptions(options);
-    this.logger = resolveLogger(options.logger);
     this.host = seams.host ?? realProcess;
+    this.options = resolveOptions(options, this.host.env);
+    this.logger = resolveLogger(options.logger, this.host.env).with({ pid: this.host.pid });
     this.net = seams.net ?? processNet();
     // Before the drainers: their listener goes in front of the health one.
     installHealth(targets.map((t) => t.server), this.options.health, () => this.isReady(), this.logger);
     this.drainers = targets.map((t) => t.drainer ?? new ConnectionDrainer(t.server));
     this.shutdown = options.shutdown ?? new Shutdown({ logger: options.logger });
-    this.lifecycle = initialLifecycle(false);
-    // A registry shared with the app may be shut down by the app: stop serving then too.
-    this.shutdown.on('shutdown', () => this.dispatch({ type: 'stop' }));
+    this.lifecycle = initialLifecycle(false, this.options.stopDelay > 0);
+    // A registry shared with the app may be shut down by the app: stop serving
+    // then too, with no delay (its closers are already running).
+    this.shutdown.on('shutdown', () => this.dispatch({ type: 'stop', delay: false }));
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
   }
 
@@ -131,17 +136,18 @@ export class Graceful extends EventEmitter<GracefulEvents> {
    */
   async start(): Promise<void> {
     if (!canPassSockets(this.host)) {
-      this.logger.warn(`hot restart is not available on ${this.host.platform}; serving with graceful stop only`);
+      this.logger.warn(`hot restart is not available on ${this.host.platform}; serving with graceful stop only`, { event: 'no-hot-restart', platform: this.host.platform });
     }
     this.claimProcess();
     try {
       const env = this.net.inherit();
-      if (env.ignored) this.logger.warn(`ignoring ${env.ignored}`);
+      if (env.ignored) this.logger.warn(`ignoring ${env.ignored}`, { event: 'env-ignored' });
       // serve(server) with no spec: decided here, as it depends on what was inherited.
       const listens = this.targets.map((t) => t.listen ?? defaultListenSpec(env.fds.length, this.host.env));
       this.starter = env.starter;
       this.generation = env.generation;
-      this.lifecycle = initialLifecycle(this.starter?.kind === 'supervisor');
+      this.lifecycle = initialLifecycle(this.starter?.kind === 'supervisor', this.options.stopDelay > 0);
+      this.logger = this.logger.with({ generation: this.generation });
       const sayLaunch = this.readLaunch();
       if (this.starter?.kind !== 'supervisor') {
         this.status = new StatusReporter(this.host, this.logger, {
@@ -151,7 +157,8 @@ export class Graceful extends EventEmitter<GracefulEvents> {
         });
       }
       this.installSignalHandlers();
-      this.logger.info(`Starting pid ${this.host.pid} (generation ${this.generation})`);
+      if (this.options.handleCrashes) this.removeCrashHandler = this.host.onUncaught((error, origin) => this.onCrash(error, origin));
+      this.logger.info(`Starting pid ${this.host.pid} (generation ${this.generation})`, { event: 'starting', inherited: env.fds.length });
       sayLaunch();
       try {
         await this.options.ready?.();
@@ -171,7 +178,7 @@ export class Graceful extends EventEmitter<GracefulEvents> {
       throw err;
     }
     this.where = this.describeAddresses();
-    this.logger.info(`Serving ${this.where} with pid ${this.host.pid}`);
+    this.logger.info(`Serving ${this.where} with pid ${this.host.pid}`, { event: 'serving', addresses: this.addresses() });
     this.emit('listening', { pid: this.host.pid, addresses: this.addresses() });
     if (this.dispatch({ type: 'started' }).some((a) => a.do === 'announce')) await this.announce();
   }
@@ -201,9 +208,12 @@ export class Graceful extends EventEmitter<GracefulEvents> {
     return this.pendingRestart ?? Promise.reject(new GraceError('ERR_GRACE_NOT_SERVING', `pid ${this.host.pid} is not serving`));
   }
 
-  /** Stops accepting, drains, and resolves when done. Idempotent: every call returns the same promise. */
+  /**
+   * Stops gracefully (after the stop delay, if one is set), drains, and
+   * resolves when done. Idempotent: every call returns the same promise.
+   */
   stop(): Promise<void> {
-    this.dispatch({ type: 'stop' });
+    this.dispatch({ type: 'stop', delay: true });
     return this.done;
   }
 
@@ -214,6 +224,15 @@ export class Graceful extends EventEmitter<GracefulEvents> {
    */
   private dispatch(event: LifecycleEvent): Action[] {
     const { next, actions } = transition(this.lifecycle, event);
+    if (next !== this.lifecycle || actions.length) {
+      this.logger.debug(`${event.type}${event.type === 'signal' ? ` ${event.signal}` : ''}: ${this.lifecycle.state} -> ${next.state}${actions.length ? ` (${actions.map((a) => a.do).join(', ')})` : ''}`, {
+        event: 'transition',
+        on: event.type,
+        from: this.lifecycle.state,
+        to: next.state,
+        actions: actions.map((a) => a.do),
+      });
+    }
     const successorSignalled = this.lifecycle.childSigtermDue && !next.childSigtermDue;
     this.lifecycle = next;
     for (const action of actions) this.carryOut(action);
@@ -239,15 +258,17 @@ export class Graceful extends EventEmitter<GracefulEvents> {
       case 'abandon-child':
         this.attempt?.abandon(`stopping before pid ${this.attempt.pid ?? '(not spawned)'} was ready`);
         return;
+      case 'leave':
+        return this.leave(action.signal);
       case 'drain':
         void this.drain(action.reason, action.signal);
         return;
       case 'force':
-        this.logger.warn(`${action.signal} during shutdown: closing remaining connections now`);
+        this.logger.warn(`${action.signal} during shutdown: closing remaining connections now`, { event: 'force', signal: action.signal });
         this.shutdown.force();
         return;
       case 'default-action':
-        this.logger.info(`${action.signal} is not a stop signal here: terminating pid ${this.host.pid}`);
+        this.logger.info(`${action.signal} is not a stop signal here: terminating pid ${this.host.pid}`, { event: 'default-action', signal: action.signal });
         this.uninstallSignalHandlers();
         this.host.kill(this.host.pid, action.signal);
         return;
@@ -279,6 +300,7 @@ export class Graceful extends EventEmitter<GracefulEvents> {
   // removed; an inherited path is still served by the previous generation.
   private abortStart(): void {
     this.uninstallSignalHandlers();
+    this.removeCrashHandler?.();
     this.closeListening();
     this.removeSocketFiles(this.bound.filter((l) => !l.inherited));
     this.releaseProcess();
@@ -296,7 +318,7 @@ export class Graceful extends EventEmitter<GracefulEvents> {
     if (unclaimed.length && this.starter?.kind === 'supervisor') {
       throw new GraceError('ERR_GRACE_INHERITED_FD', `grace run holds ${names.join(', ')}, but this app does not listen on it: make --listen match what the app serves`);
     }
-    for (const name of names) this.logger.warn(`closed inherited ${name}: nothing listens on it in this generation`);
+    for (const name of names) this.logger.warn(`closed inherited ${name}: nothing listens on it in this generation`, { event: 'inherited-closed', fd: name });
   }
 
   /** We serve: the pid file and systemd name us, then whoever started us hears "ready". */
@@ -305,7 +327,7 @@ export class Graceful extends EventEmitter<GracefulEvents> {
     // the pid file name a process that is exiting, and systemd's main pid
     // moves to us before the old one exits.
     await this.status?.serving(this.generation, this.host.pid);
-    if (this.starter) tellStarterReady(this.host, this.starter, this.logger);
+    if (this.starter) tellStarterReady(this.host, this.starter, this.logger, () => this.dispatch({ type: 'retire' }));
     this.emit('ready', { pid: this.host.pid, parentPid: this.starter?.kind === 'parent' ? this.starter.pid : undefined });
   }
 
@@ -315,7 +337,7 @@ export class Graceful extends EventEmitter<GracefulEvents> {
       beforeRestart: this.options.beforeRestart,
       generation: this.generation + 1,
       onSpawned: (pid) => {
-        this.logger.info(`Starting new generation pid ${pid} from pid ${this.host.pid}`);
+        this.logger.info(`Starting new generation pid ${pid} from pid ${this.host.pid}`, { event: 'restart', child: pid });
         this.emit('restart', { pid });
       },
     });
@@ -330,20 +352,20 @@ export class Graceful extends EventEmitter<GracefulEvents> {
         if (!this.dispatch({ type: 'child-ready' }).some((a) => a.do === 'drain')) {
           attempt.release();
           // Ready in the same turn as a stop began: the stop wins, the child goes too.
-          this.logger.info(`stopping new generation pid ${pid}: this one is stopping`);
+          this.logger.info(`stopping new generation pid ${pid}: this one is stopping`, { event: 'child-stopped', child: pid });
           this.host.kill(pid, 'SIGTERM');
           return;
         }
-        this.logger.info(`Graceful handoff of ${this.where} with new pid ${pid} and old pid ${this.host.pid}`);
+        this.logger.info(`Graceful handoff of ${this.where} with new pid ${pid} and old pid ${this.host.pid}`, { event: 'handover', child: pid, addresses: this.addresses() });
         this.emit('handover', { pid });
       },
       (err: GraceError) => {
         if (this.attempt === attempt) this.attempt = undefined;
         if (!this.dispatch({ type: 'restart-failed' }).some((a) => a.do === 'report-failure')) {
-          this.logger.info(`new generation abandoned: ${err.message}`);
+          this.logger.info(`new generation abandoned: ${err.message}`, { event: 'child-abandoned', err });
           return;
         }
-        this.logger.error(`restart failed: ${err.message}; still serving with pid ${this.host.pid}`);
+        this.logger.error(`restart failed: ${err.message}; still serving with pid ${this.host.pid}`, { event: 'restart-failed', err });
         this.status?.failed(this.generation, this.host.pid, err.message);
         this.emit('restart-failed', err);
       },
@@ -359,7 +381,7 @@ export class Graceful extends EventEmitter<GracefulEvents> {
       this.pendingRestart = this.refuse(new GraceError('ERR_GRACE_RESTART_FAILED', `supervisor pid ${supervisor} is no longer our parent (parent is pid ${ppid})`));
       return;
     }
-    this.logger.info(`supervised: asking supervisor pid ${supervisor} to restart`);
+    this.logger.info(`supervised: asking supervisor pid ${supervisor} to restart`, { event: 'ask-supervisor', supervisor });
     try {
       this.host.kill(supervisor, 'SIGUSR2');
       this.pendingRestart = Promise.resolve(supervisor);
@@ -377,7 +399,7 @@ export class Graceful extends EventEmitter<GracefulEvents> {
   }
 
   private refuse(error: GraceError): Promise<never> {
-    this.logger.warn(`restart refused: ${error.message}`);
+    this.logger.warn(`restart refused: ${error.message}`, { event: 'restart-refused', err: error });
     this.emit('restart-refused', error);
     return Promise.reject(error);
   }
@@ -395,20 +417,22 @@ export class Graceful extends EventEmitter<GracefulEvents> {
     this.launch = launchedBy(facts, setting);
     const launch = this.launch;
     return () => {
-      if (invalidEnv) this.logger.warn(`ignoring ${invalidEnv}`);
+      if (invalidEnv) this.logger.warn(`ignoring ${invalidEnv}`, { event: 'env-ignored' });
       if (restartSignal === false || !canPassSockets(this.host)) return;
       if (launch.kind === 'watcher') {
         const why = launch.how === 'forced' ? ` (${source})` : '';
-        this.logger.info(`running under ${launch.name}${why}: ${restartSignal} stops gracefully instead of restarting (the watcher restarts the app)`);
+        this.logger.info(`running under ${launch.name}${why}: ${restartSignal} stops gracefully instead of restarting (the watcher restarts the app)`, { event: 'watcher', watcher: launch.name });
       } else if (launch.kind === 'wrapper') {
         const direct = directCommand(this.host.execArgv, this.host.argv, this.host.cwd());
-        this.logger.warn(wrapperWarning(launch, { pid: this.host.pid, signal: restartSignal, direct }));
+        this.logger.warn(wrapperWarning(launch, { pid: this.host.pid, signal: restartSignal, direct }), { event: 'wrapper', wrapper: launch.name });
       }
     };
   }
 
   private installSignalHandlers(): void {
     const { restartSignal, stopSignals } = this.options;
+    // A registry that handled the stop signals on its own hands them to us.
+    this.shutdown.releaseSignals();
     // Under a file watcher the restart signal is the watcher's "stop, I will restart you".
     const watched = this.launch.kind === 'watcher';
     const restartable = restartSignal !== false && canPassSockets(this.host) && !watched;
@@ -431,9 +455,25 @@ export class Graceful extends EventEmitter<GracefulEvents> {
     for (const remove of this.removeSignalHandlers.splice(0)) remove();
   }
 
+  /** A stop with a stop delay: readiness says "going away" while we go on serving. */
+  private leave(signal: NodeJS.Signals | undefined): void {
+    const delay = this.options.stopDelay;
+    this.logger.info(`Leaving: pid ${this.host.pid}${signal ? ` got ${signal} and` : ''} serves ${delay} ms more while readiness says going away, then drains`, {
+      event: 'leaving',
+      signal,
+      stopDelay: delay,
+    });
+    this.status?.stopping();
+    this.shutdown.markLeaving();
+    this.emit('leaving', { signal, stopDelay: delay });
+    this.stopDelayTimer = setTimeout(() => this.dispatch({ type: 'delay-over' }), delay);
+  }
+
   private async drain(reason: StopReason, signal: NodeJS.Signals | undefined): Promise<void> {
+    clearTimeout(this.stopDelayTimer);
     if (reason !== 'handover') {
-      this.logger.info(`Stopping pid ${this.host.pid}${signal ? ` on ${signal}` : ''}`);
+      const why = reason === 'crash' ? ' after an uncaught error' : signal ? ` on ${signal}` : '';
+      this.logger.info(`Stopping pid ${this.host.pid}${why}`, { event: 'stopping', reason, signal });
       this.status?.stopping();
     }
     this.emit('stopping', { reason, signal });
@@ -458,34 +498,51 @@ export class Graceful extends EventEmitter<GracefulEvents> {
     if (forced > 0) {
       const timeout = this.options.shutdownTimeout ?? this.shutdown.timeout;
       const deadline = report.durationMs >= timeout ? `after ${timeout} ms` : 'on a forced stop';
-      this.logger.warn(`destroyed ${forced} connection(s) still open ${deadline}`);
+      this.logger.warn(`destroyed ${forced} connection(s) still open ${deadline}`, { event: 'connections-destroyed', count: forced });
     }
     this.dispatch({ type: 'drained' });
     this.finish(reason, report, forced);
   }
 
+  /**
+   * With `handleCrashes`: an error nobody caught. Other clients' requests are
+   * still in flight and the closers have not run, so stop gracefully rather
+   * than die; but the process is suspect, so no stop delay, and exit 1.
+   */
+  private onCrash(error: unknown, origin: 'uncaughtException' | 'unhandledRejection'): void {
+    const what = origin === 'uncaughtException' ? 'uncaught exception' : 'unhandled rejection';
+    const message = error instanceof Error ? error.message : String(error);
+    const stopping = this.lifecycle.state === 'draining' || this.lifecycle.state === 'stopped';
+    const then = stopping ? 'while stopping; the stop goes on' : 'stopping gracefully, then exiting with status 1';
+    this.logger.error(`${what}: ${message}; ${then}`, { event: 'crash', origin, err: error }, { stack: true });
+    this.dispatch({ type: 'crash' });
+  }
+
   private finish(reason: StopReason, report: ShutdownReport, forced: number): void {
+    // Past the stop, an app's errors are its own again.
+    if (reason !== 'crash') this.removeCrashHandler?.();
     const clean = !report.forced && report.failed.length === 0 && forced === 0;
-    const status = clean ? 0 : 1;
+    // A crash exits 1 however cleanly it drained: the process failed.
+    const status = clean && reason !== 'crash' ? 0 : 1;
     const managed = this.options.exit && reason !== 'stop';
     if (!clean) {
       const what = [report.forced || forced ? 'was forced' : '', report.failed.length ? `had failed closers (${report.failed.map((f) => f.name).join(', ')})` : '']
         .filter(Boolean)
         .join(' and ');
-      this.logger.warn(`the stop ${what}${managed ? ': exit status 1' : ''}`);
+      this.logger.warn(`the stop ${what}${managed ? ': exit status 1' : ''}`, { event: 'unclean-stop', forced: report.forced || forced > 0, failed: report.failed.map((f) => f.name) });
     }
-    this.logger.info(`Exiting pid ${this.host.pid}`);
+    this.logger.info(`Exiting pid ${this.host.pid}`, { event: 'exiting', reason, status });
     this.emit('stopped', { reason, forced });
     this.resolveDone();
     if (!managed) return;
-    if (!clean) this.host.setExitCode(status);
+    if (status !== 0) this.host.setExitCode(status);
     // Exit even if something else (a timer, a pool) holds the event loop open,
     // and say so; not before a successor's SIGTERM is in (see spawn()).
     this.exitWhenDone = () => {
       if (this.lifecycle.childSigtermDue) return;
       this.exitWhenDone = undefined;
       setTimeout(() => {
-        this.logger.warn(`pid ${this.host.pid} still busy ${EXIT_GRACE_MS} ms after draining (a timer, socket or pool left open): exiting with status ${status}`);
+        this.logger.warn(`pid ${this.host.pid} still busy ${EXIT_GRACE_MS} ms after draining (a timer, socket or pool left open): exiting with status ${status}`, { event: 'exit-forced', status });
         this.host.exit(status);
       }, EXIT_GRACE_MS).unref();
     };
@@ -497,7 +554,7 @@ export class Graceful extends EventEmitter<GracefulEvents> {
       try {
         if (socketFile) removeSocketFile(socketFile);
       } catch (err) {
-        this.logger.warn(`could not remove ${socketFile!.path}: ${(err as Error).message}`);
+        this.logger.warn(`could not remove ${socketFile!.path}: ${(err as Error).message}`, { event: 'socket-file-failed', path: socketFile!.path, err });
       }
     }
   }

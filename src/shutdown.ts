@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { GraceError } from './errors.js';
 import { resolveLogger, type Log, type Logger } from './logger.js';
+import { realProcess, type ProcessHost } from './process-host.js';
 import { within } from './within.js';
 
 /**
@@ -32,6 +33,8 @@ export interface ShutdownOptions {
   /** Overall deadline for every phase together, in ms. Default 30 000. */
   timeout?: number;
   logger?: Logger | false;
+  /** @internal The process whose signals `handleSignals()` takes (tests pass a stand-in). */
+  host?: ProcessHost;
 }
 
 /** What happened, by name. */
@@ -80,11 +83,15 @@ export class Shutdown extends EventEmitter<ShutdownEvents> {
   private readonly logger: Log;
   private running: Promise<ShutdownReport> | undefined;
   private forceNow: (() => void) | undefined;
+  private leaving = false;
+  private readonly host: ProcessHost;
+  private readonly removeSignalHandlers: Array<() => void> = [];
 
   constructor(options: ShutdownOptions = {}) {
     super();
     this.timeout = checkTimeout(options.timeout ?? DEFAULT_TIMEOUT);
     this.logger = resolveLogger(options.logger);
+    this.host = options.host ?? realProcess;
   }
 
   /** Aborts when shutdown starts: pass it to work that should stop taking more. */
@@ -92,9 +99,63 @@ export class Shutdown extends EventEmitter<ShutdownEvents> {
     return this.controller.signal;
   }
 
-  /** True from the moment shutdown starts, e.g. for a readiness endpoint to answer 503. */
+  /**
+   * True from the first moment of a stop, e.g. for a readiness endpoint to
+   * answer 503: from the start of a server's stop delay (see
+   * {@link markLeaving}), else from `shutdown()`.
+   */
   isShuttingDown(): boolean {
-    return this.controller.signal.aborted;
+    return this.leaving || this.controller.signal.aborted;
+  }
+
+  /**
+   * A stop is coming but work is still taken (`gracehttp`'s `stopDelay`):
+   * `isShuttingDown()` turns true so readiness says "going away"; `signal`
+   * aborts and the closers run only at `shutdown()`.
+   */
+  markLeaving(): void {
+    this.leaving = true;
+  }
+
+  /**
+   * Makes the stop signals shut this registry down, for a process with no
+   * server (a queue worker): on the first, run the shutdown and exit with
+   * status 0, or 1 if it was forced or a closer failed; a second forces it.
+   * Without this (and without `gracehttp.serve`, which handles the signals
+   * itself), SIGTERM kills the process with status 143 and no closer runs.
+   * Returns a function that removes the handlers.
+   */
+  handleSignals(options: { signals?: readonly NodeJS.Signals[]; exit?: boolean; timeout?: number } = {}): () => void {
+    const signals = options.signals ?? ['SIGINT', 'SIGTERM'];
+    const host = this.host;
+    const removers = signals.map((signal) =>
+      host.onSignal(signal, () => {
+        if (this.running) {
+          this.logger.warn(`${signal} during shutdown: forcing it`, { event: 'force', signal });
+          this.force();
+          return;
+        }
+        this.logger.info(`${signal}: shutting down pid ${host.pid}`, { event: 'stopping', signal, pid: host.pid });
+        void this.shutdown({ reason: signal, timeout: options.timeout }).then((report) => {
+          const status = report.forced || report.failed.length > 0 ? 1 : 0;
+          this.logger.info(`shut down${status ? ' with failures' : ''}: exiting pid ${host.pid} with status ${status}`, { event: 'exit', status, pid: host.pid });
+          if (options.exit === false) return;
+          host.setExitCode(status);
+          // Something left open (a timer, a socket) must not keep a stopped worker alive.
+          setTimeout(() => host.exit(status), 1000).unref();
+        });
+      }),
+    );
+    const remove = () => {
+      for (const r of removers.splice(0)) r();
+    };
+    this.removeSignalHandlers.push(remove);
+    return remove;
+  }
+
+  /** @internal `gracehttp.serve` handles the process's signals from here on (and tells a handover from a stop). */
+  releaseSignals(): void {
+    for (const remove of this.removeSignalHandlers.splice(0)) remove();
   }
 
   /** Resolves with the report once shutdown has finished. */
@@ -150,7 +211,7 @@ export class Shutdown extends EventEmitter<ShutdownEvents> {
       timer = setTimeout(() => {
         if (stopped || this.isShuttingDown()) return;
         this.track(Promise.resolve().then(() => task(this.signal)), name)
-          .catch((error) => this.logger.error(`${name} failed: ${messageOf(error)}`))
+          .catch((error) => this.logger.error(`${name} failed: ${messageOf(error)}`, { event: 'job-failed', name, err: error }))
           .finally(schedule);
       }, intervalMs);
     };
@@ -188,10 +249,12 @@ export class Shutdown extends EventEmitter<ShutdownEvents> {
     const started = performance.now();
     const failed: ShutdownReport['failed'] = [];
     let forced = false;
+    let forcedEarly = false;
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, timeout);
       this.forceNow = () => {
+        forcedEarly = true;
         clearTimeout(timer);
         resolve();
       };
@@ -210,7 +273,7 @@ export class Shutdown extends EventEmitter<ShutdownEvents> {
           (error: unknown) => {
             entry.state = 'failed';
             failed.push({ name: entry.name, error });
-            this.logger.error(`${entry.name} failed to close: ${messageOf(error)}`);
+            this.logger.error(`${entry.name} failed to close: ${messageOf(error)}`, { event: 'closer-failed', name: entry.name, err: error });
             this.emit('closer-failed', { name: entry.name, error });
           },
         );
@@ -235,7 +298,7 @@ export class Shutdown extends EventEmitter<ShutdownEvents> {
         try {
           entry.force?.();
         } catch (error) {
-          this.logger.error(`${entry.name} failed to force-close: ${messageOf(error)}`);
+          this.logger.error(`${entry.name} failed to force-close: ${messageOf(error)}`, { event: 'closer-failed', name: entry.name, err: error });
         }
       }
       const running = this.entries.filter((e) => e.state === 'running');
@@ -247,7 +310,8 @@ export class Shutdown extends EventEmitter<ShutdownEvents> {
       }
       for (const task of this.tasks) unfinished.push(this.taskNames.get(task) ?? 'task');
       if (unfinished.length) {
-        this.logger.warn(`shutdown ${timeout === 0 ? 'forced' : `deadline (${timeout} ms) reached`}; unfinished: ${unfinished.join(', ')}`);
+        const why = forcedEarly || timeout === 0 ? 'forced' : `deadline (${timeout} ms) reached`;
+        this.logger.warn(`shutdown ${why}; unfinished: ${unfinished.join(', ')}`, { event: 'shutdown-unfinished', unfinished });
       }
     }
     return { reason, durationMs: performance.now() - started, forced, failed, unfinished };

@@ -69,7 +69,7 @@ export class StatusReporter {
         at: Date.now(),
       });
     } catch (err) {
-      this.logger.warn(`could not write pid file ${path}: ${(err as Error).message}`);
+      this.logger.warn(`could not write pid file ${path}: ${(err as Error).message}`, { event: 'pid-file-failed', path, err });
     }
   }
 }

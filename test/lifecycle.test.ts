@@ -88,7 +88,7 @@ test('under a supervisor a restart is asked of it and the generation keeps servi
 });
 
 test('stop() is idempotent and a drain that finished stops', () => {
-  const stop: LifecycleEvent = { type: 'stop' };
+  const stop: LifecycleEvent = { type: 'stop', delay: true };
   const { now, did } = run([started, stop, stop, { type: 'drained' }, stop]);
   assert.deepEqual(did, ['announce', 'drain:stop', 'finish']);
   assert.equal(now.state, 'stopped');
@@ -96,4 +96,57 @@ test('stop() is idempotent and a drain that finished stops', () => {
 
 test('after a final stop, a stop signal takes its default action (nothing is left to drain)', () => {
   assert.deepEqual(run([started, sigterm, { type: 'drained' }, sigint]).did.slice(-1), ['default-action']);
+});
+
+const delayed = initialLifecycle(false, true);
+const delayOver: LifecycleEvent = { type: 'delay-over' };
+
+test('with a stop delay, a stop signal leaves first: still serving, then drains when the delay is over', () => {
+  const { now, did } = run([started, sigterm], delayed);
+  assert.deepEqual(did, ['announce', 'leave']);
+  assert.equal(now.state, 'leaving');
+  const after = run([delayOver], now);
+  assert.deepEqual(after.did, ['drain:signal']);
+  assert.equal(after.now.state, 'draining');
+});
+
+test('a second stop signal skips the rest of the stop delay; a third forces the drain', () => {
+  assert.deepEqual(run([started, sigterm, sigint, sigterm], delayed).did, ['announce', 'leave', 'drain:signal', 'force']);
+  // The delay's timer firing after that changes nothing.
+  assert.deepEqual(run([started, sigterm, sigint, delayOver], delayed).did, ['announce', 'leave', 'drain:signal']);
+});
+
+test('stop() leaves too, but the app shutting the shared registry down drains at once', () => {
+  assert.deepEqual(run([started, { type: 'stop', delay: true }], delayed).did, ['announce', 'leave']);
+  assert.deepEqual(run([started, { type: 'stop', delay: false }], delayed).did, ['announce', 'drain:stop']);
+});
+
+test('the stop delay is not applied to a handover, nor while still starting (nothing is accepted yet)', () => {
+  assert.deepEqual(run([started, restart, childReady, sigterm, { type: 'drained' }], delayed).did, ['announce', 'spawn', 'drain:handover', 'finish']);
+  assert.deepEqual(run([sigterm], delayed).did, ['drain:signal']);
+});
+
+test('a stop signal during a restart with a stop delay abandons the child and leaves', () => {
+  const { now, did } = run([started, restart, sigterm], delayed);
+  assert.deepEqual(did, ['announce', 'spawn', 'abandon-child', 'leave']);
+  assert.deepEqual(run([childReady, restart], now).did, ['refuse:shutting down'], 'the abandoned child\'s word is too late; no restart while leaving');
+});
+
+test('under grace run, "retire" is a handover: no stop delay, and the SIGTERM after it is expected', () => {
+  const supervised = initialLifecycle(true, true);
+  const { now, did } = run([started, { type: 'retire' }, sigterm], supervised);
+  assert.deepEqual(did, ['announce', 'drain:handover']);
+  assert.equal(now.reason, 'handover');
+  assert.equal(now.childSigtermDue, false);
+  // Retired while leaving (the supervisor replaced us during our stop delay): a handover still.
+  assert.deepEqual(run([started, sigterm, { type: 'retire' }], supervised).did, ['announce', 'leave', 'drain:handover']);
+  // A plain SIGTERM from the supervisor (its own stop) leaves as usual.
+  assert.deepEqual(run([started, sigterm], supervised).did, ['announce', 'leave']);
+});
+
+test('a crash drains at once, even while leaving, and once only', () => {
+  const crash: LifecycleEvent = { type: 'crash' };
+  assert.deepEqual(run([started, crash, crash], delayed).did, ['announce', 'drain:crash']);
+  assert.deepEqual(run([started, sigterm, crash], delayed).did, ['announce', 'leave', 'drain:crash']);
+  assert.deepEqual(run([started, restart, crash], delayed).did, ['announce', 'spawn', 'abandon-child', 'drain:crash']);
 });

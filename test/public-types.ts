@@ -35,7 +35,7 @@ export type SameOptions = Assert<Equal<ServeOptions, NonNullable<Parameters<type
 export type SameGraceful = Assert<Equal<Graceful, Awaited<ReturnType<typeof gracehttp.start>>>>;
 export type SameTarget = Assert<ServeTarget[] extends Parameters<typeof gracehttp.serve>[0] ? true : false>;
 export type GracefulEmits = Assert<Graceful extends EventEmitter<GracefulEvents> ? true : false>;
-export type StopReasons = Assert<Equal<StopReason, 'handover' | 'signal' | 'stop'>>;
+export type StopReasons = Assert<Equal<StopReason, 'handover' | 'signal' | 'stop' | 'crash'>>;
 export type StoppedCarriesReason = Assert<Equal<GracefulEvents['stopped'][0]['reason'], StopReason>>;
 
 // The shutdown registry's types.
