@@ -1,7 +1,7 @@
 // The app of `bench/lb.ts`: one grace-served HTTP server behind a load
 // balancer, with the health probes on (`/livez`, `/readyz`). Environment:
-// PORT (required), STOP_DELAY (ms; passed as `stopDelay`, which builds
-// without it ignore), WORK_MS (each response waits this long: requests in flight).
+// PORT (required), STOP_DELAY (ms, `stopDelay`), WORK_MS (each response
+// waits this long: requests in flight).
 import http from 'node:http';
 import { gracehttp } from '../src/index.ts';
 
@@ -11,6 +11,4 @@ const server = http.createServer((_req, res) => {
   if (workMs > 0) setTimeout(reply, workMs);
   else reply();
 });
-// An assertion, not a literal: `stopDelay` is not a ServeOptions key in a build without it.
-const options = { health: true, stopDelay: Number(process.env.STOP_DELAY ?? 0) } as gracehttp.ServeOptions;
-await gracehttp.serve(server, { port: Number(process.env.PORT), host: '127.0.0.1' }, options);
+await gracehttp.serve(server, { port: Number(process.env.PORT), host: '127.0.0.1' }, { health: true, stopDelay: Number(process.env.STOP_DELAY ?? 0) });

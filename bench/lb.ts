@@ -23,7 +23,6 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { gracehttp } from '../src/index.ts';
 import { isAlive, ServerProcess } from './server-process.ts';
 
 const HAPROXY = '/usr/sbin/haproxy';
@@ -67,7 +66,6 @@ const stopDelay = Number(values['stop-delay']);
 const connections = Number(values.connections);
 const workMs = Number(values['work-ms']);
 const startGap = Number(values['start-gap']);
-const stopDelaySupported = 'stopDelay' in gracehttp.DEFAULTS;
 
 const dir = mkdtempSync(join(tmpdir(), 'grace-lb-'));
 const started: ChildProcess[] = [];
@@ -401,17 +399,12 @@ function show(title: string, figures: object): void {
   process.stdout.write(`\n## ${title}\n${JSON.stringify(figures, null, 2)}\n`);
 }
 
-const results: Record<string, unknown> = { node: process.version, connections, workMs, stopDelaySupported };
+const results: Record<string, unknown> = { node: process.version, connections, workMs };
 try {
   const scenario = values.scenario!;
   if (scenario === 'all' || scenario === 'rolling') {
-    if (stopDelaySupported) {
-      results.rollingWithStopDelay = await rolling(stopDelay);
-      show(`rolling deploy behind HAProxy, stopDelay ${stopDelay}`, results.rollingWithStopDelay!);
-    } else {
-      results.rollingWithStopDelay = 'pending: this build has no stopDelay option';
-      process.stdout.write(`\n## rolling deploy behind HAProxy, stopDelay ${stopDelay}: pending (this build has no stopDelay option)\n`);
-    }
+    results.rollingWithStopDelay = await rolling(stopDelay);
+    show(`rolling deploy behind HAProxy, stopDelay ${stopDelay}`, results.rollingWithStopDelay!);
     results.rollingWithoutStopDelay = await rolling(0);
     show('rolling deploy behind HAProxy, stopDelay 0', results.rollingWithoutStopDelay!);
   }
