@@ -14,10 +14,10 @@ import { Fixture, get, killQuietly, tempDir, waitUntil, type Response } from './
 const APP = new URL('./fixtures/health-app.ts', import.meta.url).pathname;
 const quiet = { restartSignal: false, stopSignals: [], exit: false, logger: false } as const;
 
-function startApp(t: TestContext, framework: string, mount: 'option' | 'handler') {
+function startApp(t: TestContext, framework: string, mount: 'option' | 'handler', env: NodeJS.ProcessEnv = {}) {
   const control = join(tempDir(t), 'db');
   writeFileSync(control, 'ok');
-  const app = new Fixture({}, { FRAMEWORK: framework, MOUNT: mount, CONTROL: control }, { file: process.execPath, args: ['--import', 'tsx', APP] });
+  const app = new Fixture({}, { FRAMEWORK: framework, MOUNT: mount, CONTROL: control, ...env }, { file: process.execPath, args: ['--import', 'tsx', APP] });
   t.after(() => killQuietly(app.proc.pid!));
   const exited = new Promise<number | null>((resolve) => app.proc.on('exit', (code) => resolve(code)));
   return { app, exited, setDb: (state: 'ok' | 'fail' | 'throw' | 'hang') => writeFileSync(control, state) };
@@ -93,6 +93,28 @@ for (const framework of ['http', 'express', 'fastify', 'koa']) {
       assert.equal(await exited, 0, app.log);
     });
   }
+}
+
+for (const mount of ['option', 'handler'] as const) {
+  test(`with a stop delay (health ${mount === 'option' ? 'as a serve option' : 'from gracehttp.health()'}), new connections get readiness 503 while the app still serves them; a second SIGTERM ends the delay`, { timeout: 30_000 }, async (t) => {
+    const { app, exited } = startApp(t, 'express', mount, { GRACE_STOP_DELAY: '60000' });
+    const { port } = await app.waitFor((e) => e.event === 'ready');
+    const target = { port: port as number };
+    assert.equal((await get(target, '/readyz')).status, 200);
+
+    app.proc.kill('SIGTERM');
+    await app.waitForLog(`Leaving: pid ${app.proc.pid}`);
+    const leaving = await get(target, '/readyz');
+    assert.equal(leaving.status, 503);
+    assert.deepEqual(JSON.parse(leaving.body), { status: 'unavailable' });
+    assert.equal(leaving.headers.connection, 'close');
+    assert.equal((await get(target, '/livez')).status, 200);
+    assert.equal((await get(target, '/')).body, `express app, pid ${app.proc.pid}\n`, 'still accepting and serving the app');
+
+    app.proc.kill('SIGTERM');
+    await app.waitForLog(`Stopping pid ${app.proc.pid}`);
+    assert.equal(await exited, 0, app.log);
+  });
 }
 
 test('gracehttp.health() answers 503 before anything is served in the process, 200 while it is, 503 again from stop()', { timeout: 20_000 }, async (t) => {

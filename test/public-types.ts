@@ -11,6 +11,7 @@ import type {
   GracefulEvents,
   gracehttp,
   gracenet,
+  HealthOptions,
   Phase,
   RegisterOptions,
   ServeOptions,
@@ -55,3 +56,8 @@ export type GrpcJsFits = Assert<GrpcJsServer extends GrpcServer<ServerCredential
 export type GrpcTarget = Assert<Equal<ReturnType<typeof gracegrpc.target>, ServeTarget>>;
 export type GrpcCredentialsChecked = Assert<Equal<Parameters<typeof gracegrpc.target<ServerCredentials>>[1], ServerCredentials>>;
 export type TargetDrainer = Assert<Equal<ServeTarget['drainer'], Drainer | undefined>>;
+
+// Health probes: the serve option and the standalone handler take the same options.
+export type HealthOption = Assert<Equal<ServeOptions['health'], boolean | HealthOptions | undefined>>;
+export type HealthHandlerTakes = Assert<HealthOptions extends NonNullable<Parameters<typeof gracehttp.health>[0]> ? true : false>;
+export type HealthHandlerAnswers = Assert<Equal<ReturnType<ReturnType<typeof gracehttp.health>>, boolean>>;

@@ -105,7 +105,7 @@ test('every js block in the README is a whole program marked to run', () => {
   assert.equal(snippets.length, jsBlocks.length, 'each ```js block has a `<!-- runs as: FILE -->` line before it');
   assert.deepEqual(
     snippets.map((s) => s.file),
-    ['app.mjs', 'shutdown.mjs', 'express.mjs', 'fastify.mjs', 'koa.mjs', 'grpc.mjs'],
+    ['app.mjs', 'shutdown.mjs', 'express.mjs', 'fastify.mjs', 'koa.mjs', 'grpc.mjs', 'health.mjs'],
   );
   for (const { file, code } of snippets) assert.equal(code.match(/port: 8080/g)?.length, 1, `${file} listens on port 8080, once`);
 });
@@ -118,6 +118,7 @@ for (const { file, code } of snippets) {
     const first = new Run(process.execPath, [file], consumer);
     const port = await first.servingAs(first.proc.pid!);
     assert.match((await get({ port }, '/')).body, new RegExp(`hello from ${first.proc.pid}\\b`));
+    if (file === 'health.mjs') assert.deepEqual(JSON.parse((await get({ port }, '/readyz')).body), { status: 'ready', checks: { disk: 'ok' } });
     first.proc.kill('SIGTERM');
     assert.equal(await first.exited, 0, first.output);
 
