@@ -4,6 +4,7 @@
 //             /readyz; SIGTERM instance A, start A' on its port once A has
 //             exited, wait until HAProxy has it UP, then the same for B;
 //             `--rounds` times, with `stopDelay` on and with it 0.
+//   rolling-nginx  the same behind nginx, which has no active health checks.
 //   nginx     one instance behind nginx with upstream keep-alive (keepalive
 //             32, HTTP/1.1, Connection ""): `--restarts` hot restarts (USR2).
 //   haproxy   the same behind HAProxy with `http-reuse always`.
@@ -14,7 +15,7 @@
 // Everything listens on 127.0.0.1 ports picked by binding port 0; the
 // balancers run from a temp directory and are stopped by pid.
 //
-//   npm run bench:lb -- [--scenario all|rolling|nginx|haproxy] [--rounds 10]
+//   npm run bench:lb -- [--scenario all|rolling|rolling-nginx|nginx|haproxy] [--rounds 10]
 //     [--restarts 100] [--stop-delay 1000] [--connections 16] [--work-ms 0] [--json FILE]
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -46,7 +47,7 @@ const { values } = parseArgs({
 });
 if (values.help) {
   process.stdout.write(`usage: npm run bench:lb -- [options]
-  --scenario all|rolling|nginx|haproxy   which proof to run (default all)
+  --scenario all|rolling|rolling-nginx|nginx|haproxy   which proof to run (default all)
   --rounds N        rolling deploys of both instances behind HAProxy (default 10)
   --restarts N      hot restarts (USR2) behind nginx and behind HAProxy (default 100)
   --stop-delay MS   stopDelay of the rolling run's instances (default 1000; a second run uses 0)
@@ -218,28 +219,31 @@ ${backend}
 // -------------------------------------------------------------------- nginx
 
 class Nginx {
-  readonly errorLog = join(dir, 'nginx-error.log');
+  readonly errorLog: string;
   private readonly process: ReturnType<typeof run>;
 
+  /** `upstream`: the upstream block's server lines; `location`: more proxy directives. */
   constructor(
     readonly port: number,
-    appPort: number,
+    upstream: string,
+    location = '',
   ) {
-    const config = join(dir, 'nginx.conf');
+    const config = join(dir, `nginx-${port}.conf`);
+    this.errorLog = join(dir, `nginx-${port}-error.log`);
     const temp = (name: string) => `${name}_temp_path ${join(dir, `nginx-${name}`)};`;
     writeFileSync(
       config,
       `daemon off;
 ${process.getuid?.() === 0 ? 'user root;' : ''}
 worker_processes 1;
-pid ${join(dir, 'nginx.pid')};
+pid ${join(dir, `nginx-${port}.pid`)};
 error_log ${this.errorLog} warn;
 events { worker_connections 1024; }
 http {
   access_log off;
   ${['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map(temp).join('\n  ')}
   upstream app {
-    server 127.0.0.1:${appPort};
+${upstream}
     keepalive 32;
   }
   server {
@@ -247,7 +251,7 @@ http {
     location / {
       proxy_pass http://app;
       proxy_http_version 1.1;
-      proxy_set_header Connection "";
+      proxy_set_header Connection "";${location}
     }
   }
 }
@@ -321,23 +325,14 @@ function parseWrk(out: string): WrkResult {
 
 // ---------------------------------------------------------------- scenarios
 
-async function rolling(delay: number) {
-  const [portA, portB, front] = [await freePort(), await freePort(), await freePort()];
+/** Two instances; `rounds` times each in turn: SIGTERM, exit, `startGap`, the successor on its port, `waitUp`. */
+async function rollingDeploy(delay: number, balancer: (ports: { a: number; b: number }) => Promise<{ front: number; waitUp(name: 'a' | 'b'): Promise<void> }>) {
+  const ports = { a: await freePort(), b: await freePort() };
   const env = { STOP_DELAY: String(delay) };
-  const instances: Record<'a' | 'b', ServerProcess> = { a: startApp(portA, env), b: startApp(portB, env) };
-  const ports = { a: portA, b: portB };
+  const instances: Record<'a' | 'b', ServerProcess> = { a: startApp(ports.a, env), b: startApp(ports.b, env) };
   await Promise.all(Object.values(instances).map((app) => app.until(() => app.generations.length > 0)));
-  const haproxy = new Haproxy(
-    front,
-    `  option httpchk GET /readyz
-  http-check expect status 200
-  default-server inter 250ms fastinter 100ms downinter 250ms fall 2 rise 2
-  retries 3${values.redispatch ? '\n  option redispatch' : ''}
-  server a 127.0.0.1:${portA} check
-  server b 127.0.0.1:${portB} check`,
-  );
   try {
-    for (const name of ['a', 'b']) await until(async () => (await haproxy.serverStatus(name)) === 'UP', `HAProxy to see ${name} UP`);
+    const { front, waitUp } = await balancer(ports);
     const wrk = startWrk(front);
     await sleep(500);
     const startedAt = performance.now();
@@ -350,25 +345,78 @@ async function rolling(delay: number) {
         await sleep(startGap);
         instances[name] = startApp(ports[name], env);
         await instances[name].until(() => instances[name].generations.length > 0);
-        await until(async () => (await haproxy.serverStatus(name)) === 'UP', `HAProxy to see the new ${name} UP`);
+        await waitUp(name);
       }
     }
-    const deploySeconds = (performance.now() - startedAt) / 1000;
+    const deploySeconds = round1((performance.now() - startedAt) / 1000);
     await sleep(500);
-    const result = await wrk.stop();
-    const counters = await haproxy.counters();
-    return { stopDelay: delay, rounds, startGap, redispatch: values.redispatch, deploySeconds: round1(deploySeconds), wrk: result, haproxy: counters, transitions: haproxy.transitions() };
+    return { stopDelay: delay, rounds, startGap, deploySeconds, wrk: await wrk.stop() };
   } finally {
-    await haproxy.stop();
     await Promise.all(Object.values(instances).map((app) => app.stop()));
   }
+}
+
+async function rolling(delay: number) {
+  let haproxy: Haproxy | undefined;
+  try {
+    const figures = await rollingDeploy(delay, async (ports) => {
+      haproxy = new Haproxy(
+        await freePort(),
+        `  option httpchk GET /readyz
+  http-check expect status 200
+  default-server inter 250ms fastinter 100ms downinter 250ms fall 2 rise 2
+  retries 3${values.redispatch ? '\n  option redispatch' : ''}
+  server a 127.0.0.1:${ports.a} check
+  server b 127.0.0.1:${ports.b} check`,
+      );
+      const waitUp = (name: string) => until(async () => (await haproxy!.serverStatus(name)) === 'UP', `HAProxy to see ${name} UP`);
+      await waitUp('a');
+      await waitUp('b');
+      return { front: haproxy.port, waitUp };
+    });
+    return { ...figures, redispatch: values.redispatch, haproxy: await haproxy!.counters(), transitions: haproxy!.transitions() };
+  } finally {
+    await haproxy?.stop();
+  }
+}
+
+// Open-source nginx has no active health checks: it learns of a stop from a
+// refused connection, passes that request to the other instance, and leaves
+// the failed one alone for fail_timeout (then tries it again).
+const NGINX_FAIL_TIMEOUT_S = 2;
+
+async function rollingNginx(delay: number) {
+  let nginx: Nginx | undefined;
+  try {
+    const figures = await rollingDeploy(delay, async (ports) => {
+      const server = (port: number) => `    server 127.0.0.1:${port} max_fails=1 fail_timeout=${NGINX_FAIL_TIMEOUT_S}s;`;
+      nginx = new Nginx(await freePort(), `${server(ports.a)}\n${server(ports.b)}`, '\n      proxy_next_upstream error timeout;\n      proxy_next_upstream_tries 2;');
+      await until(async () => (await status(nginx!.port)) === 200, 'nginx to answer');
+      // The successor serves; nginx tries it again once its fail_timeout is over.
+      return { front: nginx.port, waitUp: async () => void (await sleep(NGINX_FAIL_TIMEOUT_S * 1000 + 500)) };
+    });
+    const errors = nginx!.errors();
+    return { ...figures, nginxErrorLines: errors.length, nginxErrorKinds: errorKinds(errors) };
+  } finally {
+    await nginx?.stop();
+  }
+}
+
+/** nginx error lines by their message, without times, pids and addresses. */
+function errorKinds(lines: string[]): Record<string, number> {
+  const kinds: Record<string, number> = {};
+  for (const line of lines) {
+    const kind = line.replace(/^\S+ \S+ \[(\w+)\] \d+#\d+: (\*\d+ )?/, '[$1] ').replace(/, client: .*$/, '');
+    kinds[kind] = (kinds[kind] ?? 0) + 1;
+  }
+  return kinds;
 }
 
 async function hotRestarts(proxy: 'nginx' | 'haproxy') {
   const [appPort, front] = [await freePort(), await freePort()];
   const app = startApp(appPort);
   await app.until(() => app.generations.length > 0);
-  const balancer = proxy === 'nginx' ? new Nginx(front, appPort) : new Haproxy(front, `  http-reuse always\n  server s1 127.0.0.1:${appPort}`);
+  const balancer = proxy === 'nginx' ? new Nginx(front, `    server 127.0.0.1:${appPort};`) : new Haproxy(front, `  http-reuse always\n  server s1 127.0.0.1:${appPort}`);
   try {
     await until(async () => (await status(front)) === 200, `${proxy} to answer`);
     const wrk = startWrk(front);
@@ -407,6 +455,12 @@ try {
     show(`rolling deploy behind HAProxy, stopDelay ${stopDelay}`, results.rollingWithStopDelay!);
     results.rollingWithoutStopDelay = await rolling(0);
     show('rolling deploy behind HAProxy, stopDelay 0', results.rollingWithoutStopDelay!);
+  }
+  if (scenario === 'all' || scenario === 'rolling-nginx') {
+    results.rollingNginxWithStopDelay = await rollingNginx(stopDelay);
+    show(`rolling deploy behind nginx (passive checks), stopDelay ${stopDelay}`, results.rollingNginxWithStopDelay!);
+    results.rollingNginxWithoutStopDelay = await rollingNginx(0);
+    show('rolling deploy behind nginx (passive checks), stopDelay 0', results.rollingNginxWithoutStopDelay!);
   }
   if (scenario === 'all' || scenario === 'nginx') {
     results.hotRestartsNginx = await hotRestarts('nginx');
