@@ -103,6 +103,18 @@ function status(port: number, path = '/'): Promise<number> {
   });
 }
 
+function body(port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const req = http.get({ host: '127.0.0.1', port, path: '/', agent: false }, (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (c: string) => (text += c));
+      res.on('end', () => resolve(text));
+    });
+    req.on('error', () => resolve(''));
+    req.setTimeout(2000, () => req.destroy());
+  });
+}
+
 // ---------------------------------------------------------------- processes
 
 /** A process of ours, its output kept in `dir`; stopped by pid. */
@@ -326,7 +338,7 @@ function parseWrk(out: string): WrkResult {
 // ---------------------------------------------------------------- scenarios
 
 /** Two instances; `rounds` times each in turn: SIGTERM, exit, `startGap`, the successor on its port, `waitUp`. */
-async function rollingDeploy(delay: number, balancer: (ports: { a: number; b: number }) => Promise<{ front: number; waitUp(name: 'a' | 'b'): Promise<void> }>) {
+async function rollingDeploy(delay: number, balancer: (ports: { a: number; b: number }) => Promise<{ front: number; waitUp(name: 'a' | 'b', pid: number): Promise<void> }>) {
   const ports = { a: await freePort(), b: await freePort() };
   const env = { STOP_DELAY: String(delay) };
   const instances: Record<'a' | 'b', ServerProcess> = { a: startApp(ports.a, env), b: startApp(ports.b, env) };
@@ -345,7 +357,7 @@ async function rollingDeploy(delay: number, balancer: (ports: { a: number; b: nu
         await sleep(startGap);
         instances[name] = startApp(ports[name], env);
         await instances[name].until(() => instances[name].generations.length > 0);
-        await waitUp(name);
+        await waitUp(name, instances[name].generations[0]!.pid);
       }
     }
     const deploySeconds = round1((performance.now() - startedAt) / 1000);
@@ -392,8 +404,12 @@ async function rollingNginx(delay: number) {
       const server = (port: number) => `    server 127.0.0.1:${port} max_fails=1 fail_timeout=${NGINX_FAIL_TIMEOUT_S}s;`;
       nginx = new Nginx(await freePort(), `${server(ports.a)}\n${server(ports.b)}`, '\n      proxy_next_upstream error timeout;\n      proxy_next_upstream_tries 2;');
       await until(async () => (await status(nginx!.port)) === 200, 'nginx to answer');
-      // The successor serves; nginx tries it again once its fail_timeout is over.
-      return { front: nginx.port, waitUp: async () => void (await sleep(NGINX_FAIL_TIMEOUT_S * 1000 + 500)) };
+      // nginx tries a server it saw fail again only after fail_timeout (in
+      // whole seconds of its clock), even once the successor listens: wait
+      // until nginx has sent the successor a request, or stopping the other
+      // instance leaves it no live upstream.
+      const front = nginx.port;
+      return { front, waitUp: (_name, pid) => until(async () => (await body(front)) === `pid ${pid}\n`, `nginx to pass a request to pid ${pid}`) };
     });
     const errors = nginx!.errors();
     return { ...figures, nginxErrorLines: errors.length, nginxErrorKinds: errorKinds(errors) };
