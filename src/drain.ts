@@ -12,15 +12,6 @@ import type { TLSSocket } from 'node:tls';
  * `Connection: close` and the connection closes after it; connections that stay
  * idle for `idleGrace` ms are closed (the one remaining race, narrowed to
  * clients that wait that long and then send at the very moment we close).
- *
- * A stop with a stop delay first *leaves*: the listener stays open, and each
- * response says `Connection: close`, so a client's or a balancer's pooled
- * connections end cleanly, one response at a time, while the instance still
- * serves. Their next requests come on new connections: served during the
- * delay, refused after it (which a balancer retries elsewhere, as nothing was
- * sent). Without that, a balancer that cannot see readiness (nginx without
- * active checks, kube-proxy) keeps its idle connections to the instance
- * until the drain closes them, the race above, once per idle connection.
  */
 
 type ServerKind = 'http1' | 'http2' | 'net';
@@ -31,8 +22,6 @@ type ServerKind = 'http1' | 'http2' | 'net';
  * connections belong to grpc-js, which has its own GOAWAY: see grpc.ts).
  */
 export interface Drainer {
-  /** A stop delay began: go on serving, but end each connection after its next response. */
-  leave?(): void;
   /** Stops accepting at once and lets connections finish; resolves once the last one has closed. */
   drain(idleGrace: number): Promise<void>;
   /** Cuts every connection still open; returns how many it cut (reported as `forced`). */
@@ -51,8 +40,6 @@ interface Connection {
   newest: http.ServerResponse | undefined;
   /** What `newest` would have said before we made it close, to undo that. */
   newestKeepAlive: boolean;
-  /** The response we made say close (leaving, then draining, must not record it twice). */
-  madeClose: http.ServerResponse | undefined;
   idleTimer: NodeJS.Timeout | undefined;
 }
 
@@ -63,7 +50,6 @@ export class ConnectionDrainer implements Drainer {
   private readonly plainHttp: boolean;
   private readonly connections = new Map<Socket, Connection>();
   private readonly sessions = new Set<Http2Session>();
-  private leaving = false;
   private draining = false;
   private idleGrace = 0;
   private closed: Promise<void> | undefined;
@@ -76,15 +62,6 @@ export class ConnectionDrainer implements Drainer {
     // First, so the app's handler already sees `Connection: close` decided.
     server.prependListener('request', this.onRequest);
     if (this.kind === 'http2') server.on('session', this.onSession);
-  }
-
-  /** From now on every HTTP/1 response says `Connection: close`; the listener stays open. */
-  leave(): void {
-    this.leaving = true;
-    // Responses already under way whose headers are still to go say it too.
-    for (const connection of this.connections.values()) {
-      if (connection.newest && responding(connection)) sayClose(connection, connection.newest);
-    }
   }
 
   /**
@@ -127,7 +104,6 @@ export class ConnectionDrainer implements Drainer {
       http: this.plainHttp ? raw : undefined,
       newest: undefined,
       newestKeepAlive: true,
-      madeClose: undefined,
       idleTimer: undefined,
     };
     this.connections.set(raw, connection);
@@ -153,19 +129,21 @@ export class ConnectionDrainer implements Drainer {
     connection.http ??= req.socket;
     const previous = connection.newest;
     connection.newest = res;
-    if (!this.draining && !this.leaving) return;
+    if (!this.draining) return;
+    clearTimeout(connection.idleTimer);
+    connection.idleTimer = undefined;
     // Pipelined: the close moves to the newest response, so the ones queued
     // before it are still answered.
     if (previous && previous !== res && !previous.headersSent) previous.shouldKeepAlive = connection.newestKeepAlive;
-    if (!this.draining) return sayClose(connection, res);
-    clearTimeout(connection.idleTimer);
-    connection.idleTimer = undefined;
     this.closeAfter(connection, res);
   };
 
   /** `res` is the connection's newest response: it says close, and we look again once it is done. */
   private closeAfter(connection: Connection, res: http.ServerResponse): void {
-    sayClose(connection, res);
+    if (!res.headersSent) {
+      connection.newestKeepAlive = res.shouldKeepAlive;
+      res.shouldKeepAlive = false;
+    }
     res.once('close', () => this.closeWhenIdle(connection));
   }
 
@@ -197,15 +175,6 @@ export class ConnectionDrainer implements Drainer {
     }, this.idleGrace);
     connection.idleTimer.unref();
   }
-}
-
-// `res`, the connection's newest response, will say `Connection: close`
-// (Node then closes the connection after it); what it would have said is kept.
-function sayClose(connection: Connection, res: http.ServerResponse): void {
-  if (res.headersSent || connection.madeClose === res) return;
-  connection.newestKeepAlive = res.shouldKeepAlive;
-  connection.madeClose = res;
-  res.shouldKeepAlive = false;
 }
 
 // Its newest response is unfinished; that response's 'close' looks again.

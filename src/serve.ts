@@ -465,7 +465,6 @@ export class Graceful extends EventEmitter<GracefulEvents> {
     });
     this.status?.stopping();
     this.shutdown.markLeaving();
-    for (const drainer of this.drainers) drainer.leave?.();
     this.emit('leaving', { signal, stopDelay: delay });
     this.stopDelayTimer = setTimeout(() => this.dispatch({ type: 'delay-over' }), delay);
   }

@@ -119,32 +119,6 @@ for (const mount of ['option', 'handler'] as const) {
   });
 }
 
-test('during a stop delay, a keep-alive connection opened before it gets its next response with Connection: close, and its successor is still served', { timeout: 30_000 }, async (t) => {
-  const { app, exited } = startApp(t, 'http', 'option', { GRACE_STOP_DELAY: '60000' });
-  const { port } = await app.waitFor((e) => e.event === 'ready');
-  const pooled = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  t.after(() => pooled.destroy());
-  const before = await onConnection(pooled, port as number, '/');
-  assert.equal(before.headers.connection, 'keep-alive');
-
-  app.proc.kill('SIGTERM');
-  await app.waitForLog(`Leaving: pid ${app.proc.pid}`);
-  // A balancer's pooled connection: answered, and closed cleanly by that answer,
-  // so it is never reused into the drain's close of idle connections.
-  const last = await onConnection(pooled, port as number, '/');
-  assert.equal(last.reused, true);
-  assert.equal(last.status, 200);
-  assert.equal(last.body, `http app, pid ${app.proc.pid}\n`);
-  assert.equal(last.headers.connection, 'close');
-  const next = await onConnection(pooled, port as number, '/');
-  assert.equal(next.reused, false, 'the pool opened a new connection');
-  assert.equal(next.status, 200);
-  assert.equal(next.headers.connection, 'close');
-
-  app.proc.kill('SIGTERM');
-  assert.equal(await exited, 0, app.log);
-});
-
 test('gracehttp.health() answers 503 before anything is served in the process, 200 while it is, 503 again from stop()', { timeout: 20_000 }, async (t) => {
   const probes = gracehttp.health({ logger: false });
   const plain = http.createServer((req, res) => probes(req, res) || res.end('app'));
