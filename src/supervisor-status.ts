@@ -51,9 +51,10 @@ export class SupervisorStatus {
     void this.reporter.notifyReady();
   }
 
-  /** On every change of the table, once something has served. */
+  /** On every change of the table, once a worker serves (with N > 1, before all N do: a slot may be crash-looping). */
   changed(): void {
-    if (this.pool.table.phase === 'starting' || this.pool.table.phase === 'stopping') return;
+    const { phase, slots } = this.pool.table;
+    if (phase === 'stopping' || (phase === 'starting' && !slots.some((s) => s.current))) return;
     this.write();
   }
 

@@ -95,7 +95,7 @@ export class Supervisor {
     this.status = status;
     pool.on('change', () => status.changed());
     pool.on('announce', () => {
-      this.logger.info(`all ${this.workers} workers are ready`, { event: 'workers-ready', workers: this.workers });
+      if (this.workers > 1) this.logger.info(`all ${this.workers} workers are ready`, { event: 'workers-ready', workers: this.workers });
       void status.ready();
     });
     pool.on('reload-started', ({ generation }) => {
@@ -103,7 +103,8 @@ export class Supervisor {
       status.reloadStarted();
     });
     pool.on('reload-done', ({ generation }) => {
-      this.logger.info(`reload done: all ${this.workers} workers serve generation ${generation}`, { event: 'reload-done', generation });
+      const what = this.workers === 1 ? `generation ${generation} serves` : `all ${this.workers} workers serve generation ${generation}`;
+      this.logger.info(`reload done: ${what}`, { event: 'reload-done', generation });
       status.reloadDone();
     });
     pool.on('reload-failed', ({ generation, index, reason }) => this.reloadFailed(generation, index, reason));
