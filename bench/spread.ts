@@ -3,6 +3,8 @@
 // wrk drives them, keep-alive and Connection: close, several times each.
 //   shared     grace run --workers 2: both accept on one inherited socket
 //              (one kernel accept queue; whoever wakes first takes it)
+//   shared-capped  the same, with server.maxRequestsPerSocket (node closes a
+//              keep-alive connection after so many requests; clients reconnect)
 //   reuseport  two processes, each its own SO_REUSEPORT socket on the port
 //              (the kernel hashes each connection to one socket; Node >= 22.12)
 //
@@ -22,6 +24,7 @@ const { values: args } = parseArgs({
     seconds: { type: 'string', default: '5' },
     repeats: { type: 'string', default: '3' },
     connections: { type: 'string', default: '8,50' },
+    'max-requests-per-socket': { type: 'string', default: '100' },
     help: { type: 'boolean', default: false },
   },
 });
@@ -40,20 +43,24 @@ rmSync(BUILD, { recursive: true, force: true });
 execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '--outDir', BUILD, '--rootDir', root, '--module', 'nodenext', '--target', 'es2022', '--skipLibCheck', '--types', 'node', join(root, 'bench/workers-app.ts'), join(root, 'src/cli.ts')], { stdio: 'inherit' });
 writeFileSync(join(BUILD, 'package.json'), '{ "type": "module" }\n');
 
-async function once2(kind: 'shared' | 'reuseport', keepAlive: boolean, connections: number): Promise<number[]> {
+type Kind = 'shared' | 'shared-capped' | 'reuseport';
+
+async function measure(kind: Kind, keepAlive: boolean, connections: number): Promise<number[]> {
   const dir = mkdtempSync(join(tmpdir(), 'grace-spread-'));
   const stats = join(dir, 'stats');
   mkdirSync(stats);
   const port = await freePort();
-  const env = { ...process.env, STATS_DIR: stats, PORT: String(port) };
+  const env: NodeJS.ProcessEnv = { ...process.env, STATS_DIR: stats, PORT: String(port) };
+  if (kind === 'shared-capped') env.MAX_REQUESTS_PER_SOCKET = args['max-requests-per-socket'];
   const procs: ChildProcess[] = [];
   try {
-    if (kind === 'shared') {
+    if (kind !== 'reuseport') {
       const pidFile = join(dir, 'pid');
       procs.push(spawn(process.execPath, [join(BUILD, 'src/cli.js'), 'run', '--listen', `127.0.0.1:${port}`, '--workers', '2', '--pid-file', pidFile, '--', process.execPath, join(BUILD, 'bench/workers-app.js')], { env, stdio: 'ignore' }));
       for (let i = 0; i < 600; i++) {
         try {
-          if ((readFileSync(pidFile, 'utf8').match(/"state":"serving"/g) ?? []).length >= 2) break;
+          const state = JSON.parse(readFileSync(pidFile, 'utf8').split('\n')[1]!.slice('grace '.length)) as { workers: Array<{ state: string }> };
+          if (state.workers.filter((w) => w.state === 'serving').length === 2) break;
         } catch {
           // not yet
         }
@@ -76,15 +83,17 @@ async function once2(kind: 'shared' | 'reuseport', keepAlive: boolean, connectio
 console.log(`node ${process.version}; wrk -t2, ${args.seconds} s per run; max/min of requests per worker`);
 console.log('| socket | mode | connections | max/min per run |');
 console.log('| --- | --- | --- | --- |');
-for (const kind of hasReusePort ? (['shared', 'reuseport'] as const) : (['shared'] as const)) {
-  for (const keepAlive of [true, false]) {
+const kinds: Kind[] = hasReusePort ? ['shared', 'shared-capped', 'reuseport'] : ['shared', 'shared-capped'];
+for (const kind of kinds) {
+  for (const keepAlive of kind === 'shared-capped' ? [true] : [true, false]) {
     for (const connections of args.connections.split(',').map(Number)) {
       const ratios: string[] = [];
       for (let r = 0; r < Number(args.repeats); r++) {
-        const counts = await once2(kind, keepAlive, connections);
+        const counts = await measure(kind, keepAlive, connections);
         ratios.push(counts.length === 2 ? (Math.max(...counts) / Math.max(1, Math.min(...counts))).toFixed(2) : `${counts.length} workers answered`);
       }
-      console.log(`| ${kind} | ${keepAlive ? 'keep-alive' : 'close'} | ${connections} | ${ratios.join(', ')} |`);
+      const label = kind === 'shared-capped' ? `shared, maxRequestsPerSocket ${args['max-requests-per-socket']}` : kind;
+      console.log(`| ${label} | ${keepAlive ? 'keep-alive' : 'close'} | ${connections} | ${ratios.join(', ')} |`);
     }
   }
 }

@@ -17,6 +17,11 @@ const server = http.createServer((_req, res) => {
   res.end('ok\n');
 });
 
+// MAX_REQUESTS_PER_SOCKET=N: node closes a keep-alive connection after N
+// requests (saying Connection: close on the last), so clients reconnect and
+// the kernel spreads them again (bench/spread.ts).
+if (process.env.MAX_REQUESTS_PER_SOCKET) server.maxRequestsPerSocket = Number(process.env.MAX_REQUESTS_PER_SOCKET);
+
 process.on('exit', () => {
   if (process.env.STATS_DIR) writeFileSync(join(process.env.STATS_DIR, `${pid}.json`), JSON.stringify({ pid: process.pid, worker: process.env.GRACE_WORKER ?? process.env.NODE_APP_INSTANCE, answered }));
 });
