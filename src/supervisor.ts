@@ -108,7 +108,11 @@ export class Supervisor {
       status.reloadDone();
     });
     pool.on('reload-failed', ({ generation, index, reason }) => this.reloadFailed(generation, index, reason));
-    pool.on('reload-refused', ({ why }) => this.logger.warn(`reload refused: ${why}`, { event: 'reload-refused', why }));
+    pool.on('reload-refused', ({ kind, why }) => {
+      this.logger.warn(`reload refused: ${why}`, { event: 'reload-refused', why });
+      // `grace reload` hears it at once (a reload in flight keeps its own outcome).
+      if (kind === 'starting') status.reloadFailed(`reload refused: ${why}`);
+    });
     pool.on('unrunnable', ({ status: code }) => {
       this.exitOverride = code;
       this.stop('SIGTERM', true);

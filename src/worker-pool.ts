@@ -43,7 +43,7 @@ export interface PoolEvents {
   'reload-started': [{ generation: number }];
   'reload-done': [{ generation: number }];
   'reload-failed': [{ generation: number; index: number; reason: string }];
-  'reload-refused': [{ why: string }];
+  'reload-refused': [{ kind: 'stopping' | 'in-progress' | 'starting'; why: string }];
   /** The first start cannot work at all (command not found: 127, not executable: 126). */
   unrunnable: [{ status: number }];
   /** The table changed (for the pid file). */
@@ -158,7 +158,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
       case 'reload-failed':
         return void this.emit('reload-failed', { generation: action.generation, index: action.index, reason: action.reason });
       case 'refuse-reload':
-        return void this.emit('reload-refused', { why: action.why });
+        return void this.emit('reload-refused', { kind: action.kind, why: action.why });
       case 'exit':
         for (const timer of this.restartTimers.values()) clearTimeout(timer);
         return void this.emit('exit');

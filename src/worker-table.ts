@@ -87,7 +87,8 @@ export type WorkerAction =
   | { do: 'reload-started'; generation: number }
   | { do: 'reload-done'; generation: number }
   | { do: 'reload-failed'; generation: number; index: number; reason: string }
-  | { do: 'refuse-reload'; why: string }
+  /** `starting`: a worker is starting in some slot (after a crash, or for the memory limit). */
+  | { do: 'refuse-reload'; kind: 'stopping' | 'in-progress' | 'starting'; why: string }
   /** A stop: the ready workers drain (retiring ones are draining already). */
   | { do: 'stop-workers'; ids: number[] }
   /** Stopping and no process left. */
@@ -204,16 +205,16 @@ export function step(now: WorkerTable, event: WorkerEvent): { next: WorkerTable;
 
     case 'reload': {
       if (t.phase === 'stopping') {
-        actions.push({ do: 'refuse-reload', why: 'stopping' });
+        actions.push({ do: 'refuse-reload', kind: 'stopping', why: 'stopping' });
         break;
       }
       if (t.reload) {
-        actions.push({ do: 'refuse-reload', why: `a reload to generation ${t.reload.generation} is in progress` });
+        actions.push({ do: 'refuse-reload', kind: 'in-progress', why: `a reload to generation ${t.reload.generation} is in progress` });
         break;
       }
       const starting = t.slots.find((s) => s.pending);
       if (starting) {
-        actions.push({ do: 'refuse-reload', why: `worker ${starting.index} (generation ${starting.pending!.generation}) is still starting` });
+        actions.push({ do: 'refuse-reload', kind: 'starting', why: `worker ${starting.index} (generation ${starting.pending!.generation}) is still starting` });
         break;
       }
       t.reload = { generation: ++t.generation };
