@@ -13,7 +13,10 @@
 // so neither side pays for TypeScript at start-up. The load generator runs on
 // the same machine as the servers and shares its cores.
 //
-//   npm run bench:workers -- [--seconds 20] [--interval 1000] [--targets grace,pm2] [--soak]
+// Baseline and reload runs alternate (--rounds pairs) so that load from
+// elsewhere on the machine drifts into both alike.
+//
+//   npm run bench:workers -- [--seconds 20] [--rounds 2] [--interval 1000] [--targets grace,grace-surge2,pm2] [--soak]
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -30,7 +33,8 @@ const { values: args } = parseArgs({
     seconds: { type: 'string', default: '20' },
     interval: { type: 'string', default: '1000' },
     connections: { type: 'string', default: '50' },
-    targets: { type: 'string', default: 'grace,pm2' },
+    targets: { type: 'string', default: 'grace,grace-surge2,pm2' },
+    rounds: { type: 'string', default: '2' },
     modes: { type: 'string', default: 'keep-alive,close' },
     soak: { type: 'boolean', default: false },
     'soak-reloads': { type: 'string', default: '200' },
@@ -49,7 +53,8 @@ grace run --workers 2 beside PM2 cluster mode (2 instances, private daemon), sam
   --seconds S          each run's length (default 20)
   --interval MS        one reload every MS during the reload runs (default 1000)
   --connections N      wrk connections (default 50; 2 threads)
-  --targets LIST       grace,pm2 (default both)
+  --rounds N           baseline/reload pairs per target and mode, alternating (default 2)
+  --targets LIST       grace,grace-surge2,pm2 (default all; grace-surge2 is --surge 2)
   --modes LIST         keep-alive,close (default both)
   --soak               also 200 rolling reloads of 2 workers under light load (fds, RSS, zombies, failures)
   --soak-reloads N     how many for --soak (default 200)
@@ -67,7 +72,9 @@ const APP = join(BUILD, 'bench/workers-app.js');
 const seconds = Number(args.seconds);
 const interval = Number(args.interval);
 const connections = Number(args.connections);
-const targets = args.targets.split(',') as Array<'grace' | 'pm2'>;
+type TargetName = 'grace' | 'grace-surge2' | 'pm2';
+const targets = args.targets.split(',') as TargetName[];
+const rounds = Number(args.rounds);
 const modes = args.modes.split(',') as Array<'keep-alive' | 'close'>;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const f2 = (v: number) => (Number.isFinite(v) ? v.toFixed(2) : '–');
@@ -110,14 +117,14 @@ class GraceTarget implements Target {
     this.pidFile = join(dir, 'grace.pid');
   }
 
-  static async start(workers: number): Promise<GraceTarget> {
+  static async start(workers: number, surge = 1): Promise<GraceTarget> {
     const dir = mkdtempSync(join(tmpdir(), 'grace-bench-workers-'));
     const stats = join(dir, 'stats');
     mkdirSync(stats);
     const port = await freePort();
     const proc = spawn(
       process.execPath,
-      [CLI, 'run', '--listen', `127.0.0.1:${port}`, '--workers', String(workers), '--pid-file', join(dir, 'grace.pid'), '--', process.execPath, APP],
+      [CLI, 'run', '--listen', `127.0.0.1:${port}`, '--workers', String(workers), '--surge', String(surge), '--pid-file', join(dir, 'grace.pid'), '--', process.execPath, APP],
       { env: { ...process.env, STATS_DIR: stats }, stdio: ['ignore', 'ignore', 'pipe'] },
     );
     let log = '';
@@ -206,7 +213,8 @@ class Pm2Target implements Target {
   }
 }
 
-const start = (target: 'grace' | 'pm2', workers: number): Promise<Target> => (target === 'grace' ? GraceTarget.start(workers) : Pm2Target.start(workers));
+const start = (target: TargetName, workers: number): Promise<Target> =>
+  target === 'pm2' ? Pm2Target.start(workers) : GraceTarget.start(workers, target === 'grace-surge2' ? 2 : 1);
 
 interface Run {
   target: string;
@@ -223,7 +231,7 @@ interface Run {
 const failedOf = (r: DriveResult) => r.socketErrors.total + r.non2xx;
 
 /** One run: wrk for `seconds`, with a reload every `interval` ms if asked. */
-async function measure(target: 'grace' | 'pm2', mode: 'keep-alive' | 'close', workers: number, withReloads: boolean): Promise<Run> {
+async function measure(target: TargetName, mode: 'keep-alive' | 'close', workers: number, withReloads: boolean): Promise<Run> {
   const t = await start(target, workers);
   const reloadMs: number[] = [];
   let failedReloads = 0;
@@ -296,36 +304,45 @@ if (!args['skip-main']) {
   const runs: Run[] = [];
   for (const target of targets) {
     for (const mode of modes) {
-      runs.push(await measure(target, mode, 2, false));
-      runs.push(await measure(target, mode, 2, true));
+      for (let r = 0; r < rounds; r++) {
+        runs.push(await measure(target, mode, 2, false));
+        runs.push(await measure(target, mode, 2, true));
+      }
     }
   }
   const oneWorker = targets.includes('grace') ? await measure('grace', 'keep-alive', 1, false) : undefined;
   results.runs = runs;
   results.oneWorker = oneWorker;
-  lines.push(`| figure | ${targets.map((t) => (t === 'grace' ? 'grace run --workers 2' : 'PM2 cluster ×2')).join(' | ')} |`, `| --- | ${targets.map(() => '---').join(' | ')} |`);
-  const cell = (target: string, mode: string, f: (base: Run, reload: Run) => string) => {
-    const base = runs.find((r) => r.target === target && r.mode === mode && r.reloads === 0)!;
-    const reload = runs.find((r) => r.target === target && r.mode === mode && r.reloads > 0) ?? base;
-    return f(base, reload);
+  const title = (t: TargetName) => (t === 'grace' ? 'grace run --workers 2' : t === 'grace-surge2' ? 'grace run --workers 2 --surge 2' : 'PM2 cluster ×2');
+  lines.push(`| figure | ${targets.map(title).join(' | ')} |`, `| --- | ${targets.map(() => '---').join(' | ')} |`);
+  const of = (target: string, mode: string) => ({
+    bases: runs.filter((r) => r.target === target && r.mode === mode && r.reloads === 0),
+    reloads: runs.filter((r) => r.target === target && r.mode === mode && r.reloads > 0),
+  });
+  const row = (label: string, f: (x: ReturnType<typeof of>) => string) => {
+    for (const mode of modes) lines.push(`| ${label.replace('MODE', mode)} | ${targets.map((t) => f(of(t, mode))).join(' | ')} |`);
   };
-  for (const mode of modes) {
-    lines.push(`| failed requests per reload, ${mode} | ${targets.map((t) => cell(t, mode, (_, r) => `${f2(r.failed / Math.max(1, r.reloads))} (${r.failed} in ${r.reloads})`)).join(' | ')} |`);
-  }
-  for (const mode of modes) {
-    lines.push(`| throughput with reloads / without, ${mode} | ${targets.map((t) => cell(t, mode, (b, r) => `${f2(r.load.requestsPerSecond / b.load.requestsPerSecond)} (${r.load.requestsPerSecond.toFixed(0)} / ${b.load.requestsPerSecond.toFixed(0)} req/s)`)).join(' | ')} |`);
-  }
-  for (const mode of modes) {
-    lines.push(`| reload command, median (p90), ${mode}, ms | ${targets.map((t) => cell(t, mode, (_, r) => `${percentile(r.reloadMs, 50).toFixed(0)} (${percentile(r.reloadMs, 90).toFixed(0)})${r.failedReloads ? `, ${r.failedReloads} failed` : ''}`)).join(' | ')} |`);
-  }
-  for (const mode of modes) {
-    lines.push(`| spread over workers, max/min, ${mode} (no reloads) | ${targets.map((t) => cell(t, mode, (b) => `${f2(Math.max(...b.counts) / Math.min(...b.counts))} (${b.counts.join(' / ')})`)).join(' | ')} |`);
-  }
+  const sum = (v: number[]) => v.reduce((a, b) => a + b, 0);
+  row('failed requests per reload, MODE', ({ reloads }) => {
+    const failed = sum(reloads.map((r) => r.failed));
+    const n = sum(reloads.map((r) => r.reloads));
+    return `${f2(failed / Math.max(1, n))} (${failed} in ${n})`;
+  });
+  row('throughput with reloads / without, MODE (each round)', ({ bases, reloads }) =>
+    reloads.map((r, i) => f2(r.load.requestsPerSecond / bases[i]!.load.requestsPerSecond)).join(', '),
+  );
+  row('req/s without reloads, MODE', ({ bases }) => bases.map((b) => b.load.requestsPerSecond.toFixed(0)).join(', '));
+  row('reload command, median (p90), MODE, ms', ({ reloads }) => {
+    const ms = reloads.flatMap((r) => r.reloadMs);
+    const failed = sum(reloads.map((r) => r.failedReloads));
+    return `${percentile(ms, 50).toFixed(0)} (${percentile(ms, 90).toFixed(0)})${failed ? `, ${failed} failed` : ''}`;
+  });
+  row('spread over workers, max/min, MODE (no reloads)', ({ bases }) => bases.map((b) => f2(Math.max(...b.counts) / Math.min(...b.counts))).join(', '));
   if (oneWorker) {
-    const two = runs.find((r) => r.target === 'grace' && r.mode === 'keep-alive' && r.reloads === 0);
-    if (two) lines.push(`| grace keep-alive throughput, 1 worker → 2 | ${oneWorker.load.requestsPerSecond.toFixed(0)} → ${two.load.requestsPerSecond.toFixed(0)} req/s (×${f2(two.load.requestsPerSecond / oneWorker.load.requestsPerSecond)}) |`);
+    const two = of('grace', 'keep-alive').bases.at(-1);
+    if (two) lines.push(`| grace keep-alive throughput, 1 worker → 2 (last runs) | ${oneWorker.load.requestsPerSecond.toFixed(0)} → ${two.load.requestsPerSecond.toFixed(0)} req/s (×${f2(two.load.requestsPerSecond / oneWorker.load.requestsPerSecond)}) |`);
   }
-  lines.push('', `${runs[0]?.load.toolVersion ?? ''}, -t2 -c${connections}, ${seconds} s per run, a reload every ${interval} ms; node ${process.version}, ${cpus().length} CPUs shared by the load generator and the servers.`);
+  lines.push('', `${runs[0]?.load.toolVersion ?? ''}, -t2 -c${connections}, ${seconds} s per run, ${rounds} baseline/reload pairs alternating, a reload every ${interval} ms (the next starts at once when one takes longer); node ${process.version}, ${cpus().length} CPUs shared by the load generator and the servers.`);
 }
 if (args.soak) {
   const s = await soak(Number(args['soak-reloads']));
