@@ -123,6 +123,7 @@ test('a new worker that misses --ready-timeout aborts the reload the same way', 
   const app = supervise(t, ['--listen', '127.0.0.1:0', '--workers', '2', '--pid-file', pidFile, '--ready-timeout', '10000'], {
     listen: [{ port: 0, host: '127.0.0.1' }],
     control,
+    reportReadyHook: true, // so a hung worker's pid is known, and killed when the test ends
   });
   const old = await workersReady(app, 2);
   await waitUntil(() => app.log.includes('all 2 workers are ready'));
@@ -133,6 +134,25 @@ test('a new worker that misses --ready-timeout aborts the reload the same way', 
   assert.ok(old.every((w) => isAlive(w.pid)));
   const seen = await answeredBy(portOf(old[0]!), old.map((w) => w.pid));
   assert.deepEqual([...seen.keys()].sort(), old.map((w) => w.pid).sort());
+});
+
+test('a reload while a worker is starting is refused, and grace reload says so at once', { timeout: 90_000 }, async (t) => {
+  const dir = tempDir(t);
+  const pidFile = join(dir, 'grace.pid');
+  const control = join(dir, 'control.json');
+  const app = supervise(t, ['--listen', '127.0.0.1:0', '--workers', '2', '--pid-file', pidFile, '--ready-timeout', '60000'], {
+    listen: [{ port: 0, host: '127.0.0.1' }],
+    control,
+    reportReadyHook: true,
+  });
+  const [, w1] = await workersReady(app, 2);
+  writeFileSync(control, JSON.stringify({ hang: true }));
+  process.kill(w1!.pid, 'SIGKILL');
+  const hung = await app.waitFor((e) => e.event === 'ready-hook' && e.pid !== w1!.pid && app.events.filter((x) => x.event === 'ready-hook').indexOf(e) >= 2);
+  const result = await grace(['reload', '--pid-file', pidFile]);
+  assert.equal(result.code, 1, result.stdout);
+  assert.match(result.stderr, /reload refused: worker 1 \(generation 2\) is still starting/);
+  assert.ok(isAlive(hung.pid), 'the starting worker goes on starting');
 });
 
 test('a killed worker is replaced in its slot while the other keeps serving', { timeout: 90_000 }, async (t) => {
