@@ -21,7 +21,8 @@ const RELOAD_USAGE = `
 
 const RUN_USAGE = `
   grace run [--listen SPEC]... [--workers N|max] [--surge K] [--pid-file FILE]
-            [--ready-timeout MS] [--stop-timeout MS] [--max-memory SIZE] -- COMMAND [ARGS...]
+            [--ready-timeout MS] [--stop-timeout MS] [--stop-delay MS] [--max-memory SIZE]
+            -- COMMAND [ARGS...]
       Supervisor mode: hold the listening sockets (SPEC: PORT, HOST:PORT,
       [IPv6]:PORT or a unix socket path; or sockets from systemd socket
       activation) and run COMMAND as the app, in N worker processes (default 1;
@@ -29,7 +30,9 @@ const RUN_USAGE = `
       GRACE_WORKER (0..N-1) and GRACE_WORKERS. SIGUSR2 or SIGHUP: rolling
       reload, K new workers at a time (default 1), each old one retired once
       a new one is ready. SIGINT/SIGTERM: every worker drains; exit 0 when all
-      exited 0. A crashed worker is restarted in its slot. --max-memory 512M:
+      exited 0. --stop-delay MS: on a stop, workers serve MS longer with
+      readiness 503 first (GRACE_STOP_DELAY; not on reloads); --stop-timeout
+      then counts from the end of it. A crashed worker is restarted in its slot. --max-memory 512M:
       replace a worker whose RSS is over it (Linux). Exit status 127 (126) at
       once if COMMAND is not found (not executable).
 `;
@@ -121,6 +124,7 @@ async function runSupervisor(args: string[]): Promise<number> {
       'pid-file': { type: 'string' },
       'ready-timeout': { type: 'string' },
       'stop-timeout': { type: 'string' },
+      'stop-delay': { type: 'string' },
       workers: { type: 'string' },
       surge: { type: 'string' },
       'max-memory': { type: 'string' },
@@ -137,6 +141,7 @@ async function runSupervisor(args: string[]): Promise<number> {
     pidFile: values['pid-file'],
     readyTimeout: milliseconds('--ready-timeout', values['ready-timeout']),
     stopTimeout: milliseconds('--stop-timeout', values['stop-timeout']),
+    stopDelay: milliseconds('--stop-delay', values['stop-delay']),
   });
   return supervisor.run();
 }

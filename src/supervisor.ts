@@ -32,6 +32,12 @@ export interface SupervisorOptions {
   readyTimeout?: number;
   /** How long a retiring or stopping app may take to exit before SIGKILL. Default 60 000. */
   stopTimeout?: number;
+  /**
+   * On a stop, how long the workers keep serving while their readiness says
+   * "going away" (GRACE_STOP_DELAY for the app); the stop deadline starts
+   * after it. Not applied to reloads. Default: the app's own `stopDelay`.
+   */
+  stopDelay?: number;
   /** Replace a worker gracefully once its RSS exceeds this many bytes (Linux). */
   maxMemory?: number;
   /** How often RSS is sampled, ms. Default 1000. */
@@ -89,6 +95,7 @@ export class Supervisor {
       logger: this.logger,
       readyTimeout: this.readyTimeout,
       stopTimeout: this.stopTimeout,
+      stopDelay: this.options.stopDelay,
     });
     this.pool = pool;
     const status = new SupervisorStatus(this.reporter, pool);
@@ -154,10 +161,12 @@ export class Supervisor {
       this.logger.info(`${signal}: stopping pid ${pids.length ? pids.join(', ') : '(none)'}`, { event: 'stopping', signal, pids });
     }
     this.reporter.stopping();
+    // The workers serve through their stop delay before the drain's deadline starts.
+    const deadline = this.stopTimeout + (this.options.stopDelay ?? 0);
     const killer = setTimeout(() => {
-      this.logger.warn(`workers still running ${this.stopTimeout} ms after ${signal}: killing them`, { event: 'stop-deadline' });
+      this.logger.warn(`workers still running ${deadline} ms after ${signal}: killing them`, { event: 'stop-deadline' });
       this.pool?.signalAll('SIGKILL');
-    }, this.stopTimeout);
+    }, deadline);
     this.pool?.once('exit', () => clearTimeout(killer));
     this.pool?.stop(signal);
   }

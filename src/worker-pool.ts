@@ -23,6 +23,8 @@ export interface PoolOptions {
   logger: Log;
   readyTimeout: number;
   stopTimeout: number;
+  /** `--stop-delay`: passed to every worker as GRACE_STOP_DELAY (its `stopDelay` default). */
+  stopDelay: number | undefined;
 }
 
 /** One launched process and what status shows about it. */
@@ -176,6 +178,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     delete env.NOTIFY_SOCKET;
     env.GRACE_WORKER = String(index);
     env.GRACE_WORKERS = String(workers);
+    if (this.options.stopDelay !== undefined) env.GRACE_STOP_DELAY = String(this.options.stopDelay);
     const [file, ...args] = this.options.command;
     const launch = new Launch({
       file: file!,
