@@ -1,11 +1,15 @@
 #!/usr/bin/env node
 // The `grace` command: `grace reload` for deploy scripts, `grace run` for
-// supervisor mode (a stable pid for systemd, Docker and Kubernetes).
+// supervisor mode (a stable pid for systemd, Docker and Kubernetes; N
+// workers), `grace status` to see what it runs.
 import { readFileSync, realpathSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { GraceError } from './errors.js';
+import { canReadRss, parseBytes } from './memory-limit.js';
 import { reload } from './reload.js';
+import { formatStatus, readStatus } from './status-command.js';
 import { Supervisor } from './supervisor.js';
 
 const RELOAD_USAGE = `
@@ -16,16 +20,30 @@ const RELOAD_USAGE = `
 `;
 
 const RUN_USAGE = `
-  grace run [--listen SPEC]... [--pid-file FILE] [--ready-timeout MS] [--stop-timeout MS] -- COMMAND [ARGS...]
+  grace run [--listen SPEC]... [--workers N|max] [--surge K] [--pid-file FILE]
+            [--ready-timeout MS] [--stop-timeout MS] [--stop-delay MS] [--max-memory SIZE]
+            -- COMMAND [ARGS...]
       Supervisor mode: hold the listening sockets (SPEC: PORT, HOST:PORT,
       [IPv6]:PORT or a unix socket path; or sockets from systemd socket
-      activation) and run COMMAND as the app. SIGUSR2 or SIGHUP: start a new
-      generation, retire the old once the new one is ready. SIGINT/SIGTERM:
-      graceful stop, exit with the app's status. A crashed app is restarted.
-      Exit status 127 (126) at once if COMMAND is not found (not executable).
+      activation) and run COMMAND as the app, in N worker processes (default 1;
+      max: one per CPU) that all accept on the same sockets; each gets
+      GRACE_WORKER (0..N-1) and GRACE_WORKERS. SIGUSR2 or SIGHUP: rolling
+      reload, K new workers at a time (default 1), each old one retired once
+      a new one is ready. SIGINT/SIGTERM: every worker drains; exit 0 when all
+      exited 0. --stop-delay MS: on a stop, workers serve MS longer with
+      readiness 503 first (GRACE_STOP_DELAY; not on reloads); --stop-timeout
+      then counts from the end of it. A crashed worker is restarted in its slot. --max-memory 512M:
+      replace a worker whose RSS is over it (Linux). Exit status 127 (126) at
+      once if COMMAND is not found (not executable).
 `;
 
-const USAGE = `usage:${RELOAD_USAGE}${RUN_USAGE}
+const STATUS_USAGE = `
+  grace status --pid-file FILE [--json]
+      Show what the grace process in FILE runs: under grace run, each worker's
+      slot, pid, generation, state, uptime, RSS (Linux) and restarts.
+`;
+
+const USAGE = `usage:${RELOAD_USAGE}${RUN_USAGE}${STATUS_USAGE}
   grace --help, grace COMMAND --help
   grace --version
 `;
@@ -33,6 +51,7 @@ const USAGE = `usage:${RELOAD_USAGE}${RUN_USAGE}
 const COMMANDS: Record<string, { usage: string; run: (args: string[]) => Promise<number> }> = {
   reload: { usage: `usage:${RELOAD_USAGE}`, run: runReload },
   run: { usage: `usage:${RUN_USAGE}`, run: runSupervisor },
+  status: { usage: `usage:${STATUS_USAGE}`, run: runStatus },
 };
 
 async function main(argv: string[]): Promise<number> {
@@ -86,7 +105,12 @@ async function runReload(args: string[]): Promise<number> {
   const pidFile = values['pid-file'];
   if (!pidFile) throw new GraceError('ERR_GRACE_USAGE', 'grace reload needs --pid-file FILE');
   const result = await reload({ pidFile, timeout: milliseconds('--timeout', values.timeout) });
-  process.stdout.write(`reloaded: old pid ${result.oldPid}, new pid ${result.newPid} (generation ${result.generation})\n`);
+  if (result.workers) {
+    const [before, after] = result.workers;
+    process.stdout.write(`reloaded: workers ${before.join(', ')} → ${after.join(', ')} (generation ${result.generation})\n`);
+  } else {
+    process.stdout.write(`reloaded: old pid ${result.oldPid}, new pid ${result.newPid} (generation ${result.generation})\n`);
+  }
   return 0;
 }
 
@@ -100,16 +124,44 @@ async function runSupervisor(args: string[]): Promise<number> {
       'pid-file': { type: 'string' },
       'ready-timeout': { type: 'string' },
       'stop-timeout': { type: 'string' },
+      'stop-delay': { type: 'string' },
+      workers: { type: 'string' },
+      surge: { type: 'string' },
+      'max-memory': { type: 'string' },
     },
   });
+  const maxMemory = values['max-memory'] === undefined ? undefined : parseBytes('--max-memory', values['max-memory']);
+  if (maxMemory !== undefined && !canReadRss()) throw new GraceError('ERR_GRACE_USAGE', '--max-memory needs /proc (Linux) to read a worker\'s RSS');
   const supervisor = new Supervisor({
     command: args.slice(split + 1),
     listen: values.listen ?? [],
+    workers: values.workers === 'max' ? availableParallelism() : count('--workers', values.workers),
+    surge: count('--surge', values.surge),
+    maxMemory,
     pidFile: values['pid-file'],
     readyTimeout: milliseconds('--ready-timeout', values['ready-timeout']),
     stopTimeout: milliseconds('--stop-timeout', values['stop-timeout']),
+    stopDelay: milliseconds('--stop-delay', values['stop-delay']),
   });
   return supervisor.run();
+}
+
+async function runStatus(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { 'pid-file': { type: 'string' }, json: { type: 'boolean' } } });
+  const pidFile = values['pid-file'];
+  if (!pidFile) throw new GraceError('ERR_GRACE_USAGE', 'grace status needs --pid-file FILE');
+  const report = readStatus(pidFile);
+  process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report));
+  return 0;
+}
+
+/** A whole number of at least 1 (`--workers`, `--surge`). */
+function count(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value) || Number(value) < 1) {
+    throw new GraceError('ERR_GRACE_USAGE', `${flag} takes a whole number from 1${flag === '--workers' ? ', or max' : ''}, got ${JSON.stringify(value)}`);
+  }
+  return Number(value);
 }
 
 function milliseconds(flag: string, value: string | undefined): number | undefined {

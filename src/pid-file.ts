@@ -36,6 +36,22 @@ export interface PidFileState {
   /** Why the last restart failed, and when (ms since epoch). */
   message?: string;
   at: number;
+  /** Under `grace run`: each worker process (the ready one in each slot, those starting, those retiring). */
+  workers?: WorkerStatus[];
+}
+
+/** One worker of `grace run`, as `grace status` shows it. */
+export interface WorkerStatus {
+  /** Its slot, 0…N-1 (`GRACE_WORKER`), stable across reloads. */
+  index: number;
+  /** 0 when the slot is down (waiting to restart). */
+  pid: number;
+  generation: number;
+  state: 'serving' | 'starting' | 'retiring' | 'down';
+  /** ms since epoch. */
+  startedAt: number;
+  /** Starts in this slot after a crash, a failed start or the memory limit. */
+  restarts: number;
 }
 
 const MARKER = 'grace ';

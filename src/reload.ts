@@ -15,6 +15,8 @@ export interface ReloadResult {
   oldPid: number;
   newPid: number;
   generation: number;
+  /** Under `grace run`: the serving worker pids before and after. */
+  workers?: [before: number[], after: number[]];
 }
 
 /**
@@ -48,13 +50,18 @@ export async function reload(options: ReloadOptions): Promise<ReloadResult> {
     const now = tryRead(options.pidFile, owner);
     if (!next && now && now.generation > before.generation && now.state === 'serving') next = now;
     if (next) {
-      if (!isSameLiveProcess(before.serving, undefined) || before.serving === next.serving) {
-        return { signalled: before.pid, oldPid: before.serving, newPid: next.serving, generation: next.generation };
+      // Done once every process that served before (and does not serve now) has exited.
+      const after = servingPids(next);
+      const old = servingPids(before).filter((pid) => !after.includes(pid));
+      if (old.every((pid) => !isSameLiveProcess(pid, undefined))) {
+        const workers: ReloadResult['workers'] = before.workers ? [servingPids(before), after] : undefined;
+        return { signalled: before.pid, oldPid: before.serving, newPid: next.serving, generation: next.generation, ...(workers ? { workers } : {}) };
       }
       continue;
     }
     if (now && now.state === 'failed' && now.at >= sentAt) {
-      throw new GraceError('ERR_GRACE_RESTART_FAILED', `${now.message ?? 'the new generation failed'}; pid ${now.serving} is still serving`);
+      const still = now.workers ? `; still serving: pids ${servingPids(now).join(', ')}` : `; pid ${now.serving} is still serving`;
+      throw new GraceError('ERR_GRACE_RESTART_FAILED', `${now.message ?? 'the new generation failed'}${still}`);
     }
     if (!isSameLiveProcess(before.pid, before.start)) {
       throw new GraceError('ERR_GRACE_RESTART_FAILED', `pid ${before.pid} exited during the reload, with no new generation serving`);
@@ -74,7 +81,7 @@ export async function reload(options: ReloadOptions): Promise<ReloadResult> {
  * root's power. Where the OS does not tell a process's uid, the file must be
  * the caller's own, so kill()'s permission check is the owner's.
  */
-function trustedPidFile(path: string): { state: PidFileState; owner: number } {
+export function trustedPidFile(path: string): { state: PidFileState; owner: number } {
   const { state, owner } = readOwnedPidFile(path);
   // Read the uids first: the identity check after them proves they were the recorded process's.
   const uids = processUids(state.pid);
@@ -114,4 +121,10 @@ function tryRead(path: string, owner: number): PidFileState | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The app processes serving: each ready worker under `grace run`, else the one serving pid. */
+function servingPids(state: PidFileState): number[] {
+  if (!state.workers) return state.serving ? [state.serving] : [];
+  return state.workers.filter((w) => w.state === 'serving').map((w) => w.pid);
 }

@@ -45,6 +45,20 @@ export class StatusReporter {
     void this.notify('READY=1');
   }
 
+  /** Under `grace run`: systemd hears READY=1 (all workers ready, or a reload ended). */
+  async notifyReady(status?: string): Promise<void> {
+    await this.notify('READY=1', ...(status ? [`STATUS=${status}`] : []));
+  }
+
+  notifyReloading(): void {
+    void this.notify('RELOADING=1');
+  }
+
+  /** Under `grace run`: the pid file, with its workers; `extra.at` is when a failure happened. */
+  record(state: PidFileState['state'], generation: number, servingPid: number, extra: { message?: string; at?: number; workers?: PidFileState['workers'] }): void {
+    this.write(state, generation, servingPid, extra.message, extra.at, extra.workers);
+  }
+
   stopping(): void {
     void this.notify('STOPPING=1');
   }
@@ -54,7 +68,7 @@ export class StatusReporter {
     if (this.options.pidFile) removePidFile(this.options.pidFile, this.host.pid);
   }
 
-  private write(state: PidFileState['state'], generation: number, serving: number, message?: string): void {
+  private write(state: PidFileState['state'], generation: number, serving: number, message?: string, at?: number, workers?: PidFileState['workers']): void {
     const path = this.options.pidFile;
     if (!path) return;
     try {
@@ -66,7 +80,8 @@ export class StatusReporter {
         signal: this.options.signal,
         state,
         ...(message === undefined ? {} : { message }),
-        at: Date.now(),
+        at: at ?? Date.now(),
+        ...(workers === undefined ? {} : { workers }),
       });
     } catch (err) {
       this.logger.warn(`could not write pid file ${path}: ${(err as Error).message}`, { event: 'pid-file-failed', path, err });

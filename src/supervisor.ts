@@ -1,20 +1,22 @@
-import { EventEmitter } from 'node:events';
-import { constants } from 'node:os';
 import { GraceError } from './errors.js';
 import { holdSockets, type HeldSockets } from './held-sockets.js';
-import { describeExit, Launch, type ExitStatus } from './launcher.js';
-import { childListenEnv } from './listen-env.js';
 import type { ListenSpec } from './listen-spec.js';
 import { resolveLogger, type Log, type Logger } from './logger.js';
+import { formatBytes, watchMemory, type MemoryWatch } from './memory-limit.js';
 import { realProcess, type ProcessHost } from './process-host.js';
 import { StatusReporter } from './status.js';
+import { SupervisorStatus } from './supervisor-status.js';
+import { WorkerPool } from './worker-pool.js';
 
 /*
  * Supervisor mode (`grace run`): a small long-lived process that holds the
- * listening sockets and runs the app as its child with the same LISTEN_FDS
- * protocol. A reload starts a new app generation and retires the old one once
- * the new one is ready; the supervisor's pid never changes, so systemd,
- * Docker and Kubernetes see one steady main process.
+ * listening sockets and runs the app as N worker processes (one by default),
+ * each adopting the same sockets with the same LISTEN_FDS protocol: the
+ * kernel's accept queue is shared, nothing is proxied. A reload replaces the
+ * workers in a rolling way, an old one retired only once its replacement is
+ * ready; the supervisor's pid never changes, so systemd, Docker and
+ * Kubernetes see one steady main process. The workers' bookkeeping is the
+ * table in worker-table.ts, carried out by worker-pool.ts.
  */
 
 export interface SupervisorOptions {
@@ -22,63 +24,61 @@ export interface SupervisorOptions {
   command: string[];
   /** Sockets to bind (besides any passed by systemd). */
   listen: ListenSpec[];
-  /** How long a new generation may take to become ready. Default 30 000. */
+  /** How many app processes serve the sockets. Default 1. */
+  workers?: number;
+  /** How many new workers a rolling reload starts at once. Default 1. */
+  surge?: number;
+  /** How long a new worker may take to become ready. Default 30 000. */
   readyTimeout?: number;
   /** How long a retiring or stopping app may take to exit before SIGKILL. Default 60 000. */
   stopTimeout?: number;
+  /**
+   * On a stop, how long the workers keep serving while their readiness says
+   * "going away" (GRACE_STOP_DELAY for the app); the stop deadline starts
+   * after it. Not applied to reloads. Default: the app's own `stopDelay`.
+   */
+  stopDelay?: number;
+  /** Replace a worker gracefully once its RSS exceeds this many bytes (Linux). */
+  maxMemory?: number;
+  /** How often RSS is sampled, ms. Default 1000. */
+  memoryInterval?: number;
   pidFile?: string;
   logger?: Logger | false;
   /** @internal */
   host?: ProcessHost;
 }
 
-interface Generation {
-  launch: Launch;
-  pid: number;
-  number: number;
-  startedAt: number;
-  exited: Promise<ExitStatus>;
-}
-
-export interface SupervisorEvents {
-  ready: [{ generation: number; pid: number }];
-  'reload-failed': [GraceError];
-  crashed: [{ pid: number; code: number | null; signal: NodeJS.Signals | null }];
-}
-
-const MIN_BACKOFF_MS = 100;
-const MAX_BACKOFF_MS = 10_000;
-// An app that stayed up this long had not been crash-looping: start backoff over.
-const STABLE_AFTER_MS = 10_000;
-
-export class Supervisor extends EventEmitter<SupervisorEvents> {
+export class Supervisor {
   private readonly host: ProcessHost;
   private readonly logger: Log;
-  private readonly status: StatusReporter;
+  private readonly reporter: StatusReporter;
   private readonly readyTimeout: number;
   private readonly stopTimeout: number;
+  private readonly workers: number;
+  private readonly surge: number;
   private sockets: HeldSockets | undefined;
-  private current: Generation | undefined;
-  private pending: Generation | undefined;
-  private generation = 0;
-  private backoff = 0;
-  private restartTimer: NodeJS.Timeout | undefined;
+  private pool: WorkerPool | undefined;
+  private status: SupervisorStatus | undefined;
+  private memory: MemoryWatch | undefined;
   private stopping = false;
-  private lastExit: ExitStatus = { code: 0, signal: null };
+  private exitOverride: number | undefined;
   private finish!: (code: number) => void;
   private readonly removeHandlers: Array<() => void> = [];
 
   constructor(private readonly options: SupervisorOptions) {
-    super();
     if (options.command.length === 0) throw new GraceError('ERR_GRACE_USAGE', 'grace run needs a command after --');
     this.host = options.host ?? realProcess;
     this.logger = resolveLogger(options.logger);
-    this.status = new StatusReporter(this.host, this.logger, { pidFile: options.pidFile, signal: 'SIGUSR2', mainPidMoves: false });
+    this.reporter = new StatusReporter(this.host, this.logger, { pidFile: options.pidFile, signal: 'SIGUSR2', mainPidMoves: false });
     this.readyTimeout = options.readyTimeout ?? 30_000;
     this.stopTimeout = options.stopTimeout ?? 60_000;
+    this.workers = options.workers ?? 1;
+    this.surge = options.surge ?? 1;
+    if (!Number.isInteger(this.workers) || this.workers < 1) throw new GraceError('ERR_GRACE_USAGE', `--workers must be at least 1, got ${this.workers}`);
+    if (!Number.isInteger(this.surge) || this.surge < 1) throw new GraceError('ERR_GRACE_USAGE', `--surge must be at least 1, got ${this.surge}`);
   }
 
-  /** Runs until a final stop; resolves with the exit status to exit with (the app's). */
+  /** Runs until a final stop; resolves with the exit status to exit with (the workers'). */
   async run(): Promise<number> {
     this.sockets = await holdSockets(this.options.listen, this.host, { pidFile: this.options.pidFile });
     if (this.sockets.fds.length === 0) {
@@ -86,190 +86,128 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       throw new GraceError('ERR_GRACE_USAGE', 'grace run has nothing to listen on: give --listen SPEC, or start it with systemd socket activation');
     }
     const done = new Promise<number>((resolve) => (this.finish = resolve));
-    for (const signal of ['SIGUSR2', 'SIGHUP'] as const) this.removeHandlers.push(this.host.onSignal(signal, () => void this.reload(signal)));
+    const pool = new WorkerPool({
+      workers: this.workers,
+      surge: this.surge,
+      command: this.options.command,
+      sockets: this.sockets,
+      host: this.host,
+      logger: this.logger,
+      readyTimeout: this.readyTimeout,
+      stopTimeout: this.stopTimeout,
+      stopDelay: this.options.stopDelay,
+    });
+    this.pool = pool;
+    const status = new SupervisorStatus(this.reporter, pool);
+    this.status = status;
+    pool.on('change', () => status.changed());
+    pool.on('announce', () => {
+      if (this.workers > 1) this.logger.info(`all ${this.workers} workers are ready`, { event: 'workers-ready', workers: this.workers });
+      void status.ready();
+    });
+    pool.on('reload-started', ({ generation }) => {
+      this.logger.debug(`rolling reload to generation ${generation}, ${this.surge} at a time`, { event: 'reload-started', generation });
+      status.reloadStarted();
+    });
+    pool.on('reload-done', ({ generation }) => {
+      const what = this.workers === 1 ? `generation ${generation} serves` : `all ${this.workers} workers serve generation ${generation}`;
+      this.logger.info(`reload done: ${what}`, { event: 'reload-done', generation });
+      status.reloadDone();
+    });
+    pool.on('reload-failed', ({ generation, index, reason }) => this.reloadFailed(generation, index, reason));
+    pool.on('reload-refused', ({ kind, why }) => {
+      this.logger.warn(`reload refused: ${why}`, { event: 'reload-refused', why });
+      // `grace reload` hears it at once (a reload in flight keeps its own outcome).
+      if (kind === 'starting') status.reloadFailed(`reload refused: ${why}`);
+    });
+    pool.on('unrunnable', ({ status: code }) => {
+      this.exitOverride = code;
+      this.stop('SIGTERM', true);
+    });
+    pool.on('exit', () => this.exit());
+    for (const signal of ['SIGUSR2', 'SIGHUP'] as const) this.removeHandlers.push(this.host.onSignal(signal, () => this.reload(signal)));
     for (const signal of ['SIGINT', 'SIGTERM'] as const) this.removeHandlers.push(this.host.onSignal(signal, () => this.stop(signal)));
-    this.logger.info(`supervisor pid ${this.host.pid} holding ${this.sockets.names.join(', ')}; running: ${this.options.command.join(' ')}`);
-    void this.startCurrent();
+    const count = this.workers === 1 ? '' : ` as ${this.workers} workers`;
+    this.logger.info(`supervisor pid ${this.host.pid} holding ${this.sockets.names.join(', ')}; running${count}: ${this.options.command.join(' ')}`, {
+      event: 'supervisor-started',
+      pid: this.host.pid,
+      workers: this.workers,
+    });
+    if (this.options.maxMemory !== undefined) this.watchMemory(this.options.maxMemory);
+    pool.start();
     return done;
   }
 
-  /** Starts a new generation and retires the current one once the new one is ready. */
-  async reload(signal: NodeJS.Signals = 'SIGUSR2'): Promise<void> {
-    if (this.stopping) return;
-    if (this.pending) {
-      this.logger.warn(`${signal}: reload refused, generation ${this.pending.number} (pid ${this.pending.pid}) is still starting`);
-      return;
-    }
-    if (!this.current) {
-      this.logger.warn(`${signal}: no app is running; it is being restarted already`);
-      return;
-    }
-    this.logger.info(`${signal}: reloading; pid ${this.current.pid} serves until the new generation is ready`);
-    this.status.restarting(this.current.number, this.current.pid);
-    try {
-      const next = await this.untilReady(this.launchGeneration());
-      const old = this.current;
-      this.current = next;
-      this.announce(next);
-      this.retire(old);
-    } catch (err) {
-      if (this.stopping) return; // the stop killed it
-      const error = err as GraceError;
-      this.emit('reload-failed', error);
-      if (!this.current) {
-        // The serving app died while the new one was starting: start another.
-        this.logger.error(`reload failed: ${error.message}; no app is running`);
-        this.scheduleRestart();
-        return;
-      }
-      this.logger.error(`reload failed: ${error.message}; pid ${this.current.pid} still serving`);
-      this.status.failed(this.current.number, this.current.pid, error.message);
-    }
+  /** A rolling reload: new workers start (`surge` at a time); each old one is retired once a new one is ready. */
+  reload(signal: NodeJS.Signals = 'SIGUSR2'): void {
+    if (this.stopping || !this.pool) return;
+    const serving = this.pool.serving().map((w) => w.pid);
+    const what = this.workers === 1 ? `pid ${serving[0] ?? '(none)'} serves until the new generation is ready` : `pids ${serving.join(', ')} serve until their replacements are ready`;
+    this.logger.info(`${signal}: reloading; ${what}`, { event: 'reload', signal });
+    this.pool.reload();
   }
 
-  /** Graceful stop: forwards the signal to the app and exits with its status. A second signal is forwarded too. */
-  stop(signal: NodeJS.Signals = 'SIGTERM'): void {
+  /** Graceful stop: every worker drains, under one deadline; a second signal is passed on (it forces). */
+  stop(signal: NodeJS.Signals = 'SIGTERM', quiet = false): void {
     if (this.stopping) {
-      this.logger.warn(`${signal} again: forwarding it to the app`);
-      this.signalApps(signal);
+      this.logger.warn(`${signal} again: forwarding it to the app`, { event: 'stop-forwarded', signal });
+      this.pool?.signalAll(signal);
       return;
     }
     this.stopping = true;
-    clearTimeout(this.restartTimer);
-    this.logger.info(`${signal}: stopping pid ${this.current?.pid ?? '(none)'}`);
-    this.status.stopping();
-    this.pending?.launch.abandon(`${signal}: stopping before it was ready`);
-    this.signalApps(signal);
-    const current = this.current;
-    const killer = setTimeout(() => this.signalApps('SIGKILL'), this.stopTimeout);
-    void (current ? current.exited : Promise.resolve(this.lastExit)).then((status) => {
-      clearTimeout(killer);
-      this.exit(exitStatus(status));
+    this.memory?.stop();
+    if (!quiet) {
+      const pids = this.pool?.serving().map((w) => w.pid) ?? [];
+      this.logger.info(`${signal}: stopping pid ${pids.length ? pids.join(', ') : '(none)'}`, { event: 'stopping', signal, pids });
+    }
+    this.reporter.stopping();
+    // The workers serve through their stop delay before the drain's deadline starts.
+    const deadline = this.stopTimeout + (this.options.stopDelay ?? 0);
+    const killer = setTimeout(() => {
+      this.logger.warn(`workers still running ${deadline} ms after ${signal}: killing them`, { event: 'stop-deadline' });
+      this.pool?.signalAll('SIGKILL');
+    }, deadline);
+    this.pool?.once('exit', () => clearTimeout(killer));
+    this.pool?.stop(signal);
+  }
+
+  private reloadFailed(generation: number, index: number, reason: string): void {
+    const pool = this.pool!;
+    const serving = pool.serving();
+    const who = this.workers === 1 ? `pid ${serving[0]?.pid ?? '(none)'} still serving` : `${serving.length} of ${this.workers} workers still serving (pids ${serving.map((w) => w.pid).join(', ')})`;
+    this.logger.error(`reload failed: ${reason}; ${who}`, { event: 'reload-failed', worker: index, generation });
+    const message = this.workers === 1 ? reason : `worker ${index} failed: ${reason}; the reload to generation ${generation} was abandoned`;
+    this.status?.reloadFailed(message);
+  }
+
+  private watchMemory(limit: number): void {
+    const pool = this.pool!;
+    this.memory = watchMemory({
+      limit,
+      interval: this.options.memoryInterval ?? 1000,
+      serving: () => pool.serving().map((w) => ({ index: w.index, id: w.id, pid: w.pid })),
+      over: (worker, rss) => {
+        const slot = pool.table.slots[worker.index];
+        if (slot?.pending || pool.table.reload) return; // a replacement is on its way
+        this.logger.warn(`${pool.name(worker.index, worker.pid)} uses ${formatBytes(rss)}, over --max-memory ${formatBytes(limit)}: replacing it`, {
+          event: 'worker-over-memory',
+          worker: worker.index,
+          pid: worker.pid,
+          rss,
+          limit,
+        });
+        pool.overMemory(worker.index, worker.id);
+      },
     });
   }
 
-  private exit(status: number): void {
+  private exit(): void {
+    const status = this.exitOverride ?? this.pool!.exitStatus();
     for (const remove of this.removeHandlers.splice(0)) remove();
+    this.memory?.stop();
     this.sockets?.close();
-    this.status.stopped();
-    this.logger.info(`supervisor pid ${this.host.pid} exiting`);
+    this.reporter.stopped();
+    this.logger.info(`supervisor pid ${this.host.pid} exiting`, { event: 'supervisor-exit', status });
     this.finish(status);
   }
-
-  private signalApps(signal: NodeJS.Signals): void {
-    for (const generation of [this.current, this.pending]) {
-      const child = generation?.launch.child;
-      if (child && child.exitCode === null && child.signalCode === null) child.kill(signal);
-    }
-  }
-
-  private async startCurrent(): Promise<void> {
-    if (this.pending || this.current) return; // a reload got there first
-    let generation: Generation | undefined;
-    try {
-      generation = this.launchGeneration();
-      this.current = await this.untilReady(generation);
-      this.announce(generation);
-    } catch (err) {
-      if (this.stopping) return;
-      this.logger.error(`${(err as Error).message}`);
-      if (generation?.number === 1 && this.exitIfUnrunnable(generation.launch)) return;
-      this.scheduleRestart();
-    }
-  }
-
-  /**
-   * A command that cannot even be started (not found, not executable) will not
-   * start on a retry either: like a shell, exit at once with 127 or 126. Only
-   * the first generation: once the app has run, its command going missing is
-   * a deploy in progress, and the restart backoff waits for it.
-   */
-  private exitIfUnrunnable(launch: Launch): boolean {
-    const status = launch.spawnError === 'ENOENT' ? 127 : launch.spawnError === 'EACCES' ? 126 : undefined;
-    if (status === undefined) return false;
-    const why = status === 127 ? 'not found' : 'not executable (permission denied)';
-    this.logger.error(`cannot run ${JSON.stringify(this.options.command[0])}: ${why}; exiting with status ${status}`);
-    this.stopping = true;
-    this.exit(status);
-    return true;
-  }
-
-  private announce(generation: Generation): void {
-    clearTimeout(this.restartTimer);
-    void this.status.serving(generation.number, generation.pid, `generation ${generation.number}, app pid ${generation.pid}`);
-    this.logger.info(`generation ${generation.number} (pid ${generation.pid}) is ready`);
-    this.emit('ready', { generation: generation.number, pid: generation.pid });
-    void generation.exited.then((status) => {
-      if (this.current !== generation || this.stopping) return;
-      // The serving app died on its own: restart it. Its sockets stay with us,
-      // so connections wait in the accept queue rather than being refused.
-      this.current = undefined;
-      this.lastExit = status;
-      this.logger.error(`app pid ${generation.pid} exited with ${describeExit(status)} while serving`);
-      this.emit('crashed', { pid: generation.pid, ...status });
-      // A reload in flight will put its generation in place (or fail and restart).
-      if (this.pending) return;
-      this.status.restarting(generation.number, 0);
-      if (performance.now() - generation.startedAt > STABLE_AFTER_MS) this.backoff = 0;
-      this.scheduleRestart();
-    });
-  }
-
-  private scheduleRestart(): void {
-    this.backoff = Math.min(MAX_BACKOFF_MS, Math.max(MIN_BACKOFF_MS, this.backoff * 2));
-    this.logger.info(`restarting the app in ${this.backoff} ms`);
-    this.restartTimer = setTimeout(() => void this.startCurrent(), this.backoff);
-  }
-
-  /** Launches a generation; it is `pending` until it is ready or has failed. */
-  private launchGeneration(): Generation {
-    const sockets = this.sockets!;
-    const number = ++this.generation;
-    const env = childListenEnv(this.host.env, sockets.names, number, { kind: 'supervisor', pid: this.host.pid });
-    // The supervisor is systemd's main process; the app must not claim that.
-    delete env.NOTIFY_SOCKET;
-    const [file, ...args] = this.options.command;
-    const launch = new Launch({
-      file: file!,
-      args,
-      env,
-      fds: sockets.fds,
-      // Its own process group: a Ctrl-C at the terminal reaches the supervisor,
-      // which passes it on once, rather than both (a second signal would force).
-      detached: true,
-      readyTimeout: this.readyTimeout,
-      label: `generation ${number}`,
-    });
-    const generation: Generation = { launch, pid: launch.pid ?? 0, number, startedAt: performance.now(), exited: launch.exited };
-    this.pending = generation;
-    return generation;
-  }
-
-  /** Resolves once it said "ready"; rejects once a failed one is reaped. */
-  private async untilReady(generation: Generation): Promise<Generation> {
-    const { launch } = generation;
-    try {
-      await launch.outcome;
-    } finally {
-      if (this.pending === generation) this.pending = undefined;
-    }
-    return generation;
-  }
-
-  private retire(old: Generation | undefined): void {
-    if (!old) return;
-    this.logger.info(`retiring generation ${old.number} (pid ${old.pid})`);
-    old.launch.retire();
-    const killer = setTimeout(() => {
-      this.logger.warn(`generation ${old.number} (pid ${old.pid}) did not exit within ${this.stopTimeout} ms; killing it`);
-      old.launch.child?.kill('SIGKILL');
-    }, this.stopTimeout);
-    void old.exited.then(() => clearTimeout(killer));
-  }
-}
-
-/** The shell's convention: the exit code, or 128 + the signal's number. */
-function exitStatus({ code, signal }: ExitStatus): number {
-  if (signal) return 128 + (constants.signals[signal] ?? 0);
-  return code ?? 0;
 }

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { test } from 'node:test';
-import { CLI, FIXTURE_ARGS, get, portOf, startFixture, waitForExit } from './helpers.ts';
+import { CLI, FIXTURE_ARGS, get, portOf, startFixture, waitForExit, waitUntil } from './helpers.ts';
 
 const local = { port: 0, host: '127.0.0.1' };
 // Longer than any test: only a second signal or a handover ends it.
@@ -89,6 +89,34 @@ test('under grace run, a reload retires the old generation at once; the supervis
   process.kill(supervisor, 'SIGTERM');
   await app.waitFor((e) => e.event === 'leaving' && e.pid === second.pid);
   assert.equal((await get({ port: portOf(first) }, '/')).json.pid, second.pid);
+  process.kill(supervisor, 'SIGTERM'); // forwarded: skips the delay
+  const [code] = await once(app.proc, 'exit');
+  assert.equal(code, 0);
+});
+
+test('grace run --workers 2 --stop-delay: a rolling reload retires without the delay; a stop leaves on every worker', { timeout: 90_000 }, async (t) => {
+  const node = process.execPath;
+  const app = startFixture(t, { listen: [local] }, {}, {
+    file: node,
+    args: ['--import', 'tsx', CLI, 'run', '--listen', '127.0.0.1:0', '--workers', '2', '--stop-delay', String(FOREVER), '--', node, ...FIXTURE_ARGS],
+  });
+  const supervisor = app.proc.pid!;
+  await app.ready();
+  await waitUntil(() => app.events.filter((e) => e.event === 'ready').length === 2, 30_000, () => app.log);
+  const first = app.events.filter((e) => e.event === 'ready');
+  const port = portOf(first[0]!);
+  process.kill(supervisor, 'SIGHUP');
+  for (const old of first) await waitForExit(old.pid, 60_000).catch((err) => assert.fail(`${err.message}\n${app.log}`));
+  const oldPids = first.map((e) => e.pid);
+  assert.ok(!app.events.some((e) => e.event === 'leaving' && oldPids.includes(e.pid)), 'reloads never wait out the stop delay');
+  const serving = app.events.filter((e) => e.event === 'ready' && !oldPids.includes(e.pid)).map((e) => e.pid);
+  assert.equal(serving.length, 2);
+  process.kill(supervisor, 'SIGTERM');
+  for (const pid of serving) {
+    const leaving = await app.waitFor((e) => e.event === 'leaving' && e.pid === pid);
+    assert.equal(leaving.stopDelay, FOREVER, 'grace run passed --stop-delay as GRACE_STOP_DELAY');
+  }
+  assert.ok(serving.includes((await get({ port }, '/')).json.pid as number), 'still serving new connections while leaving');
   process.kill(supervisor, 'SIGTERM'); // forwarded: skips the delay
   const [code] = await once(app.proc, 'exit');
   assert.equal(code, 0);

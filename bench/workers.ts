@@ -1,0 +1,362 @@
+// Issue #11's figures: `grace run --workers 2` beside PM2 cluster mode with 2
+// instances, the same trivial handler (bench/workers-app.ts), driven by wrk
+// (bench/wrk.ts), keep-alive and Connection: close:
+//   - a baseline without reloads, and a reload every --interval ms for
+//     --seconds: failed requests per reload, throughput with / without,
+//     the reload command's duration (`grace reload` / `pm2 reload`);
+//   - how evenly requests spread over the two workers (max/min, from each
+//     worker's own count, written as it exits);
+//   - 1 worker vs 2 (grace, keep-alive);
+//   - with --soak: 200 rolling reloads of 2 workers under light load: the
+//     supervisor's fds and RSS, the workers' RSS, zombies, failed requests.
+// The app and grace are compiled to JavaScript first (bench/.build/workers),
+// so neither side pays for TypeScript at start-up. The load generator runs on
+// the same machine as the servers and shares its cores.
+//
+// Baseline and reload runs alternate (--rounds pairs) so that load from
+// elsewhere on the machine drifts into both alike.
+//
+//   npm run bench:workers -- [--seconds 20] [--rounds 2] [--interval 1000] [--targets grace,grace-surge2,pm2] [--soak]
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { percentile, runLoad } from './load.ts';
+import { freePort, Pm2Cluster } from './pm2.ts';
+import { isAlive, openFds, rssKb, zombiesOf } from './server-process.ts';
+import { drive, type DriveResult } from './wrk.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '20' },
+    interval: { type: 'string', default: '1000' },
+    connections: { type: 'string', default: '50' },
+    targets: { type: 'string', default: 'grace,grace-surge2,pm2' },
+    rounds: { type: 'string', default: '2' },
+    modes: { type: 'string', default: 'keep-alive,close' },
+    soak: { type: 'boolean', default: false },
+    'soak-reloads': { type: 'string', default: '200' },
+    'skip-main': { type: 'boolean', default: false },
+    name: { type: 'string' },
+    help: { type: 'boolean', default: false },
+  },
+});
+
+if (args.help) {
+  process.stdout.write(`usage: npm run bench:workers -- [options]
+
+grace run --workers 2 beside PM2 cluster mode (2 instances, private daemon), same handler, wrk
+(or the Node generator without it). Prints a Markdown table and writes bench/results/NAME.json.
+
+  --seconds S          each run's length (default 20)
+  --interval MS        one reload every MS during the reload runs (default 1000)
+  --connections N      wrk connections (default 50; 2 threads)
+  --rounds N           baseline/reload pairs per target and mode, alternating (default 2)
+  --targets LIST       grace,grace-surge2,pm2 (default all; grace-surge2 is --surge 2)
+  --modes LIST         keep-alive,close (default both)
+  --soak               also 200 rolling reloads of 2 workers under light load (fds, RSS, zombies, failures)
+  --soak-reloads N     how many for --soak (default 200)
+  --skip-main          only the soak
+  --name NAME          results file name (default workers-node<major>)
+  --help               this text
+`);
+  process.exit(0);
+}
+
+const root = new URL('..', import.meta.url).pathname;
+const BUILD = join(root, 'bench/.build/workers');
+const CLI = join(BUILD, 'src/cli.js');
+const APP = join(BUILD, 'bench/workers-app.js');
+const seconds = Number(args.seconds);
+const interval = Number(args.interval);
+const connections = Number(args.connections);
+type TargetName = 'grace' | 'grace-surge2' | 'pm2';
+const targets = args.targets.split(',') as TargetName[];
+const rounds = Number(args.rounds);
+const modes = args.modes.split(',') as Array<'keep-alive' | 'close'>;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const f2 = (v: number) => (Number.isFinite(v) ? v.toFixed(2) : '–');
+
+function compile(): void {
+  rmSync(BUILD, { recursive: true, force: true });
+  execFileSync(
+    process.execPath,
+    [join(root, 'node_modules/typescript/bin/tsc'), '--outDir', BUILD, '--rootDir', root, '--module', 'nodenext', '--target', 'es2022', '--skipLibCheck', '--types', 'node', '--strict',
+      join(root, 'bench/workers-app.ts'), join(root, 'src/cli.ts')],
+    { stdio: 'inherit' },
+  );
+  writeFileSync(join(BUILD, 'package.json'), '{ "type": "module" }\n');
+}
+
+/** What both sides offer the bench. */
+interface Target {
+  url: string;
+  /** One reload, to done; ms, and whether it succeeded. */
+  reload(): Promise<{ ms: number; ok: boolean }>;
+  /** Stops everything; resolves with each process's answered count. */
+  stop(): Promise<Array<{ pid: number; answered: number }>>;
+}
+
+function readCounts(dir: string): Array<{ pid: number; answered: number }> {
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as { pid: number; answered: number });
+}
+
+class GraceTarget implements Target {
+  readonly url: string;
+  readonly pidFile: string;
+  private constructor(
+    readonly proc: ChildProcess,
+    readonly dir: string,
+    port: number,
+  ) {
+    this.url = `http://127.0.0.1:${port}/`;
+    this.pidFile = join(dir, 'grace.pid');
+  }
+
+  static async start(workers: number, surge = 1): Promise<GraceTarget> {
+    const dir = mkdtempSync(join(tmpdir(), 'grace-bench-workers-'));
+    const stats = join(dir, 'stats');
+    mkdirSync(stats);
+    const port = await freePort();
+    const proc = spawn(
+      process.execPath,
+      [CLI, 'run', '--listen', `127.0.0.1:${port}`, '--workers', String(workers), '--surge', String(surge), '--pid-file', join(dir, 'grace.pid'), '--', process.execPath, APP],
+      { env: { ...process.env, STATS_DIR: stats }, stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    let log = '';
+    proc.stderr!.setEncoding('utf8').on('data', (c: string) => (log = (log + c).slice(-20_000)));
+    const target = new GraceTarget(proc, dir, port);
+    const deadline = Date.now() + 30_000;
+    while (target.servingWorkers().length < workers) {
+      if (Date.now() > deadline || proc.exitCode !== null) throw new Error(`grace run did not start ${workers} workers:\n${log}`);
+      await sleep(20);
+    }
+    return target;
+  }
+
+  /** The pids serving now, from the pid file. */
+  servingWorkers(): number[] {
+    try {
+      const state = JSON.parse(readFileSync(this.pidFile, 'utf8').split('\n')[1]!.slice('grace '.length)) as { workers?: Array<{ pid: number; state: string }> };
+      return (state.workers ?? []).filter((w) => w.state === 'serving').map((w) => w.pid);
+    } catch {
+      return [];
+    }
+  }
+
+  reload(): Promise<{ ms: number; ok: boolean }> {
+    const start = performance.now();
+    return new Promise((resolve) => {
+      execFile(process.execPath, [CLI, 'reload', '--pid-file', this.pidFile], { timeout: 60_000 }, (err) => resolve({ ms: performance.now() - start, ok: !err }));
+    });
+  }
+
+  async stop(): Promise<Array<{ pid: number; answered: number }>> {
+    try {
+      if (this.proc.exitCode === null) {
+        this.proc.kill('SIGTERM');
+        await once(this.proc, 'exit');
+      }
+      return readCounts(join(this.dir, 'stats'));
+    } finally {
+      rmSync(this.dir, { recursive: true, force: true });
+    }
+  }
+}
+
+class Pm2Target implements Target {
+  private constructor(
+    readonly cluster: Pm2Cluster,
+    readonly dir: string,
+  ) {}
+
+  get url(): string {
+    return this.cluster.url;
+  }
+
+  static async start(instances: number): Promise<Pm2Target> {
+    const dir = mkdtempSync(join(tmpdir(), 'grace-bench-pm2-'));
+    try {
+      const cluster = await Pm2Cluster.start({ script: APP, instances, env: { PLAIN: '1', STATS_DIR: dir } });
+      // It answers once one worker listens: wait for all of them, as grace's side does.
+      const deadline = Date.now() + 30_000;
+      while ((await cluster.workerPids()).length < instances && Date.now() < deadline) await sleep(100);
+      await sleep(500);
+      return new Pm2Target(cluster, dir);
+    } catch (err) {
+      rmSync(dir, { recursive: true, force: true });
+      throw err;
+    }
+  }
+
+  async reload(): Promise<{ ms: number; ok: boolean }> {
+    try {
+      return { ms: await this.cluster.reload(), ok: true };
+    } catch {
+      return { ms: NaN, ok: false };
+    }
+  }
+
+  async stop(): Promise<Array<{ pid: number; answered: number }>> {
+    try {
+      // `pm2 stop` sends SIGINT: each worker writes its count as it exits.
+      await this.cluster.pm2(['stop', this.cluster.name]).catch(() => '');
+      return readCounts(this.dir);
+    } finally {
+      await this.cluster.kill();
+      rmSync(this.dir, { recursive: true, force: true });
+    }
+  }
+}
+
+const start = (target: TargetName, workers: number): Promise<Target> =>
+  target === 'pm2' ? Pm2Target.start(workers) : GraceTarget.start(workers, target === 'grace-surge2' ? 2 : 1);
+
+interface Run {
+  target: string;
+  mode: string;
+  workers: number;
+  reloads: number;
+  failedReloads: number;
+  load: DriveResult;
+  failed: number;
+  reloadMs: number[];
+  counts: number[];
+}
+
+const failedOf = (r: DriveResult) => r.socketErrors.total + r.non2xx;
+
+/** One run: wrk for `seconds`, with a reload every `interval` ms if asked. */
+async function measure(target: TargetName, mode: 'keep-alive' | 'close', workers: number, withReloads: boolean): Promise<Run> {
+  const t = await start(target, workers);
+  const reloadMs: number[] = [];
+  let failedReloads = 0;
+  let load: DriveResult;
+  let counts: number[] = [];
+  try {
+    await sleep(300);
+    const stop = new AbortController();
+    const driving = drive({ url: t.url, connections, keepAlive: mode === 'keep-alive', seconds, signal: stop.signal });
+    if (withReloads) {
+      const end = performance.now() + seconds * 1000 - interval;
+      while (performance.now() < end) {
+        const began = performance.now();
+        const { ms, ok } = await t.reload();
+        if (ok) reloadMs.push(ms);
+        else failedReloads++;
+        await sleep(Math.max(0, interval - (performance.now() - began)));
+      }
+    }
+    load = await driving;
+  } finally {
+    counts = (await t.stop()).map((c) => c.answered);
+  }
+  const run: Run = { target, mode, workers, reloads: reloadMs.length + failedReloads, failedReloads, load, failed: failedOf(load), reloadMs, counts };
+  const spread = withReloads ? '' : `, spread ${f2(Math.max(...counts) / Math.min(...counts))} (${counts.join(' / ')})`;
+  console.error(
+    `${target} ×${workers} ${mode}${withReloads ? ` with ${run.reloads} reloads` : ' baseline'}: ${load.requestsPerSecond.toFixed(0)} req/s, ${run.failed} failed${withReloads ? `, reload median ${f2(percentile(reloadMs, 50))} ms` : ''}${spread}`,
+  );
+  return run;
+}
+
+/** 200 rolling reloads of 2 workers under light keep-alive load: does anything grow? */
+async function soak(reloads: number) {
+  const t = await GraceTarget.start(2);
+  const supervisor = t.proc.pid!;
+  const rows: Array<{ reloads: number; fds: number; supervisorRssKb: number; workersRssKb: number; zombies: number }> = [];
+  const sample = (n: number) => {
+    const workers = t.servingWorkers();
+    rows.push({ reloads: n, fds: openFds(supervisor), supervisorRssKb: rssKb(supervisor), workersRssKb: workers.reduce((a, pid) => a + rssKb(pid), 0), zombies: zombiesOf([supervisor]) });
+  };
+  const stop = new AbortController();
+  const port = Number(new URL(t.url).port);
+  const loading = runLoad({ host: '127.0.0.1', port, connections: 4, keepAlive: true, signal: stop.signal });
+  const reloadMs: number[] = [];
+  let failedReloads = 0;
+  try {
+    sample(0);
+    for (let i = 1; i <= reloads; i++) {
+      const { ms, ok } = await t.reload();
+      if (ok) reloadMs.push(ms);
+      else failedReloads++;
+      if (i % 20 === 0) {
+        sample(i);
+        console.error(`soak: ${i} reloads, supervisor fds ${rows.at(-1)!.fds}, rss ${rows.at(-1)!.supervisorRssKb} kB, zombies ${rows.at(-1)!.zombies}`);
+      }
+    }
+  } finally {
+    stop.abort();
+  }
+  const samples = await loading;
+  await t.stop();
+  const alive = isAlive(supervisor);
+  return { reloads, failedReloads, requests: samples.count, failedRequests: samples.failures(), reloadMedianMs: percentile(reloadMs, 50), reloadP90Ms: percentile(reloadMs, 90), rows, supervisorAliveAfterStop: alive };
+}
+
+compile();
+const results: Record<string, unknown> = { node: process.version, cpus: cpus().length, wrk: connections, seconds, interval, at: new Date().toISOString() };
+const lines: string[] = [];
+if (!args['skip-main']) {
+  const runs: Run[] = [];
+  for (const target of targets) {
+    for (const mode of modes) {
+      for (let r = 0; r < rounds; r++) {
+        runs.push(await measure(target, mode, 2, false));
+        runs.push(await measure(target, mode, 2, true));
+      }
+    }
+  }
+  const oneWorker = targets.includes('grace') ? await measure('grace', 'keep-alive', 1, false) : undefined;
+  results.runs = runs;
+  results.oneWorker = oneWorker;
+  const title = (t: TargetName) => (t === 'grace' ? 'grace run --workers 2' : t === 'grace-surge2' ? 'grace run --workers 2 --surge 2' : 'PM2 cluster ×2');
+  lines.push(`| figure | ${targets.map(title).join(' | ')} |`, `| --- | ${targets.map(() => '---').join(' | ')} |`);
+  const of = (target: string, mode: string) => ({
+    bases: runs.filter((r) => r.target === target && r.mode === mode && r.reloads === 0),
+    reloads: runs.filter((r) => r.target === target && r.mode === mode && r.reloads > 0),
+  });
+  const row = (label: string, f: (x: ReturnType<typeof of>) => string) => {
+    for (const mode of modes) lines.push(`| ${label.replace('MODE', mode)} | ${targets.map((t) => f(of(t, mode))).join(' | ')} |`);
+  };
+  const sum = (v: number[]) => v.reduce((a, b) => a + b, 0);
+  row('failed requests per reload, MODE', ({ reloads }) => {
+    const failed = sum(reloads.map((r) => r.failed));
+    const n = sum(reloads.map((r) => r.reloads));
+    return `${f2(failed / Math.max(1, n))} (${failed} in ${n})`;
+  });
+  row('throughput with reloads / without, MODE (each round)', ({ bases, reloads }) =>
+    reloads.map((r, i) => f2(r.load.requestsPerSecond / bases[i]!.load.requestsPerSecond)).join(', '),
+  );
+  row('req/s without reloads, MODE', ({ bases }) => bases.map((b) => b.load.requestsPerSecond.toFixed(0)).join(', '));
+  row('reload command, median (p90), MODE, ms', ({ reloads }) => {
+    const ms = reloads.flatMap((r) => r.reloadMs);
+    const failed = sum(reloads.map((r) => r.failedReloads));
+    return `${percentile(ms, 50).toFixed(0)} (${percentile(ms, 90).toFixed(0)})${failed ? `, ${failed} failed` : ''}`;
+  });
+  row('spread over workers, max/min, MODE (no reloads)', ({ bases }) => bases.map((b) => f2(Math.max(...b.counts) / Math.min(...b.counts))).join(', '));
+  if (oneWorker) {
+    const two = of('grace', 'keep-alive').bases.at(-1);
+    if (two) lines.push(`| grace keep-alive throughput, 1 worker → 2 (last runs) | ${oneWorker.load.requestsPerSecond.toFixed(0)} → ${two.load.requestsPerSecond.toFixed(0)} req/s (×${f2(two.load.requestsPerSecond / oneWorker.load.requestsPerSecond)}) |`);
+  }
+  lines.push('', `${runs[0]?.load.toolVersion ?? ''}, -t2 -c${connections}, ${seconds} s per run, ${rounds} baseline/reload pairs alternating, a reload every ${interval} ms (the next starts at once when one takes longer); node ${process.version}, ${cpus().length} CPUs shared by the load generator and the servers.`);
+}
+if (args.soak) {
+  const s = await soak(Number(args['soak-reloads']));
+  results.soak = s;
+  lines.push(
+    '',
+    `Soak: ${s.reloads} rolling reloads of 2 workers under keep-alive load (4 connections): ${s.failedRequests} failed of ${s.requests} requests, ${s.failedReloads} failed reloads; reload (grace reload command) median ${s.reloadMedianMs.toFixed(0)} ms, p90 ${s.reloadP90Ms.toFixed(0)} ms.`,
+    '',
+    '| reloads | supervisor fds | supervisor RSS, MiB | workers RSS, MiB | zombies |',
+    '| --- | --- | --- | --- | --- |',
+    ...s.rows.map((r) => `| ${r.reloads} | ${r.fds} | ${(r.supervisorRssKb / 1024).toFixed(1)} | ${(r.workersRssKb / 1024).toFixed(1)} | ${r.zombies} |`),
+  );
+}
+const name = args.name ?? `workers-node${process.versions.node.split('.')[0]}`;
+writeFileSync(join(root, 'bench/results', `${name}.json`), `${JSON.stringify(results, null, 2)}\n`);
+console.log(lines.join('\n'));
+rmSync(BUILD, { recursive: true, force: true });

@@ -1,0 +1,306 @@
+/*
+ * `grace run --workers N`: the workers' bookkeeping as one table and the one
+ * function that moves it, as lifecycle.ts does for a generation. One slot per
+ * worker index (0…N-1, stable across reloads): the launch serving there, the
+ * launch starting there, the ones retiring from there, restarts and backoff.
+ * Events (a launch ready, failed, exited; a reload; a memory sample over the
+ * limit; a backoff timer; a stop) go through `step`, which returns the next
+ * table and what to do. The pool (worker-pool.ts) owns the processes and the
+ * timers and carries the actions out; nothing else changes the table, so the
+ * races (a crash during a rolling reload, a stop while one starts) are tested
+ * against the table directly.
+ *
+ * The invariant: an old worker is retired only in the step where its
+ * replacement became ready, so while every slot is serving, N workers accept.
+ */
+
+/** Why a launch was started in its slot. */
+export type StartReason = 'initial' | 'crash' | 'reload' | 'memory';
+
+/** One launched process, as the table knows it. */
+export interface WorkerRef {
+  /** Unique per launch (the pool maps it to the process). */
+  id: number;
+  generation: number;
+}
+
+export interface PendingRef extends WorkerRef {
+  why: StartReason;
+}
+
+export interface Slot {
+  index: number;
+  /** Ready and accepting. */
+  current: WorkerRef | undefined;
+  /** Started, not ready yet (accepts nothing). */
+  pending: PendingRef | undefined;
+  /** Replaced, draining: they no longer count as serving. */
+  retiring: WorkerRef[];
+  /** A restart after a crash or a failed start is scheduled (backoff timer). */
+  waiting: boolean;
+  /** Starts after a crash, a failed start or a memory limit (not reloads). */
+  restarts: number;
+  /** The last backoff scheduled, ms; 0 after a stable run. */
+  backoff: number;
+  /** How the last worker serving here ended (for the exit status at a stop). */
+  lastExit: ExitCode | undefined;
+}
+
+export interface ExitCode {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export interface WorkerTable {
+  phase: 'starting' | 'serving' | 'stopping';
+  slots: Slot[];
+  /** How many reload launches may be starting at once. */
+  surge: number;
+  /** The last generation number given out: every reload takes one for all its launches, every other start one of its own. */
+  generation: number;
+  /** The last launch id given out. */
+  lastId: number;
+  /** A rolling reload in flight, to this generation. */
+  reload: { generation: number } | undefined;
+}
+
+export type WorkerEvent =
+  | { type: 'start' }
+  | { type: 'ready'; index: number; id: number }
+  /** A launch that never became ready was reaped (it exited, missed its deadline, or was abandoned). */
+  | { type: 'failed'; index: number; id: number; reason: string }
+  /** A ready worker exited; `ranMs` is how long it had been up. */
+  | { type: 'exited'; index: number; id: number; status: ExitCode; ranMs: number }
+  | { type: 'restart-due'; index: number }
+  | { type: 'reload' }
+  | { type: 'over-memory'; index: number; id: number }
+  | { type: 'stop' };
+
+export type WorkerAction =
+  | { do: 'launch'; index: number; id: number; generation: number; why: StartReason }
+  | { do: 'retire'; index: number; id: number }
+  | { do: 'abandon'; index: number; id: number; reason: string }
+  | { do: 'schedule-restart'; index: number; delay: number }
+  | { do: 'cancel-restart'; index: number }
+  /** Every slot serves for the first time. */
+  | { do: 'announce' }
+  | { do: 'reload-started'; generation: number }
+  | { do: 'reload-done'; generation: number }
+  | { do: 'reload-failed'; generation: number; index: number; reason: string }
+  /** `starting`: a worker is starting in some slot (after a crash, or for the memory limit). */
+  | { do: 'refuse-reload'; kind: 'stopping' | 'in-progress' | 'starting'; why: string }
+  /** A stop: the ready workers drain (retiring ones are draining already). */
+  | { do: 'stop-workers'; ids: number[] }
+  /** Stopping and no process left. */
+  | { do: 'exit' };
+
+export const MIN_BACKOFF_MS = 100;
+export const MAX_BACKOFF_MS = 10_000;
+/** A worker that stayed up this long had not been crash-looping: its backoff starts over. */
+export const STABLE_AFTER_MS = 10_000;
+
+export function initialTable(workers: number, surge: number): WorkerTable {
+  const slots = Array.from({ length: workers }, (_, index): Slot => ({
+    index,
+    current: undefined,
+    pending: undefined,
+    retiring: [],
+    waiting: false,
+    restarts: 0,
+    backoff: 0,
+    lastExit: undefined,
+  }));
+  return { phase: 'starting', slots, surge, generation: 0, lastId: 0, reload: undefined };
+}
+
+/** The one place the table changes: the next table and what to do, in order. */
+export function step(now: WorkerTable, event: WorkerEvent): { next: WorkerTable; actions: WorkerAction[] } {
+  // Work on a copy: the caller's table is never touched.
+  const t: WorkerTable = { ...now, slots: now.slots.map((s) => ({ ...s, retiring: [...s.retiring] })), reload: now.reload && { ...now.reload } };
+  const actions: WorkerAction[] = [];
+  const slot = 'index' in event ? t.slots[event.index] : undefined;
+  if ('index' in event && !slot) return { next: now, actions };
+
+  switch (event.type) {
+    case 'start': {
+      if (t.phase !== 'starting' || t.generation !== 0) break;
+      t.generation = 1;
+      for (const s of t.slots) launch(t, s, 1, 'initial', actions);
+      break;
+    }
+
+    case 'ready': {
+      const s = slot!;
+      if (s.pending?.id !== event.id) break;
+      const old = s.current;
+      s.current = { id: s.pending.id, generation: s.pending.generation };
+      s.pending = undefined;
+      if (t.phase === 'stopping') {
+        // Ready in the turn a stop began (too late to abandon): it drains with the rest.
+        actions.push({ do: 'stop-workers', ids: [s.current.id] });
+        break;
+      }
+      if (old) {
+        s.retiring.push(old);
+        actions.push({ do: 'retire', index: s.index, id: old.id });
+      }
+      if (t.phase === 'starting' && t.slots.every((x) => x.current)) {
+        t.phase = 'serving';
+        actions.push({ do: 'announce' });
+      }
+      advanceReload(t, actions);
+      break;
+    }
+
+    case 'failed': {
+      const s = slot!;
+      if (s.pending?.id !== event.id) break;
+      const { why, generation } = s.pending;
+      s.pending = undefined;
+      if (t.phase === 'stopping') break;
+      if (why === 'reload' && t.reload) {
+        // The reload ends here: the old workers keep serving, the other new ones
+        // still starting go (they never accepted), those already ready stay.
+        const failed = t.reload.generation;
+        t.reload = undefined;
+        for (const other of t.slots) {
+          if (other.pending?.why === 'reload') {
+            actions.push({ do: 'abandon', index: other.index, id: other.pending.id, reason: `the reload to generation ${failed} failed (worker ${s.index})` });
+          }
+        }
+        actions.push({ do: 'reload-failed', generation, index: s.index, reason: event.reason });
+      }
+      // A memory replacement that failed leaves the old worker serving, tried
+      // again after a backoff; a slot with nothing serving starts again, as
+      // part of a reload in flight (within the surge) or after a backoff.
+      if (!s.current) advanceReload(t, actions);
+      if ((!s.current && !s.pending) || why === 'memory') scheduleRestart(s, false, actions);
+      break;
+    }
+
+    case 'exited': {
+      const s = slot!;
+      const retired = s.retiring.findIndex((r) => r.id === event.id);
+      if (retired >= 0) s.retiring.splice(retired, 1);
+      else if (s.current?.id === event.id) {
+        s.current = undefined;
+        s.lastExit = event.status;
+        if (t.phase !== 'stopping' && !s.pending) {
+          // During a reload the slot takes the new generation at once, if the surge allows.
+          advanceReload(t, actions);
+          if (!s.pending) scheduleRestart(s, event.ranMs > STABLE_AFTER_MS, actions);
+        }
+      }
+      break;
+    }
+
+    case 'restart-due': {
+      const s = slot!;
+      if (!s.waiting) break;
+      s.waiting = false;
+      if (t.phase === 'stopping' || s.pending) break;
+      launch(t, s, ++t.generation, 'crash', actions);
+      break;
+    }
+
+    case 'reload': {
+      if (t.phase === 'stopping') {
+        actions.push({ do: 'refuse-reload', kind: 'stopping', why: 'stopping' });
+        break;
+      }
+      if (t.reload) {
+        actions.push({ do: 'refuse-reload', kind: 'in-progress', why: `a reload to generation ${t.reload.generation} is in progress` });
+        break;
+      }
+      const starting = t.slots.find((s) => s.pending);
+      if (starting) {
+        actions.push({ do: 'refuse-reload', kind: 'starting', why: `worker ${starting.index} (generation ${starting.pending!.generation}) is still starting` });
+        break;
+      }
+      t.reload = { generation: ++t.generation };
+      actions.push({ do: 'reload-started', generation: t.reload.generation });
+      // A slot waiting out a backoff starts now, as part of the reload.
+      for (const s of t.slots) {
+        if (s.waiting) {
+          s.waiting = false;
+          actions.push({ do: 'cancel-restart', index: s.index });
+        }
+      }
+      advanceReload(t, actions);
+      break;
+    }
+
+    case 'over-memory': {
+      const s = slot!;
+      if (t.phase === 'stopping' || t.reload || s.pending || s.waiting || s.current?.id !== event.id) break;
+      launch(t, s, ++t.generation, 'memory', actions);
+      break;
+    }
+
+    case 'stop': {
+      if (t.phase === 'stopping') break;
+      t.phase = 'stopping';
+      t.reload = undefined;
+      const ids: number[] = [];
+      for (const s of t.slots) {
+        if (s.waiting) {
+          s.waiting = false;
+          actions.push({ do: 'cancel-restart', index: s.index });
+        }
+        if (s.pending) actions.push({ do: 'abandon', index: s.index, id: s.pending.id, reason: 'stopping before it was ready' });
+        if (s.current) ids.push(s.current.id);
+      }
+      actions.push({ do: 'stop-workers', ids });
+      break;
+    }
+  }
+
+  // Once, in the step where the last process of a stop is gone.
+  if (t.phase === 'stopping' && t.slots.every(isEmpty) && !(now.phase === 'stopping' && now.slots.every(isEmpty))) {
+    actions.push({ do: 'exit' });
+  }
+  return { next: t, actions };
+}
+
+function isEmpty(s: Slot): boolean {
+  return !s.current && !s.pending && s.retiring.length === 0;
+}
+
+function launch(t: WorkerTable, s: Slot, generation: number, why: StartReason, actions: WorkerAction[]): void {
+  const id = ++t.lastId;
+  s.pending = { id, generation, why };
+  if (why === 'crash' || why === 'memory') s.restarts += 1;
+  actions.push({ do: 'launch', index: s.index, id, generation, why });
+}
+
+function scheduleRestart(s: Slot, stable: boolean, actions: WorkerAction[]): void {
+  if (s.waiting) return;
+  if (stable) s.backoff = 0;
+  s.backoff = Math.min(MAX_BACKOFF_MS, Math.max(MIN_BACKOFF_MS, s.backoff * 2));
+  s.waiting = true;
+  actions.push({ do: 'schedule-restart', index: s.index, delay: s.backoff });
+}
+
+function inFlight(t: WorkerTable): number {
+  return t.slots.filter((s) => s.pending?.why === 'reload').length;
+}
+
+/** Starts reload launches up to the surge; the reload is done once every slot serves its generation. */
+function advanceReload(t: WorkerTable, actions: WorkerAction[]): void {
+  const reload = t.reload;
+  if (!reload) return;
+  for (const s of t.slots) {
+    if (inFlight(t) >= t.surge) break;
+    const behind = (s.current?.generation ?? 0) < reload.generation;
+    if (behind && !s.pending && !s.waiting) launch(t, s, reload.generation, 'reload', actions);
+  }
+  if (t.slots.every((s) => (s.current?.generation ?? 0) >= reload.generation)) {
+    t.reload = undefined;
+    actions.push({ do: 'reload-done', generation: reload.generation });
+  }
+}
+
+/** The generation every serving worker has reached (the oldest code still serving); 0 while a slot has none. */
+export function fleetGeneration(t: WorkerTable): number {
+  return Math.min(...t.slots.map((s) => s.current?.generation ?? 0));
+}

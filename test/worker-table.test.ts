@@ -1,0 +1,183 @@
+// The workers' table (`grace run --workers N`), driven directly: rolling
+// reloads, their failures, crashes, memory replacements and stops, each the
+// same every run. Real processes go through the same table in workers.test.ts.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { fleetGeneration, initialTable, step, type WorkerAction, type WorkerEvent, type WorkerTable } from '../src/worker-table.ts';
+
+/** Feeds events in order; returns the final table and every action, as short strings. */
+function run(events: WorkerEvent[], from: WorkerTable): { now: WorkerTable; did: string[] } {
+  let now = from;
+  const did: string[] = [];
+  for (const event of events) {
+    const result = step(now, event);
+    now = result.next;
+    did.push(...result.actions.map(describe));
+  }
+  return { now, did };
+}
+
+function describe(a: WorkerAction): string {
+  switch (a.do) {
+    case 'launch':
+      return `launch ${a.index} #${a.id} g${a.generation} ${a.why}`;
+    case 'retire':
+    case 'abandon':
+      return `${a.do} ${a.index} #${a.id}`;
+    case 'schedule-restart':
+      return `backoff ${a.index} ${a.delay}`;
+    case 'cancel-restart':
+      return `cancel-backoff ${a.index}`;
+    case 'reload-started':
+    case 'reload-done':
+      return `${a.do} g${a.generation}`;
+    case 'reload-failed':
+      return `reload-failed g${a.generation} worker ${a.index}`;
+    case 'refuse-reload':
+      return `refuse: ${a.why}`;
+    case 'stop-workers':
+      return `stop ${a.ids.map((id) => `#${id}`).join(' ')}`;
+    default:
+      return a.do;
+  }
+}
+
+const ready = (index: number, id: number): WorkerEvent => ({ type: 'ready', index, id });
+const failed = (index: number, id: number): WorkerEvent => ({ type: 'failed', index, id, reason: 'exited with code 3 before it was ready' });
+const exited = (index: number, id: number, ranMs = 1000): WorkerEvent => ({ type: 'exited', index, id, status: { code: null, signal: 'SIGKILL' }, ranMs });
+const reload: WorkerEvent = { type: 'reload' };
+
+/** Two workers serving: ids #1 and #2, generation 1. */
+function serving(workers = 2, surge = 1): WorkerTable {
+  const events: WorkerEvent[] = [{ type: 'start' }];
+  for (let i = 0; i < workers; i++) events.push(ready(i, i + 1));
+  return run(events, initialTable(workers, surge)).now;
+}
+
+const servingCount = (t: WorkerTable) => t.slots.filter((s) => s.current).length;
+
+test('start: every slot launches at once; announce once all are ready, not before', () => {
+  const { now, did } = run([{ type: 'start' }, ready(1, 2)], initialTable(2, 1));
+  assert.deepEqual(did, ['launch 0 #1 g1 initial', 'launch 1 #2 g1 initial']);
+  assert.equal(now.phase, 'starting');
+  const after = run([ready(0, 1)], now);
+  assert.deepEqual(after.did, ['announce']);
+  assert.equal(after.now.phase, 'serving');
+});
+
+test('a rolling reload, one at a time: each old worker retires in the step its replacement is ready; N serve throughout', () => {
+  let t = serving();
+  const did: string[] = [];
+  for (const event of [reload, ready(0, 3), ready(1, 4)]) {
+    const r = run([event], t);
+    t = r.now;
+    did.push(...r.did);
+    assert.equal(servingCount(t), 2, `after ${event.type}`);
+  }
+  assert.deepEqual(did, ['reload-started g2', 'launch 0 #3 g2 reload', 'retire 0 #1', 'launch 1 #4 g2 reload', 'retire 1 #2', 'reload-done g2']);
+  assert.equal(fleetGeneration(t), 2);
+  assert.deepEqual(t.slots.map((s) => s.retiring.map((r) => r.id)), [[1], [2]]);
+  const gone = run([exited(0, 1), exited(1, 2)], t);
+  assert.deepEqual(gone.did, [], 'retired workers exiting are expected: no restart');
+  assert.deepEqual(gone.now.slots.map((s) => s.restarts), [0, 0]);
+});
+
+test('--surge 2 starts both new workers at once', () => {
+  const { did } = run([reload, ready(1, 4), ready(0, 3)], serving(2, 2));
+  assert.deepEqual(did, ['reload-started g2', 'launch 0 #3 g2 reload', 'launch 1 #4 g2 reload', 'retire 1 #2', 'retire 0 #1', 'reload-done g2']);
+});
+
+test('a new worker that fails aborts the reload: nothing retired, nothing more launched, the fleet generation stays', () => {
+  const { now, did } = run([reload, failed(0, 3)], serving());
+  assert.deepEqual(did, ['reload-started g2', 'launch 0 #3 g2 reload', 'reload-failed g2 worker 0']);
+  assert.equal(servingCount(now), 2);
+  assert.deepEqual(now.slots.map((s) => s.current?.id), [1, 2]);
+  assert.equal(now.reload, undefined);
+  assert.equal(fleetGeneration(now), 1);
+});
+
+test('a failure half-way keeps the new workers already ready (N serve, a mixed fleet) and the generation does not grow', () => {
+  const { now, did } = run([reload, ready(0, 3), failed(1, 4)], serving());
+  assert.deepEqual(did.slice(-1), ['reload-failed g2 worker 1']);
+  assert.deepEqual(now.slots.map((s) => s.current?.id), [3, 2]);
+  assert.equal(fleetGeneration(now), 1, 'grace reload must not read this as success');
+});
+
+test('with --surge 2, one failure abandons the other new worker still starting, and is reported once', () => {
+  const { now, did } = run([reload, failed(0, 3), failed(1, 4)], serving(2, 2));
+  assert.deepEqual(did, ['reload-started g2', 'launch 0 #3 g2 reload', 'launch 1 #4 g2 reload', 'abandon 1 #4', 'reload-failed g2 worker 0']);
+  assert.equal(servingCount(now), 2);
+});
+
+test('a reload is refused while one is in flight, and while a worker is still starting', () => {
+  const inFlight = run([reload, reload], serving());
+  assert.deepEqual(inFlight.did.slice(-1), ['refuse: a reload to generation 2 is in progress']);
+  const crashed = run([exited(1, 2), { type: 'restart-due', index: 1 }, reload], serving());
+  assert.deepEqual(crashed.did.slice(-1), ['refuse: worker 1 (generation 2) is still starting']);
+});
+
+test('a crashed worker restarts in its slot with backoff doubling per slot, reset after a stable run', () => {
+  const { now, did } = run(
+    [
+      exited(1, 2),
+      { type: 'restart-due', index: 1 },
+      failed(1, 3),
+      { type: 'restart-due', index: 1 },
+      ready(1, 4),
+      exited(1, 4, 60_000),
+    ],
+    serving(),
+  );
+  assert.deepEqual(did, ['backoff 1 100', 'launch 1 #3 g2 crash', 'backoff 1 200', 'launch 1 #4 g3 crash', 'backoff 1 100']);
+  assert.equal(now.slots[0]!.current?.id, 1, 'worker 0 untouched');
+  assert.equal(now.slots[1]!.restarts, 2);
+  assert.equal(now.slots[0]!.backoff, 0);
+});
+
+test('a worker that dies during a reload restarts after its backoff, and its new worker counts for the reload', () => {
+  // Slot 0's new worker is in flight (surge 1): slot 1 waits its backoff.
+  const { did } = run([reload, exited(1, 2), ready(0, 3), { type: 'restart-due', index: 1 }, ready(1, 4)], serving());
+  assert.deepEqual(did, ['reload-started g2', 'launch 0 #3 g2 reload', 'backoff 1 100', 'retire 0 #1', 'launch 1 #4 g3 crash', 'reload-done g2']);
+});
+
+test('a worker that dies while its replacement is starting is simply replaced by it', () => {
+  const { did } = run([reload, exited(1, 2), ready(0, 3), ready(1, 4)], serving(2, 2));
+  assert.deepEqual(did, ['reload-started g2', 'launch 0 #3 g2 reload', 'launch 1 #4 g2 reload', 'retire 0 #1', 'reload-done g2']);
+});
+
+test('a reload during a backoff starts that slot now, as part of the reload', () => {
+  const { did } = run([exited(0, 1), reload], serving());
+  assert.deepEqual(did, ['backoff 0 100', 'reload-started g2', 'cancel-backoff 0', 'launch 0 #3 g2 reload']);
+});
+
+test('over the memory limit: a replacement first, the old one retired once it is ready', () => {
+  const { now, did } = run([{ type: 'over-memory', index: 0, id: 1 }, { type: 'over-memory', index: 0, id: 1 }, ready(0, 3)], serving());
+  assert.deepEqual(did, ['launch 0 #3 g2 memory', 'retire 0 #1']);
+  assert.equal(now.slots[0]!.restarts, 1);
+  assert.equal(servingCount(now), 2);
+});
+
+test('a memory replacement that fails leaves the old worker serving, and backs off', () => {
+  const { now, did } = run([{ type: 'over-memory', index: 0, id: 1 }, failed(0, 3)], serving());
+  assert.deepEqual(did, ['launch 0 #3 g2 memory', 'backoff 0 100']);
+  assert.equal(now.slots[0]!.current?.id, 1);
+});
+
+test('stop: new workers starting are abandoned, ready ones drain, and exit comes once the last process is gone', () => {
+  const { now, did } = run([reload, ready(0, 3), { type: 'stop' }], serving());
+  assert.deepEqual(did.slice(-2), ['abandon 1 #4', 'stop #3 #2']);
+  const end = run([failed(1, 4), exited(0, 3), exited(0, 1), exited(1, 2)], now);
+  assert.deepEqual(end.did, ['exit']);
+});
+
+test('stop with nothing running exits at once; a worker ready in the stop\'s turn drains too', () => {
+  const empty = run([exited(0, 1), exited(1, 2), { type: 'stop' }], serving());
+  assert.deepEqual(empty.did.slice(-4), ['cancel-backoff 0', 'cancel-backoff 1', 'stop ', 'exit']);
+  const late = run([reload, { type: 'stop' }, ready(0, 3)], serving());
+  assert.deepEqual(late.did.slice(-1), ['stop #3']);
+});
+
+test('a reload is refused once stopping', () => {
+  const { did } = run([{ type: 'stop' }, reload], serving());
+  assert.deepEqual(did.slice(-1), ['refuse: stopping']);
+});
