@@ -572,12 +572,6 @@ export class Graceful extends EventEmitter<GracefulEvents> {
   }
 }
 
-/** The generation serving in this process, if any (the health handler reads its readiness). */
-export function currentGeneration(): Graceful | undefined {
-  const owner = processNet().owner;
-  return owner instanceof Graceful ? owner : undefined;
-}
-
 type ServeArgs = [server: Server, listen?: ListenSpec, options?: ServeOptions] | [targets: ServeTarget[], options?: ServeOptions];
 
 /**
