@@ -7,4 +7,5 @@ const server = http.createServer(handler);
 server.listen(Number(process.env.PORT ?? 0), '127.0.0.1', () => {
   process.stdout.write(`${(server.address() as { port: number }).port}\n`);
 });
-process.on('SIGTERM', () => server.close(() => process.exit(0)));
+// SIGINT is how pm2 reload retires a worker.
+for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => server.close(() => process.exit(0)));

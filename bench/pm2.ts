@@ -1,0 +1,200 @@
+// PM2 as a point of comparison: a script run in cluster mode with N instances
+// behind PM2's own daemon, and `pm2 reload` (PM2's zero-downtime restart)
+// timed. The daemon is private to the run: its own PM2_HOME in a temp dir, so
+// it never meets a user's PM2; at the end it is killed by pid (and its workers
+// with it) and the temp dir removed, also when the run fails.
+//
+//   node --import tsx bench/pm2.ts --script bench/.build/bench/bare-server.js [--instances 1] [--reloads 3]
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+
+const PM2_BIN = new URL('../node_modules/pm2/bin/pm2', import.meta.url).pathname;
+
+export interface Pm2Options {
+  /** The app to run; it must listen on `PORT` from its environment. */
+  script: string;
+  /** Cluster instances (pm2's -i). Default 1. */
+  instances?: number;
+  /** Extra environment for the app. */
+  env?: NodeJS.ProcessEnv;
+  /** Node binary the daemon and workers run on. Default: this one. */
+  node?: string;
+  /** Arguments for that node (e.g. ['--import', 'tsx']). */
+  nodeArgs?: string[];
+}
+
+/** A private PM2 daemon serving one app in cluster mode. */
+export class Pm2Cluster {
+  readonly home: string;
+  readonly port: number;
+  readonly name = 'grace-bench';
+  private constructor(
+    home: string,
+    port: number,
+    private readonly options: Pm2Options,
+  ) {
+    this.home = home;
+    this.port = port;
+  }
+
+  /** Starts the daemon and the app, and resolves once the app answers. */
+  static async start(options: Pm2Options): Promise<Pm2Cluster> {
+    const home = mkdtempSync(join(tmpdir(), 'grace-pm2-'));
+    const cluster = new Pm2Cluster(home, await freePort(), options);
+    try {
+      await cluster.pm2(['start', options.script, '--name', cluster.name, '-i', String(options.instances ?? 1), '--no-autorestart', ...(options.nodeArgs?.length ? ['--node-args', options.nodeArgs.join(' ')] : [])]);
+      await cluster.untilAnswers();
+      return cluster;
+    } catch (err) {
+      await cluster.kill();
+      throw err;
+    }
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}/`;
+  }
+
+  /** Runs one pm2 command against this daemon; resolves with its stdout. */
+  pm2(args: string[], timeoutMs = 60_000): Promise<string> {
+    const node = this.options.node ?? process.execPath;
+    return new Promise((resolve, reject) => {
+      execFile(
+        node,
+        [PM2_BIN, ...args],
+        {
+          timeout: timeoutMs,
+          env: {
+            ...process.env,
+            ...this.options.env,
+            PORT: String(this.port),
+            HOST: '127.0.0.1',
+            PM2_HOME: this.home,
+            PM2_DISABLE_VERSION_CHECK: 'true',
+            // The daemon and its workers run on this node.
+            PATH: `${join(node, '..')}:${process.env.PATH ?? ''}`,
+          },
+        },
+        (err, stdout, stderr) => (err ? reject(new Error(`pm2 ${args.join(' ')}: ${err.message}\n${stderr}`)) : resolve(stdout)),
+      );
+    });
+  }
+
+  /** The worker pids, from `pm2 jlist`. */
+  async workerPids(): Promise<number[]> {
+    const out = await this.pm2(['jlist']);
+    const list = JSON.parse(out.slice(out.indexOf('['))) as Array<{ pid: number; name: string }>;
+    return list.filter((p) => p.name === this.name && p.pid > 0).map((p) => p.pid);
+  }
+
+  /** `pm2 reload`: resolves with how long the command took, in ms. */
+  async reload(): Promise<number> {
+    const start = performance.now();
+    await this.pm2(['reload', this.name]);
+    return performance.now() - start;
+  }
+
+  /** The daemon's pid, from its pid file in PM2_HOME. */
+  daemonPid(): number | undefined {
+    const file = join(this.home, 'pm2.pid');
+    return existsSync(file) ? Number(readFileSync(file, 'utf8').trim()) : undefined;
+  }
+
+  /** Kills the workers and the daemon by pid, then removes PM2_HOME. Safe to call twice. */
+  async kill(): Promise<void> {
+    try {
+      const daemon = this.daemonPid();
+      const workers = daemon ? await this.workerPids().catch(() => []) : [];
+      for (const pid of [...workers, ...(daemon ? [daemon] : [])]) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // gone already
+        }
+      }
+      const deadline = Date.now() + 5000;
+      while ([...workers, ...(daemon ? [daemon] : [])].some(alive) && Date.now() < deadline) await sleep(20);
+    } finally {
+      rmSync(this.home, { recursive: true, force: true });
+    }
+  }
+
+  private async untilAnswers(timeoutMs = 20_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (await answers(this.port)) return;
+      await sleep(20);
+    }
+    throw new Error(`the app under pm2 did not answer on port ${this.port} within ${timeoutMs} ms`);
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A port free right now on 127.0.0.1 (pm2's cluster needs a fixed one to share). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
+
+function answers(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1', () => {
+      socket.end('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    });
+    socket.setTimeout(2000, () => socket.destroy());
+    let data = '';
+    socket.on('data', (c) => (data += c));
+    socket.on('close', () => resolve(data.startsWith('HTTP/1.1 2')));
+    socket.on('error', () => resolve(false));
+  });
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const { values } = parseArgs({
+    options: {
+      script: { type: 'string' },
+      instances: { type: 'string', default: '1' },
+      reloads: { type: 'string', default: '3' },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help || !values.script) {
+    process.stdout.write(`usage: node --import tsx bench/pm2.ts --script APP.js [--instances N] [--reloads N]
+
+Starts a private PM2 daemon (PM2_HOME in a temp dir), runs APP.js in cluster mode with N
+instances (it must listen on PORT), times N \`pm2 reload\`s, then kills the daemon by pid and
+removes the temp dir.
+`);
+    process.exit(values.help ? 0 : 2);
+  }
+  const cluster = await Pm2Cluster.start({ script: values.script, instances: Number(values.instances) });
+  try {
+    console.log(`pm2 daemon pid ${cluster.daemonPid()}, PM2_HOME ${cluster.home}, ${cluster.url}, workers ${(await cluster.workerPids()).join(', ')}`);
+    for (let i = 0; i < Number(values.reloads); i++) {
+      const ms = await cluster.reload();
+      console.log(`reload ${i + 1}: ${ms.toFixed(0)} ms; workers ${(await cluster.workerPids()).join(', ')}`);
+    }
+  } finally {
+    await cluster.kill();
+  }
+}
