@@ -5,7 +5,8 @@
 // server-side against later ones (cold vs warm). One `bench-marks {json}` line
 // on stderr at serving and one `bench-exit {json}` line at exit.
 //
-// WARM_UP=1 turns on the warmUp option (WARM_UP_ROUNDS rounds of GET /, default 100).
+// GRACE_ENTRY is the grace to load: the built package (dist/esm/index.js, a
+// bundle, as an app gets it from npm). WARM_UP=1 turns on the warmUp option (WARM_UP_ROUNDS rounds of GET /, default 100).
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
 
@@ -15,7 +16,7 @@ const cpuMs = () => {
   return (user + system) / 1000;
 };
 const marks = [mark('main')];
-const { gracehttp } = await import('../src/index.js');
+const { gracehttp } = (await import(process.env.GRACE_ENTRY!)) as typeof import('../src/index.js');
 marks.push(mark('grace-loaded'));
 const { handler } = await import('../example/app.js');
 marks.push(mark('app-loaded'));

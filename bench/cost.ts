@@ -15,7 +15,9 @@ import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import * as nodeModule from 'node:module';
 import os from 'node:os';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { percentile } from './load.ts';
 import { freePort, Pm2Cluster } from './pm2.ts';
@@ -30,9 +32,10 @@ const { values: args } = parseArgs({
     connections: { type: 'string', default: '50' },
     interval: { type: 'string', default: '1000' },
     idle: { type: 'string', default: '10' },
-    targets: { type: 'string', default: 'grace,grace-warm,pm2' },
+    targets: { type: 'string' },
     modes: { type: 'string', default: 'keep-alive,close' },
     tool: { type: 'string', default: 'auto' },
+    dist: { type: 'string' },
     name: { type: 'string' },
     help: { type: 'boolean', default: false },
   },
@@ -52,9 +55,12 @@ warmUp, and PM2 cluster reload. Writes bench/results/<name>.json.
   --connections N      load connections (default 50)
   --interval MS        pause after a restart before the next one (default 1000)
   --idle N             idle restarts for the start-up figures (default 10)
-  --targets LIST       grace,grace-warm,pm2 (default all three; the bare app always runs)
+  --targets LIST       of grace, grace-warm (warmUp on), grace-nocache (NODE_DISABLE_COMPILE_CACHE=1),
+                       pm2; default grace,grace-warm,pm2, and grace-nocache where node has a
+                       compile cache (>= 22.1); the bare app always runs
   --modes LIST         keep-alive,close (default both)
   --tool auto|wrk|node load generator (default auto: wrk if installed)
+  --dist DIR           the built grace to load (its esm/index.js); default: npm run build here
   --name NAME          results file (default cost-node<major>, or cost-quick-node<major>)
   --help               this text
 
@@ -72,9 +78,11 @@ const rounds = Number(args.quick ? 1 : args.rounds);
 const idleCount = Number(args.quick ? 5 : args.idle);
 const connections = Number(args.connections);
 const interval = Number(args.interval);
-const targets = args.targets.split(',') as Target[];
+const hasCompileCache = 'enableCompileCache' in nodeModule;
+const targets = (args.targets ?? `grace,grace-warm,${hasCompileCache ? 'grace-nocache,' : ''}pm2`).split(',') as Target[];
+const ENTRY = resolve(args.dist ?? `${root}dist`, 'esm/index.js');
 const modes = args.modes.split(',') as Mode[];
-type Target = 'grace' | 'grace-warm' | 'pm2';
+type Target = 'grace' | 'grace-warm' | 'grace-nocache' | 'pm2';
 type Mode = 'keep-alive' | 'close';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -134,10 +142,16 @@ interface ExitReport {
 }
 
 /** A grace app under the bench: its marks and exit reports, read from stderr. */
-function startGrace(warm: boolean) {
+function startGrace(target: Exclude<Target, 'pm2'>) {
   const marks = new Map<number, Marks>();
   const exits = new Map<number, ExitReport>();
-  const server = new ServerProcess(COST_APP, { PORT: '0', HOST: '127.0.0.1', WARM_UP: warm ? '1' : '0' });
+  const server = new ServerProcess(COST_APP, {
+    PORT: '0',
+    HOST: '127.0.0.1',
+    GRACE_ENTRY: ENTRY,
+    WARM_UP: target === 'grace-warm' ? '1' : '0',
+    ...(target === 'grace-nocache' ? { NODE_DISABLE_COMPILE_CACHE: '1' } : {}),
+  });
   server.lineListeners.push((line) => {
     if (line.startsWith('bench-marks ')) {
       const m = JSON.parse(line.slice(12)) as Marks;
@@ -220,7 +234,7 @@ async function idle() {
       console.log(`pm2 reload → first answer from new pid     ${f1(median(times))} ms`);
       continue;
     }
-    const { server, marks, exits } = startGrace(target === 'grace-warm');
+    const { server, marks, exits } = startGrace(target);
     const profiles: RestartProfile[] = [];
     try {
       await server.until(() => server.generations.length > 0);
@@ -255,6 +269,8 @@ async function idle() {
 
 interface Running {
   url: string;
+  /** The server's last log lines, kept when a round saw socket errors. */
+  log?: () => string[];
   restart: (() => Promise<void>) | undefined;
   stop: () => Promise<void>;
   exits?: Map<number, ExitReport>;
@@ -278,13 +294,14 @@ async function run(target: Target | 'bare'): Promise<Running> {
     const cluster = await Pm2Cluster.start({ script: BARE, instances: 1 });
     return { url: cluster.url, restart: async () => void (await cluster.reload()), stop: () => cluster.kill() };
   }
-  const { server, exits } = startGrace(target === 'grace-warm');
+  const { server, exits } = startGrace(target);
   await server.until(() => server.generations.length > 0);
   return {
     url: `http://127.0.0.1:${server.port}/`,
     restart: async () => void (await server.restart()),
     stop: () => server.stop(),
     exits,
+    log: () => server.log.slice(-40),
   };
 }
 
@@ -296,6 +313,7 @@ interface Round {
   costSeconds?: number;
   cold?: { p99: number; mean: number };
   warm?: { p99: number; mean: number };
+  log?: string[];
 }
 
 async function loadRound(target: Target | 'bare', mode: Mode): Promise<Round> {
@@ -326,6 +344,7 @@ async function loadRound(target: Target | 'bare', mode: Mode): Promise<Round> {
       restarts,
       ratio,
       costSeconds,
+      ...(during.socketErrors.total > 0 && running.log ? { log: running.log() } : {}),
       ...(reports.length
         ? { cold: { p99: median(reports.map((r) => r.cold.p99)), mean: median(reports.map((r) => r.cold.mean)) }, warm: { p99: median(reports.filter((r) => r.warm.count > 100).map((r) => r.warm.p99)), mean: median(reports.filter((r) => r.warm.count > 100).map((r) => r.warm.mean)) } }
         : {}),
@@ -383,6 +402,8 @@ async function main() {
   const generator = tool ? `${tool}, -t2 -c${connections}` : `the bench's Node generator (bench/load.ts), ${connections} connections${args.tool === 'node' ? '' : ': wrk is not installed'}`;
   console.log(`grace restart cost on ${machine}; load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   console.log(`load generator: ${generator}`);
+  if (!args.dist) execFileSync('npm', ['run', 'build'], { cwd: root, stdio: 'ignore' });
+  console.log(`grace: ${ENTRY}`);
   compileApps();
   const result: Record<string, unknown> = { machine, date: new Date().toISOString(), generator, args };
   try {
