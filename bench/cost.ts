@@ -55,7 +55,7 @@ warmUp, and PM2 cluster reload. Writes bench/results/<name>.json.
   --connections N      load connections (default 50)
   --interval MS        pause after a restart before the next one (default 1000)
   --idle N             idle restarts for the start-up figures (default 10)
-  --targets LIST       of grace, grace-warm (warmUp on), grace-nocache (NODE_DISABLE_COMPILE_CACHE=1),
+  --targets LIST       of grace, grace-warm (warmUp on; grace-warmN: N rounds), grace-nocache (NODE_DISABLE_COMPILE_CACHE=1),
                        pm2; default grace,grace-warm,pm2, and grace-nocache where node has a
                        compile cache (>= 22.1); the bare app always runs
   --modes LIST         keep-alive,close (default both)
@@ -82,7 +82,7 @@ const hasCompileCache = 'enableCompileCache' in nodeModule;
 const targets = (args.targets ?? `grace,grace-warm,${hasCompileCache ? 'grace-nocache,' : ''}pm2`).split(',') as Target[];
 const ENTRY = resolve(args.dist ?? `${root}dist`, 'esm/index.js');
 const modes = args.modes.split(',') as Mode[];
-type Target = 'grace' | 'grace-warm' | 'grace-nocache' | 'pm2';
+type Target = 'grace' | 'grace-warm' | `grace-warm${number}` | 'grace-nocache' | 'pm2';
 type Mode = 'keep-alive' | 'close';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -149,7 +149,9 @@ function startGrace(target: Exclude<Target, 'pm2'>) {
     PORT: '0',
     HOST: '127.0.0.1',
     GRACE_ENTRY: ENTRY,
-    WARM_UP: target === 'grace-warm' ? '1' : '0',
+    WARM_UP: target.startsWith('grace-warm') ? '1' : '0',
+    // grace-warm10: 10 rounds
+    ...(/^grace-warm\d+$/.test(target) ? { WARM_UP_ROUNDS: target.slice('grace-warm'.length) } : {}),
     ...(target === 'grace-nocache' ? { NODE_DISABLE_COMPILE_CACHE: '1' } : {}),
   });
   server.lineListeners.push((line) => {
