@@ -20,6 +20,10 @@ import type {
   ShutdownOptions,
   ShutdownReport,
   StopReason,
+  WarmUpOptions,
+  WarmUpRequest,
+  WarmUpResponse,
+  WarmUpSend,
 } from '../src/index.ts';
 
 type Assert<T extends true> = T;
@@ -55,3 +59,17 @@ export type GrpcJsFits = Assert<GrpcJsServer extends GrpcServer<ServerCredential
 export type GrpcTarget = Assert<Equal<ReturnType<typeof gracegrpc.target>, ServeTarget>>;
 export type GrpcCredentialsChecked = Assert<Equal<Parameters<typeof gracegrpc.target<ServerCredentials>>[1], ServerCredentials>>;
 export type TargetDrainer = Assert<Equal<ServeTarget['drainer'], Drainer | undefined>>;
+
+// warmUp takes paths, request objects or a function given `send`.
+export const warmUpPaths: ServeOptions = { warmUp: ['/', { path: '/x', method: 'POST', headers: { a: 'b' }, body: 'x' }] };
+export const warmUpFunction: WarmUpOptions = {
+  requests: async (send: WarmUpSend) => {
+    const response: WarmUpResponse = await send('/');
+    const next: WarmUpRequest = { path: '/me', headers: { cookie: response.body } };
+    await send(next);
+  },
+  rounds: 10,
+  concurrency: 2,
+  timeout: 1000,
+  failOnError: true,
+};
