@@ -13,7 +13,7 @@
 //   npm run bench:cost [-- --quick] [-- --help]
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import * as nodeModule from 'node:module';
 import os from 'node:os';
@@ -168,6 +168,17 @@ function startGrace(target: Exclude<Target, 'pm2'>) {
 
 // ---------------------------------------------------------------- idle
 
+/** CPU time a live process has used, in ms, from /proc (10 ms ticks). */
+function cpuMsOf(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime + stime, at USER_HZ 100
+  } catch {
+    return NaN;
+  }
+}
+
 const PHASES = [
   ['signal → exec', 'the old generation handles USR2, forks and execs node'],
   ['node bootstrap', "node's own start, to bootstrapComplete"],
@@ -197,72 +208,92 @@ function profileOf(sentAt: number, firstAt: number, m: Marks): RestartProfile {
 }
 
 async function idle() {
+  // Every target started once, then measured in turns (`node -e 0`, a bare
+  // spawn, one restart of each), so each turn's figures share the machine's
+  // moment: on a shared machine the load moves more between minutes than
+  // between targets.
+  const graces = new Map<Target, ReturnType<typeof startGrace>>();
+  let cluster: Pm2Cluster | undefined;
   const nodeEmpty: number[] = [];
   const bare: number[] = [];
-  for (let i = 0; i < idleCount; i++) {
-    let start = now();
-    const empty = spawn(process.execPath, ['-e', '0'], { stdio: 'ignore' });
-    await once(empty, 'exit');
-    nodeEmpty.push(now() - start);
-    const port = await freePort();
-    start = now();
-    const app = spawn(process.execPath, [BARE], { env: { ...process.env, PORT: String(port) }, stdio: 'ignore' });
-    const { at } = await firstAnswerNotFrom(port, -1);
-    bare.push(at - start);
-    app.kill('SIGTERM');
-    await once(app, 'exit');
-  }
-  const result: Record<string, unknown> = { nodeEmptyMs: median(nodeEmpty), bareSpawnToFirstAnswerMs: median(bare) };
-  console.log(`\n== idle start-up (medians of ${idleCount})`);
-  console.log(`node -e 0                                  ${f1(median(nodeEmpty))} ms`);
-  console.log(`bare app: spawn → first answer             ${f1(median(bare))} ms`);
-  for (const target of targets) {
-    if (target === 'pm2') {
-      const cluster = await Pm2Cluster.start({ script: BARE, instances: 1 });
-      const times: number[] = [];
-      try {
-        for (let i = 0; i < idleCount; i++) {
-          const old = await askPid(cluster.port);
-          const start = now();
-          const reload = cluster.reload();
-          const { at } = await firstAnswerNotFrom(cluster.port, old);
-          times.push(at - start);
-          await reload;
-        }
-      } finally {
-        await cluster.kill();
+  const bareCpu: number[] = [];
+  const pm2Times: number[] = [];
+  const profiles = new Map<Target, RestartProfile[]>(targets.map((t) => [t, []]));
+  try {
+    for (const target of targets) {
+      if (target === 'pm2') {
+        cluster = await Pm2Cluster.start({ script: BARE, instances: 1 });
+        continue;
       }
-      result.pm2ReloadToFirstAnswerMs = median(times);
-      console.log(`pm2 reload → first answer from new pid     ${f1(median(times))} ms`);
-      continue;
+      const g = startGrace(target);
+      graces.set(target, g);
+      await g.server.until(() => g.server.generations.length > 0);
     }
-    const { server, marks, exits } = startGrace(target);
-    const profiles: RestartProfile[] = [];
-    try {
-      await server.until(() => server.generations.length > 0);
-      for (let i = 0; i < idleCount; i++) {
+    for (let i = 0; i < idleCount; i++) {
+      let start = now();
+      const empty = spawn(process.execPath, ['-e', '0'], { stdio: 'ignore' });
+      await once(empty, 'exit');
+      nodeEmpty.push(now() - start);
+      const port = await freePort();
+      start = now();
+      const app = spawn(process.execPath, [BARE], { env: { ...process.env, PORT: String(port) }, stdio: 'ignore' });
+      bare.push((await firstAnswerNotFrom(port, -1)).at - start);
+      bareCpu.push(cpuMsOf(app.pid!));
+      app.kill('SIGTERM');
+      await once(app, 'exit');
+      for (const target of targets) {
         await sleep(300);
+        if (target === 'pm2') {
+          const old = await askPid(cluster!.port);
+          const sentAt = now();
+          const reload = cluster!.reload();
+          pm2Times.push((await firstAnswerNotFrom(cluster!.port, old)).at - sentAt);
+          await reload;
+          continue;
+        }
+        const { server, marks } = graces.get(target)!;
         const old = server.current!.pid;
         const sentAt = now();
         process.kill(old, 'SIGUSR2');
         const { pid, at } = await firstAnswerNotFrom(server.port, old);
         await server.until(() => marks.has(pid) && server.generations.some((g) => g.pid === old && g.exitedAt !== undefined));
-        profiles.push(profileOf(sentAt, at, marks.get(pid)!));
+        profiles.get(target)!.push(profileOf(sentAt, at, marks.get(pid)!));
       }
-    } finally {
-      await server.stop();
     }
-    await sleep(200);
-    const phases = PHASES.map((_, i) => median(profiles.map((p) => p.phases[i]!)));
-    const cpu = PHASES.map((_, i) => median(profiles.map((p) => p.cpu[i]!)));
-    const drain = [...exits.values()].map((e) => e.drainCpuMs).filter((v): v is number => v !== null);
-    const total = median(profiles.map((p) => p.total));
-    result[target] = { signalToFirstAnswerMs: total, phases: Object.fromEntries(PHASES.map(([n], i) => [n, { ms: phases[i], cpuMs: cpu[i] }])), cpuToServingMs: median(profiles.map((p) => p.cpuTotal)), oldDrainCpuMs: median(drain) };
-    console.log(`${target}: USR2 → first answer from new pid ${' '.repeat(Math.max(0, 10 - target.length))}${f1(total)} ms (goal: bare + 20 = ${f1(median(bare) + 20)} ms)`);
+  } finally {
+    for (const { server } of graces.values()) await server.stop();
+    await cluster?.kill();
+  }
+  await sleep(200);
+  const result: Record<string, unknown> = { nodeEmptyMs: median(nodeEmpty), bareSpawnToFirstAnswerMs: median(bare), bareCpuToFirstAnswerMs: median(bareCpu) };
+  console.log(`\n== idle start-up (medians of ${idleCount} turns; in each: node -e 0, a bare spawn, one restart of each target)`);
+  console.log(`node -e 0                                  ${f1(median(nodeEmpty))} ms`);
+  console.log(`bare app: spawn → first answer             ${f1(median(bare))} ms; its CPU by then ${f0(median(bareCpu))} ms (/proc, 10 ms ticks)`);
+  for (const target of targets) {
+    if (target === 'pm2') {
+      result.pm2ReloadToFirstAnswerMs = median(pm2Times);
+      console.log(`pm2 reload → first answer from new pid     ${f1(median(pm2Times))} ms`);
+      continue;
+    }
+    const list = profiles.get(target)!;
+    const phases = PHASES.map((_, i) => median(list.map((p) => p.phases[i]!)));
+    const cpu = PHASES.map((_, i) => median(list.map((p) => p.cpu[i]!)));
+    const drain = [...graces.get(target)!.exits.values()].map((e) => e.drainCpuMs).filter((v): v is number => v !== null);
+    const total = median(list.map((p) => p.total));
+    // Paired by turn: this restart minus the bare spawn of the same turn.
+    const overBare = median(list.map((p, i) => p.total - bare[i]!));
+    result[target] = {
+      signalToFirstAnswerMs: total,
+      overBareSameTurnMs: overBare,
+      phases: Object.fromEntries(PHASES.map(([n], i) => [n, { ms: phases[i], cpuMs: cpu[i] }])),
+      cpuToServingMs: median(list.map((p) => p.cpuTotal)),
+      oldDrainCpuMs: median(drain),
+    };
+    console.log(`${target}: USR2 → first answer from new pid ${' '.repeat(Math.max(0, 10 - target.length))}${f1(total)} ms; over the same turn's bare spawn ${f1(overBare)} ms (goal: ≤ 20)`);
     for (const [i, [name, what]] of PHASES.entries()) {
       console.log(`    ${name.padEnd(24)} ${f1(phases[i]!).padStart(6)} ms  cpu ${i === 1 ? `${f1(cpu[i]!)} (to main)` : f1(cpu[i]!)}  ${what}`);
     }
-    console.log(`    new generation's CPU from exec to serving ${f1(median(profiles.map((p) => p.cpuTotal)))} ms; old generation's CPU while draining (idle) ${f1(median(drain))} ms`);
+    console.log(`    new generation's CPU from exec to serving ${f1(median(list.map((p) => p.cpuTotal)))} ms; old generation's CPU while draining (idle) ${f1(median(drain))} ms`);
   }
   return result;
 }
