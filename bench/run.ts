@@ -49,8 +49,30 @@ const { values: args } = parseArgs({
     soak: { type: 'string' },
     overhead: { type: 'boolean', default: false },
     name: { type: 'string' },
+    help: { type: 'boolean', default: false },
   },
 });
+
+if (args.help) {
+  process.stdout.write(`usage: npm run bench -- [options]      (node --import tsx bench/run.ts [options])
+
+The example server under load, restarted over and over; every figure side by side in one run.
+Prints a report and writes bench/results/<name>.json and .svg.
+
+  --quick              a short run: 5 s steady, 10 restarts per mode
+  --connections N      load connections (default 50)
+  --restarts N         restarts per mode (default 100, or 10 with --quick)
+  --interval MS        pause between a handover and the next USR2 (default 1000)
+  --steady S           seconds of load without restarts (default 20)
+  --modes LIST         keep-alive,close (default both)
+  --sweep              restart cost vs listeners and idle connections
+  --soak N             N restarts under light load: fds, zombies, RSS
+  --overhead           per-request cost: the same app with and without grace
+  --name NAME          results file name (default: load, quick, sweep, soak or overhead)
+  --help               this text
+`);
+  process.exit(0);
+}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const ms = (v: number) => `${v.toFixed(0)} ms`;

@@ -21,6 +21,8 @@ export class ServerProcess {
   readonly generations: Generation[] = [];
   readonly log: string[] = [];
   address = '';
+  /** Called with every stderr line of every generation (bench/cost.ts reads its app's marks). */
+  readonly lineListeners: Array<(line: string, at: number) => void> = [];
   private waiters: Array<() => void> = [];
 
   constructor(args: string[], env: NodeJS.ProcessEnv = {}) {
@@ -39,6 +41,7 @@ export class ServerProcess {
   private onLine(line: string): void {
     const now = performance.now();
     this.log.push(line);
+    for (const listener of this.lineListeners) listener(line, now);
     if (this.log.length > 2000) this.log.splice(0, 1000);
     let m = SERVING.exec(line);
     if (m) {

@@ -1,6 +1,5 @@
 import http from 'node:http';
 import type { Http2Session } from 'node:http2';
-import https from 'node:https';
 import { Server, type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 
@@ -205,6 +204,8 @@ function isTlsServer(server: Server): boolean {
 
 function serverKind(server: Server): ServerKind {
   if (typeof (server as { updateSettings?: unknown }).updateSettings === 'function') return 'http2';
-  if (server instanceof http.Server || server instanceof https.Server) return 'http1';
+  // https.Server is a tls.Server with http's options; telling it so spares every
+  // generation loading node:https and node:tls just for an instanceof.
+  if (server instanceof http.Server || (isTlsServer(server) && typeof (server as { keepAliveTimeout?: unknown }).keepAliveTimeout === 'number')) return 'http1';
   return 'net';
 }

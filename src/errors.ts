@@ -14,6 +14,7 @@ export type GraceErrorCode =
   | 'ERR_GRACE_NOT_SERVING'
   | 'ERR_GRACE_UNSUPPORTED'
   | 'ERR_GRACE_READY'
+  | 'ERR_GRACE_WARM_UP'
   | 'ERR_GRACE_PID_FILE'
   | 'ERR_GRACE_USAGE';
 

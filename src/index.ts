@@ -22,6 +22,7 @@ export {
 export type { Logger } from './logger.js';
 export type { ListenSpec } from './listen-spec.js';
 export type { ServeOptions } from './options.js';
+export type { WarmUpOptions, WarmUpRequest, WarmUpResponse, WarmUpSend } from './warm-up.js';
 export type { Drainer } from './drain.js';
 export type { GrpcServer } from './grpc.js';
 export type { Graceful, GracefulEvents, ServeTarget, StopReason } from './serve.js';

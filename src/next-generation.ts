@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { compileCacheEnv } from './compile-cache.js';
 import type { LaunchSpec } from './launcher.js';
 import { childListenEnv } from './listen-env.js';
 import type { Handoff } from './net.js';
@@ -32,12 +33,12 @@ export function nextGenerationCommand(host: ProcessHost): { file: string; args: 
 
 /**
  * How to launch the next generation: our node, flags, script, cwd and stdio,
- * the listening sockets as fds 3.., and the protocol variables naming us as
- * its parent. Throws when the working directory is gone.
+ * the listening sockets as fds 3.., the protocol variables naming us as its
+ * parent, and a compile cache to share (compile-cache.ts). Throws when the working directory is gone.
  */
 export function nextGenerationSpec(host: ProcessHost, handoff: Handoff, generation: number, readyTimeout: number): LaunchSpec {
   const { file, args } = nextGenerationCommand(host);
-  const env = childListenEnv(host.env, handoff.names, generation, { kind: 'parent', pid: host.pid });
+  const env: NodeJS.ProcessEnv = { ...childListenEnv(host.env, handoff.names, generation, { kind: 'parent', pid: host.pid }), ...compileCacheEnv(host.env) };
   if (env.NODE_OPTIONS) env.NODE_OPTIONS = stripInspectorFlags(env.NODE_OPTIONS.split(/\s+/)).join(' ');
   const cwd = host.cwd();
   // spawn would report a vanished cwd as "spawn node ENOENT", naming the wrong thing.

@@ -1,6 +1,6 @@
-import { spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
+import { childProcess } from './builtin.js';
 import type { Log } from './logger.js';
 import type { ProcessHost } from './process-host.js';
 
@@ -25,7 +25,7 @@ export function systemdNotifier(host: ProcessHost, logger: Log): Notify {
   return (...assignments) =>
     new Promise<void>((resolve) => {
       // --pid names us as the sender (the service needs NotifyAccess=all).
-      const child = spawn(binary, [`--pid=${host.pid}`, ...assignments], { stdio: 'ignore', env: host.env });
+      const child = childProcess().spawn(binary, [`--pid=${host.pid}`, ...assignments], { stdio: 'ignore', env: host.env });
       const timer = setTimeout(resolve, NOTIFY_TIMEOUT_MS);
       child.on('error', (err) => {
         logger.warn(`systemd-notify failed: ${err.message}`, { event: 'notify-failed', err });

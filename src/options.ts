@@ -4,6 +4,7 @@ import type { Logger } from './logger.js';
 import type { Net } from './net.js';
 import type { ProcessHost } from './process-host.js';
 import type { Shutdown } from './shutdown.js';
+import type { ResolvedWarmUp, WarmUpOptions, WarmUpRequest } from './warm-up.js';
 
 /** Options for `gracehttp.serve` / `gracehttp.start`. Durations are milliseconds. */
 export interface ServeOptions {
@@ -48,8 +49,22 @@ export interface ServeOptions {
   idleGrace?: number;
   /** Runs in the old generation before the new one is started (Go grace's PreStartProcess). */
   beforeRestart?: () => void | Promise<void>;
-  /** Runs once every server listens; the previous generation is told to go only after it resolves. */
+  /**
+   * Runs before this generation accepts anything (the sockets are adopted or
+   * bound just after it resolves); the previous generation is told to go only
+   * after that.
+   */
   ready?: () => void | Promise<void>;
+  /**
+   * Requests this generation sends through its own HTTP handlers after the
+   * ready hook and before it accepts its first client, over a private unix
+   * socket no client can reach, so that clients meet warm (JIT-compiled) code
+   * after a restart. Paths, or {@link WarmUpOptions}. Off by default. See
+   * warm-up.ts.
+   *
+   * @example warmUp: ['/', '/api/items']
+   */
+  warmUp?: ReadonlyArray<string | WarmUpRequest> | WarmUpOptions;
   /**
    * Path of a pid file, written atomically (temp + rename) by each generation
    * once it is ready and removed on a final stop. Read by `grace reload` and
@@ -100,6 +115,7 @@ export interface ResolvedOptions {
   handleCrashes: boolean;
   beforeRestart: (() => void | Promise<void>) | undefined;
   ready: (() => void | Promise<void>) | undefined;
+  warmUp: ResolvedWarmUp | undefined;
   pidFile: string | undefined;
   exit: boolean;
   health: ResolvedHealth | undefined;
@@ -116,7 +132,8 @@ export const DEFAULTS = {
   stopDelay: 0,
   handleCrashes: false,
   exit: true,
-} as const satisfies Partial<ResolvedOptions>;
+  warmUp: { rounds: 100, concurrency: 4, timeout: 3000, failOnError: false },
+} as const satisfies Partial<Omit<ResolvedOptions, 'warmUp'>> & { warmUp: Omit<ResolvedWarmUp, 'requests'> };
 
 export function resolveOptions(options: ServeOptions, env: NodeJS.ProcessEnv = {}): ResolvedOptions {
   return {
@@ -131,6 +148,7 @@ export function resolveOptions(options: ServeOptions, env: NodeJS.ProcessEnv = {
     handleCrashes: flag('handleCrashes', options.handleCrashes, DEFAULTS.handleCrashes),
     beforeRestart: hook('beforeRestart', options.beforeRestart),
     ready: hook('ready', options.ready),
+    warmUp: warmUp(options.warmUp),
     pidFile: options.pidFile === undefined ? undefined : nonEmpty('pidFile', options.pidFile),
     exit: options.exit ?? DEFAULTS.exit,
     health: resolveHealth(options.health),
@@ -236,4 +254,42 @@ export function resolveHealth(value: unknown, name = 'options.health'): Resolved
     throw new GraceError('ERR_GRACE_OPTIONS', `${name}.checkTimeout must be a positive number of milliseconds, got ${String(checkTimeout)}`);
   }
   return { live, ready, checks: Object.entries(checks), checkTimeout };
+}
+
+function warmUp(value: ServeOptions['warmUp']): ResolvedWarmUp | undefined {
+  if (value === undefined) return undefined;
+  const bad = (what: string, got: unknown) => new GraceError('ERR_GRACE_OPTIONS', `options.warmUp${what}, got ${describe(got)}`);
+  const options: WarmUpOptions = Array.isArray(value) ? { requests: value } : (value as WarmUpOptions);
+  if (typeof options !== 'object' || options === null) throw bad(' must be a list of paths or { requests, … }', value);
+  const { requests } = options;
+  let resolved: ResolvedWarmUp['requests'];
+  if (typeof requests === 'function') resolved = requests;
+  else if (Array.isArray(requests) && requests.length > 0) resolved = requests.map((r, i) => warmUpRequest(r, i));
+  else throw bad('.requests must be a non-empty list of paths (like \'/api/items\') or a function (send) => Promise<void>', requests);
+  const count = (name: 'rounds' | 'concurrency') => {
+    const v = options[name];
+    if (v === undefined) return DEFAULTS.warmUp[name];
+    if (!Number.isInteger(v) || v! < 1) throw bad(`.${name} must be a whole number of at least 1`, v);
+    return v!;
+  };
+  if (options.failOnError !== undefined && typeof options.failOnError !== 'boolean') throw bad('.failOnError must be true or false', options.failOnError);
+  return {
+    requests: resolved,
+    rounds: count('rounds'),
+    concurrency: count('concurrency'),
+    timeout: duration('warmUp.timeout', options.timeout, DEFAULTS.warmUp.timeout),
+    failOnError: options.failOnError ?? DEFAULTS.warmUp.failOnError,
+  };
+}
+
+function warmUpRequest(value: unknown, i: number): WarmUpRequest {
+  const r = typeof value === 'string' ? { path: value } : (value as WarmUpRequest);
+  if (typeof r !== 'object' || r === null || typeof r.path !== 'string' || !r.path.startsWith('/')) {
+    throw new GraceError('ERR_GRACE_OPTIONS', `options.warmUp.requests[${i}] must be a path starting with '/' or { path, method?, headers?, body? }, got ${describe(value)}`);
+  }
+  return r;
+}
+
+function describe(value: unknown): string {
+  return typeof value === 'function' ? 'a function' : JSON.stringify(value) ?? String(value);
 }

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import {
   closeSync,
   constants,
@@ -13,6 +12,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { crypto } from './builtin.js';
 import { GraceError } from './errors.js';
 
 /*
@@ -65,7 +65,7 @@ const MARKER = 'grace ';
  */
 export function writePidFile(path: string, state: PidFileState): void {
   const text = `${state.pid}\n${MARKER}${JSON.stringify(state)}\n`;
-  const temp = join(dirname(path), `.${basename(path)}.${randomBytes(4).toString('hex')}`);
+  const temp = join(dirname(path), `.${basename(path)}.${crypto().randomBytes(4).toString('hex')}`);
   let created = false;
   try {
     // 'wx': never follow or reuse something already at the temp name.

@@ -165,6 +165,7 @@ export class Graceful extends EventEmitter<GracefulEvents> {
       } catch (cause) {
         throw new GraceError('ERR_GRACE_READY', `the ready hook failed: ${(cause as Error)?.message ?? cause}`, { cause });
       }
+      if (this.options.warmUp) await (await import('./warm-up.js')).warmUp(this.targets, this.options.warmUp, this.logger);
       if (this.lifecycle.state !== 'starting') return; // stopped while the ready hook ran
       for (const [i, { server }] of this.targets.entries()) {
         const listen = listens[i]!;

@@ -1,10 +1,10 @@
-import { randomBytes } from 'node:crypto';
 import { lstatSync, renameSync, unlinkSync } from 'node:fs';
 import { connect, type ListenOptions, type Server } from 'node:net';
 import { listen } from './server-listen.js';
 import { dirname, join } from 'node:path';
 import { getSystemErrorMap } from 'node:util';
 import { addressInUse, type InUseContext } from './address-in-use.js';
+import { crypto } from './builtin.js';
 import { GraceError } from './errors.js';
 
 /*
@@ -90,7 +90,7 @@ function checkPathLength(path: string): void {
 
 /** Where to bind before renaming onto `path`: beside it, so the rename is atomic. */
 function temporaryNameFor(path: string): string {
-  const temp = join(dirname(path), `.grace-${randomBytes(6).toString('hex')}`);
+  const temp = join(dirname(path), `.grace-${crypto().randomBytes(6).toString('hex')}`);
   if (Buffer.byteLength(temp) > SUN_PATH_MAX) {
     throw new GraceError('ERR_GRACE_LISTEN_SPEC', `unix socket path ${path} is too long: its directory leaves no room for grace's temporary name (${SUN_PATH_MAX} bytes at most)`);
   }

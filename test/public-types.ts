@@ -21,6 +21,10 @@ import type {
   ShutdownOptions,
   ShutdownReport,
   StopReason,
+  WarmUpOptions,
+  WarmUpRequest,
+  WarmUpResponse,
+  WarmUpSend,
 } from '../src/index.ts';
 
 type Assert<T extends true> = T;
@@ -61,3 +65,17 @@ export type TargetDrainer = Assert<Equal<ServeTarget['drainer'], Drainer | undef
 export type HealthOption = Assert<Equal<ServeOptions['health'], boolean | HealthOptions | undefined>>;
 export type HealthHandlerTakes = Assert<HealthOptions extends NonNullable<Parameters<typeof gracehttp.health>[0]> ? true : false>;
 export type HealthHandlerAnswers = Assert<Equal<ReturnType<ReturnType<typeof gracehttp.health>>, boolean>>;
+
+// warmUp takes paths, request objects or a function given `send`.
+export const warmUpPaths: ServeOptions = { warmUp: ['/', { path: '/x', method: 'POST', headers: { a: 'b' }, body: 'x' }] };
+export const warmUpFunction: WarmUpOptions = {
+  requests: async (send: WarmUpSend) => {
+    const response: WarmUpResponse = await send('/');
+    const next: WarmUpRequest = { path: '/me', headers: { cookie: response.body } };
+    await send(next);
+  },
+  rounds: 10,
+  concurrency: 2,
+  timeout: 1000,
+  failOnError: true,
+};
