@@ -105,7 +105,7 @@ test('every js block in the README is a whole program marked to run', () => {
   assert.equal(snippets.length, jsBlocks.length, 'each ```js block has a `<!-- runs as: FILE -->` line before it');
   assert.deepEqual(
     snippets.map((s) => s.file),
-    ['app.mjs', 'shutdown.mjs', 'express.mjs', 'fastify.mjs', 'koa.mjs', 'grpc.mjs', 'health.mjs', 'warm-up.mjs'],
+    ['app.mjs', 'shutdown.mjs', 'express.mjs', 'fastify.mjs', 'koa.mjs', 'grpc.mjs', 'warm-up.mjs', 'health.mjs'],
   );
   for (const { file, code } of snippets) assert.equal(code.match(/port: 8080/g)?.length, 1, `${file} listens on port 8080, once`);
 });
