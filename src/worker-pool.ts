@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { constants } from 'node:os';
 import type { HeldSockets } from './held-sockets.js';
 import { describeExit, Launch, type ExitStatus } from './launcher.js';
+import { compileCacheEnv } from './compile-cache.js';
 import { childListenEnv } from './listen-env.js';
 import type { Log } from './logger.js';
 import type { ProcessHost } from './process-host.js';
@@ -173,7 +174,8 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
 
   private launch(index: number, id: number, generation: number, why: string): void {
     const { host, sockets, logger, workers } = this.options;
-    const env = childListenEnv(host.env, sockets.names, generation, { kind: 'supervisor', pid: host.pid });
+    // Workers share V8's compile cache (Node >= 22.1), as direct-mode generations do.
+    const env = { ...childListenEnv(host.env, sockets.names, generation, { kind: 'supervisor', pid: host.pid }), ...compileCacheEnv(host.env) };
     // The supervisor is systemd's main process; the app must not claim that.
     delete env.NOTIFY_SOCKET;
     env.GRACE_WORKER = String(index);
