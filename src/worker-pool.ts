@@ -175,7 +175,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
   private launch(index: number, id: number, generation: number, why: string): void {
     const { host, sockets, logger, workers } = this.options;
     // Workers share V8's compile cache (Node >= 22.1), as direct-mode generations do.
-    const env = { ...childListenEnv(host.env, sockets.names, generation, { kind: 'supervisor', pid: host.pid }), ...compileCacheEnv(host.env) };
+    const env: NodeJS.ProcessEnv = { ...childListenEnv(host.env, sockets.names, generation, { kind: 'supervisor', pid: host.pid }), ...compileCacheEnv(host.env) };
     // The supervisor is systemd's main process; the app must not claim that.
     delete env.NOTIFY_SOCKET;
     env.GRACE_WORKER = String(index);
