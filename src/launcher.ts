@@ -115,7 +115,13 @@ export class Launch {
     // fds past stderr are socket pairs: the child reads what we write.
     const channel = this.pipe as Duplex | undefined;
     if (channel?.writable) channel.write('retire\n');
-    if (this.child?.pid !== undefined && this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGTERM');
+    this.signal('SIGTERM');
+  }
+
+  /** Sends `signal` if the process was started and has not exited (never to a reaped pid). */
+  signal(signal: NodeJS.Signals): void {
+    const child = this.child;
+    if (child?.pid !== undefined && child.exitCode === null && child.signalCode === null) child.kill(signal);
   }
 
   /** After "ready": it lives on without us (direct mode's successor); let our loop end without it. */
@@ -148,7 +154,7 @@ export class Launch {
           this.reaped(event.status);
         } else {
           this.fail(event.reason, event.cause);
-          if (this.child?.pid !== undefined && this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+          this.signal('SIGKILL');
         }
         return;
       case 'failing':

@@ -83,10 +83,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
 
   /** Passes a signal to every live process (a second stop signal forces; SIGKILL at the deadline). */
   signalAll(signal: NodeJS.Signals): void {
-    for (const { launch } of this.processes.values()) {
-      const child = launch.child;
-      if (child?.pid !== undefined && child.exitCode === null && child.signalCode === null) child.kill(signal);
-    }
+    for (const { launch } of this.processes.values()) launch.signal(signal);
   }
 
   overMemory(index: number, id: number): void {
@@ -127,7 +124,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
             worker: worker.index,
             pid: worker.pid,
           });
-          worker.launch.child?.kill('SIGKILL');
+          worker.launch.signal('SIGKILL');
         }, this.options.stopTimeout);
         void worker.launch.exited.then(() => clearTimeout(killer));
         return;
@@ -147,10 +144,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
         this.restartTimers.delete(action.index);
         return;
       case 'stop-workers':
-        for (const id of action.ids) {
-          const child = this.processes.get(id)?.launch.child;
-          if (child?.pid !== undefined && child.exitCode === null && child.signalCode === null) child.kill(this.stopSignal);
-        }
+        for (const id of action.ids) this.processes.get(id)?.launch.signal(this.stopSignal);
         return;
       case 'announce':
         return void this.emit('announce');
