@@ -130,7 +130,7 @@ export function transition(now: Lifecycle, event: LifecycleEvent): { next: Lifec
       }
       if (state === 'draining') return stay({ do: 'force', signal });
       // A second stop signal skips the rest of the delay.
-      if (state === 'leaving') return drainNow(now, 'signal', signal);
+      if (state === 'leaving') return stop(now, 'signal', signal, false);
       return stop(now, 'signal', signal, true);
     }
 
@@ -138,7 +138,7 @@ export function transition(now: Lifecycle, event: LifecycleEvent): { next: Lifec
       return state === 'draining' || state === 'stopped' || state === 'leaving' ? stay() : stop(now, 'stop', undefined, event.delay);
 
     case 'delay-over':
-      return state === 'leaving' ? drainNow(now, now.reason!, now.stopSignal) : stay();
+      return state === 'leaving' ? stop(now, now.reason!, now.stopSignal, false) : stay();
 
     case 'retire':
       // Only a generation that said "ready" is retired; a stop already under way goes on.
@@ -151,28 +151,22 @@ export function transition(now: Lifecycle, event: LifecycleEvent): { next: Lifec
     case 'crash':
       // Whatever state we are in, the process is suspect: no delay, drain now.
       if (state === 'draining' || state === 'stopped') return stay();
-      return drainNow(now, 'crash', undefined);
+      return stop(now, 'crash', undefined, false);
 
     case 'drained':
       return state === 'draining' ? { next: to('stopped'), actions: [{ do: 'finish' }] } : stay();
   }
 }
 
-// A stop during a restart is a stop: the unready child goes too. A serving
-// generation with a stop delay leaves first; one still starting accepts
-// nothing yet, so it has nothing to leave.
+// A stop during a restart is a stop: the unready child goes too. With
+// `delay`, a serving generation with a stop delay leaves first; one still
+// starting accepts nothing yet, so it has nothing to leave.
 function stop(now: Lifecycle, reason: StopReason, signal: NodeJS.Signals | undefined, delay: boolean): { next: Lifecycle; actions: Action[] } {
   const actions: Action[] = now.state === 'restarting' ? [{ do: 'abandon-child' }] : [];
   if (delay && now.delaysStop && now.state !== 'starting') {
     actions.push({ do: 'leave', reason, signal });
     return { next: { ...now, state: 'leaving', reason, stopSignal: signal }, actions };
   }
-  actions.push({ do: 'drain', reason, signal });
-  return { next: { ...now, state: 'draining', reason }, actions };
-}
-
-function drainNow(now: Lifecycle, reason: StopReason, signal: NodeJS.Signals | undefined): { next: Lifecycle; actions: Action[] } {
-  const actions: Action[] = now.state === 'restarting' ? [{ do: 'abandon-child' }] : [];
   actions.push({ do: 'drain', reason, signal });
   return { next: { ...now, state: 'draining', reason, stopSignal: undefined }, actions };
 }
