@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GraceError } from './errors.js';
 import type { Log } from './logger.js';
+import { listen } from './server-listen.js';
 
 /*
  * Warming a generation before it accepts. A fresh process runs its first
@@ -158,10 +159,7 @@ async function warmOne(target: Server, options: ResolvedWarmUp, tally: Tally, de
     for (const req of inFlight) req.destroy(new Error(`cut at the warm-up's ${options.timeout} ms timeout`));
   }, Math.max(0, deadline - performance.now()));
   try {
-    await new Promise<void>((resolve, reject) => {
-      channel.once('error', reject);
-      channel.listen(socketPath, () => resolve());
-    });
+    await listen(channel, { path: socketPath });
     const { requests } = options;
     for (let round = 0; round < options.rounds && performance.now() < deadline; round++) {
       if (typeof requests === 'function') {
