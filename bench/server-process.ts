@@ -3,7 +3,7 @@
 // and how many fds they hold.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { isSameLiveProcess } from '../src/pid-file.js';
+import { isSameLiveProcess } from '../src/reporting/pid-file.js';
 
 export interface Generation {
   pid: number;

@@ -6,11 +6,11 @@ import { readFileSync, realpathSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
-import { GraceError } from './errors.js';
-import { canReadRss, parseBytes } from './memory-limit.js';
-import { reload } from './reload.js';
-import { formatStatus, readStatus } from './status-command.js';
-import { Supervisor } from './supervisor.js';
+import { GraceError } from './platform/errors.js';
+import { canReadRss, parseBytes } from './supervisor/memory-limit.js';
+import { reload } from './cli/reload.js';
+import { formatStatus, readStatus } from './cli/status-command.js';
+import { Supervisor } from './supervisor/supervisor.js';
 
 const RELOAD_USAGE = `
   grace reload --pid-file FILE [--timeout MS]

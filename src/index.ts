@@ -5,10 +5,10 @@
  * - `gracegrpc` serves a @grpc/grpc-js server the same way.
  * - `gracenet` is the fd inheritance underneath, for any `net.Server`.
  */
-export * as gracehttp from './gracehttp.js';
-export * as gracegrpc from './gracegrpc.js';
-export * as gracenet from './gracenet.js';
-export { GraceError, type GraceErrorCode } from './errors.js';
+export * as gracehttp from './api/gracehttp.js';
+export * as gracegrpc from './api/gracegrpc.js';
+export * as gracenet from './api/gracenet.js';
+export { GraceError, type GraceErrorCode } from './platform/errors.js';
 export {
   Shutdown,
   PHASES,
@@ -18,12 +18,12 @@ export {
   type ShutdownOptions,
   type ShutdownReport,
   type ShutdownEvents,
-} from './shutdown.js';
-export type { Logger } from './logger.js';
-export type { ListenSpec } from './listen-spec.js';
-export type { ServeOptions } from './options.js';
-export type { WarmUpOptions, WarmUpRequest, WarmUpResponse, WarmUpSend } from './warm-up.js';
-export type { Drainer } from './drain.js';
-export type { GrpcServer } from './grpc.js';
-export type { Graceful, GracefulEvents, ServeTarget, StopReason } from './serve.js';
-export type { HealthOptions, HealthHandlerOptions, HealthHandler, HealthBody, CheckResult } from './health.js';
+} from './shutdown/shutdown.js';
+export type { Logger } from './platform/logger.js';
+export type { ListenSpec } from './sockets/listen-spec.js';
+export type { ServeOptions } from './generation/options.js';
+export type { WarmUpOptions, WarmUpRequest, WarmUpResponse, WarmUpSend } from './serving/warm-up.js';
+export type { Drainer } from './serving/drain.js';
+export type { GrpcServer } from './serving/grpc.js';
+export type { Graceful, GracefulEvents, ServeTarget, StopReason } from './api/serve.js';
+export type { HealthOptions, HealthHandlerOptions, HealthHandler, HealthBody, CheckResult } from './serving/health.js';

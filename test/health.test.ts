@@ -6,9 +6,9 @@ import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { writeFileSync } from 'node:fs';
 import { gracehttp, type GraceError } from '../src/index.ts';
-import { resolveHealth, resolveOptions } from '../src/options.ts';
-import { healthHandler } from '../src/health.ts';
-import { resolveLogger } from '../src/logger.ts';
+import { resolveHealth, resolveOptions } from '../src/generation/options.ts';
+import { healthHandler } from '../src/serving/health.ts';
+import { resolveLogger } from '../src/platform/logger.ts';
 import { Fixture, get, killQuietly, tempDir, waitUntil, type Response } from './helpers.ts';
 
 const APP = new URL('./fixtures/health-app.ts', import.meta.url).pathname;

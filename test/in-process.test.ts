@@ -5,9 +5,9 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { gracehttp, Shutdown, type GraceError, type Logger } from '../src/index.ts';
-import { Net } from '../src/net.ts';
-import { realProcess } from '../src/process-host.ts';
-import { startWith } from '../src/serve.ts';
+import { Net } from '../src/sockets/net.ts';
+import { realProcess } from '../src/platform/process-host.ts';
+import { startWith } from '../src/api/serve.ts';
 
 const quiet = { restartSignal: false, stopSignals: [], exit: false } as const;
 

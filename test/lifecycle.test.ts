@@ -3,7 +3,7 @@
 // processes go through the same table in handover-edges and restart-failures.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { initialLifecycle, transition, type Action, type Lifecycle, type LifecycleEvent } from '../src/lifecycle.ts';
+import { initialLifecycle, transition, type Action, type Lifecycle, type LifecycleEvent } from '../src/generation/lifecycle.ts';
 
 /** Feeds events in order; returns the final lifecycle and every action, as short strings. */
 function run(events: LifecycleEvent[], from: Lifecycle = initialLifecycle(false)): { now: Lifecycle; did: string[] } {

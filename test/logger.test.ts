@@ -3,9 +3,9 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { test } from 'node:test';
-import { resolveLogger, takesFieldsFirst, type Logger } from '../src/logger.ts';
-import { Net } from '../src/net.ts';
-import { startWith } from '../src/serve.ts';
+import { resolveLogger, takesFieldsFirst, type Logger } from '../src/platform/logger.ts';
+import { Net } from '../src/sockets/net.ts';
+import { startWith } from '../src/api/serve.ts';
 
 type Call = { level: string; args: unknown[] };
 

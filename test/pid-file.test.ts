@@ -7,8 +7,8 @@ import { chmodSync, chownSync, closeSync, mkdtempSync, openSync, readdirSync, re
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { processStartTime, readPidFile, writePidFile, type PidFileState } from '../src/pid-file.ts';
-import { reload } from '../src/reload.ts';
+import { processStartTime, readPidFile, writePidFile, type PidFileState } from '../src/reporting/pid-file.ts';
+import { reload } from '../src/cli/reload.ts';
 import { killQuietly, nobodyCannotRunNode, portOf, get, startFixture, tempDir } from './helpers.ts';
 
 const NOBODY = 65534;

@@ -6,11 +6,11 @@ import net from 'node:net';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { GraceError } from '../src/index.ts';
-import { holdSockets } from '../src/held-sockets.ts';
-import { addressSatisfies, readRealAddress, unixPathByInode, type RealAddress } from '../src/inherited-address.ts';
-import { parseListenSpec } from '../src/listen-spec.ts';
-import { Net } from '../src/net.ts';
-import { realProcess } from '../src/process-host.ts';
+import { holdSockets } from '../src/sockets/held-sockets.ts';
+import { addressSatisfies, readRealAddress, unixPathByInode, type RealAddress } from '../src/sockets/inherited-address.ts';
+import { parseListenSpec } from '../src/sockets/listen-spec.ts';
+import { Net } from '../src/sockets/net.ts';
+import { realProcess } from '../src/platform/process-host.ts';
 import { CLI, FIXTURE_ARGS, get, killQuietly, nobodyCannotRunNode, tempDir } from './helpers.ts';
 
 const HAS_PROC_NET_UNIX = existsSync('/proc/net/unix');

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { gracenet, GraceError } from '../src/index.ts';
-import { decodeLocal } from '../src/address-in-use.ts';
-import { defaultListenSpec, ONLY_INHERITED } from '../src/listen-spec.ts';
-import { childListenEnv, readListenEnv } from '../src/listen-env.ts';
-import { nextGenerationCommand, stripInspectorFlags } from '../src/next-generation.ts';
+import { decodeLocal } from '../src/sockets/address-in-use.ts';
+import { defaultListenSpec, ONLY_INHERITED } from '../src/sockets/listen-spec.ts';
+import { childListenEnv, readListenEnv } from '../src/protocol/listen-env.ts';
+import { nextGenerationCommand, stripInspectorFlags } from '../src/protocol/next-generation.ts';
 
 test('listen specs: ports, host:port, IPv6, unix paths and ListenOptions', () => {
   const name = (spec: gracenet.ListenSpec) => gracenet.parseListenSpec(spec).name;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { test } from 'node:test';
-import { resolveOptions } from '../src/options.ts';
+import { resolveOptions } from '../src/generation/options.ts';
 import { get, killQuietly, portOf, startFixture, tempDir, waitForExit, type Fixture, type FixtureEvent } from './helpers.ts';
 
 const APP = new URL('./fixtures/warm-up-app.ts', import.meta.url).pathname;

@@ -3,7 +3,7 @@
 // same every run. Real processes go through the same table in workers.test.ts.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { fleetGeneration, initialTable, step, type WorkerAction, type WorkerEvent, type WorkerTable } from '../src/worker-table.ts';
+import { fleetGeneration, initialTable, step, type WorkerAction, type WorkerEvent, type WorkerTable } from '../src/supervisor/worker-table.ts';
 
 /** Feeds events in order; returns the final table and every action, as short strings. */
 function run(events: WorkerEvent[], from: WorkerTable): { now: WorkerTable; did: string[] } {

@@ -1,0 +1,130 @@
+import { GraceError } from '../platform/errors.js';
+import { isSameLiveProcess, processUids, readOwnedPidFile, type PidFileState } from '../reporting/pid-file.js';
+
+export interface ReloadOptions {
+  pidFile: string;
+  /** How long to wait for the new generation to serve and the old one to exit. Default 60 000. */
+  timeout?: number;
+  /** How often to look at the pid file. Default 50. */
+  pollInterval?: number;
+}
+
+export interface ReloadResult {
+  /** The pid that was signalled (a generation, or the supervisor). */
+  signalled: number;
+  oldPid: number;
+  newPid: number;
+  generation: number;
+  /** Under `grace run`: the serving worker pids before and after. */
+  workers?: [before: number[], after: number[]];
+}
+
+/**
+ * `grace reload`: sends SIGUSR2 to the grace process named by the pid file and
+ * waits until a new generation serves and the old one has exited. Rejects with
+ * a GraceError that says why (and that the old generation still serves) when
+ * the restart fails or times out. Refuses (ERR_GRACE_PID_FILE, before any
+ * signal) a pid file it cannot trust: see trustedPidFile.
+ */
+export async function reload(options: ReloadOptions): Promise<ReloadResult> {
+  const timeout = options.timeout ?? 60_000;
+  const poll = options.pollInterval ?? 50;
+  const { state: before, owner } = trustedPidFile(options.pidFile);
+  if (before.state === 'restarting') {
+    throw new GraceError('ERR_GRACE_RESTART_IN_PROGRESS', `a restart of pid ${before.serving} is already in progress`);
+  }
+  if (before.signal === null) {
+    throw new GraceError('ERR_GRACE_RESTART_FAILED', `pid ${before.pid} has hot restart turned off (restartSignal: false)`);
+  }
+  const signal = (before.signal ?? 'SIGUSR2') as NodeJS.Signals;
+  const sentAt = Date.now();
+  try {
+    process.kill(before.pid, signal);
+  } catch (cause) {
+    throw new GraceError('ERR_GRACE_RESTART_FAILED', `cannot send ${signal} to pid ${before.pid}: ${(cause as Error).message}`, { cause });
+  }
+  const deadline = sentAt + timeout;
+  let next: PidFileState | undefined;
+  while (Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, poll));
+    const now = tryRead(options.pidFile, owner);
+    if (!next && now && now.generation > before.generation && now.state === 'serving') next = now;
+    if (next) {
+      // Done once every process that served before (and does not serve now) has exited.
+      const after = servingPids(next);
+      const old = servingPids(before).filter((pid) => !after.includes(pid));
+      if (old.every((pid) => !isSameLiveProcess(pid, undefined))) {
+        const workers: ReloadResult['workers'] = before.workers ? [servingPids(before), after] : undefined;
+        return { signalled: before.pid, oldPid: before.serving, newPid: next.serving, generation: next.generation, ...(workers ? { workers } : {}) };
+      }
+      continue;
+    }
+    if (now && now.state === 'failed' && now.at >= sentAt) {
+      const still = now.workers ? `; still serving: pids ${servingPids(now).join(', ')}` : `; pid ${now.serving} is still serving`;
+      throw new GraceError('ERR_GRACE_RESTART_FAILED', `${now.message ?? 'the new generation failed'}${still}`);
+    }
+    if (!isSameLiveProcess(before.pid, before.start)) {
+      throw new GraceError('ERR_GRACE_RESTART_FAILED', `pid ${before.pid} exited during the reload, with no new generation serving`);
+    }
+  }
+  const still = isSameLiveProcess(before.serving, undefined) ? `; pid ${before.serving} is still serving` : '';
+  const where = next ? `new pid ${next.serving} serves, but old pid ${before.serving} did not exit` : 'no new generation became ready';
+  throw new GraceError('ERR_GRACE_RESTART_FAILED', `timed out after ${timeout} ms: ${where}${next ? '' : still}`);
+}
+
+/**
+ * A pid file may sit in a directory others can write (/tmp), so its content
+ * proves nothing by itself. Trust it only if whoever could have written it
+ * could signal the process it names: the file's owner is the uid the process
+ * runs as (real or effective; a grace process wrote it as itself). Root
+ * running reload is not exempt: that is how a planted file would borrow
+ * root's power. Where the OS does not tell a process's uid, the file must be
+ * the caller's own, so kill()'s permission check is the owner's.
+ */
+export function trustedPidFile(path: string): { state: PidFileState; owner: number } {
+  const { state, owner } = readOwnedPidFile(path);
+  // Read the uids first: the identity check after them proves they were the recorded process's.
+  const uids = processUids(state.pid);
+  if (!isSameLiveProcess(state.pid, state.start)) {
+    throw new GraceError(
+      'ERR_GRACE_PID_FILE',
+      `pid ${state.pid} from ${path} is not the grace process that wrote it (it exited, and the pid may have been reused)`,
+    );
+  }
+  if (uids) {
+    if (owner !== uids.real && owner !== uids.effective) {
+      const runsAs = uids.real === uids.effective ? `uid ${uids.real}` : `uid ${uids.real} (effective ${uids.effective})`;
+      throw new GraceError(
+        'ERR_GRACE_PID_FILE',
+        `pid file ${path} is owned by uid ${owner}, but pid ${state.pid} runs as ${runsAs}: refusing to signal a process the file's owner does not run`,
+      );
+    }
+  } else {
+    const caller = process.geteuid?.();
+    if (caller !== undefined && owner !== caller) {
+      throw new GraceError(
+        'ERR_GRACE_PID_FILE',
+        `pid file ${path} is owned by uid ${owner}, not by the caller (uid ${caller}), and this OS does not tell which uid runs pid ${state.pid}`,
+      );
+    }
+  }
+  return { state, owner };
+}
+
+// The file is replaced by rename, so a read sees the old or the new one whole
+// (on a full disk it is rewritten in place: a torn read fails and the next
+// poll reads again). One owned by someone else now is not the grace process's.
+function tryRead(path: string, owner: number): PidFileState | undefined {
+  try {
+    const now = readOwnedPidFile(path);
+    return now.owner === owner ? now.state : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The app processes serving: each ready worker under `grace run`, else the one serving pid. */
+function servingPids(state: PidFileState): number[] {
+  if (!state.workers) return state.serving ? [state.serving] : [];
+  return state.workers.filter((w) => w.state === 'serving').map((w) => w.pid);
+}

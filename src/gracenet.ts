@@ -1,6 +1,0 @@
-/** Inherited-or-fresh listening sockets and the LISTEN_FDS protocol. */
-// Reading and writing the protocol's variables, and the next generation's
-// command, are Net's and gracehttp's own business: not exported.
-export { Net, processNet, type Listener, type Handoff, type NetOptions } from './net.js';
-export { parseListenSpec, type ListenSpec, type ParsedListenSpec } from './listen-spec.js';
-export { LISTEN_FDS_START, type InheritedFd, type ListenEnv } from './listen-env.js';

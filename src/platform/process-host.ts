@@ -1,0 +1,97 @@
+import { readProcFs, type ProcessInfo } from '../generation/launched-by.js';
+import { LISTEN_ENV_KEYS } from '../protocol/listen-env.js';
+
+/**
+ * Everything grace takes from the process as a whole (pid, env, argv,
+ * signals), in one place, so tests can run grace against a stand-in process.
+ */
+export interface ProcessHost {
+  readonly pid: number;
+  readonly platform: NodeJS.Platform;
+  readonly env: NodeJS.ProcessEnv;
+  /**
+   * The protocol variables (LISTEN_*, GRACE_*) this process was started with.
+   * For the real process they are taken out of `process.env` when the package
+   * loads, so no subprocess the app starts before `serve()` inherits them.
+   */
+  readonly protocolEnv: NodeJS.ProcessEnv;
+  readonly execPath: string;
+  readonly execArgv: readonly string[];
+  /** `process.argv`: the script and its arguments start at index 1. */
+  readonly argv: readonly string[];
+  /** Live: becomes 1 or a subreaper's pid once our parent has exited. */
+  ppid(): number;
+  /** Another process's parent and command line (Linux /proc); undefined where it cannot be read. */
+  readProcess(pid: number): ProcessInfo | undefined;
+  cwd(): string;
+  /** Handles a signal until the returned function is called. */
+  onSignal(signal: NodeJS.Signals, handler: () => void): () => void;
+  /**
+   * Handles uncaught exceptions and unhandled rejections until the returned
+   * function is called (while handled, they do not end the process).
+   */
+  onUncaught(handler: (error: unknown, origin: 'uncaughtException' | 'unhandledRejection') => void): () => void;
+  kill(pid: number, signal: NodeJS.Signals): void;
+  exit(code: number): void;
+  /** The status the process exits with when its event loop empties. */
+  setExitCode(code: number): void;
+  /** Runs `fn` after the I/O events of this event loop turn (setImmediate). */
+  afterIo(fn: () => void): void;
+}
+
+// One snapshot per process, even when the package is loaded twice (an ESM and
+// a CommonJS copy): the first copy to load takes the variables, the second
+// finds them here.
+const SNAPSHOT = Symbol.for('grace-restart.protocol-env');
+type WithSnapshot = typeof globalThis & { [SNAPSHOT]?: NodeJS.ProcessEnv };
+
+function takeProtocolEnv(): NodeJS.ProcessEnv {
+  const global = globalThis as WithSnapshot;
+  if (!global[SNAPSHOT]) {
+    const taken: NodeJS.ProcessEnv = {};
+    for (const key of LISTEN_ENV_KEYS) {
+      if (process.env[key] !== undefined) taken[key] = process.env[key];
+      delete process.env[key];
+    }
+    global[SNAPSHOT] = taken;
+  }
+  return global[SNAPSHOT];
+}
+
+export const realProcess: ProcessHost = {
+  pid: process.pid,
+  platform: process.platform,
+  env: process.env,
+  protocolEnv: takeProtocolEnv(),
+  execPath: process.execPath,
+  execArgv: process.execArgv,
+  argv: process.argv,
+  ppid: () => process.ppid,
+  readProcess: readProcFs,
+  cwd: () => process.cwd(),
+  onSignal(signal, handler) {
+    process.on(signal, handler);
+    return () => process.removeListener(signal, handler);
+  },
+  onUncaught(handler) {
+    const onException = (error: unknown) => handler(error, 'uncaughtException');
+    const onRejection = (reason: unknown) => handler(reason, 'unhandledRejection');
+    process.on('uncaughtException', onException);
+    process.on('unhandledRejection', onRejection);
+    return () => {
+      process.removeListener('uncaughtException', onException);
+      process.removeListener('unhandledRejection', onRejection);
+    };
+  },
+  kill: (pid, signal) => process.kill(pid, signal),
+  exit: (code) => process.exit(code),
+  setExitCode: (code) => {
+    process.exitCode = code;
+  },
+  afterIo: (fn) => setImmediate(fn),
+};
+
+/** Whether this platform can pass listening sockets to a child process. */
+export function canPassSockets(host: ProcessHost): boolean {
+  return host.platform !== 'win32';
+}

@@ -1,0 +1,187 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import type { Duplex, Readable } from 'node:stream';
+import { GraceError } from '../platform/errors.js';
+import { readyFdAfter } from './listen-env.js';
+
+/*
+ * Starting a generation, the same in direct mode and under `grace run`: spawn
+ * it with the sockets as fds 3.. and a pipe after them, wait for "ready" on
+ * that pipe, and on failure (spawn error, exit, missed deadline, abandoned)
+ * kill it and settle only once it is reaped, so two failed generations never
+ * overlap. A generation accepts only after it said "ready" (it adopts its
+ * sockets just before), so killing one that never did resets nobody.
+ */
+
+export interface LaunchSpec {
+  file: string;
+  args: readonly string[];
+  env: NodeJS.ProcessEnv;
+  cwd?: string;
+  /** Become fds 3.. in the child; the ready pipe follows them. */
+  fds: readonly number[];
+  /** Its own process group (the supervisor forwards terminal signals itself). */
+  detached?: boolean;
+  /** How long it may take to say "ready" before it is killed. */
+  readyTimeout: number;
+  /** Names it in messages: "new generation", "generation 3". */
+  label: string;
+}
+
+export interface ExitStatus {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/**
+ * A launch's states: `starting` → `ready`, or → `failing` (being killed) →
+ * `failed` (reaped). Every event goes through `on()`.
+ */
+export type LaunchState = 'starting' | 'ready' | 'failing' | 'failed';
+
+type LaunchEvent =
+  | { type: 'ready-word' }
+  | { type: 'exit'; status: ExitStatus }
+  | { type: 'give-up'; reason: string; cause?: unknown };
+
+export class Launch {
+  state: LaunchState = 'starting';
+  readonly child: ChildProcess | undefined;
+  /**
+   * Why the process could not be started at all: spawn's error code (`ENOENT`,
+   * `EACCES`, …). Undefined once it was started, and while it may still be.
+   */
+  spawnError: string | undefined;
+  /** Resolves with how it ended; a child that never spawned "exits" as a shell says: 126 not executable, else 127. */
+  readonly exited: Promise<ExitStatus>;
+  /** Resolves once it said "ready"; rejects (ERR_GRACE_RESTART_FAILED) once a failed one is reaped. */
+  readonly outcome: Promise<void>;
+  private failure: GraceError | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private pipe: Readable | undefined;
+  private settle!: { resolve: () => void; reject: (err: GraceError) => void };
+  private markExited!: (status: ExitStatus) => void;
+
+  constructor(private readonly spec: LaunchSpec) {
+    this.outcome = new Promise((resolve, reject) => (this.settle = { resolve, reject }));
+    this.outcome.catch(() => {}); // the owner may be gone; failures are its to log
+    this.exited = new Promise((resolve) => (this.markExited = resolve));
+    let child: ChildProcess;
+    try {
+      child = spawn(spec.file, [...spec.args], {
+        env: spec.env,
+        cwd: spec.cwd,
+        stdio: ['inherit', 'inherit', 'inherit', ...spec.fds, 'pipe'],
+        detached: spec.detached ?? false,
+      });
+    } catch (cause) {
+      this.notStarted(cause as NodeJS.ErrnoException);
+      return;
+    }
+    this.child = child;
+    child.once('exit', (code, signal) => this.on({ type: 'exit', status: { code, signal } }));
+    child.once('error', (cause: NodeJS.ErrnoException) => {
+      // A child that never spawned emits no 'exit'.
+      if (child.pid === undefined) return this.notStarted(cause);
+      this.on({ type: 'give-up', reason: `could not start the ${spec.label}: ${cause.message}`, cause });
+    });
+    this.pipe = (child.stdio[readyFdAfter(spec.fds.length)] as Readable | null) ?? undefined;
+    let said = '';
+    this.pipe?.on('data', (chunk: Buffer) => {
+      said += chunk.toString();
+      if (said.includes('ready')) this.on({ type: 'ready-word' });
+    });
+    this.pipe?.on('error', () => {}); // EPIPE/ECONNRESET when it dies: its exit says why
+    this.timer = setTimeout(
+      () => this.on({ type: 'give-up', reason: `${this.describe()} was not ready within ${spec.readyTimeout} ms` }),
+      spec.readyTimeout,
+    );
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /** Stops waiting for it: kills it, and `outcome` rejects with `reason` once it is reaped. */
+  abandon(reason: string): void {
+    this.on({ type: 'give-up', reason });
+  }
+
+  /**
+   * Under `grace run`: replaces a ready generation. "retire" on its pipe says
+   * the SIGTERM that follows is a handover (a successor serves the same
+   * sockets), not a stop: it drains at once, with no stop delay.
+   */
+  retire(): void {
+    // fds past stderr are socket pairs: the child reads what we write.
+    const channel = this.pipe as Duplex | undefined;
+    if (channel?.writable) channel.write('retire\n');
+    this.signal('SIGTERM');
+  }
+
+  /** Sends `signal` if the process was started and has not exited (never to a reaped pid). */
+  signal(signal: NodeJS.Signals): void {
+    const child = this.child;
+    if (child?.pid !== undefined && child.exitCode === null && child.signalCode === null) child.kill(signal);
+  }
+
+  /** After "ready": it lives on without us (direct mode's successor); let our loop end without it. */
+  release(): void {
+    this.pipe?.destroy();
+    this.child?.unref();
+  }
+
+  private notStarted(cause: NodeJS.ErrnoException): void {
+    this.spawnError = cause.code ?? 'ERR_SPAWN';
+    this.on({ type: 'give-up', reason: `could not start the ${this.spec.label}: ${cause.message}`, cause });
+    const notExecutable = cause.code === 'EACCES' || cause.code === 'ENOEXEC';
+    this.on({ type: 'exit', status: { code: notExecutable ? 126 : 127, signal: null } });
+  }
+
+  private describe(): string {
+    return `${this.spec.label} pid ${this.child?.pid ?? '(none)'}`;
+  }
+
+  /** The one place the launch's state changes. */
+  private on(event: LaunchEvent): void {
+    switch (this.state) {
+      case 'starting':
+        if (event.type === 'ready-word') {
+          this.state = 'ready';
+          clearTimeout(this.timer);
+          this.settle.resolve();
+        } else if (event.type === 'exit') {
+          this.fail(`${this.describe()} exited with ${describeExit(event.status)} before it was ready`);
+          this.reaped(event.status);
+        } else {
+          this.fail(event.reason, event.cause);
+          this.signal('SIGKILL');
+        }
+        return;
+      case 'failing':
+        if (event.type === 'exit') this.reaped(event.status);
+        return;
+      case 'ready':
+        if (event.type === 'exit') this.markExited(event.status);
+        return;
+      case 'failed':
+        return;
+    }
+  }
+
+  private fail(reason: string, cause?: unknown): void {
+    this.state = 'failing';
+    clearTimeout(this.timer);
+    this.failure = new GraceError('ERR_GRACE_RESTART_FAILED', reason, { cause });
+    this.pipe?.destroy();
+  }
+
+  private reaped(status: ExitStatus): void {
+    this.state = 'failed';
+    this.markExited(status);
+    this.settle.reject(this.failure!);
+  }
+}
+
+export function describeExit({ code, signal }: ExitStatus): string {
+  return signal ?? `code ${code}`;
+}

@@ -1,0 +1,230 @@
+import {
+  closeSync,
+  constants,
+  fchmodSync,
+  fstatSync,
+  ftruncateSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { crypto } from '../platform/builtin.js';
+import { GraceError } from '../platform/errors.js';
+
+/*
+ * The pid file: the pid on the first line (what systemd's PIDFile= and shell
+ * scripts read), then one `grace {json}` line with what `grace reload` needs
+ * to tell a live grace process from a recycled pid, and to follow a restart.
+ */
+
+export interface PidFileState {
+  /** The process to signal (a generation in direct mode, the supervisor in supervisor mode). */
+  pid: number;
+  /** That process's start time (clock ticks since boot, Linux), to detect a recycled pid. */
+  start: number | undefined;
+  /** Counts generations: grows by one with every successful restart. */
+  generation: number;
+  /** The pid of the app process serving now. */
+  serving: number;
+  state: 'serving' | 'restarting' | 'failed';
+  /** The signal that restarts it (`null`: restarts are off). */
+  signal?: string | null;
+  /** Why the last restart failed, and when (ms since epoch). */
+  message?: string;
+  at: number;
+  /** Under `grace run`: each worker process (the ready one in each slot, those starting, those retiring). */
+  workers?: WorkerStatus[];
+}
+
+/** One worker of `grace run`, as `grace status` shows it. */
+export interface WorkerStatus {
+  /** Its slot, 0…N-1 (`GRACE_WORKER`), stable across reloads. */
+  index: number;
+  /** 0 when the slot is down (waiting to restart). */
+  pid: number;
+  generation: number;
+  state: 'serving' | 'starting' | 'retiring' | 'down';
+  /** ms since epoch. */
+  startedAt: number;
+  /** Starts in this slot after a crash, a failed start or the memory limit. */
+  restarts: number;
+}
+
+const MARKER = 'grace ';
+
+/**
+ * Writes atomically: a temp file in the same directory, then rename. Where
+ * that fails (a full disk, a directory we cannot create in), the temp file is
+ * removed and the existing pid file, if ours, is rewritten in place: its
+ * blocks are already allocated, so the state is still recorded on a full disk.
+ * Throws the first error when both fail.
+ */
+export function writePidFile(path: string, state: PidFileState): void {
+  const text = `${state.pid}\n${MARKER}${JSON.stringify(state)}\n`;
+  const temp = join(dirname(path), `.${basename(path)}.${crypto().randomBytes(4).toString('hex')}`);
+  let created = false;
+  try {
+    // 'wx': never follow or reuse something already at the temp name.
+    const fd = openSync(temp, 'wx', MODE);
+    created = true;
+    try {
+      fchmodSync(fd, MODE);
+      writeFileSync(fd, text);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(temp, path);
+  } catch (err) {
+    if (created) rmSync(temp, { force: true });
+    try {
+      rewriteInPlace(path, text);
+    } catch {
+      throw err;
+    }
+  }
+}
+
+// Readable by all (systemd, scripts), writable by the owner alone: reload
+// refuses a pid file anyone else could have written.
+const MODE = 0o644;
+
+// Write before truncating, so a reader never sees an empty file: it sees the
+// old or new text, or the new lines followed by a tail of the old, which
+// readPidFile ignores (it reads the first two lines).
+function rewriteInPlace(path: string, text: string): void {
+  const fd = openSync(path, constants.O_WRONLY | EXISTING_FILE);
+  try {
+    const stat = fstatSync(fd);
+    const uid = process.geteuid?.();
+    if (!stat.isFile() || (uid !== undefined && stat.uid !== uid)) {
+      throw new Error(`${path} is not a regular file of uid ${uid}`);
+    }
+    fchmodSync(fd, MODE);
+    writeFileSync(fd, text);
+    ftruncateSync(fd, Buffer.byteLength(text));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+// No symlinks; and O_NONBLOCK, so that opening a fifo planted at the path cannot hang.
+const EXISTING_FILE = (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0);
+
+/** Reads a pid file grace wrote. Throws a GraceError naming what is wrong with it. */
+export function readPidFile(path: string): PidFileState {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (cause) {
+    throw new GraceError('ERR_GRACE_PID_FILE', `cannot read pid file ${path}: ${(cause as Error).message}`, { cause });
+  }
+  return parse(path, text);
+}
+
+/** A pid file's state and the uid that owns the file: whoever could have written it. */
+export interface OwnedPidFile {
+  state: PidFileState;
+  owner: number;
+}
+
+/**
+ * Reads a pid file to act on: refuses a symlink, anything but a regular file,
+ * and a file a group or other users can write, so the content is the owner's
+ * alone. Owner and content come from one open descriptor: replacing the file
+ * in between cannot pair one file's owner with another's content.
+ */
+export function readOwnedPidFile(path: string): OwnedPidFile {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | EXISTING_FILE);
+  } catch (cause) {
+    const why = (cause as NodeJS.ErrnoException).code === 'ELOOP' ? 'is a symlink (grace writes a regular file)' : `cannot be read: ${(cause as Error).message}`;
+    throw new GraceError('ERR_GRACE_PID_FILE', `pid file ${path} ${why}`, { cause });
+  }
+  try {
+    const stat = fstatSync(fd);
+    if (!stat.isFile()) throw new GraceError('ERR_GRACE_PID_FILE', `pid file ${path} is not a regular file`);
+    if (stat.mode & 0o022) {
+      const mode = (stat.mode & 0o777).toString(8);
+      throw new GraceError('ERR_GRACE_PID_FILE', `pid file ${path} is writable by other users (mode ${mode}; grace writes ${MODE.toString(8)}), so anyone may have put the pid in it`);
+    }
+    return { state: parse(path, readFileSync(fd, 'utf8')), owner: stat.uid };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function parse(path: string, text: string): PidFileState {
+  const [first = '', second = ''] = text.split('\n');
+  if (!/^\d+$/.test(first.trim())) {
+    throw new GraceError('ERR_GRACE_PID_FILE', `pid file ${path} does not start with a pid: ${JSON.stringify(first.slice(0, 40))}`);
+  }
+  if (!second.startsWith(MARKER)) {
+    throw new GraceError('ERR_GRACE_PID_FILE', `pid file ${path} names pid ${first.trim()} but was not written by grace (no "grace" line)`);
+  }
+  try {
+    const state = JSON.parse(second.slice(MARKER.length)) as PidFileState;
+    if (state.pid !== Number(first.trim())) throw new Error('pid lines disagree');
+    return state;
+  } catch (cause) {
+    throw new GraceError('ERR_GRACE_PID_FILE', `pid file ${path} has a damaged grace line: ${(cause as Error).message}`, { cause });
+  }
+}
+
+/** Removes the pid file if it still names `pid` (a successor may have written its own). */
+export function removePidFile(path: string, pid: number): boolean {
+  try {
+    if (readPidFile(path).pid !== pid) return false;
+    unlinkSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A process's start time in clock ticks since boot (Linux /proc), or undefined elsewhere. */
+export function processStartTime(pid: number): number | undefined {
+  const fields = procStat(pid);
+  return fields && Number(fields[STARTTIME]);
+}
+
+/** Alive, not a zombie, and (where the OS tells) the same process that was recorded. */
+export function isSameLiveProcess(pid: number, start: number | undefined): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  const fields = procStat(pid);
+  if (!fields) return true; // no /proc: trust kill(0)
+  if (fields[STATE] === 'Z') return false;
+  return start === undefined || Number(fields[STARTTIME]) === start;
+}
+
+/** A process's real and effective uid (Linux /proc), or undefined where the OS does not tell. */
+export function processUids(pid: number): { real: number; effective: number } | undefined {
+  try {
+    const line = /^Uid:\s+(\d+)\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return line ? { real: Number(line[1]), effective: Number(line[2]) } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+// /proc/<pid>/stat fields after the command name (which may hold spaces):
+// index 0 is field 3 (state), index 19 is field 22 (starttime).
+const STATE = 0;
+const STARTTIME = 19;
+
+function procStat(pid: number): string[] | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,136 @@
+import { Server, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Drainer } from './drain.js';
+import { GraceError } from '../platform/errors.js';
+import type { ListenSpec } from '../sockets/listen-spec.js';
+import type { ServeOptions } from '../generation/options.js';
+import { start as startTargets, type Graceful, type ServeTarget } from '../api/serve.js';
+
+/*
+ * Serving a @grpc/grpc-js server. grpc-js binds its own ports, which grace
+ * cannot hand over; since 1.10 (gRFC L114) it also takes connections accepted
+ * elsewhere: `createConnectionInjector(credentials)`. So grace listens with a
+ * plain net.Server, as for any server, and injects each connection it accepts;
+ * grpc-js does TLS and HTTP/2 on it, and owns the session from then on.
+ *
+ * Draining is therefore grpc-js's: `tryShutdown` sends GOAWAY on every session
+ * and waits for the calls in flight (Go's GracefulStop); `forceShutdown` cuts
+ * them. grace's HTTP drain would only stop accepting and wait: a gRPC client
+ * keeps sending calls on its open connection until it hears GOAWAY. What
+ * grace keeps is the count: a drain is over once every connection it injected
+ * has closed, and a connection cut at the deadline is counted as `forced`.
+ *
+ * Limits, from grpc-js:
+ * - `tryShutdown` shuts down the whole grpc-js Server, including ports the app
+ *   bound itself with `bindAsync`: the process is draining anyway.
+ * - With TLS credentials, grpc-js makes the HTTP/2 session only after the
+ *   handshake. A connection accepted just before the drain and still
+ *   handshaking when it begins gets no GOAWAY (grpc-js no longer tracks it):
+ *   its calls are served until the deadline, then cut and counted. Plaintext
+ *   sessions are made as the connection is injected, so they always get one.
+ * - grpc-js's `forceShutdown` destroys only the sessions it tracks (with
+ *   channelz on, the default); grace destroys every injected connection left.
+ */
+
+/**
+ * The methods of a @grpc/grpc-js `Server` (>= 1.10) that grace uses, by shape:
+ * grpc-js is the app's dependency, not grace's. `Credentials` is the app's
+ * `grpc.ServerCredentials`.
+ */
+export interface GrpcServer<Credentials = unknown> {
+  createConnectionInjector(credentials: Credentials): { injectConnection(connection: Duplex): void };
+  tryShutdown(callback: (error?: Error) => void): void;
+  forceShutdown(): void;
+}
+
+/**
+ * A {@link ServeTarget} for a grpc-js server: a `net.Server` that grace listens
+ * on (adopting the socket on a handover) and that passes each connection to
+ * `grpcServer`, with the gRPC drain. Give it to `gracehttp.serve([...])`
+ * beside other servers; `grpcServer` needs no `bindAsync`.
+ *
+ * @param credentials the `grpc.ServerCredentials` the connections are served
+ *   with, e.g. `grpc.ServerCredentials.createInsecure()` or `createSsl(…)`.
+ * @example await gracehttp.serve([gracegrpc.target(grpcServer, grpc.ServerCredentials.createInsecure(), 50051), { server: http, listen: 8080 }])
+ */
+export function target<Credentials>(grpcServer: GrpcServer<Credentials>, credentials: Credentials, listen: ListenSpec): ServeTarget {
+  checkShape(grpcServer);
+  let injector: ReturnType<GrpcServer<Credentials>['createConnectionInjector']>;
+  try {
+    injector = grpcServer.createConnectionInjector(credentials);
+  } catch (cause) {
+    throw new GraceError('ERR_GRACE_OPTIONS', `grpcServer.createConnectionInjector refused the credentials: ${(cause as Error)?.message ?? cause}; pass a grpc.ServerCredentials`, {
+      cause,
+    });
+  }
+  const server = new Server((connection) => injector.injectConnection(connection));
+  return { server, listen, drainer: new GrpcDrainer(server, grpcServer) };
+}
+
+/**
+ * Serves one grpc-js server with hot restart and graceful stop, as
+ * `gracehttp.serve` does an HTTP server: resolves once this process has
+ * finished serving.
+ *
+ * @example await gracegrpc.serve(grpcServer, grpc.ServerCredentials.createInsecure(), { port: 50051 })
+ */
+export async function serve<Credentials>(grpcServer: GrpcServer<Credentials>, credentials: Credentials, listen: ListenSpec, options?: ServeOptions): Promise<void> {
+  const graceful = await start(grpcServer, credentials, listen, options);
+  await graceful.done;
+}
+
+/** Like {@link serve}, but resolves once serving with the {@link Graceful} handle. */
+export function start<Credentials>(grpcServer: GrpcServer<Credentials>, credentials: Credentials, listen: ListenSpec, options?: ServeOptions): Promise<Graceful> {
+  return startTargets([target(grpcServer, credentials, listen)], options);
+}
+
+/** The gRPC drain: GOAWAY through grpc-js, and the injected connections counted. */
+class GrpcDrainer implements Drainer {
+  private readonly connections = new Set<Socket>();
+  private closed: Promise<void> | undefined;
+
+  constructor(
+    private readonly server: Server,
+    private readonly grpcServer: Pick<GrpcServer, 'tryShutdown' | 'forceShutdown'>,
+  ) {
+    server.on('connection', (socket: Socket) => {
+      this.connections.add(socket);
+      socket.once('close', () => this.connections.delete(socket));
+    });
+  }
+
+  drain(): Promise<void> {
+    if (this.closed) return this.closed;
+    // net.Server's 'close' comes once it stopped accepting and every connection it accepted has closed.
+    this.closed = new Promise((resolve) => this.server.once('close', () => resolve()));
+    this.server.close();
+    // Its callback may come before the sockets are closed; the server's 'close' says when they are.
+    this.grpcServer.tryShutdown(() => {});
+    return this.closed;
+  }
+
+  forceClose(): number {
+    const open = [...this.connections].filter((socket) => !socket.destroyed);
+    // RST_STREAM(CANCEL) on the sessions grpc-js tracks; then whatever is left.
+    this.grpcServer.forceShutdown();
+    for (const socket of open) socket.destroy();
+    return open.length;
+  }
+}
+
+function checkShape(grpcServer: unknown): asserts grpcServer is GrpcServer {
+  const missing = (['createConnectionInjector', 'tryShutdown', 'forceShutdown'] as const).filter(
+    (method) => typeof (grpcServer as Record<string, unknown> | null)?.[method] !== 'function',
+  );
+  if (missing.length) {
+    throw new GraceError(
+      'ERR_GRACE_UNSUPPORTED',
+      `gracegrpc needs a @grpc/grpc-js Server (>= 1.10, which has createConnectionInjector); got ${describe(grpcServer)} without ${missing.join(', ')}`,
+    );
+  }
+}
+
+function describe(value: unknown): string {
+  if (value === null || typeof value !== 'object') return String(value);
+  return `a ${value.constructor?.name ?? 'object'}`;
+}

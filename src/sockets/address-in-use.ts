@@ -1,0 +1,171 @@
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { endianness } from 'node:os';
+import { basename, dirname } from 'node:path';
+import { GraceError } from '../platform/errors.js';
+import { canonicalIp } from './inherited-address.js';
+
+/*
+ * "Address already in use", said as a GraceError that names the address and,
+ * where the kernel tells us, who holds it: the usual cause is the app (or a
+ * second copy of it) still running, and its pid is the next thing one needs.
+ *
+ * Finding the holder is Linux-only and best effort: /proc/net/{tcp,tcp6,unix}
+ * map the address to a socket inode, and /proc/<pid>/fd to the processes
+ * holding it (only those we may inspect: our own user's, or all as root).
+ * A grace-bound unix socket is listed under its temporary name beside the
+ * path, so one is taken for the path only when it is the only one there.
+ */
+
+/** What was being bound: a TCP host (undefined: every interface) and port, or a unix path. */
+export type BindTarget = { kind: 'tcp'; host: string | undefined; port: number } | { kind: 'unix'; path: string };
+
+export interface InUseContext {
+  /** The pid file this process was told to keep: if it names a holder, say so. */
+  pidFile?: string;
+  /** This process's pid, so that a clash with its own socket is named as such. */
+  self?: number;
+}
+
+/**
+ * ERR_GRACE_ADDRESS_IN_USE for `label`, with `cause` (node's EADDRINUSE) kept:
+ * `listen EADDRINUSE: 127.0.0.1:8080 is already in use by pid 1234 (node)`.
+ */
+export function addressInUse(label: string, cause: unknown, target: BindTarget, context: InUseContext = {}, what = 'is already in use'): GraceError {
+  let holders = '';
+  try {
+    holders = describeHolders(findHolders(target), context);
+  } catch {
+    // Best effort: the address is what matters.
+  }
+  return new GraceError('ERR_GRACE_ADDRESS_IN_USE', `listen EADDRINUSE: ${label} ${what}${holders}`, { cause });
+}
+
+function describeHolders(pids: number[], { pidFile, self }: InUseContext): string {
+  if (pids.length === 0) return '';
+  const named = pidFile === undefined ? undefined : pidFileFirstPid(pidFile);
+  const each = pids.slice(0, 3).map((pid) => {
+    const notes = [commandName(pid), pid === self ? 'this process' : undefined, pid === named ? `named by the pid file ${pidFile}` : undefined].filter(Boolean);
+    return notes.length ? `pid ${pid} (${notes.join(', ')})` : `pid ${pid}`;
+  });
+  if (pids.length > 3) each.push(`${pids.length - 3} more`);
+  return ` by ${each.join(' and ')}`;
+}
+
+/** Pids of the processes holding a socket bound to `target` (empty when not known). */
+export function findHolders(target: BindTarget): number[] {
+  const inodes = target.kind === 'tcp' ? tcpInodes(target) : unixInodes(target.path);
+  return inodes.size === 0 ? [] : pidsHolding(inodes);
+}
+
+const LISTEN = '0A';
+const CLOSE = '07'; // bound but not listening, as `grace run` holds its sockets before the app starts
+
+function tcpInodes({ host, port }: { host: string | undefined; port: number }): Set<number> {
+  const rows = [...procRows('/proc/net/tcp'), ...procRows('/proc/net/tcp6')].flatMap((row) => {
+    const local = decodeLocal(row[1]);
+    const inode = Number(row[9]);
+    return local && local.port === port && inode > 0 ? [{ ...local, state: row[3], inode }] : [];
+  });
+  const wanted = host === undefined || !isIP(host) ? undefined : canonicalIp(host);
+  const clashes = (address: string) => wanted === undefined || address === wanted || WILDCARDS.has(address) || WILDCARDS.has(wanted);
+  const matching = rows.filter((r) => clashes(r.address));
+  const listening = matching.filter((r) => r.state === LISTEN);
+  return new Set((listening.length ? listening : matching.filter((r) => r.state === CLOSE)).map((r) => r.inode));
+}
+
+const WILDCARDS = new Set(['0.0.0.0', '::']);
+
+/** `0100007F:1F90` (IPv4, or 32 hex digits for IPv6): each 32-bit word in the kernel's byte order. */
+export function decodeLocal(field: string | undefined, littleEndian = endianness() === 'LE'): { address: string; port: number } | undefined {
+  const match = /^([0-9A-Fa-f]{8}|[0-9A-Fa-f]{32}):([0-9A-Fa-f]{4})$/.exec(field ?? '');
+  if (!match) return undefined;
+  const bytes = Buffer.from(match[1]!, 'hex');
+  if (littleEndian) for (let i = 0; i < bytes.length; i += 4) bytes.subarray(i, i + 4).reverse();
+  const port = parseInt(match[2]!, 16);
+  if (bytes.length === 4) return { address: [...bytes].join('.'), port };
+  const groups = [];
+  for (let i = 0; i < 16; i += 2) groups.push(bytes.readUInt16BE(i).toString(16));
+  return { address: canonicalIp(groups.join(':')), port };
+}
+
+const GRACE_TEMPORARY = /^\.grace-[0-9a-f]+$/;
+const ACCEPTING = 0x10000; // __SO_ACCEPTCON: a listening socket
+
+function unixInodes(path: string): Set<number> {
+  const shown = path.replace(/\0/g, '@');
+  const listening = procRows('/proc/net/unix', 7).filter((row) => (parseInt(row[3] ?? '0', 16) & ACCEPTING) !== 0 && row[7] !== undefined);
+  const exact = listening.filter((row) => (shown.startsWith('@') ? row[7]!.replace(/@+$/, '') === shown.replace(/@+$/, '') : row[7] === shown));
+  if (exact.length) return new Set(exact.map((row) => Number(row[6])));
+  const temporary = listening.filter((row) => dirname(row[7]!) === dirname(path) && GRACE_TEMPORARY.test(basename(row[7]!)));
+  return new Set(temporary.length === 1 ? [Number(temporary[0]![6])] : []);
+}
+
+// The rows of a /proc/net table, split on blanks; with `fields`, the rest of
+// the line (a unix path may hold spaces) is one last field.
+function procRows(file: string, fields?: number): string[][] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return [];
+  }
+  return text
+    .split('\n')
+    .slice(1)
+    .filter((line) => line.trim())
+    .map((line) => {
+      const parts = line.trim().split(/\s+/);
+      if (fields === undefined || parts.length <= fields) return parts;
+      const prefix = parts.slice(0, fields);
+      const rest = line.trim().replace(new RegExp(`^(?:\\S+\\s+){${fields}}`), '');
+      return [...prefix, rest];
+    });
+}
+
+function pidsHolding(inodes: Set<number>): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let fds: string[];
+    try {
+      fds = readdirSync(`/proc/${entry}/fd`);
+    } catch {
+      continue; // another user's, or gone
+    }
+    for (const fd of fds) {
+      let link: string;
+      try {
+        link = readlinkSync(`/proc/${entry}/fd/${fd}`);
+      } catch {
+        continue;
+      }
+      const match = /^socket:\[(\d+)\]$/.exec(link);
+      if (match && inodes.has(Number(match[1]))) {
+        found.push(Number(entry));
+        break;
+      }
+    }
+  }
+  return found.sort((a, b) => a - b);
+}
+
+// The program's name from its argv[0]: /proc/<pid>/comm is the main
+// thread's name, which Node 24 sets to "MainThread".
+function commandName(pid: number): string | undefined {
+  try {
+    const argv0 = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0] ?? '';
+    return basename(argv0) || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function pidFileFirstPid(path: string): number | undefined {
+  try {
+    const first = readFileSync(path, 'utf8').split('\n')[0]!.trim();
+    return /^\d+$/.test(first) ? Number(first) : undefined;
+  } catch {
+    return undefined;
+  }
+}

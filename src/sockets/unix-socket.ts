@@ -1,0 +1,167 @@
+import { lstatSync, renameSync, unlinkSync } from 'node:fs';
+import { connect, type ListenOptions, type Server } from 'node:net';
+import { listen } from './server-listen.js';
+import { dirname, join } from 'node:path';
+import { getSystemErrorMap } from 'node:util';
+import { addressInUse, type InUseContext } from './address-in-use.js';
+import { crypto } from '../platform/builtin.js';
+import { GraceError } from '../platform/errors.js';
+
+/*
+ * libuv unlinks a unix socket's path when the process that bound it closes the
+ * server, even after it handed the socket to a successor that is serving on it.
+ * So we bind under a temporary name and rename it onto the real path: the
+ * unlink at close then hits the temporary name, which no longer exists.
+ */
+
+/** The longest socket path the kernel binds in full (sun_path, less its NUL). */
+export const SUN_PATH_MAX = 107;
+
+/** Identity of the socket file we put in place, to unlink only our own. */
+export interface SocketFile {
+  path: string;
+  dev: number;
+  ino: number;
+}
+
+function isAbstract(path: string): boolean {
+  return path.startsWith('\0');
+}
+
+export async function bindUnixSocket(server: Server, path: string, options: ListenOptions, context: InUseContext = {}): Promise<SocketFile | undefined> {
+  const { file } = await bindAtPath(
+    path,
+    (at) => listen(server, { ...options, path: at }),
+    () => server.close(),
+    context,
+  );
+  return file;
+}
+
+/**
+ * Puts a unix socket at `path`: `bind` binds it at the name it is given (a
+ * temporary one beside `path`, or `path` itself for an abstract socket), and
+ * `unbind` undoes that if it cannot be moved into place. Errors name `path`,
+ * never the temporary name: a path in use is ERR_GRACE_ADDRESS_IN_USE, as for
+ * TCP; other errors keep the errno as `code`.
+ */
+export async function bindAtPath<T>(
+  path: string,
+  bind: (at: string) => T | Promise<T>,
+  unbind: (bound: T) => void,
+  context: InUseContext = {},
+): Promise<{ bound: T; file: SocketFile | undefined }> {
+  checkPathLength(path);
+  if (isAbstract(path)) {
+    try {
+      return { bound: await bind(path), file: undefined };
+    } catch (cause) {
+      throw bindError(cause, path, context);
+    }
+  }
+  await refuseIfInUse(path, context);
+  const temp = temporaryNameFor(path);
+  let bound: T;
+  try {
+    bound = await bind(temp);
+  } catch (cause) {
+    throw bindError(cause, path, context);
+  }
+  try {
+    renameSync(temp, path);
+  } catch (cause) {
+    unbind(bound);
+    throw bindError(cause, path, context);
+  }
+  return { bound, file: socketFileAt(path) };
+}
+
+// Longer paths are cut short by the kernel (or refused by libuv); since we
+// bind a short temporary name and rename it, nothing else would notice.
+function checkPathLength(path: string): void {
+  const length = Buffer.byteLength(path);
+  if (length > SUN_PATH_MAX) {
+    throw new GraceError(
+      'ERR_GRACE_LISTEN_SPEC',
+      `unix socket path ${showPath(path)} is ${length} bytes long; a socket address holds at most ${SUN_PATH_MAX}`,
+    );
+  }
+}
+
+/** Where to bind before renaming onto `path`: beside it, so the rename is atomic. */
+function temporaryNameFor(path: string): string {
+  const temp = join(dirname(path), `.grace-${crypto().randomBytes(6).toString('hex')}`);
+  if (Buffer.byteLength(temp) > SUN_PATH_MAX) {
+    throw new GraceError('ERR_GRACE_LISTEN_SPEC', `unix socket path ${path} is too long: its directory leaves no room for grace's temporary name (${SUN_PATH_MAX} bytes at most)`);
+  }
+  return temp;
+}
+
+/** The socket file at `path` now, as adopted from a previous generation. */
+export function socketFileAt(path: string): SocketFile | undefined {
+  if (isAbstract(path)) return undefined;
+  try {
+    const stats = lstatSync(path);
+    return stats.isSocket() ? { path, dev: stats.dev, ino: stats.ino } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Removes the socket file on a final stop, unless someone else has replaced it. */
+export function removeSocketFile(file: SocketFile): boolean {
+  const now = socketFileAt(file.path);
+  if (!now || now.dev !== file.dev || now.ino !== file.ino) return false;
+  unlinkSync(file.path);
+  return true;
+}
+
+// Node refuses to bind over an existing path; we rename over it, so check first.
+// Only a refused connection means a file left over from a crash; any other
+// failure (EACCES, a full backlog) may hide a live server.
+async function refuseIfInUse(path: string, context: InUseContext = {}): Promise<void> {
+  let stats;
+  try {
+    stats = lstatSync(path);
+  } catch {
+    return;
+  }
+  if (!stats.isSocket()) {
+    throw addressInUse(path, undefined, { kind: 'unix', path }, context, 'exists and is not a socket');
+  }
+  const probe = await new Promise<NodeJS.ErrnoException | undefined>((resolveProbe) => {
+    const socket = connect(path);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolveProbe(undefined);
+    });
+    socket.once('error', resolveProbe);
+  });
+  if (probe?.code === 'ECONNREFUSED' || probe?.code === 'ENOENT') return;
+  if (!probe || probe.code === 'EAGAIN') throw addressInUse(path, probe, { kind: 'unix', path }, context);
+  throw Object.assign(
+    new Error(`unix socket ${path} exists and grace cannot tell whether a server is using it (connect ${probe.code}); remove it if none is`, {
+      cause: probe,
+    }),
+    { code: probe.code, syscall: 'connect', address: path },
+  );
+}
+
+// Shaped like node's own listen errors (code, errno, syscall, address), with
+// the configured path where node would name the temporary one.
+function bindError(cause: unknown, path: string, context: InUseContext): Error {
+  if (cause instanceof GraceError) return cause;
+  const { code = 'EUNKNOWN', errno } = cause as NodeJS.ErrnoException;
+  if (code === 'EADDRINUSE') return addressInUse(showPath(path), cause, { kind: 'unix', path }, context);
+  const description = typeof errno === 'number' ? getSystemErrorMap().get(errno)?.[1] : undefined;
+  const why =
+    code === 'EACCES' || code === 'EPERM'
+      ? `: grace binds it under a temporary name in ${dirname(path)} and renames it into place, so that directory must be writable`
+      : '';
+  const message = `listen ${code}: ${description ?? (cause as Error).message} ${showPath(path)}${why}`;
+  return Object.assign(new Error(message, { cause }), { code, errno, syscall: 'listen', address: path });
+}
+
+function showPath(path: string): string {
+  return path.replace(/\0/g, '@');
+}

@@ -1,0 +1,69 @@
+import { readFileSync } from 'node:fs';
+import { GraceError } from '../platform/errors.js';
+
+/*
+ * `--max-memory`: a worker whose resident set grows past the limit is
+ * replaced gracefully (a new one starts, the old one is retired once the new
+ * one is ready), as PM2's max_memory_restart does, but drained, not killed.
+ * RSS comes from /proc/<pid>/status (VmRSS), so the limit works on Linux
+ * only; elsewhere `grace run` refuses the option. It is the RSS of the
+ * process grace started: run `node app.js`, not a shell or npm around it.
+ */
+
+const UNITS: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
+
+/** `1073741824`, `512M`, `1.5G`, `300k` (powers of 1024) → bytes. */
+export function parseBytes(flag: string, text: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*([kmg]?)(?:i?b)?$/i.exec(text.trim());
+  const bytes = match ? Math.round(Number(match[1]) * UNITS[match[2]!.toLowerCase()]!) : NaN;
+  if (!Number.isFinite(bytes) || bytes <= 0) {
+    throw new GraceError('ERR_GRACE_USAGE', `${flag} takes a size in bytes, or with K, M or G (512M, 1.5G), got ${JSON.stringify(text)}`);
+  }
+  return bytes;
+}
+
+/** A process's resident set size in bytes (Linux /proc), or undefined where it cannot be read. */
+export function readRss(pid: number): number | undefined {
+  try {
+    const line = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return line ? Number(line[1]) * 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether RSS can be read here (a Linux /proc). */
+export function canReadRss(): boolean {
+  return readRss(process.pid) !== undefined;
+}
+
+export interface MemoryWatch {
+  stop(): void;
+}
+
+/**
+ * Samples each serving worker's RSS every `interval` ms and calls `over` for
+ * one past `limit`. The timer is unref'd: it never holds the supervisor open.
+ */
+export function watchMemory(options: {
+  limit: number;
+  interval: number;
+  serving: () => Array<{ index: number; id: number; pid: number }>;
+  over: (worker: { index: number; id: number; pid: number }, rss: number) => void;
+}): MemoryWatch {
+  const timer = setInterval(() => {
+    for (const worker of options.serving()) {
+      const rss = readRss(worker.pid);
+      if (rss !== undefined && rss > options.limit) options.over(worker, rss);
+    }
+  }, options.interval);
+  timer.unref();
+  return { stop: () => clearInterval(timer) };
+}
+
+/** 123456789 → "118 MiB". */
+export function formatBytes(bytes: number): string {
+  if (bytes >= 1024 ** 3) return `${(bytes / 1024 ** 3).toFixed(1)} GiB`;
+  if (bytes >= 1024 ** 2) return `${Math.round(bytes / 1024 ** 2)} MiB`;
+  return `${Math.round(bytes / 1024)} KiB`;
+}

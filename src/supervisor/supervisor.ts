@@ -1,0 +1,213 @@
+import { GraceError } from '../platform/errors.js';
+import { holdSockets, type HeldSockets } from '../sockets/held-sockets.js';
+import type { ListenSpec } from '../sockets/listen-spec.js';
+import { resolveLogger, type Log, type Logger } from '../platform/logger.js';
+import { formatBytes, watchMemory, type MemoryWatch } from './memory-limit.js';
+import { realProcess, type ProcessHost } from '../platform/process-host.js';
+import { StatusReporter } from '../reporting/status.js';
+import { SupervisorStatus } from './supervisor-status.js';
+import { WorkerPool } from './worker-pool.js';
+
+/*
+ * Supervisor mode (`grace run`): a small long-lived process that holds the
+ * listening sockets and runs the app as N worker processes (one by default),
+ * each adopting the same sockets with the same LISTEN_FDS protocol: the
+ * kernel's accept queue is shared, nothing is proxied. A reload replaces the
+ * workers in a rolling way, an old one retired only once its replacement is
+ * ready; the supervisor's pid never changes, so systemd, Docker and
+ * Kubernetes see one steady main process. The workers' bookkeeping is the
+ * table in worker-table.ts, carried out by worker-pool.ts.
+ */
+
+export interface SupervisorOptions {
+  /** The app: command and arguments. */
+  command: string[];
+  /** Sockets to bind (besides any passed by systemd). */
+  listen: ListenSpec[];
+  /** How many app processes serve the sockets. Default 1. */
+  workers?: number;
+  /** How many new workers a rolling reload starts at once. Default 1. */
+  surge?: number;
+  /** How long a new worker may take to become ready. Default 30 000. */
+  readyTimeout?: number;
+  /** How long a retiring or stopping app may take to exit before SIGKILL. Default 60 000. */
+  stopTimeout?: number;
+  /**
+   * On a stop, how long the workers keep serving while their readiness says
+   * "going away" (GRACE_STOP_DELAY for the app); the stop deadline starts
+   * after it. Not applied to reloads. Default: the app's own `stopDelay`.
+   */
+  stopDelay?: number;
+  /** Replace a worker gracefully once its RSS exceeds this many bytes (Linux). */
+  maxMemory?: number;
+  /** How often RSS is sampled, ms. Default 1000. */
+  memoryInterval?: number;
+  pidFile?: string;
+  logger?: Logger | false;
+  /** @internal */
+  host?: ProcessHost;
+}
+
+export class Supervisor {
+  private readonly host: ProcessHost;
+  private readonly logger: Log;
+  private readonly reporter: StatusReporter;
+  private readonly readyTimeout: number;
+  private readonly stopTimeout: number;
+  private readonly workers: number;
+  private readonly surge: number;
+  private sockets: HeldSockets | undefined;
+  private pool: WorkerPool | undefined;
+  private status: SupervisorStatus | undefined;
+  private memory: MemoryWatch | undefined;
+  private stopping = false;
+  private exitOverride: number | undefined;
+  private finish!: (code: number) => void;
+  private readonly removeHandlers: Array<() => void> = [];
+
+  constructor(private readonly options: SupervisorOptions) {
+    if (options.command.length === 0) throw new GraceError('ERR_GRACE_USAGE', 'grace run needs a command after --');
+    this.host = options.host ?? realProcess;
+    this.logger = resolveLogger(options.logger);
+    this.reporter = new StatusReporter(this.host, this.logger, { pidFile: options.pidFile, signal: 'SIGUSR2', mainPidMoves: false });
+    this.readyTimeout = options.readyTimeout ?? 30_000;
+    this.stopTimeout = options.stopTimeout ?? 60_000;
+    this.workers = options.workers ?? 1;
+    this.surge = options.surge ?? 1;
+    if (!Number.isInteger(this.workers) || this.workers < 1) throw new GraceError('ERR_GRACE_USAGE', `--workers must be at least 1, got ${this.workers}`);
+    if (!Number.isInteger(this.surge) || this.surge < 1) throw new GraceError('ERR_GRACE_USAGE', `--surge must be at least 1, got ${this.surge}`);
+  }
+
+  /** Runs until a final stop; resolves with the exit status to exit with (the workers'). */
+  async run(): Promise<number> {
+    this.sockets = await holdSockets(this.options.listen, this.host, { pidFile: this.options.pidFile });
+    if (this.sockets.fds.length === 0) {
+      this.sockets.close();
+      throw new GraceError('ERR_GRACE_USAGE', 'grace run has nothing to listen on: give --listen SPEC, or start it with systemd socket activation');
+    }
+    const done = new Promise<number>((resolve) => (this.finish = resolve));
+    const pool = new WorkerPool({
+      workers: this.workers,
+      surge: this.surge,
+      command: this.options.command,
+      sockets: this.sockets,
+      host: this.host,
+      logger: this.logger,
+      readyTimeout: this.readyTimeout,
+      stopTimeout: this.stopTimeout,
+      stopDelay: this.options.stopDelay,
+    });
+    this.pool = pool;
+    const status = new SupervisorStatus(this.reporter, pool);
+    this.status = status;
+    pool.on('change', () => status.changed());
+    pool.on('announce', () => {
+      if (this.workers > 1) this.logger.info(`all ${this.workers} workers are ready`, { event: 'workers-ready', workers: this.workers });
+      void status.ready();
+    });
+    pool.on('reload-started', ({ generation }) => {
+      this.logger.debug(`rolling reload to generation ${generation}, ${this.surge} at a time`, { event: 'reload-started', generation });
+      status.reloadStarted();
+    });
+    pool.on('reload-done', ({ generation }) => {
+      const what = this.workers === 1 ? `generation ${generation} serves` : `all ${this.workers} workers serve generation ${generation}`;
+      this.logger.info(`reload done: ${what}`, { event: 'reload-done', generation });
+      status.reloadDone();
+    });
+    pool.on('reload-failed', ({ generation, index, reason }) => this.reloadFailed(generation, index, reason));
+    pool.on('reload-refused', ({ kind, why }) => {
+      this.logger.warn(`reload refused: ${why}`, { event: 'reload-refused', why });
+      // `grace reload` hears it at once (a reload in flight keeps its own outcome).
+      if (kind === 'starting') status.reloadFailed(`reload refused: ${why}`);
+    });
+    pool.on('unrunnable', ({ status: code }) => {
+      this.exitOverride = code;
+      this.stop('SIGTERM', true);
+    });
+    pool.on('exit', () => this.exit());
+    for (const signal of ['SIGUSR2', 'SIGHUP'] as const) this.removeHandlers.push(this.host.onSignal(signal, () => this.reload(signal)));
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) this.removeHandlers.push(this.host.onSignal(signal, () => this.stop(signal)));
+    const count = this.workers === 1 ? '' : ` as ${this.workers} workers`;
+    this.logger.info(`supervisor pid ${this.host.pid} holding ${this.sockets.names.join(', ')}; running${count}: ${this.options.command.join(' ')}`, {
+      event: 'supervisor-started',
+      pid: this.host.pid,
+      workers: this.workers,
+    });
+    if (this.options.maxMemory !== undefined) this.watchMemory(this.options.maxMemory);
+    pool.start();
+    return done;
+  }
+
+  /** A rolling reload: new workers start (`surge` at a time); each old one is retired once a new one is ready. */
+  reload(signal: NodeJS.Signals = 'SIGUSR2'): void {
+    if (this.stopping || !this.pool) return;
+    const serving = this.pool.serving().map((w) => w.pid);
+    const what = this.workers === 1 ? `pid ${serving[0] ?? '(none)'} serves until the new generation is ready` : `pids ${serving.join(', ')} serve until their replacements are ready`;
+    this.logger.info(`${signal}: reloading; ${what}`, { event: 'reload', signal });
+    this.pool.reload();
+  }
+
+  /** Graceful stop: every worker drains, under one deadline; a second signal is passed on (it forces). */
+  stop(signal: NodeJS.Signals = 'SIGTERM', quiet = false): void {
+    if (this.stopping) {
+      this.logger.warn(`${signal} again: forwarding it to the app`, { event: 'stop-forwarded', signal });
+      this.pool?.signalAll(signal);
+      return;
+    }
+    this.stopping = true;
+    this.memory?.stop();
+    if (!quiet) {
+      const pids = this.pool?.serving().map((w) => w.pid) ?? [];
+      this.logger.info(`${signal}: stopping pid ${pids.length ? pids.join(', ') : '(none)'}`, { event: 'stopping', signal, pids });
+    }
+    this.reporter.stopping();
+    // The workers serve through their stop delay before the drain's deadline starts.
+    const deadline = this.stopTimeout + (this.options.stopDelay ?? 0);
+    const killer = setTimeout(() => {
+      this.logger.warn(`workers still running ${deadline} ms after ${signal}: killing them`, { event: 'stop-deadline' });
+      this.pool?.signalAll('SIGKILL');
+    }, deadline);
+    this.pool?.once('exit', () => clearTimeout(killer));
+    this.pool?.stop(signal);
+  }
+
+  private reloadFailed(generation: number, index: number, reason: string): void {
+    const pool = this.pool!;
+    const serving = pool.serving();
+    const who = this.workers === 1 ? `pid ${serving[0]?.pid ?? '(none)'} still serving` : `${serving.length} of ${this.workers} workers still serving (pids ${serving.map((w) => w.pid).join(', ')})`;
+    this.logger.error(`reload failed: ${reason}; ${who}`, { event: 'reload-failed', worker: index, generation });
+    const message = this.workers === 1 ? reason : `worker ${index} failed: ${reason}; the reload to generation ${generation} was abandoned`;
+    this.status?.reloadFailed(message);
+  }
+
+  private watchMemory(limit: number): void {
+    const pool = this.pool!;
+    this.memory = watchMemory({
+      limit,
+      interval: this.options.memoryInterval ?? 1000,
+      serving: () => pool.serving().map((w) => ({ index: w.index, id: w.id, pid: w.pid })),
+      over: (worker, rss) => {
+        const slot = pool.table.slots[worker.index];
+        if (slot?.pending || pool.table.reload) return; // a replacement is on its way
+        this.logger.warn(`${pool.name(worker.index, worker.pid)} uses ${formatBytes(rss)}, over --max-memory ${formatBytes(limit)}: replacing it`, {
+          event: 'worker-over-memory',
+          worker: worker.index,
+          pid: worker.pid,
+          rss,
+          limit,
+        });
+        pool.overMemory(worker.index, worker.id);
+      },
+    });
+  }
+
+  private exit(): void {
+    const status = this.exitOverride ?? this.pool!.exitStatus();
+    for (const remove of this.removeHandlers.splice(0)) remove();
+    this.memory?.stop();
+    this.sockets?.close();
+    this.reporter.stopped();
+    this.logger.info(`supervisor pid ${this.host.pid} exiting`, { event: 'supervisor-exit', status });
+    this.finish(status);
+  }
+}

@@ -1,0 +1,272 @@
+import { EventEmitter } from 'node:events';
+import { constants } from 'node:os';
+import type { HeldSockets } from '../sockets/held-sockets.js';
+import { describeExit, Launch, type ExitStatus } from '../protocol/launcher.js';
+import { compileCacheEnv } from '../protocol/compile-cache.js';
+import { childListenEnv } from '../protocol/listen-env.js';
+import type { Log } from '../platform/logger.js';
+import type { ProcessHost } from '../platform/process-host.js';
+import { initialTable, step, type WorkerAction, type WorkerEvent, type WorkerTable } from './worker-table.js';
+
+/*
+ * The workers of `grace run`: the processes and timers behind the table in
+ * worker-table.ts. Every event becomes a `dispatch`; the table decides, and
+ * the pool carries out what it says (launch, retire, abandon, back off,
+ * stop) and tells the supervisor what the outside world must hear.
+ */
+
+export interface PoolOptions {
+  workers: number;
+  surge: number;
+  command: string[];
+  sockets: HeldSockets;
+  host: ProcessHost;
+  logger: Log;
+  readyTimeout: number;
+  stopTimeout: number;
+  /** `--stop-delay`: passed to every worker as GRACE_STOP_DELAY (its `stopDelay` default). */
+  stopDelay: number | undefined;
+}
+
+/** One launched process and what status shows about it. */
+export interface WorkerProcess {
+  index: number;
+  id: number;
+  generation: number;
+  launch: Launch;
+  pid: number;
+  /** ms since epoch (for status) and on the monotonic clock (for backoff). */
+  startedAt: number;
+  startedMono: number;
+}
+
+export interface PoolEvents {
+  /** Every worker is ready for the first time. */
+  announce: [];
+  'reload-started': [{ generation: number }];
+  'reload-done': [{ generation: number }];
+  'reload-failed': [{ generation: number; index: number; reason: string }];
+  'reload-refused': [{ kind: 'stopping' | 'in-progress' | 'starting'; why: string }];
+  /** The first start cannot work at all (command not found: 127, not executable: 126). */
+  unrunnable: [{ status: number }];
+  /** The table changed (for the pid file). */
+  change: [];
+  /** Stopping, and every process is gone. */
+  exit: [];
+}
+
+export class WorkerPool extends EventEmitter<PoolEvents> {
+  table: WorkerTable;
+  readonly processes = new Map<number, WorkerProcess>();
+  private readonly restartTimers = new Map<number, NodeJS.Timeout>();
+  private stopSignal: NodeJS.Signals = 'SIGTERM';
+  private everReady = false;
+
+  constructor(private readonly options: PoolOptions) {
+    super();
+    this.table = initialTable(options.workers, options.surge);
+  }
+
+  start(): void {
+    this.dispatch({ type: 'start' });
+  }
+
+  reload(): void {
+    this.dispatch({ type: 'reload' });
+  }
+
+  /** A graceful stop: every ready worker gets `signal` and drains. */
+  stop(signal: NodeJS.Signals): void {
+    this.stopSignal = signal;
+    this.dispatch({ type: 'stop' });
+  }
+
+  /** Passes a signal to every live process (a second stop signal forces; SIGKILL at the deadline). */
+  signalAll(signal: NodeJS.Signals): void {
+    for (const { launch } of this.processes.values()) launch.signal(signal);
+  }
+
+  overMemory(index: number, id: number): void {
+    this.dispatch({ type: 'over-memory', index, id });
+  }
+
+  /** The ready worker in each slot, for memory sampling and status. */
+  serving(): WorkerProcess[] {
+    return this.table.slots.flatMap((s) => (s.current ? [this.processes.get(s.current.id)].filter((p) => p !== undefined) : []));
+  }
+
+  /** "app pid 123" with one worker (as grace run always said), "worker 1 pid 123" with more. */
+  name(index: number, pid: number | undefined): string {
+    return this.options.workers === 1 ? `app pid ${pid ?? '(none)'}` : `worker ${index} pid ${pid ?? '(none)'}`;
+  }
+
+  private dispatch(event: WorkerEvent): void {
+    const { next, actions } = step(this.table, event);
+    const changed = next !== this.table;
+    this.table = next;
+    for (const action of actions) this.carryOut(action);
+    if (changed) this.emit('change');
+  }
+
+  private carryOut(action: WorkerAction): void {
+    const { logger } = this.options;
+    switch (action.do) {
+      case 'launch':
+        return this.launch(action.index, action.id, action.generation, action.why);
+      case 'retire': {
+        const worker = this.processes.get(action.id);
+        if (!worker) return;
+        logger.info(`retiring ${this.describe(worker)}`, { event: 'worker-retiring', worker: worker.index, pid: worker.pid, generation: worker.generation });
+        worker.launch.retire();
+        const killer = setTimeout(() => {
+          logger.warn(`${this.describe(worker)} did not exit within ${this.options.stopTimeout} ms of retiring; killing it`, {
+            event: 'worker-killed',
+            worker: worker.index,
+            pid: worker.pid,
+          });
+          worker.launch.signal('SIGKILL');
+        }, this.options.stopTimeout);
+        void worker.launch.exited.then(() => clearTimeout(killer));
+        return;
+      }
+      case 'abandon':
+        this.processes.get(action.id)?.launch.abandon(action.reason);
+        return;
+      case 'schedule-restart': {
+        const what = this.options.workers === 1 ? 'the app' : `worker ${action.index}`;
+        logger.info(`restarting ${what} in ${action.delay} ms`, { event: 'worker-backoff', worker: action.index, delay: action.delay });
+        clearTimeout(this.restartTimers.get(action.index));
+        this.restartTimers.set(action.index, setTimeout(() => this.dispatch({ type: 'restart-due', index: action.index }), action.delay));
+        return;
+      }
+      case 'cancel-restart':
+        clearTimeout(this.restartTimers.get(action.index));
+        this.restartTimers.delete(action.index);
+        return;
+      case 'stop-workers':
+        for (const id of action.ids) this.processes.get(id)?.launch.signal(this.stopSignal);
+        return;
+      case 'announce':
+        return void this.emit('announce');
+      case 'reload-started':
+        return void this.emit('reload-started', { generation: action.generation });
+      case 'reload-done':
+        return void this.emit('reload-done', { generation: action.generation });
+      case 'reload-failed':
+        return void this.emit('reload-failed', { generation: action.generation, index: action.index, reason: action.reason });
+      case 'refuse-reload':
+        return void this.emit('reload-refused', { kind: action.kind, why: action.why });
+      case 'exit':
+        for (const timer of this.restartTimers.values()) clearTimeout(timer);
+        return void this.emit('exit');
+    }
+  }
+
+  private describe(worker: WorkerProcess): string {
+    return this.options.workers === 1 ? `generation ${worker.generation} (pid ${worker.pid})` : `worker ${worker.index} (pid ${worker.pid}, generation ${worker.generation})`;
+  }
+
+  private launch(index: number, id: number, generation: number, why: string): void {
+    const { host, sockets, logger, workers } = this.options;
+    // Workers share V8's compile cache (Node >= 22.1), as direct-mode generations do.
+    const env: NodeJS.ProcessEnv = { ...childListenEnv(host.env, sockets.names, generation, { kind: 'supervisor', pid: host.pid }), ...compileCacheEnv(host.env) };
+    // The supervisor is systemd's main process; the app must not claim that.
+    delete env.NOTIFY_SOCKET;
+    env.GRACE_WORKER = String(index);
+    env.GRACE_WORKERS = String(workers);
+    if (this.options.stopDelay !== undefined) env.GRACE_STOP_DELAY = String(this.options.stopDelay);
+    const [file, ...args] = this.options.command;
+    const launch = new Launch({
+      file: file!,
+      args,
+      env,
+      fds: sockets.fds,
+      // Its own process group: a Ctrl-C at the terminal reaches the supervisor,
+      // which passes it on once, rather than both (a second signal would force).
+      detached: true,
+      readyTimeout: this.options.readyTimeout,
+      label: workers === 1 ? `generation ${generation}` : `worker ${index} (generation ${generation})`,
+    });
+    const worker: WorkerProcess = { index, id, generation, launch, pid: launch.pid ?? 0, startedAt: Date.now(), startedMono: performance.now() };
+    this.processes.set(id, worker);
+    logger.debug(`started ${this.describe(worker)} (${why})`, { event: 'worker-started', worker: index, pid: worker.pid, generation, why });
+    launch.outcome.then(
+      () => {
+        this.everReady = true;
+        logger.info(`${workers === 1 ? `generation ${generation} (pid ${worker.pid})` : this.describe(worker)} is ready`, {
+          event: 'worker-ready',
+          worker: index,
+          pid: worker.pid,
+          generation,
+        });
+        this.dispatch({ type: 'ready', index, id });
+      },
+      (err: Error) => {
+        this.processes.delete(id);
+        if (this.table.phase === 'stopping') {
+          logger.debug(err.message, { event: 'worker-abandoned', worker: index, pid: worker.pid, generation });
+        } else {
+          logger.error(err.message, { event: 'worker-failed', worker: index, pid: worker.pid, generation, err });
+        }
+        if (!this.everReady && why === 'initial') this.exitIfUnrunnable(launch);
+        this.dispatch({ type: 'failed', index, id, reason: err.message });
+      },
+    );
+    void launch.exited.then((status) => {
+      if (launch.state !== 'ready') return; // a failed start: its outcome reported it
+      this.processes.delete(id);
+      const serving = this.table.slots[index]?.current?.id === id;
+      if (serving && this.table.phase !== 'stopping') {
+        // Its sockets stay with us, so connections wait in the accept queue.
+        logger.error(`${this.name(index, worker.pid)} exited with ${describeExit(status)} while serving`, {
+          event: 'worker-crashed',
+          worker: index,
+          pid: worker.pid,
+          generation,
+          code: status.code,
+          signal: status.signal,
+        });
+      } else {
+        logger.debug(`${this.describe(worker)} exited with ${describeExit(status)}`, { event: 'worker-exited', worker: index, pid: worker.pid, code: status.code, signal: status.signal });
+      }
+      this.dispatch({ type: 'exited', index, id, status, ranMs: performance.now() - worker.startedMono });
+    });
+  }
+
+  /**
+   * A command that cannot even be started (not found, not executable) will not
+   * start on a retry either: like a shell, exit at once with 127 or 126. Only
+   * before any worker was ever ready: once the app has run, its command going
+   * missing is a deploy in progress, and the restart backoff waits for it.
+   */
+  private exitIfUnrunnable(launch: Launch): void {
+    const status = launch.spawnError === 'ENOENT' ? 127 : launch.spawnError === 'EACCES' ? 126 : undefined;
+    if (status === undefined || this.table.phase === 'stopping') return;
+    const why = status === 127 ? 'not found' : 'not executable (permission denied)';
+    this.options.logger.error(`cannot run ${JSON.stringify(this.options.command[0])}: ${why}; exiting with status ${status}`, { event: 'command-unrunnable', status });
+    this.emit('unrunnable', { status });
+  }
+
+  /** How the stop went: 0 when every worker exited 0, else the first unclean one's status (shell convention), each logged. */
+  exitStatus(): number {
+    let status = 0;
+    for (const slot of this.table.slots) {
+      const exit: ExitStatus = slot.lastExit ?? { code: 0, signal: null };
+      const code = shellStatus(exit);
+      if (code === 0) continue;
+      if (this.options.workers > 1) {
+        this.options.logger.warn(`worker ${slot.index} did not stop cleanly: ${describeExit(exit)}`, { event: 'worker-unclean-stop', worker: slot.index, code: exit.code, signal: exit.signal });
+      }
+      if (status === 0) status = code;
+    }
+    return status;
+  }
+}
+
+/** The shell's convention: the exit code, or 128 + the signal's number. */
+export function shellStatus({ code, signal }: ExitStatus): number {
+  if (signal) return 128 + (SIGNALS[signal] ?? 0);
+  return code ?? 0;
+}
+
+const SIGNALS = constants.signals as Record<string, number>;
