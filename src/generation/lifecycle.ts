@@ -1,3 +1,6 @@
+import type { GraceError } from '../platform/errors.js';
+import type { ShutdownReport } from '../shutdown/shutdown.js';
+
 /*
  * A generation's lifecycle as one table: its state, the events that move it,
  * and what to do for each. `Graceful` feeds it every event (signals, restart
@@ -43,6 +46,8 @@ export interface Lifecycle {
   readonly delaysStop: boolean;
   /** While leaving: the signal that asked for the stop, if one did. */
   readonly stopSignal: NodeJS.Signals | undefined;
+  /** Why hot restart is off in this process (a file watcher, the platform, pid 1), if it is. */
+  readonly restartOff: string | undefined;
 }
 
 export type LifecycleEvent =
@@ -50,7 +55,8 @@ export type LifecycleEvent =
   | { type: 'started' }
   /** The restart signal, or `restart()`. */
   | { type: 'restart' }
-  | { type: 'restart-failed' }
+  /** The next generation failed to become ready (or was abandoned), and why. */
+  | { type: 'restart-failed'; error?: GraceError }
   /** The new generation wrote "ready" on its pipe. */
   | { type: 'child-ready' }
   /**
@@ -72,14 +78,18 @@ export type LifecycleEvent =
   | { type: 'retire' }
   /** An uncaught exception or unhandled rejection, with crash handling on. */
   | { type: 'crash' }
-  | { type: 'drained' };
+  /** The drain is over: how it went (the registry's report and the connections destroyed). */
+  | { type: 'drained'; report?: ShutdownReport; forced?: number };
 
 export type Action =
   | { do: 'announce' }
   | { do: 'spawn' }
   | { do: 'ask-supervisor' }
   | { do: 'refuse'; code: 'ERR_GRACE_RESTART_IN_PROGRESS' | 'ERR_GRACE_NOT_SERVING'; why: 'in progress' | 'not ready' | 'shutting down' }
-  | { do: 'report-failure' }
+  | { do: 'refuse'; code: 'ERR_GRACE_RESTART_FAILED'; why: 'unavailable'; detail: string }
+  | { do: 'report-failure'; error: GraceError | undefined }
+  /** A child that failed after a stop abandoned it: nothing to report but the log line. */
+  | { do: 'note-abandoned'; error: GraceError | undefined }
   | { do: 'drain'; reason: StopReason; signal: NodeJS.Signals | undefined }
   | { do: 'abandon-child' }
   /** Start the stop delay: readiness turns to "going away", a timer runs. */
@@ -87,10 +97,10 @@ export type Action =
   | { do: 'force'; signal: NodeJS.Signals }
   /** Not a stop signal here: let it do what it would without grace (terminate). */
   | { do: 'default-action'; signal: NodeJS.Signals }
-  | { do: 'finish' };
+  | { do: 'finish'; report: ShutdownReport | undefined; forced: number };
 
-export function initialLifecycle(supervised: boolean, delaysStop = false): Lifecycle {
-  return { state: 'starting', reason: undefined, childSigtermDue: false, supervised, delaysStop, stopSignal: undefined };
+export function initialLifecycle(supervised: boolean, delaysStop = false, restartOff?: string): Lifecycle {
+  return { state: 'starting', reason: undefined, childSigtermDue: false, supervised, delaysStop, stopSignal: undefined, restartOff };
 }
 
 /** The one place the lifecycle changes: the next state and what to do. */
@@ -103,6 +113,7 @@ export function transition(now: Lifecycle, event: LifecycleEvent): { next: Lifec
       return state === 'starting' ? { next: to('serving'), actions: [{ do: 'announce' }] } : stay();
 
     case 'restart':
+      if (now.restartOff) return stay({ do: 'refuse', code: 'ERR_GRACE_RESTART_FAILED', why: 'unavailable', detail: now.restartOff });
       if (state === 'serving') {
         return now.supervised ? stay({ do: 'ask-supervisor' }) : { next: to('restarting'), actions: [{ do: 'spawn' }] };
       }
@@ -111,7 +122,7 @@ export function transition(now: Lifecycle, event: LifecycleEvent): { next: Lifec
       return stay({ do: 'refuse', code: 'ERR_GRACE_NOT_SERVING', why: 'shutting down' });
 
     case 'restart-failed':
-      return state === 'restarting' ? { next: to('serving'), actions: [{ do: 'report-failure' }] } : stay();
+      return state === 'restarting' ? { next: to('serving'), actions: [{ do: 'report-failure', error: event.error }] } : stay({ do: 'note-abandoned', error: event.error });
 
     case 'child-ready':
       // Too late once a stop abandoned the child: it was killed, never accepted.
@@ -154,7 +165,7 @@ export function transition(now: Lifecycle, event: LifecycleEvent): { next: Lifec
       return stop(now, 'crash', undefined, false);
 
     case 'drained':
-      return state === 'draining' ? { next: to('stopped'), actions: [{ do: 'finish' }] } : stay();
+      return state === 'draining' ? { next: to('stopped'), actions: [{ do: 'finish', report: event.report, forced: event.forced ?? 0 }] } : stay();
   }
 }
 

@@ -1,10 +1,6 @@
-import { Server, type Socket } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Drainer } from './drain.js';
-import { GraceError } from '../platform/errors.js';
-import type { ListenSpec } from '../sockets/listen-spec.js';
-import type { ServeOptions } from '../generation/options.js';
-import { start as startTargets, type Graceful, type ServeTarget } from '../api/serve.js';
 
 /*
  * Serving a @grpc/grpc-js server. grpc-js binds its own ports, which grace
@@ -43,49 +39,8 @@ export interface GrpcServer<Credentials = unknown> {
   forceShutdown(): void;
 }
 
-/**
- * A {@link ServeTarget} for a grpc-js server: a `net.Server` that grace listens
- * on (adopting the socket on a handover) and that passes each connection to
- * `grpcServer`, with the gRPC drain. Give it to `gracehttp.serve([...])`
- * beside other servers; `grpcServer` needs no `bindAsync`.
- *
- * @param credentials the `grpc.ServerCredentials` the connections are served
- *   with, e.g. `grpc.ServerCredentials.createInsecure()` or `createSsl(…)`.
- * @example await gracehttp.serve([gracegrpc.target(grpcServer, grpc.ServerCredentials.createInsecure(), 50051), { server: http, listen: 8080 }])
- */
-export function target<Credentials>(grpcServer: GrpcServer<Credentials>, credentials: Credentials, listen: ListenSpec): ServeTarget {
-  checkShape(grpcServer);
-  let injector: ReturnType<GrpcServer<Credentials>['createConnectionInjector']>;
-  try {
-    injector = grpcServer.createConnectionInjector(credentials);
-  } catch (cause) {
-    throw new GraceError('ERR_GRACE_OPTIONS', `grpcServer.createConnectionInjector refused the credentials: ${(cause as Error)?.message ?? cause}; pass a grpc.ServerCredentials`, {
-      cause,
-    });
-  }
-  const server = new Server((connection) => injector.injectConnection(connection));
-  return { server, listen, drainer: new GrpcDrainer(server, grpcServer) };
-}
-
-/**
- * Serves one grpc-js server with hot restart and graceful stop, as
- * `gracehttp.serve` does an HTTP server: resolves once this process has
- * finished serving.
- *
- * @example await gracegrpc.serve(grpcServer, grpc.ServerCredentials.createInsecure(), { port: 50051 })
- */
-export async function serve<Credentials>(grpcServer: GrpcServer<Credentials>, credentials: Credentials, listen: ListenSpec, options?: ServeOptions): Promise<void> {
-  const graceful = await start(grpcServer, credentials, listen, options);
-  await graceful.done;
-}
-
-/** Like {@link serve}, but resolves once serving with the {@link Graceful} handle. */
-export function start<Credentials>(grpcServer: GrpcServer<Credentials>, credentials: Credentials, listen: ListenSpec, options?: ServeOptions): Promise<Graceful> {
-  return startTargets([target(grpcServer, credentials, listen)], options);
-}
-
 /** The gRPC drain: GOAWAY through grpc-js, and the injected connections counted. */
-class GrpcDrainer implements Drainer {
+export class GrpcDrainer implements Drainer {
   private readonly connections = new Set<Socket>();
   private closed: Promise<void> | undefined;
 
@@ -116,21 +71,4 @@ class GrpcDrainer implements Drainer {
     for (const socket of open) socket.destroy();
     return open.length;
   }
-}
-
-function checkShape(grpcServer: unknown): asserts grpcServer is GrpcServer {
-  const missing = (['createConnectionInjector', 'tryShutdown', 'forceShutdown'] as const).filter(
-    (method) => typeof (grpcServer as Record<string, unknown> | null)?.[method] !== 'function',
-  );
-  if (missing.length) {
-    throw new GraceError(
-      'ERR_GRACE_UNSUPPORTED',
-      `gracegrpc needs a @grpc/grpc-js Server (>= 1.10, which has createConnectionInjector); got ${describe(grpcServer)} without ${missing.join(', ')}`,
-    );
-  }
-}
-
-function describe(value: unknown): string {
-  if (value === null || typeof value !== 'object') return String(value);
-  return `a ${value.constructor?.name ?? 'object'}`;
 }

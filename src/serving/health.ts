@@ -2,7 +2,7 @@ import type http from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Server } from 'node:net';
 import { resolveLogger, type Log, type Logger } from '../platform/logger.js';
-import { processNet } from '../sockets/net.js';
+import { currentGeneration } from '../platform/current-generation.js';
 import { resolveHealth, type ResolvedHealth } from '../generation/options.js';
 
 /*
@@ -80,11 +80,11 @@ export function health(options: HealthHandlerOptions = {}): HealthHandler {
 }
 
 // Read at each probe: the generation may start after the handler was made.
-// By shape, not by class: the process's Net is shared by every copy of the
-// package (an app may load both the ESM and the CommonJS build).
+// The slot is shared by every copy of the package (an app may load both the
+// ESM and the CommonJS build), so a copy of another version may hold it.
 function servingInThisProcess(): boolean {
-  const owner = processNet().owner as { isReady?: () => boolean } | undefined;
-  return typeof owner?.isReady === 'function' && owner.isReady();
+  const generation = currentGeneration();
+  return typeof generation?.isReady === 'function' && generation.isReady();
 }
 
 /** The handler, reading readiness from `isReady`. */

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { GraceError } from '../platform/errors.js';
 import { resolveLogger, type Log, type Logger } from '../platform/logger.js';
 import { realProcess, type ProcessHost } from '../platform/process-host.js';
+import { exitAfterDrain } from './exit-after-drain.js';
 import { within } from '../platform/within.js';
 
 /**
@@ -140,9 +141,7 @@ export class Shutdown extends EventEmitter<ShutdownEvents> {
           const status = report.forced || report.failed.length > 0 ? 1 : 0;
           this.logger.info(`shut down${status ? ' with failures' : ''}: exiting pid ${host.pid} with status ${status}`, { event: 'exit', status, pid: host.pid });
           if (options.exit === false) return;
-          host.setExitCode(status);
-          // Something left open (a timer, a socket) must not keep a stopped worker alive.
-          setTimeout(() => host.exit(status), 1000).unref();
+          exitAfterDrain(host, status);
         });
       }),
     );

@@ -40,8 +40,6 @@ export class Net {
   private inheritance: { env: ListenEnv; pool: InheritedPool } | undefined;
   private readonly listeners: Listener[] = [];
   private inheritError: unknown;
-  /** @internal The gracehttp instance serving through this Net; one at a time. */
-  owner: object | undefined;
 
   constructor(options: NetOptions = {}) {
     this.host = options.host ?? realProcess;

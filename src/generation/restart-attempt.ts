@@ -23,6 +23,7 @@ export class RestartAttempt {
   readonly ready: Promise<number>;
   private launch: Launch | undefined;
   private abandoned: string | undefined;
+  private saidReady = false;
 
   constructor(host: ProcessHost, net: Net, settings: RestartSettings) {
     this.ready = this.run(host, net, settings);
@@ -34,10 +35,20 @@ export class RestartAttempt {
     return this.launch?.pid;
   }
 
-  /** Stops the attempt: a spawned child is killed; `ready` rejects once it is reaped. */
-  abandon(reason: string): void {
+  /**
+   * Stops the attempt: a spawned child is killed; `ready` rejects once it is
+   * reaped. A child that already said "ready" (in the same turn as the stop)
+   * is asked to stop instead: it may be accepting already. Returns its pid then.
+   */
+  abandon(reason: string): number | undefined {
     this.abandoned ??= reason;
+    if (this.saidReady) {
+      this.launch!.signal('SIGTERM');
+      this.launch!.release();
+      return this.launch!.pid;
+    }
     this.launch?.abandon(reason);
+    return undefined;
   }
 
   /** After "ready": the child lives on as the next generation. */
@@ -72,6 +83,8 @@ export class RestartAttempt {
       throw fail(`could not start the next generation: ${(cause as Error).message}`, cause);
     }
     this.launch = new Launch(spec);
+    // Before `ready` resolves: a stop in the same turn must know the child is up.
+    void this.launch.outcome.then(() => (this.saidReady = true), () => {});
     if (this.launch.pid !== undefined) settings.onSpawned(this.launch.pid);
     await this.launch.outcome;
     return this.launch.pid!;

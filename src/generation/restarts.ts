@@ -1,0 +1,112 @@
+import { GraceError } from '../platform/errors.js';
+import type { Action } from './lifecycle.js';
+import { addresses, type GenerationContext } from './context.js';
+import { RestartAttempt } from './restart-attempt.js';
+
+type Refuse = Extract<Action, { do: 'refuse' }>;
+
+/**
+ * Carrying out the lifecycle's restart actions: spawn the next generation
+ * (direct mode), ask the supervisor (under `grace run`), or refuse. Each
+ * returns the promise a `restart()` caller waits for: the new pid, or why not.
+ */
+export class Restarts {
+  private attempt: RestartAttempt | undefined;
+
+  constructor(private readonly g: GenerationContext) {}
+
+  spawn(): Promise<number> {
+    const { g } = this;
+    const attempt = new RestartAttempt(g.host, g.net, {
+      readyTimeout: g.options.readyTimeout,
+      beforeRestart: g.options.beforeRestart,
+      generation: g.generation + 1,
+      onSpawned: (pid) => {
+        g.log.info(`Starting new generation pid ${pid} from pid ${g.host.pid}`, { event: 'restart', child: pid });
+        g.events.emit('restart', { pid });
+      },
+    });
+    this.attempt = attempt;
+    g.status?.restarting(g.generation, g.host.pid);
+    attempt.ready.then(
+      (pid) => {
+        // The successor stays referenced until its SIGTERM is in: an old
+        // generation whose loop emptied first could still be exiting when the
+        // signal lands, after its handlers are gone, and die of it.
+        g.dispatch({ type: 'child-ready' });
+        if (g.lifecycle().reason !== 'handover') return; // a stop won: abandon-child stopped it
+        g.log.info(`Graceful handoff of ${g.where} with new pid ${pid} and old pid ${g.host.pid}`, { event: 'handover', child: pid, addresses: addresses(g) });
+        g.events.emit('handover', { pid });
+      },
+      (error: GraceError) => {
+        if (this.attempt === attempt) this.attempt = undefined;
+        g.dispatch({ type: 'restart-failed', error });
+      },
+    );
+    return attempt.ready;
+  }
+
+  /** The attempt failed and this generation serves on. */
+  reportFailure(error: GraceError | undefined): void {
+    const { g } = this;
+    const message = error?.message ?? 'the new generation failed';
+    g.log.error(`restart failed: ${message}; still serving with pid ${g.host.pid}`, { event: 'restart-failed', err: error });
+    g.status?.failed(g.generation, g.host.pid, message);
+    if (error) g.events.emit('restart-failed', error);
+  }
+
+  noteAbandoned(error: GraceError | undefined): void {
+    this.g.log.info(`new generation abandoned: ${error?.message}`, { event: 'child-abandoned', err: error });
+  }
+
+  /** A stop during a restart: the child goes too. */
+  abandonChild(): void {
+    const attempt = this.attempt;
+    if (!attempt) return;
+    const ready = attempt.abandon(`stopping before pid ${attempt.pid ?? '(not spawned)'} was ready`);
+    if (ready !== undefined) this.g.log.info(`stopping new generation pid ${ready}: this one is stopping`, { event: 'child-stopped', child: ready });
+  }
+
+  /** The successor's SIGTERM is in: nothing of the protocol is left to wait for. */
+  successorSignalled(): void {
+    this.attempt?.release();
+  }
+
+  // Under `grace run` the supervisor starts generations; pass the request on,
+  // but only to the supervisor that is still our parent (never a recycled pid).
+  askSupervisor(): Promise<number> {
+    const { g } = this;
+    const supervisor = g.starter!.pid;
+    const ppid = g.host.ppid();
+    if (ppid !== supervisor) {
+      return this.refuse(new GraceError('ERR_GRACE_RESTART_FAILED', `supervisor pid ${supervisor} is no longer our parent (parent is pid ${ppid})`));
+    }
+    g.log.info(`supervised: asking supervisor pid ${supervisor} to restart`, { event: 'ask-supervisor', supervisor });
+    try {
+      g.host.kill(supervisor, 'SIGUSR2');
+      return Promise.resolve(supervisor);
+    } catch (cause) {
+      return Promise.reject(new GraceError('ERR_GRACE_RESTART_FAILED', `cannot signal supervisor pid ${supervisor}`, { cause }));
+    }
+  }
+
+  /** The table said no: tell the caller, the log and the listeners why. */
+  refuseFor(action: Refuse): Promise<never> {
+    return this.refuse(this.refusal(action));
+  }
+
+  private refuse(error: GraceError): Promise<never> {
+    this.g.log.warn(`restart refused: ${error.message}`, { event: 'restart-refused', err: error });
+    this.g.events.emit('restart-refused', error);
+    return Promise.reject(error);
+  }
+
+  private refusal(action: Refuse): GraceError {
+    if (action.why === 'unavailable') return new GraceError(action.code, action.detail);
+    if (action.why === 'in progress') {
+      const pid = this.attempt?.pid === undefined ? '' : ` (new pid ${this.attempt.pid})`;
+      return new GraceError(action.code, `a restart is already in progress${pid}`);
+    }
+    return new GraceError(action.code, `pid ${this.g.host.pid} is ${action.why === 'not ready' ? 'not ready yet' : 'shutting down'}`);
+  }
+}

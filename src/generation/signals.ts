@@ -1,0 +1,66 @@
+import { canPassSockets } from '../platform/process-host.js';
+import type { GenerationContext } from './context.js';
+
+/**
+ * Signals and crashes in, lifecycle events out. Signals are taken after the
+ * I/O of the turn they arrived in, so a successor's "ready" (written before
+ * its SIGTERM) has been read by then.
+ */
+export class Signals {
+  private readonly removers: Array<() => void> = [];
+  private removeCrashHandler: (() => void) | undefined;
+
+  constructor(
+    private readonly g: GenerationContext,
+    private readonly restart: () => void,
+  ) {}
+
+  install(): void {
+    const { g } = this;
+    const { restartSignal, stopSignals } = g.options;
+    // A registry that handled the stop signals on its own hands them to us.
+    g.shutdown.releaseSignals();
+    // Under a file watcher the restart signal is the watcher's "stop, I will restart you".
+    const watched = g.launch.kind === 'watcher';
+    const restartable = restartSignal !== false && canPassSockets(g.host) && !watched;
+    const stops = new Set(stopSignals);
+    if (watched && restartSignal !== false) stops.add(restartSignal);
+    // A new generation says it is ready with SIGTERM too: with restarts on,
+    // SIGTERM is always ours to tell apart.
+    const handled = new Set(stops);
+    if (restartable) handled.add('SIGTERM');
+    for (const signal of handled) {
+      const onSignal = () => g.host.afterIo(() => g.dispatch({ type: 'signal', signal, stopSignal: stops.has(signal) }));
+      this.removers.push(g.host.onSignal(signal, onSignal));
+    }
+    if (restartable) this.removers.push(g.host.onSignal(restartSignal, this.restart));
+    if (g.options.handleCrashes) this.removeCrashHandler = g.host.onUncaught((error, origin) => this.onCrash(error, origin));
+  }
+
+  /** Signals are no longer ours (stopped, or the default action is taken). */
+  uninstall(): void {
+    for (const remove of this.removers.splice(0)) remove();
+  }
+
+  /** Past the stop, an app's errors are its own again. */
+  uninstallCrashHandler(): void {
+    this.removeCrashHandler?.();
+    this.removeCrashHandler = undefined;
+  }
+
+  /**
+   * With `handleCrashes`: an error nobody caught. Other clients' requests are
+   * still in flight and the closers have not run, so stop gracefully rather
+   * than die; but the process is suspect, so no stop delay, and exit 1.
+   */
+  private onCrash(error: unknown, origin: 'uncaughtException' | 'unhandledRejection'): void {
+    const { g } = this;
+    const what = origin === 'uncaughtException' ? 'uncaught exception' : 'unhandled rejection';
+    const message = error instanceof Error ? error.message : String(error);
+    const state = g.lifecycle().state;
+    const stopping = state === 'draining' || state === 'stopped';
+    const then = stopping ? 'while stopping; the stop goes on' : 'stopping gracefully, then exiting with status 1';
+    g.log.error(`${what}: ${message}; ${then}`, { event: 'crash', origin, err: error }, { stack: true });
+    g.dispatch({ type: 'crash' });
+  }
+}

@@ -1,0 +1,145 @@
+import type { Server } from 'node:net';
+import { GraceError } from '../platform/errors.js';
+import { canPassSockets } from '../platform/process-host.js';
+import { defaultListenSpec, describeSpec, ONLY_INHERITED, type ListenSpec } from '../sockets/listen-spec.js';
+import type { Listener } from '../sockets/net.js';
+import { StatusReporter } from '../reporting/status.js';
+import { addresses, type GenerationContext } from './context.js';
+import { directCommand, launchedBy, watcherSetting, wrapperWarning } from './launched-by.js';
+import { initialLifecycle, type Lifecycle } from './lifecycle.js';
+import { removeSocketFiles } from './stopping.js';
+
+/** What start-up needs from the rest of the generation. */
+export interface StartUpHooks {
+  /** Replaces the lifecycle once we know who started us (supervised or not, restartable or not). */
+  setLifecycle(lifecycle: Lifecycle): void;
+  /** Signals and crash handling, installed before the ready hook runs. */
+  installSignals(): void;
+  /** Start-up failed: signals and crash handling go. */
+  uninstallSignals(): void;
+}
+
+/**
+ * A generation's start-up, in order: read the inherited sockets and who
+ * started us, install the signals, run the ready hook and the warm-up, then
+ * adopt or bind every socket. Nothing is accepted before the ready hook
+ * resolved; a stop that arrives meanwhile ends start-up without accepting.
+ */
+export async function startUp(
+  g: GenerationContext,
+  targets: Array<{ server: Server; listen: ListenSpec | undefined }>,
+  hooks: StartUpHooks,
+): Promise<'serving' | 'stopped'> {
+  try {
+    const env = g.net.inherit();
+    if (env.ignored) g.log.warn(`ignoring ${env.ignored}`, { event: 'env-ignored' });
+    // serve(server) with no spec: decided here, as it depends on what was inherited.
+    const listens = targets.map((t) => t.listen ?? defaultListenSpec(env.fds.length, g.host.env));
+    g.starter = env.starter;
+    g.generation = env.generation;
+    const supervised = g.starter?.kind === 'supervisor';
+    g.log = g.log.with({ generation: g.generation });
+    const sayLaunch = readLaunch(g);
+    hooks.setLifecycle(initialLifecycle(supervised, g.options.stopDelay > 0, restartOff(g, supervised)));
+    if (!supervised) {
+      g.status = new StatusReporter(g.host, g.log, {
+        pidFile: g.options.pidFile,
+        signal: g.options.restartSignal === false || g.launch.kind === 'watcher' ? null : g.options.restartSignal,
+        mainPidMoves: true,
+      });
+    }
+    hooks.installSignals();
+    g.log.info(`Starting pid ${g.host.pid} (generation ${g.generation})`, { event: 'starting', inherited: env.fds.length });
+    sayLaunch();
+    try {
+      await g.options.ready?.();
+    } catch (cause) {
+      throw new GraceError('ERR_GRACE_READY', `the ready hook failed: ${(cause as Error)?.message ?? cause}`, { cause });
+    }
+    if (g.options.warmUp) await (await import('../serving/warm-up.js')).warmUp(targets, g.options.warmUp, g.log);
+    if (g.lifecycle().state !== 'starting') return 'stopped'; // stopped while the ready hook ran
+    for (const [i, { server }] of targets.entries()) {
+      const listen = listens[i]!;
+      g.bound.push(listen === ONLY_INHERITED ? await g.net.listenOnlyInherited(server) : await g.net.listen(server, listen, { pidFile: g.options.pidFile }));
+      // A stop between two listens has drained already: accept nothing after it.
+      if (g.lifecycle().state !== 'starting') {
+        closeListening(g.bound);
+        return 'stopped';
+      }
+    }
+    checkUnclaimed(g);
+  } catch (err) {
+    // Close what we opened. Only paths this process bound are removed; an
+    // inherited path is still served by the previous generation.
+    hooks.uninstallSignals();
+    closeListening(g.bound);
+    removeSocketFiles(g, g.bound.filter((l) => !l.inherited));
+    throw err;
+  }
+  g.where = describeAddresses(g.bound);
+  g.log.info(`Serving ${g.where} with pid ${g.host.pid}`, { event: 'serving', addresses: addresses(g) });
+  g.events.emit('listening', { pid: g.host.pid, addresses: addresses(g) });
+  return 'serving';
+}
+
+/** Why hot restart is off in this process, if it is: the lifecycle refuses restarts with it. */
+export function restartOff(g: GenerationContext, supervised: boolean): string | undefined {
+  if (g.launch.kind === 'watcher') return `hot restart is off under ${g.launch.name}: it restarts the app itself`;
+  if (!canPassSockets(g.host)) return `hot restart is not available on ${g.host.platform}`;
+  // Our exit would end the container: run under `grace run` (or an init) instead.
+  if (g.host.pid === 1 && !supervised) {
+    return 'hot restart is not available as pid 1: the old generation exiting would end the container; run under `grace run` or `docker run --init`';
+  }
+  return undefined;
+}
+
+/**
+ * Who started us, when nobody in grace did (generation 1, not under `grace
+ * run`): a file watcher turns hot restarts off, a wrapper earns a warning.
+ * Returns what to log, once, after the "Starting" line.
+ */
+function readLaunch(g: GenerationContext): () => void {
+  const { restartSignal, devWatcher } = g.options;
+  if (g.starter) return () => {};
+  const { setting, source, invalidEnv } = watcherSetting(devWatcher, g.host.env);
+  const facts = { env: g.host.env, execArgv: g.host.execArgv, ppid: g.host.ppid(), readProcess: g.host.readProcess };
+  const launch = (g.launch = launchedBy(facts, setting));
+  return () => {
+    if (invalidEnv) g.log.warn(`ignoring ${invalidEnv}`, { event: 'env-ignored' });
+    if (restartSignal === false || !canPassSockets(g.host)) return;
+    if (launch.kind === 'watcher') {
+      const why = launch.how === 'forced' ? ` (${source})` : '';
+      g.log.info(`running under ${launch.name}${why}: ${restartSignal} stops gracefully instead of restarting (the watcher restarts the app)`, { event: 'watcher', watcher: launch.name });
+    } else if (launch.kind === 'wrapper') {
+      const direct = directCommand(g.host.execArgv, g.host.argv, g.host.cwd());
+      g.log.warn(wrapperWarning(launch, { pid: g.host.pid, signal: restartSignal, direct }), { event: 'wrapper', wrapper: launch.name });
+    }
+  };
+}
+
+// Under a supervisor, every socket it holds is there for the app to serve:
+// one left over means the app and `--listen` disagree, and it is not ready.
+function checkUnclaimed(g: GenerationContext): void {
+  const unclaimed = g.net.closeUnclaimed();
+  const names = unclaimed.map(({ fd, name }) => `fd ${fd}${name === undefined ? '' : ` (${name})`}`);
+  if (unclaimed.length && g.starter?.kind === 'supervisor') {
+    throw new GraceError('ERR_GRACE_INHERITED_FD', `grace run holds ${names.join(', ')}, but this app does not listen on it: make --listen match what the app serves`);
+  }
+  for (const name of names) g.log.warn(`closed inherited ${name}: nothing listens on it in this generation`, { event: 'inherited-closed', fd: name });
+}
+
+function closeListening(bound: Listener[]): void {
+  for (const { server } of bound) if (server.listening) server.close();
+}
+
+function describeAddresses(bound: Listener[]): string {
+  return bound
+    .map((l) => {
+      const address = l.server.address();
+      if (address && typeof address === 'object') {
+        return address.family === 'IPv6' ? `[${address.address}]:${address.port}` : `${address.address}:${address.port}`;
+      }
+      return describeSpec(l.spec);
+    })
+    .join(', ');
+}
