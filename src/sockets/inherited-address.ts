@@ -1,7 +1,8 @@
-import { existsSync, fstatSync, readFileSync, realpathSync } from 'node:fs';
+import { fstatSync, realpathSync } from 'node:fs';
 import { isIP, isIPv4, type Server } from 'node:net';
 import { basename, dirname, resolve } from 'node:path';
 import { GraceError } from '../platform/errors.js';
+import { parseUnixSockets, readUnixSockets } from '../platform/proc.js';
 import type { InheritedFd } from '../protocol/listen-env.js';
 import { describeSpec, type ParsedListenSpec } from './listen-spec.js';
 
@@ -30,7 +31,6 @@ export type RealAddress =
   /** A unix socket whose path cannot be read here. */
   | { kind: 'unix-unknown' };
 
-const PROC_NET_UNIX = '/proc/net/unix';
 const WILDCARDS = new Set(['0.0.0.0', '::']);
 const GRACE_TEMPORARY = /^\.grace-[0-9a-f]+$/;
 
@@ -53,9 +53,9 @@ export function checkInheritedAddress(server: Server, spec: ParsedListenSpec, in
 export function readRealAddress(server: Server, fd: number): RealAddress {
   const address = server.address();
   if (address && typeof address === 'object') return { kind: 'tcp', address: address.address, port: address.port };
-  if (!existsSync(PROC_NET_UNIX)) return { kind: 'unix-unknown' };
-  const found = unixPathByInode(readFileSync(PROC_NET_UNIX, 'utf8'), fstatSync(fd).ino);
-  return found === null ? { kind: 'unix-unknown' } : { kind: 'unix', path: found };
+  const inode = fstatSync(fd).ino;
+  const row = readUnixSockets()?.find((r) => r.inode === inode);
+  return row ? { kind: 'unix', path: row.path } : { kind: 'unix-unknown' };
 }
 
 /**
@@ -63,13 +63,8 @@ export function readRealAddress(server: Server, fd: number): RealAddress {
  * undefined for an unnamed socket, null when it is not listed.
  */
 export function unixPathByInode(table: string, inode: number): string | undefined | null {
-  // Num RefCount Protocol Flags Type St Inode [Path]; a path may hold spaces.
-  const row = /^\s*\S+:\s+\S+\s+\S+\s+\S+\s+\S+\s+\S+\s+(\d+)(?: (.*))?$/;
-  for (const line of table.split('\n')) {
-    const match = row.exec(line);
-    if (match && Number(match[1]) === inode) return match[2] || undefined;
-  }
-  return null;
+  const row = parseUnixSockets(table).find((r) => r.inode === inode);
+  return row ? row.path : null;
 }
 
 /** Whether a socket really bound at `real` is what `spec` asks for. */
