@@ -5,6 +5,7 @@ import { decodeLocal } from '../src/sockets/address-in-use.ts';
 import { defaultListenSpec, ONLY_INHERITED } from '../src/sockets/listen-spec.ts';
 import { childListenEnv, readListenEnv } from '../src/protocol/listen-env.ts';
 import { nextGenerationCommand, stripInspectorFlags } from '../src/protocol/next-generation.ts';
+import { deadline } from '../src/platform/deadline.ts';
 
 test('listen specs: ports, host:port, IPv6, unix paths and ListenOptions', () => {
   const name = (spec: gracenet.ListenSpec) => gracenet.parseListenSpec(spec).name;
@@ -154,4 +155,18 @@ test('serve(server) with no spec: the one inherited socket, else PORT, else an e
 
 test('gracenet exports fd inheritance for your own servers, and none of grace\'s internals', { timeout: 5_000 }, () => {
   assert.deepEqual(Object.keys(gracenet).sort(), ['LISTEN_FDS_START', 'Net', 'parseListenSpec', 'processNet']);
+});
+
+test('deadline: the value when in time, the fallback when late, a rejection passed on, and no timer left behind', { timeout: 5_000 }, async () => {
+  const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+  const before = timers();
+  assert.equal(await deadline(Promise.resolve('done'), 60_000, 'late'), 'done');
+  assert.equal(timers(), before, 'the timer is cancelled once the promise settles');
+  await assert.rejects(deadline(Promise.reject(new Error('broke')), 60_000, 'late'), /broke/);
+  assert.equal(timers(), before);
+  let release!: () => void;
+  const hung = new Promise<void>((resolve) => (release = resolve));
+  assert.equal(await deadline(hung, 10, 'late'), 'late');
+  assert.equal(timers(), before);
+  release();
 });

@@ -1,6 +1,7 @@
 import type http from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Server } from 'node:net';
+import { deadline } from '../platform/deadline.js';
 import { resolveLogger, type Log, type Logger } from '../platform/logger.js';
 import { processNet } from '../sockets/net.js';
 import { resolveHealth, type ResolvedHealth } from '../generation/options.js';
@@ -132,18 +133,9 @@ export function healthHandler(options: ResolvedHealth, isReady: () => boolean, l
   };
 }
 
-async function runCheck(check: () => boolean | Promise<boolean>, timeout: number): Promise<CheckResult> {
-  let timer: NodeJS.Timeout | undefined;
-  const timedOut = new Promise<CheckResult>((resolve) => {
-    timer = setTimeout(() => resolve('timeout'), timeout);
-    timer.unref();
-  });
+function runCheck(check: () => boolean | Promise<boolean>, timeout: number): Promise<CheckResult> {
   const outcome = (async (): Promise<CheckResult> => ((await check()) === true ? 'ok' : 'failed'))().catch((): CheckResult => 'error');
-  try {
-    return await Promise.race([outcome, timedOut]);
-  } finally {
-    clearTimeout(timer);
-  }
+  return deadline(outcome, timeout, 'timeout', { ref: false });
 }
 
 function send(req: http.IncomingMessage | Http2ServerRequest, res: http.ServerResponse | Http2ServerResponse, status: number, body: HealthBody | undefined, ready: boolean): void {
