@@ -27,6 +27,7 @@ export interface LaunchSpec {
   label: string;
 }
 
+/** How a process ended, as node reports it: an exit code, or the signal that killed it. */
 export interface ExitStatus {
   code: number | null;
   signal: NodeJS.Signals | null;
