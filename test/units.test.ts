@@ -6,6 +6,7 @@ import { defaultListenSpec, ONLY_INHERITED } from '../src/sockets/listen-spec.ts
 import { childListenEnv, readListenEnv } from '../src/protocol/listen-env.ts';
 import { nextGenerationCommand, stripInspectorFlags } from '../src/protocol/next-generation.ts';
 import { deadline } from '../src/platform/deadline.ts';
+import { cannotRun } from '../src/protocol/launcher.ts';
 
 test('listen specs: ports, host:port, IPv6, unix paths and ListenOptions', () => {
   const name = (spec: gracenet.ListenSpec) => gracenet.parseListenSpec(spec).name;
@@ -169,4 +170,12 @@ test('deadline: the value when in time, the fallback when late, a rejection pass
   assert.equal(await deadline(hung, 10, 'late'), 'late');
   assert.equal(timers(), before);
   release();
+});
+
+test('a command that cannot start is said as a shell says it, the same in both modes: 127 not found, 126 not executable (EACCES or ENOEXEC)', { timeout: 5_000 }, () => {
+  assert.deepEqual(cannotRun('ENOENT'), { status: 127, why: 'not found' });
+  assert.deepEqual(cannotRun('EACCES'), { status: 126, why: 'not executable (permission denied)' });
+  assert.deepEqual(cannotRun('ENOEXEC'), { status: 126, why: 'not executable (unknown binary format)' });
+  assert.equal(cannotRun('EMFILE'), undefined, 'a spawn error a later try may get past');
+  assert.equal(cannotRun(undefined), undefined);
 });
