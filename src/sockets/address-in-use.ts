@@ -4,7 +4,8 @@ import { endianness } from 'node:os';
 import { basename, dirname } from 'node:path';
 import { GraceError } from '../platform/errors.js';
 import { pidsHoldingSockets, readCommandLine, readTcpTable, readUnixSockets } from '../platform/proc.js';
-import { canonicalIp } from './inherited-address.js';
+import { canonicalIp, WILDCARDS } from './inherited-address.js';
+import { isTemporaryName } from './temporary-name.js';
 
 /*
  * "Address already in use", said as a GraceError that names the address and,
@@ -75,8 +76,6 @@ function tcpInodes({ host, port }: { host: string | undefined; port: number }): 
   return new Set((listening.length ? listening : matching.filter((r) => r.state === CLOSE)).map((r) => r.inode));
 }
 
-const WILDCARDS = new Set(['0.0.0.0', '::']);
-
 /** `0100007F:1F90` (IPv4, or 32 hex digits for IPv6): each 32-bit word in the kernel's byte order. */
 export function decodeLocal(field: string | undefined, littleEndian = endianness() === 'LE'): { address: string; port: number } | undefined {
   const match = /^([0-9A-Fa-f]{8}|[0-9A-Fa-f]{32}):([0-9A-Fa-f]{4})$/.exec(field ?? '');
@@ -90,7 +89,6 @@ export function decodeLocal(field: string | undefined, littleEndian = endianness
   return { address: canonicalIp(groups.join(':')), port };
 }
 
-const GRACE_TEMPORARY = /^\.grace-[0-9a-f]+$/;
 const ACCEPTING = 0x10000; // __SO_ACCEPTCON: a listening socket
 
 function unixInodes(path: string): Set<number> {
@@ -98,7 +96,7 @@ function unixInodes(path: string): Set<number> {
   const listening = (readUnixSockets() ?? []).filter((row) => (row.flags & ACCEPTING) !== 0 && row.path !== undefined);
   const exact = listening.filter((row) => (shown.startsWith('@') ? row.path!.replace(/@+$/, '') === shown.replace(/@+$/, '') : row.path === shown));
   if (exact.length) return new Set(exact.map((row) => row.inode));
-  const temporary = listening.filter((row) => dirname(row.path!) === dirname(path) && GRACE_TEMPORARY.test(basename(row.path!)));
+  const temporary = listening.filter((row) => dirname(row.path!) === dirname(path) && isTemporaryName(row.path!));
   return new Set(temporary.length === 1 ? [temporary[0]!.inode] : []);
 }
 

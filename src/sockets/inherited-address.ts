@@ -5,6 +5,7 @@ import { GraceError } from '../platform/errors.js';
 import { parseUnixSockets, readUnixSockets } from '../platform/proc.js';
 import type { InheritedFd } from '../protocol/listen-env.js';
 import { describeSpec, type ParsedListenSpec } from './listen-spec.js';
+import { isTemporaryName } from './temporary-name.js';
 
 /*
  * An inherited socket's LISTEN_FDNAMES label is only a claim: a wrong or stale
@@ -31,8 +32,8 @@ export type RealAddress =
   /** A unix socket whose path cannot be read here. */
   | { kind: 'unix-unknown' };
 
-const WILDCARDS = new Set(['0.0.0.0', '::']);
-const GRACE_TEMPORARY = /^\.grace-[0-9a-f]+$/;
+/** The addresses that mean "every interface". */
+export const WILDCARDS: ReadonlySet<string> = new Set(['0.0.0.0', '::']);
 
 /**
  * Throws ERR_GRACE_INHERITED_FD, naming the fd, its label, what it really is
@@ -116,7 +117,7 @@ function pathSatisfied(requested: string, bound: string): boolean {
   if (bound.startsWith('@')) return false;
   const full = resolve(bound);
   if (!sameDirectory(dirname(full), dirname(requested))) return false;
-  return basename(full) === basename(requested) || GRACE_TEMPORARY.test(basename(full));
+  return basename(full) === basename(requested) || isTemporaryName(full);
 }
 
 function sameDirectory(a: string, b: string): boolean {
