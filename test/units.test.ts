@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { gracenet, GraceError } from '../src/index.ts';
 import { decodeLocal } from '../src/sockets/address-in-use.ts';
 import { defaultListenSpec, ONLY_INHERITED } from '../src/sockets/listen-spec.ts';
-import { childListenEnv, readListenEnv } from '../src/protocol/listen-env.ts';
+import { childListenEnv, readListenEnv } from '../src/platform/listen-env.ts';
 import { nextGenerationCommand, stripInspectorFlags } from '../src/protocol/next-generation.ts';
 import { deadline } from '../src/platform/deadline.ts';
 import { cannotRun } from '../src/protocol/launcher.ts';

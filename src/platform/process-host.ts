@@ -1,5 +1,5 @@
 import { readProcess, type ProcessInfo } from './proc.js';
-import { LISTEN_ENV_KEYS } from '../protocol/listen-env.js';
+import { LISTEN_ENV_KEYS } from './listen-env.js';
 
 /**
  * Everything grace takes from the process as a whole (pid, env, argv,

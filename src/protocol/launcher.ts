@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import type { Duplex, Readable } from 'node:stream';
 import { GraceError } from '../platform/errors.js';
 import { compileCacheEnv } from './compile-cache.js';
-import { childListenEnv, readyFdAfter, type Starter } from './listen-env.js';
+import { childListenEnv, readyFdAfter, type Starter } from '../platform/listen-env.js';
 
 /*
  * Starting a generation, the same in direct mode and under `grace run`: spawn

@@ -7,7 +7,7 @@ import { GraceError } from '../platform/errors.js';
 import { addressSatisfies } from './inherited-address.js';
 import { InheritedPool } from './inherited-fds.js';
 import { listenError } from './listen-error.js';
-import { clearListenEnv, readListenEnv } from '../protocol/listen-env.js';
+import { clearListenEnv, readListenEnv } from '../platform/listen-env.js';
 import { describeSpec, parseListenSpec, type ListenSpec, type ParsedListenSpec } from './listen-spec.js';
 import type { ProcessHost } from '../platform/process-host.js';
 import { bindAtPath, removeSocketFile, type SocketFile } from './unix-socket.js';

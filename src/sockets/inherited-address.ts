@@ -3,7 +3,7 @@ import { isIP, isIPv4, type Server } from 'node:net';
 import { basename, dirname, resolve } from 'node:path';
 import { GraceError } from '../platform/errors.js';
 import { parseUnixSockets, readUnixSockets } from '../platform/proc.js';
-import type { InheritedFd } from '../protocol/listen-env.js';
+import type { InheritedFd } from '../platform/listen-env.js';
 import { describeSpec, type ParsedListenSpec } from './listen-spec.js';
 import { isTemporaryName } from './temporary-name.js';
 

@@ -1,7 +1,7 @@
 import { closeSync, fstatSync, type Stats } from 'node:fs';
 import { GraceError } from '../platform/errors.js';
 import { readOwnFd } from '../platform/proc.js';
-import type { InheritedFd } from '../protocol/listen-env.js';
+import type { InheritedFd } from '../platform/listen-env.js';
 
 /** Names grace gives the sockets it hands on; anything else came from elsewhere (systemd). */
 function isGraceName(name: string | undefined): boolean {
