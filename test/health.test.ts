@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { writeFileSync } from 'node:fs';
 import { gracehttp, type GraceError } from '../src/index.ts';
-import { resolveHealth, resolveOptions } from '../src/generation/options.ts';
-import { healthHandler } from '../src/serving/health.ts';
+import { resolveOptions } from '../src/generation/options.ts';
+import { healthHandler, resolveHealth } from '../src/serving/health.ts';
 import { resolveLogger } from '../src/platform/logger.ts';
 import { Fixture, get, killQuietly, tempDir, waitUntil, type Response } from './helpers.ts';
 

@@ -3,7 +3,8 @@
 // nodemon 3.1, node 20, tsx 4.20, npm 11), against a fake process table.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { directCommand, launchedBy, watcherSetting, wrapperWarning, type LaunchFacts, type ProcessInfo } from '../src/generation/launched-by.ts';
+import { directCommand, launchedBy, watcherSetting, wrapperWarning, type LaunchFacts } from '../src/generation/launched-by.ts';
+import type { ProcessInfo } from '../src/platform/proc.ts';
 
 const TERMINAL = { 20: { ppid: 1, argv: ['bash'] } };
 const TSX_EXEC_ARGV = ['--require', '/p/node_modules/tsx/dist/preflight.cjs', '--import', 'file:///p/node_modules/tsx/dist/loader.mjs'];

@@ -7,7 +7,8 @@ import { chmodSync, chownSync, closeSync, mkdtempSync, openSync, readdirSync, re
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { processStartTime, readPidFile, writePidFile, type PidFileState } from '../src/reporting/pid-file.ts';
+import { readStat } from '../src/platform/proc.ts';
+import { readPidFile, writePidFile, type PidFileState } from '../src/reporting/pid-file.ts';
 import { reload } from '../src/cli/reload.ts';
 import { killQuietly, nobodyCannotRunNode, portOf, get, startFixture, tempDir } from './helpers.ts';
 
@@ -55,7 +56,7 @@ class Target {
 
 /** A pid file as grace writes it, naming `pid` with its real start time: a perfect forgery. */
 function grace(pid: number): PidFileState {
-  return { pid, start: processStartTime(pid), generation: 1, serving: pid, state: 'serving', at: Date.now() };
+  return { pid, start: readStat(pid)?.startTime, generation: 1, serving: pid, state: 'serving', at: Date.now() };
 }
 
 function plant(path: string, state: PidFileState, mode = 0o644): void {

@@ -3,8 +3,10 @@ import { test } from 'node:test';
 import { gracenet, GraceError } from '../src/index.ts';
 import { decodeLocal } from '../src/sockets/address-in-use.ts';
 import { defaultListenSpec, ONLY_INHERITED } from '../src/sockets/listen-spec.ts';
-import { childListenEnv, readListenEnv } from '../src/protocol/listen-env.ts';
+import { childListenEnv, readListenEnv } from '../src/platform/listen-env.ts';
 import { nextGenerationCommand, stripInspectorFlags } from '../src/protocol/next-generation.ts';
+import { deadline } from '../src/platform/deadline.ts';
+import { cannotRun } from '../src/protocol/launcher.ts';
 
 test('listen specs: ports, host:port, IPv6, unix paths and ListenOptions', () => {
   const name = (spec: gracenet.ListenSpec) => gracenet.parseListenSpec(spec).name;
@@ -154,4 +156,26 @@ test('serve(server) with no spec: the one inherited socket, else PORT, else an e
 
 test('gracenet exports fd inheritance for your own servers, and none of grace\'s internals', { timeout: 5_000 }, () => {
   assert.deepEqual(Object.keys(gracenet).sort(), ['LISTEN_FDS_START', 'Net', 'parseListenSpec', 'processNet']);
+});
+
+test('deadline: the value when in time, the fallback when late, a rejection passed on, and no timer left behind', { timeout: 5_000 }, async () => {
+  const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+  const before = timers();
+  assert.equal(await deadline(Promise.resolve('done'), 60_000, 'late'), 'done');
+  assert.equal(timers(), before, 'the timer is cancelled once the promise settles');
+  await assert.rejects(deadline(Promise.reject(new Error('broke')), 60_000, 'late'), /broke/);
+  assert.equal(timers(), before);
+  let release!: () => void;
+  const hung = new Promise<void>((resolve) => (release = resolve));
+  assert.equal(await deadline(hung, 10, 'late'), 'late');
+  assert.equal(timers(), before);
+  release();
+});
+
+test('a command that cannot start is said as a shell says it, the same in both modes: 127 not found, 126 not executable (EACCES or ENOEXEC)', { timeout: 5_000 }, () => {
+  assert.deepEqual(cannotRun('ENOENT'), { status: 127, why: 'not found' });
+  assert.deepEqual(cannotRun('EACCES'), { status: 126, why: 'not executable (permission denied)' });
+  assert.deepEqual(cannotRun('ENOEXEC'), { status: 126, why: 'not executable (unknown binary format)' });
+  assert.equal(cannotRun('EMFILE'), undefined, 'a spawn error a later try may get past');
+  assert.equal(cannotRun(undefined), undefined);
 });

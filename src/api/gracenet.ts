@@ -3,4 +3,4 @@
 // command, are Net's and gracehttp's own business: not exported.
 export { Net, processNet, type Listener, type Handoff, type NetOptions } from '../sockets/net.js';
 export { parseListenSpec, type ListenSpec, type ParsedListenSpec } from '../sockets/listen-spec.js';
-export { LISTEN_FDS_START, type InheritedFd, type ListenEnv } from '../protocol/listen-env.js';
+export { LISTEN_FDS_START, type InheritedFd, type ListenEnv } from '../platform/listen-env.js';

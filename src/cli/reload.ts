@@ -1,5 +1,6 @@
 import { GraceError } from '../platform/errors.js';
-import { isSameLiveProcess, processUids, readOwnedPidFile, type PidFileState } from '../reporting/pid-file.js';
+import { readUids } from '../platform/proc.js';
+import { isSameLiveProcess, readOwnedPidFile, type PidFileState } from '../reporting/pid-file.js';
 
 export interface ReloadOptions {
   pidFile: string;
@@ -84,7 +85,7 @@ export async function reload(options: ReloadOptions): Promise<ReloadResult> {
 export function trustedPidFile(path: string): { state: PidFileState; owner: number } {
   const { state, owner } = readOwnedPidFile(path);
   // Read the uids first: the identity check after them proves they were the recorded process's.
-  const uids = processUids(state.pid);
+  const uids = readUids(state.pid);
   if (!isSameLiveProcess(state.pid, state.start)) {
     throw new GraceError(
       'ERR_GRACE_PID_FILE',

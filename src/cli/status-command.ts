@@ -1,4 +1,4 @@
-import { readRss } from '../supervisor/memory-limit.js';
+import { readRss } from '../platform/proc.js';
 import type { PidFileState } from '../reporting/pid-file.js';
 import { trustedPidFile } from './reload.js';
 

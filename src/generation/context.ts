@@ -4,7 +4,7 @@ import type { Drainer } from '../serving/drain.js';
 import type { GraceError } from '../platform/errors.js';
 import type { Log } from '../platform/logger.js';
 import type { ProcessHost } from '../platform/process-host.js';
-import type { Starter } from '../protocol/listen-env.js';
+import type { Starter } from '../platform/listen-env.js';
 import type { ListenSpec } from '../sockets/listen-spec.js';
 import type { Listener, Net } from '../sockets/net.js';
 import type { Shutdown } from '../shutdown/shutdown.js';

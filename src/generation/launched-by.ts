@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { isAbsolute, relative } from 'node:path';
+import type { ProcessInfo } from '../platform/proc.js';
 
 /*
  * What started this process, and what that means for the restart signal.
@@ -43,12 +43,6 @@ export type LaunchedBy =
   | { kind: 'watcher'; name: Watcher | 'a file watcher'; how: 'detected' | 'forced' }
   | { kind: 'wrapper'; name: Wrapper; pid: number | undefined }
   | { kind: 'direct' };
-
-/** A process as /proc shows it: its parent and its command line. */
-export interface ProcessInfo {
-  ppid: number;
-  argv: string[];
-}
 
 /** What detection looks at; the real process's are {@link processFacts}. */
 export interface LaunchFacts {
@@ -160,19 +154,6 @@ function firstOperand(args: string[]): string | undefined {
 
 function isTsxPreflight(arg: string): boolean {
   return /[\\/]tsx[\\/]dist[\\/]preflight\.cjs$/.test(arg);
-}
-
-/** A process's parent and command line from /proc; undefined elsewhere. */
-export function readProcFs(pid: number): ProcessInfo | undefined {
-  try {
-    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Field 4 (ppid) comes after the command name, which may hold spaces.
-    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-    return Number.isInteger(ppid) ? { ppid, argv } : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /**

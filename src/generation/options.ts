@@ -1,5 +1,5 @@
 import { GraceError } from '../platform/errors.js';
-import type { HealthHandlerOptions, HealthOptions } from '../serving/health.js';
+import { resolveHealth, type HealthOptions, type ResolvedHealth } from '../serving/health.js';
 import type { Logger } from '../platform/logger.js';
 import type { Net } from '../sockets/net.js';
 import type { ProcessHost } from '../platform/process-host.js';
@@ -211,49 +211,6 @@ function hook<T>(name: string, value: T | undefined): T | undefined {
     throw new GraceError('ERR_GRACE_OPTIONS', `options.${name} must be a function, got ${typeof value}`);
   }
   return value;
-}
-
-/** Options after validation; `undefined` when health is off. */
-export interface ResolvedHealth {
-  live: string;
-  ready: string;
-  checks: Array<[name: string, check: () => boolean | Promise<boolean>]>;
-  checkTimeout: number;
-}
-
-/** The defaults of {@link HealthOptions}. */
-export const HEALTH_DEFAULTS = { live: '/livez', ready: '/readyz', checkTimeout: 500 } as const;
-
-/** Validates the `health` serve option (or the standalone handler's options). */
-export function resolveHealth(value: unknown, name = 'options.health'): ResolvedHealth | undefined {
-  if (value === undefined || value === false) return undefined;
-  if (value === true) value = {};
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new GraceError('ERR_GRACE_OPTIONS', `${name} must be true, false or { live?, ready?, checks?, checkTimeout? }, got ${JSON.stringify(value)}`);
-  }
-  const options = value as HealthHandlerOptions;
-  const path = (key: 'live' | 'ready') => {
-    const p = options[key] ?? HEALTH_DEFAULTS[key];
-    if (typeof p !== 'string' || !/^\/[^?#\s]*$/.test(p)) {
-      throw new GraceError('ERR_GRACE_OPTIONS', `${name}.${key} must be a path starting with '/' (no query or spaces), like '${HEALTH_DEFAULTS[key]}'; got ${JSON.stringify(p)}`);
-    }
-    return p;
-  };
-  const live = path('live');
-  const ready = path('ready');
-  if (live === ready) throw new GraceError('ERR_GRACE_OPTIONS', `${name}.live and ${name}.ready must differ, both are ${JSON.stringify(live)}`);
-  const checks = options.checks ?? {};
-  if (typeof checks !== 'object' || checks === null || Array.isArray(checks)) {
-    throw new GraceError('ERR_GRACE_OPTIONS', `${name}.checks must be an object of named functions, like { db: () => pool.ping() }; got ${JSON.stringify(checks)}`);
-  }
-  for (const [check, fn] of Object.entries(checks)) {
-    if (typeof fn !== 'function') throw new GraceError('ERR_GRACE_OPTIONS', `${name}.checks.${check} must be a function returning a boolean or a promise of one, got ${typeof fn}`);
-  }
-  const checkTimeout = options.checkTimeout ?? HEALTH_DEFAULTS.checkTimeout;
-  if (typeof checkTimeout !== 'number' || !Number.isFinite(checkTimeout) || checkTimeout <= 0) {
-    throw new GraceError('ERR_GRACE_OPTIONS', `${name}.checkTimeout must be a positive number of milliseconds, got ${String(checkTimeout)}`);
-  }
-  return { live, ready, checks: Object.entries(checks), checkTimeout };
 }
 
 function warmUp(value: ServeOptions['warmUp']): ResolvedWarmUp | undefined {

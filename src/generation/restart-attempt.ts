@@ -1,3 +1,4 @@
+import { deadline } from '../platform/deadline.js';
 import { GraceError } from '../platform/errors.js';
 import { Launch } from '../protocol/launcher.js';
 import type { Net } from '../sockets/net.js';
@@ -60,15 +61,11 @@ export class RestartAttempt {
     const started = performance.now();
     const fail = (message: string, cause?: unknown) => new GraceError('ERR_GRACE_RESTART_FAILED', message, { cause });
     if (settings.beforeRestart) {
-      let timer: NodeJS.Timeout | undefined;
-      const hung = new Promise<'hung'>((resolve) => (timer = setTimeout(resolve, settings.readyTimeout, 'hung')));
       try {
-        const hook = await Promise.race([Promise.resolve(settings.beforeRestart()), hung]);
+        const hook = await deadline(Promise.resolve(settings.beforeRestart()), settings.readyTimeout, 'hung' as const);
         if (hook === 'hung') throw fail(`the beforeRestart hook did not finish within ${settings.readyTimeout} ms`);
       } catch (cause) {
         throw cause instanceof GraceError ? cause : fail(`the beforeRestart hook failed: ${(cause as Error)?.message ?? cause}`, cause);
-      } finally {
-        clearTimeout(timer);
       }
     }
     if (this.abandoned) throw fail(this.abandoned);

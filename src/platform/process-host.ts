@@ -1,5 +1,5 @@
-import { readProcFs, type ProcessInfo } from '../generation/launched-by.js';
-import { LISTEN_ENV_KEYS } from '../protocol/listen-env.js';
+import { readProcess, type ProcessInfo } from './proc.js';
+import { LISTEN_ENV_KEYS } from './listen-env.js';
 
 /**
  * Everything grace takes from the process as a whole (pid, env, argv,
@@ -67,7 +67,7 @@ export const realProcess: ProcessHost = {
   execArgv: process.execArgv,
   argv: process.argv,
   ppid: () => process.ppid,
-  readProcess: readProcFs,
+  readProcess,
   cwd: () => process.cwd(),
   onSignal(signal, handler) {
     process.on(signal, handler);

@@ -1,7 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Duplex, Readable } from 'node:stream';
 import { GraceError } from '../platform/errors.js';
-import { readyFdAfter } from './listen-env.js';
+import { compileCacheEnv } from './compile-cache.js';
+import { childListenEnv, readyFdAfter, type Starter } from '../platform/listen-env.js';
 
 /*
  * Starting a generation, the same in direct mode and under `grace run`: spawn
@@ -27,6 +28,19 @@ export interface LaunchSpec {
   label: string;
 }
 
+/**
+ * A generation's environment, the same in direct mode and under `grace run`:
+ * `base` without the protocol variables this process inherited, then the
+ * sockets' LISTEN_FDS and LISTEN_FDNAMES, GRACE_GENERATION, who starts it
+ * (GRACE_PARENT_PID or GRACE_SUPERVISOR_PID) and GRACE_READY_FD, and the
+ * compile cache generations share (compile-cache.ts). What only one mode
+ * sets (the worker's index, the stop delay) its caller adds.
+ */
+export function generationEnv(base: NodeJS.ProcessEnv, socketNames: string[], generation: number, starter: Omit<Starter, 'readyFd'>): NodeJS.ProcessEnv {
+  return { ...childListenEnv(base, socketNames, generation, starter), ...compileCacheEnv(base) };
+}
+
+/** How a process ended, as node reports it: an exit code, or the signal that killed it. */
 export interface ExitStatus {
   code: number | null;
   signal: NodeJS.Signals | null;
@@ -133,8 +147,7 @@ export class Launch {
   private notStarted(cause: NodeJS.ErrnoException): void {
     this.spawnError = cause.code ?? 'ERR_SPAWN';
     this.on({ type: 'give-up', reason: `could not start the ${this.spec.label}: ${cause.message}`, cause });
-    const notExecutable = cause.code === 'EACCES' || cause.code === 'ENOEXEC';
-    this.on({ type: 'exit', status: { code: notExecutable ? 126 : 127, signal: null } });
+    this.on({ type: 'exit', status: { code: cannotRun(cause.code)?.status ?? 127, signal: null } });
   }
 
   private describe(): string {
@@ -180,6 +193,20 @@ export class Launch {
     this.markExited(status);
     this.settle.reject(this.failure!);
   }
+}
+
+/**
+ * A command that cannot be started at all, said as a shell says it: 127 when
+ * it is not found (ENOENT), 126 when it is found but cannot be executed
+ * (EACCES; ENOEXEC, an unknown binary format, where the C library does not
+ * run such a file with /bin/sh as glibc's does). Undefined for any other
+ * spawn error (EMFILE, EAGAIN, …), which a later try may get past.
+ */
+export function cannotRun(code: string | undefined): { status: 126 | 127; why: string } | undefined {
+  if (code === 'ENOENT') return { status: 127, why: 'not found' };
+  if (code === 'EACCES') return { status: 126, why: 'not executable (permission denied)' };
+  if (code === 'ENOEXEC') return { status: 126, why: 'not executable (unknown binary format)' };
+  return undefined;
 }
 
 export function describeExit({ code, signal }: ExitStatus): string {

@@ -1,7 +1,5 @@
 import { existsSync } from 'node:fs';
-import { compileCacheEnv } from './compile-cache.js';
-import type { LaunchSpec } from './launcher.js';
-import { childListenEnv } from './listen-env.js';
+import { generationEnv, type LaunchSpec } from './launcher.js';
 import type { Handoff } from '../sockets/net.js';
 import type { ProcessHost } from '../platform/process-host.js';
 
@@ -38,7 +36,7 @@ export function nextGenerationCommand(host: ProcessHost): { file: string; args: 
  */
 export function nextGenerationSpec(host: ProcessHost, handoff: Handoff, generation: number, readyTimeout: number): LaunchSpec {
   const { file, args } = nextGenerationCommand(host);
-  const env: NodeJS.ProcessEnv = { ...childListenEnv(host.env, handoff.names, generation, { kind: 'parent', pid: host.pid }), ...compileCacheEnv(host.env) };
+  const env = generationEnv(host.env, handoff.names, generation, { kind: 'parent', pid: host.pid });
   if (env.NODE_OPTIONS) env.NODE_OPTIONS = stripInspectorFlags(env.NODE_OPTIONS.split(/\s+/)).join(' ');
   const cwd = host.cwd();
   // spawn would report a vanished cwd as "spawn node ENOENT", naming the wrong thing.

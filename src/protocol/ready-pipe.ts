@@ -1,6 +1,6 @@
 import { closeSync, writeSync } from 'node:fs';
 import { Socket } from 'node:net';
-import type { Starter } from './listen-env.js';
+import type { Starter } from '../platform/listen-env.js';
 import type { Log } from '../platform/logger.js';
 import type { ProcessHost } from '../platform/process-host.js';
 

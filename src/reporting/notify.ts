@@ -1,6 +1,7 @@
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { childProcess } from '../platform/builtin.js';
+import { deadline } from '../platform/deadline.js';
 import type { Log } from '../platform/logger.js';
 import type { ProcessHost } from '../platform/process-host.js';
 
@@ -22,22 +23,21 @@ export function systemdNotifier(host: ProcessHost, logger: Log): Notify {
     logger.warn('NOTIFY_SOCKET is set but systemd-notify is not on PATH: readiness is not reported to systemd', { event: 'notify-failed' });
     return skip;
   }
-  return (...assignments) =>
-    new Promise<void>((resolve) => {
-      // --pid names us as the sender (the service needs NotifyAccess=all).
-      const child = childProcess().spawn(binary, [`--pid=${host.pid}`, ...assignments], { stdio: 'ignore', env: host.env });
-      const timer = setTimeout(resolve, NOTIFY_TIMEOUT_MS);
+  return async (...assignments) => {
+    // --pid names us as the sender (the service needs NotifyAccess=all).
+    const child = childProcess().spawn(binary, [`--pid=${host.pid}`, ...assignments], { stdio: 'ignore', env: host.env });
+    const done = new Promise<void>((resolve) => {
       child.on('error', (err) => {
         logger.warn(`systemd-notify failed: ${err.message}`, { event: 'notify-failed', err });
-        clearTimeout(timer);
         resolve();
       });
       child.on('exit', (code) => {
         if (code !== 0) logger.warn(`systemd-notify ${assignments.join(' ')} exited with code ${code}`, { event: 'notify-failed', code });
-        clearTimeout(timer);
         resolve();
       });
     });
+    await deadline(done, NOTIFY_TIMEOUT_MS, undefined);
+  };
 }
 
 function findOnPath(name: string, path: string): string | undefined {

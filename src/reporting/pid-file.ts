@@ -13,6 +13,7 @@ import {
 } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { crypto } from '../platform/builtin.js';
+import { readStat } from '../platform/proc.js';
 import { GraceError } from '../platform/errors.js';
 
 /*
@@ -186,12 +187,6 @@ export function removePidFile(path: string, pid: number): boolean {
   }
 }
 
-/** A process's start time in clock ticks since boot (Linux /proc), or undefined elsewhere. */
-export function processStartTime(pid: number): number | undefined {
-  const fields = procStat(pid);
-  return fields && Number(fields[STARTTIME]);
-}
-
 /** Alive, not a zombie, and (where the OS tells) the same process that was recorded. */
 export function isSameLiveProcess(pid: number, start: number | undefined): boolean {
   try {
@@ -199,32 +194,8 @@ export function isSameLiveProcess(pid: number, start: number | undefined): boole
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
-  const fields = procStat(pid);
-  if (!fields) return true; // no /proc: trust kill(0)
-  if (fields[STATE] === 'Z') return false;
-  return start === undefined || Number(fields[STARTTIME]) === start;
-}
-
-/** A process's real and effective uid (Linux /proc), or undefined where the OS does not tell. */
-export function processUids(pid: number): { real: number; effective: number } | undefined {
-  try {
-    const line = /^Uid:\s+(\d+)\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return line ? { real: Number(line[1]), effective: Number(line[2]) } : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-// /proc/<pid>/stat fields after the command name (which may hold spaces):
-// index 0 is field 3 (state), index 19 is field 22 (starttime).
-const STATE = 0;
-const STARTTIME = 19;
-
-function procStat(pid: number): string[] | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  } catch {
-    return undefined;
-  }
+  const stat = readStat(pid);
+  if (!stat) return true; // no /proc: trust kill(0)
+  if (stat.state === 'Z') return false;
+  return start === undefined || stat.startTime === start;
 }

@@ -1,6 +1,7 @@
 import type { Log } from '../platform/logger.js';
 import { systemdNotifier, type Notify } from './notify.js';
-import { processStartTime, removePidFile, writePidFile, type PidFileState } from './pid-file.js';
+import { readStat } from '../platform/proc.js';
+import { removePidFile, writePidFile, type PidFileState } from './pid-file.js';
 import type { ProcessHost } from '../platform/process-host.js';
 
 /*
@@ -74,7 +75,7 @@ export class StatusReporter {
     try {
       writePidFile(path, {
         pid: this.host.pid,
-        start: processStartTime(this.host.pid),
+        start: readStat(this.host.pid)?.startTime,
         generation,
         serving,
         signal: this.options.signal,

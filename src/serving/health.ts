@@ -1,9 +1,10 @@
 import type http from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Server } from 'node:net';
+import { deadline } from '../platform/deadline.js';
+import { GraceError } from '../platform/errors.js';
 import { resolveLogger, type Log, type Logger } from '../platform/logger.js';
 import { currentGeneration } from '../platform/current-generation.js';
-import { resolveHealth, type ResolvedHealth } from '../generation/options.js';
 
 /*
  * Health and readiness for load balancers and kubelets, without app code.
@@ -46,6 +47,49 @@ export interface HealthOptions {
 export interface HealthHandlerOptions extends HealthOptions {
   /** Where a check that starts or stops failing is logged (default: stderr); `false` silences it. */
   logger?: Logger | false;
+}
+
+/** Options after validation; `undefined` when health is off. */
+export interface ResolvedHealth {
+  live: string;
+  ready: string;
+  checks: Array<[name: string, check: () => boolean | Promise<boolean>]>;
+  checkTimeout: number;
+}
+
+/** The defaults of {@link HealthOptions}. */
+export const HEALTH_DEFAULTS = { live: '/livez', ready: '/readyz', checkTimeout: 500 } as const;
+
+/** Validates the `health` serve option (or the standalone handler's options). */
+export function resolveHealth(value: unknown, name = 'options.health'): ResolvedHealth | undefined {
+  if (value === undefined || value === false) return undefined;
+  if (value === true) value = {};
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new GraceError('ERR_GRACE_OPTIONS', `${name} must be true, false or { live?, ready?, checks?, checkTimeout? }, got ${JSON.stringify(value)}`);
+  }
+  const options = value as HealthHandlerOptions;
+  const path = (key: 'live' | 'ready') => {
+    const p = options[key] ?? HEALTH_DEFAULTS[key];
+    if (typeof p !== 'string' || !/^\/[^?#\s]*$/.test(p)) {
+      throw new GraceError('ERR_GRACE_OPTIONS', `${name}.${key} must be a path starting with '/' (no query or spaces), like '${HEALTH_DEFAULTS[key]}'; got ${JSON.stringify(p)}`);
+    }
+    return p;
+  };
+  const live = path('live');
+  const ready = path('ready');
+  if (live === ready) throw new GraceError('ERR_GRACE_OPTIONS', `${name}.live and ${name}.ready must differ, both are ${JSON.stringify(live)}`);
+  const checks = options.checks ?? {};
+  if (typeof checks !== 'object' || checks === null || Array.isArray(checks)) {
+    throw new GraceError('ERR_GRACE_OPTIONS', `${name}.checks must be an object of named functions, like { db: () => pool.ping() }; got ${JSON.stringify(checks)}`);
+  }
+  for (const [check, fn] of Object.entries(checks)) {
+    if (typeof fn !== 'function') throw new GraceError('ERR_GRACE_OPTIONS', `${name}.checks.${check} must be a function returning a boolean or a promise of one, got ${typeof fn}`);
+  }
+  const checkTimeout = options.checkTimeout ?? HEALTH_DEFAULTS.checkTimeout;
+  if (typeof checkTimeout !== 'number' || !Number.isFinite(checkTimeout) || checkTimeout <= 0) {
+    throw new GraceError('ERR_GRACE_OPTIONS', `${name}.checkTimeout must be a positive number of milliseconds, got ${String(checkTimeout)}`);
+  }
+  return { live, ready, checks: Object.entries(checks), checkTimeout };
 }
 
 /** How each check came out: `ok`, `failed` (false), `error` (threw or rejected) or `timeout`. */
@@ -132,18 +176,9 @@ export function healthHandler(options: ResolvedHealth, isReady: () => boolean, l
   };
 }
 
-async function runCheck(check: () => boolean | Promise<boolean>, timeout: number): Promise<CheckResult> {
-  let timer: NodeJS.Timeout | undefined;
-  const timedOut = new Promise<CheckResult>((resolve) => {
-    timer = setTimeout(() => resolve('timeout'), timeout);
-    timer.unref();
-  });
+function runCheck(check: () => boolean | Promise<boolean>, timeout: number): Promise<CheckResult> {
   const outcome = (async (): Promise<CheckResult> => ((await check()) === true ? 'ok' : 'failed'))().catch((): CheckResult => 'error');
-  try {
-    return await Promise.race([outcome, timedOut]);
-  } finally {
-    clearTimeout(timer);
-  }
+  return deadline(outcome, timeout, 'timeout', { ref: false });
 }
 
 function send(req: http.IncomingMessage | Http2ServerRequest, res: http.ServerResponse | Http2ServerResponse, status: number, body: HealthBody | undefined, ready: boolean): void {

@@ -3,7 +3,7 @@ import { GraceError } from '../platform/errors.js';
 import { resolveLogger, type Log, type Logger } from '../platform/logger.js';
 import { realProcess, type ProcessHost } from '../platform/process-host.js';
 import { exitAfterDrain } from './exit-after-drain.js';
-import { within } from '../platform/within.js';
+import { deadline } from '../platform/deadline.js';
 
 /**
  * Phases run in this order; the closers of one phase run together.
@@ -250,7 +250,7 @@ export class Shutdown extends EventEmitter<ShutdownEvents> {
     let forced = false;
     let forcedEarly = false;
     let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<void>((resolve) => {
+    const timeUp = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, timeout);
       this.forceNow = () => {
         forcedEarly = true;
@@ -281,7 +281,7 @@ export class Shutdown extends EventEmitter<ShutdownEvents> {
     for (const phase of PHASES) {
       const work: Promise<unknown>[] = this.entries.filter((e) => e.phase === phase).map(runEntry);
       if (phase === 'drain') work.push(this.settleTasks());
-      await Promise.race([Promise.all(work), deadline]);
+      await Promise.race([Promise.all(work), timeUp]);
       if (forced) break;
     }
     // A finished shutdown must not hold the event loop open until the deadline.
@@ -302,7 +302,7 @@ export class Shutdown extends EventEmitter<ShutdownEvents> {
       }
       const running = this.entries.filter((e) => e.state === 'running');
       // Forced closers (destroyed sockets) usually finish at once; give them a moment.
-      await within(Promise.all(running.filter((e) => e.force).map((e) => e.settled)), FORCE_SETTLE_MS);
+      await deadline(Promise.all(running.filter((e) => e.force).map((e) => e.settled)), FORCE_SETTLE_MS, undefined);
       for (const entry of this.entries) {
         if (entry.state === 'running') unfinished.push(entry.name);
         if (entry.state === 'waiting') unfinished.push(`${entry.name} (not started)`);

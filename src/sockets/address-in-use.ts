@@ -1,9 +1,11 @@
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { endianness } from 'node:os';
 import { basename, dirname } from 'node:path';
 import { GraceError } from '../platform/errors.js';
-import { canonicalIp } from './inherited-address.js';
+import { pidsHoldingSockets, readCommandLine, readTcpTable, readUnixSockets } from '../platform/proc.js';
+import { canonicalIp, WILDCARDS } from './inherited-address.js';
+import { isTemporaryName } from './temporary-name.js';
 
 /*
  * "Address already in use", said as a GraceError that names the address and,
@@ -55,14 +57,14 @@ function describeHolders(pids: number[], { pidFile, self }: InUseContext): strin
 /** Pids of the processes holding a socket bound to `target` (empty when not known). */
 export function findHolders(target: BindTarget): number[] {
   const inodes = target.kind === 'tcp' ? tcpInodes(target) : unixInodes(target.path);
-  return inodes.size === 0 ? [] : pidsHolding(inodes);
+  return inodes.size === 0 ? [] : pidsHoldingSockets(inodes);
 }
 
 const LISTEN = '0A';
 const CLOSE = '07'; // bound but not listening, as `grace run` holds its sockets before the app starts
 
 function tcpInodes({ host, port }: { host: string | undefined; port: number }): Set<number> {
-  const rows = [...procRows('/proc/net/tcp'), ...procRows('/proc/net/tcp6')].flatMap((row) => {
+  const rows = [...readTcpTable('tcp'), ...readTcpTable('tcp6')].flatMap((row) => {
     const local = decodeLocal(row[1]);
     const inode = Number(row[9]);
     return local && local.port === port && inode > 0 ? [{ ...local, state: row[3], inode }] : [];
@@ -73,8 +75,6 @@ function tcpInodes({ host, port }: { host: string | undefined; port: number }): 
   const listening = matching.filter((r) => r.state === LISTEN);
   return new Set((listening.length ? listening : matching.filter((r) => r.state === CLOSE)).map((r) => r.inode));
 }
-
-const WILDCARDS = new Set(['0.0.0.0', '::']);
 
 /** `0100007F:1F90` (IPv4, or 32 hex digits for IPv6): each 32-bit word in the kernel's byte order. */
 export function decodeLocal(field: string | undefined, littleEndian = endianness() === 'LE'): { address: string; port: number } | undefined {
@@ -89,76 +89,21 @@ export function decodeLocal(field: string | undefined, littleEndian = endianness
   return { address: canonicalIp(groups.join(':')), port };
 }
 
-const GRACE_TEMPORARY = /^\.grace-[0-9a-f]+$/;
 const ACCEPTING = 0x10000; // __SO_ACCEPTCON: a listening socket
 
 function unixInodes(path: string): Set<number> {
   const shown = path.replace(/\0/g, '@');
-  const listening = procRows('/proc/net/unix', 7).filter((row) => (parseInt(row[3] ?? '0', 16) & ACCEPTING) !== 0 && row[7] !== undefined);
-  const exact = listening.filter((row) => (shown.startsWith('@') ? row[7]!.replace(/@+$/, '') === shown.replace(/@+$/, '') : row[7] === shown));
-  if (exact.length) return new Set(exact.map((row) => Number(row[6])));
-  const temporary = listening.filter((row) => dirname(row[7]!) === dirname(path) && GRACE_TEMPORARY.test(basename(row[7]!)));
-  return new Set(temporary.length === 1 ? [Number(temporary[0]![6])] : []);
-}
-
-// The rows of a /proc/net table, split on blanks; with `fields`, the rest of
-// the line (a unix path may hold spaces) is one last field.
-function procRows(file: string, fields?: number): string[][] {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch {
-    return [];
-  }
-  return text
-    .split('\n')
-    .slice(1)
-    .filter((line) => line.trim())
-    .map((line) => {
-      const parts = line.trim().split(/\s+/);
-      if (fields === undefined || parts.length <= fields) return parts;
-      const prefix = parts.slice(0, fields);
-      const rest = line.trim().replace(new RegExp(`^(?:\\S+\\s+){${fields}}`), '');
-      return [...prefix, rest];
-    });
-}
-
-function pidsHolding(inodes: Set<number>): number[] {
-  const found: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    let fds: string[];
-    try {
-      fds = readdirSync(`/proc/${entry}/fd`);
-    } catch {
-      continue; // another user's, or gone
-    }
-    for (const fd of fds) {
-      let link: string;
-      try {
-        link = readlinkSync(`/proc/${entry}/fd/${fd}`);
-      } catch {
-        continue;
-      }
-      const match = /^socket:\[(\d+)\]$/.exec(link);
-      if (match && inodes.has(Number(match[1]))) {
-        found.push(Number(entry));
-        break;
-      }
-    }
-  }
-  return found.sort((a, b) => a - b);
+  const listening = (readUnixSockets() ?? []).filter((row) => (row.flags & ACCEPTING) !== 0 && row.path !== undefined);
+  const exact = listening.filter((row) => (shown.startsWith('@') ? row.path!.replace(/@+$/, '') === shown.replace(/@+$/, '') : row.path === shown));
+  if (exact.length) return new Set(exact.map((row) => row.inode));
+  const temporary = listening.filter((row) => dirname(row.path!) === dirname(path) && isTemporaryName(row.path!));
+  return new Set(temporary.length === 1 ? [temporary[0]!.inode] : []);
 }
 
 // The program's name from its argv[0]: /proc/<pid>/comm is the main
 // thread's name, which Node 24 sets to "MainThread".
 function commandName(pid: number): string | undefined {
-  try {
-    const argv0 = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0] ?? '';
-    return basename(argv0) || undefined;
-  } catch {
-    return undefined;
-  }
+  return basename(readCommandLine(pid)?.[0] ?? '') || undefined;
 }
 
 function pidFileFirstPid(path: string): number | undefined {

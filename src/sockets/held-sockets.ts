@@ -2,12 +2,12 @@ import { lookup } from 'node:dns/promises';
 import { closeSync } from 'node:fs';
 import net from 'node:net';
 import { constants } from 'node:os';
-import { getSystemErrorMap } from 'node:util';
 import { addressInUse, type InUseContext } from './address-in-use.js';
 import { GraceError } from '../platform/errors.js';
 import { addressSatisfies } from './inherited-address.js';
 import { InheritedPool } from './inherited-fds.js';
-import { clearListenEnv, readListenEnv } from '../protocol/listen-env.js';
+import { listenError } from './listen-error.js';
+import { clearListenEnv, readListenEnv } from '../platform/listen-env.js';
 import { describeSpec, parseListenSpec, type ListenSpec, type ParsedListenSpec } from './listen-spec.js';
 import type { ProcessHost } from '../platform/process-host.js';
 import { bindAtPath, removeSocketFile, type SocketFile } from './unix-socket.js';
@@ -121,7 +121,7 @@ function bind(address: string | null, port: number, addressType: number, label: 
     throw new GraceError('ERR_GRACE_UNSUPPORTED', `this node (${process.version}) cannot bind a socket without listening on it`);
   }
   const handle = create(address, port, addressType);
-  if (typeof handle === 'number') throw bindError(handle, label);
+  if (typeof handle === 'number') throw listenError(handle, label);
   return handle;
 }
 
@@ -145,14 +145,8 @@ function bindTcp(address: string | null, family: number, spec: ParsedListenSpec 
   const real = { kind: 'tcp' as const, address: out.address ?? '', port: out.port ?? 0 };
   if (err === 0 && real.port !== 0 && addressSatisfies(spec, real)) return handle;
   handle.close();
-  const cause = bindError(err === 0 ? EADDRINUSE : err, label);
+  const cause = listenError(err === 0 ? EADDRINUSE : err, label);
   throw cause.code === 'EADDRINUSE' ? inUse(cause) : cause;
-}
-
-/** Shaped like node's own listen errors: `listen EADDRINUSE: address already in use 127.0.0.1:80`. */
-function bindError(errno: number, label: string): NodeJS.ErrnoException {
-  const [code, description] = getSystemErrorMap().get(errno) ?? [`errno ${errno}`, 'bind failed'];
-  return Object.assign(new Error(`listen ${code}: ${description} ${label}`), { code, errno, syscall: 'listen', address: label });
 }
 
 function closeQuietly(fd: number): void {

@@ -1,9 +1,11 @@
-import { existsSync, fstatSync, readFileSync, realpathSync } from 'node:fs';
+import { fstatSync, realpathSync } from 'node:fs';
 import { isIP, isIPv4, type Server } from 'node:net';
 import { basename, dirname, resolve } from 'node:path';
 import { GraceError } from '../platform/errors.js';
-import type { InheritedFd } from '../protocol/listen-env.js';
+import { parseUnixSockets, readUnixSockets } from '../platform/proc.js';
+import type { InheritedFd } from '../platform/listen-env.js';
 import { describeSpec, type ParsedListenSpec } from './listen-spec.js';
+import { isTemporaryName } from './temporary-name.js';
 
 /*
  * An inherited socket's LISTEN_FDNAMES label is only a claim: a wrong or stale
@@ -30,9 +32,8 @@ export type RealAddress =
   /** A unix socket whose path cannot be read here. */
   | { kind: 'unix-unknown' };
 
-const PROC_NET_UNIX = '/proc/net/unix';
-const WILDCARDS = new Set(['0.0.0.0', '::']);
-const GRACE_TEMPORARY = /^\.grace-[0-9a-f]+$/;
+/** The addresses that mean "every interface". */
+export const WILDCARDS: ReadonlySet<string> = new Set(['0.0.0.0', '::']);
 
 /**
  * Throws ERR_GRACE_INHERITED_FD, naming the fd, its label, what it really is
@@ -53,9 +54,9 @@ export function checkInheritedAddress(server: Server, spec: ParsedListenSpec, in
 export function readRealAddress(server: Server, fd: number): RealAddress {
   const address = server.address();
   if (address && typeof address === 'object') return { kind: 'tcp', address: address.address, port: address.port };
-  if (!existsSync(PROC_NET_UNIX)) return { kind: 'unix-unknown' };
-  const found = unixPathByInode(readFileSync(PROC_NET_UNIX, 'utf8'), fstatSync(fd).ino);
-  return found === null ? { kind: 'unix-unknown' } : { kind: 'unix', path: found };
+  const inode = fstatSync(fd).ino;
+  const row = readUnixSockets()?.find((r) => r.inode === inode);
+  return row ? { kind: 'unix', path: row.path } : { kind: 'unix-unknown' };
 }
 
 /**
@@ -63,13 +64,8 @@ export function readRealAddress(server: Server, fd: number): RealAddress {
  * undefined for an unnamed socket, null when it is not listed.
  */
 export function unixPathByInode(table: string, inode: number): string | undefined | null {
-  // Num RefCount Protocol Flags Type St Inode [Path]; a path may hold spaces.
-  const row = /^\s*\S+:\s+\S+\s+\S+\s+\S+\s+\S+\s+\S+\s+(\d+)(?: (.*))?$/;
-  for (const line of table.split('\n')) {
-    const match = row.exec(line);
-    if (match && Number(match[1]) === inode) return match[2] || undefined;
-  }
-  return null;
+  const row = parseUnixSockets(table).find((r) => r.inode === inode);
+  return row ? row.path : null;
 }
 
 /** Whether a socket really bound at `real` is what `spec` asks for. */
@@ -121,7 +117,7 @@ function pathSatisfied(requested: string, bound: string): boolean {
   if (bound.startsWith('@')) return false;
   const full = resolve(bound);
   if (!sameDirectory(dirname(full), dirname(requested))) return false;
-  return basename(full) === basename(requested) || GRACE_TEMPORARY.test(basename(full));
+  return basename(full) === basename(requested) || isTemporaryName(full);
 }
 
 function sameDirectory(a: string, b: string): boolean {

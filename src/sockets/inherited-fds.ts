@@ -1,6 +1,7 @@
-import { closeSync, fstatSync, readlinkSync, type Stats } from 'node:fs';
+import { closeSync, fstatSync, type Stats } from 'node:fs';
 import { GraceError } from '../platform/errors.js';
-import type { InheritedFd } from '../protocol/listen-env.js';
+import { readOwnFd } from '../platform/proc.js';
+import type { InheritedFd } from '../platform/listen-env.js';
 
 /** Names grace gives the sockets it hands on; anything else came from elsewhere (systemd). */
 function isGraceName(name: string | undefined): boolean {
@@ -69,9 +70,6 @@ function describeFd(fd: number, stats: Stats): string {
         : stats.isCharacterDevice()
           ? 'a character device'
           : 'not a socket';
-  try {
-    return `${kind} (${readlinkSync(`/proc/self/fd/${fd}`)})`;
-  } catch {
-    return kind;
-  }
+  const target = readOwnFd(fd);
+  return target === undefined ? kind : `${kind} (${target})`;
 }

@@ -3,7 +3,7 @@ import { addressInUse, type InUseContext } from './address-in-use.js';
 import { GraceError } from '../platform/errors.js';
 import { checkInheritedAddress, readRealAddress, type RealAddress } from './inherited-address.js';
 import { InheritedPool } from './inherited-fds.js';
-import { clearListenEnv, readListenEnv, type InheritedFd, type ListenEnv } from '../protocol/listen-env.js';
+import { clearListenEnv, readListenEnv, type InheritedFd, type ListenEnv } from '../platform/listen-env.js';
 import { describeSpec, parseListenSpec, specFromName, type ListenSpec, type ParsedListenSpec } from './listen-spec.js';
 import { realProcess, type ProcessHost } from '../platform/process-host.js';
 import { listen } from './server-listen.js';

@@ -1,18 +1,10 @@
+import { once } from 'node:events';
 import type { ListenOptions, Server } from 'node:net';
 
 /** `server.listen` as a promise that rejects with the listen error. */
-export function listen(server: Server, options: ListenOptions | { fd: number }): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onError = (err: Error) => {
-      server.removeListener('listening', onListening);
-      reject(err);
-    };
-    const onListening = () => {
-      server.removeListener('error', onError);
-      resolve();
-    };
-    server.once('error', onError);
-    server.once('listening', onListening);
-    server.listen(options);
-  });
+export async function listen(server: Server, options: ListenOptions | { fd: number }): Promise<void> {
+  // once() rejects on an 'error' before 'listening', and removes both listeners either way.
+  const listening = once(server, 'listening');
+  server.listen(options);
+  await listening;
 }

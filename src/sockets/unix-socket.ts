@@ -1,11 +1,11 @@
 import { lstatSync, renameSync, unlinkSync } from 'node:fs';
 import { connect, type ListenOptions, type Server } from 'node:net';
 import { listen } from './server-listen.js';
-import { dirname, join } from 'node:path';
-import { getSystemErrorMap } from 'node:util';
+import { dirname } from 'node:path';
 import { addressInUse, type InUseContext } from './address-in-use.js';
-import { crypto } from '../platform/builtin.js';
 import { GraceError } from '../platform/errors.js';
+import { listenError } from './listen-error.js';
+import { temporaryName } from './temporary-name.js';
 
 /*
  * libuv unlinks a unix socket's path when the process that bound it closes the
@@ -90,7 +90,7 @@ function checkPathLength(path: string): void {
 
 /** Where to bind before renaming onto `path`: beside it, so the rename is atomic. */
 function temporaryNameFor(path: string): string {
-  const temp = join(dirname(path), `.grace-${crypto().randomBytes(6).toString('hex')}`);
+  const temp = temporaryName(path);
   if (Buffer.byteLength(temp) > SUN_PATH_MAX) {
     throw new GraceError('ERR_GRACE_LISTEN_SPEC', `unix socket path ${path} is too long: its directory leaves no room for grace's temporary name (${SUN_PATH_MAX} bytes at most)`);
   }
@@ -147,19 +147,16 @@ async function refuseIfInUse(path: string, context: InUseContext = {}): Promise<
   );
 }
 
-// Shaped like node's own listen errors (code, errno, syscall, address), with
-// the configured path where node would name the temporary one.
+// Named with the configured path where node would name the temporary one.
 function bindError(cause: unknown, path: string, context: InUseContext): Error {
   if (cause instanceof GraceError) return cause;
-  const { code = 'EUNKNOWN', errno } = cause as NodeJS.ErrnoException;
+  const { code } = cause as NodeJS.ErrnoException;
   if (code === 'EADDRINUSE') return addressInUse(showPath(path), cause, { kind: 'unix', path }, context);
-  const description = typeof errno === 'number' ? getSystemErrorMap().get(errno)?.[1] : undefined;
   const why =
     code === 'EACCES' || code === 'EPERM'
       ? `: grace binds it under a temporary name in ${dirname(path)} and renames it into place, so that directory must be writable`
       : '';
-  const message = `listen ${code}: ${description ?? (cause as Error).message} ${showPath(path)}${why}`;
-  return Object.assign(new Error(message, { cause }), { code, errno, syscall: 'listen', address: path });
+  return listenError(cause as Error, path, why);
 }
 
 function showPath(path: string): string {

@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { GraceError } from '../platform/errors.js';
+import { readRss } from '../platform/proc.js';
 
 /*
  * `--max-memory`: a worker whose resident set grows past the limit is
@@ -20,16 +20,6 @@ export function parseBytes(flag: string, text: string): number {
     throw new GraceError('ERR_GRACE_USAGE', `${flag} takes a size in bytes, or with K, M or G (512M, 1.5G), got ${JSON.stringify(text)}`);
   }
   return bytes;
-}
-
-/** A process's resident set size in bytes (Linux /proc), or undefined where it cannot be read. */
-export function readRss(pid: number): number | undefined {
-  try {
-    const line = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return line ? Number(line[1]) * 1024 : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /** Whether RSS can be read here (a Linux /proc). */

@@ -1,9 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { constants } from 'node:os';
 import type { HeldSockets } from '../sockets/held-sockets.js';
-import { describeExit, Launch, type ExitStatus } from '../protocol/launcher.js';
-import { compileCacheEnv } from '../protocol/compile-cache.js';
-import { childListenEnv } from '../protocol/listen-env.js';
+import { cannotRun, describeExit, generationEnv, Launch, type ExitStatus } from '../protocol/launcher.js';
 import type { Log } from '../platform/logger.js';
 import type { ProcessHost } from '../platform/process-host.js';
 import { initialTable, step, type WorkerAction, type WorkerEvent, type WorkerTable } from './worker-table.js';
@@ -169,7 +167,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
   private launch(index: number, id: number, generation: number, why: string): void {
     const { host, sockets, logger, workers } = this.options;
     // Workers share V8's compile cache (Node >= 22.1), as direct-mode generations do.
-    const env: NodeJS.ProcessEnv = { ...childListenEnv(host.env, sockets.names, generation, { kind: 'supervisor', pid: host.pid }), ...compileCacheEnv(host.env) };
+    const env = generationEnv(host.env, sockets.names, generation, { kind: 'supervisor', pid: host.pid });
     // The supervisor is systemd's main process; the app must not claim that.
     delete env.NOTIFY_SOCKET;
     env.GRACE_WORKER = String(index);
@@ -240,9 +238,9 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
    * missing is a deploy in progress, and the restart backoff waits for it.
    */
   private exitIfUnrunnable(launch: Launch): void {
-    const status = launch.spawnError === 'ENOENT' ? 127 : launch.spawnError === 'EACCES' ? 126 : undefined;
-    if (status === undefined || this.table.phase === 'stopping') return;
-    const why = status === 127 ? 'not found' : 'not executable (permission denied)';
+    const cannot = cannotRun(launch.spawnError);
+    if (!cannot || this.table.phase === 'stopping') return;
+    const { status, why } = cannot;
     this.options.logger.error(`cannot run ${JSON.stringify(this.options.command[0])}: ${why}; exiting with status ${status}`, { event: 'command-unrunnable', status });
     this.emit('unrunnable', { status });
   }

@@ -1,3 +1,5 @@
+import type { ExitStatus } from '../protocol/launcher.js';
+
 /*
  * `grace run --workers N`: the workers' bookkeeping as one table and the one
  * function that moves it, as lifecycle.ts does for a generation. One slot per
@@ -43,12 +45,7 @@ export interface Slot {
   /** The last backoff scheduled, ms; 0 after a stable run. */
   backoff: number;
   /** How the last worker serving here ended (for the exit status at a stop). */
-  lastExit: ExitCode | undefined;
-}
-
-export interface ExitCode {
-  code: number | null;
-  signal: NodeJS.Signals | null;
+  lastExit: ExitStatus | undefined;
 }
 
 export interface WorkerTable {
@@ -70,7 +67,7 @@ export type WorkerEvent =
   /** A launch that never became ready was reaped (it exited, missed its deadline, or was abandoned). */
   | { type: 'failed'; index: number; id: number; reason: string }
   /** A ready worker exited; `ranMs` is how long it had been up. */
-  | { type: 'exited'; index: number; id: number; status: ExitCode; ranMs: number }
+  | { type: 'exited'; index: number; id: number; status: ExitStatus; ranMs: number }
   | { type: 'restart-due'; index: number }
   | { type: 'reload' }
   | { type: 'over-memory'; index: number; id: number }

@@ -1,5 +1,5 @@
 import { fstatSync } from 'node:fs';
-import { GraceError } from '../platform/errors.js';
+import { GraceError } from './errors.js';
 
 /*
  * The fd protocol between generations, in environment variables, compatible
@@ -9,6 +9,11 @@ import { GraceError } from '../platform/errors.js';
  * `GRACE_PARENT_PID` (the previous generation, SIGTERMed once ready) or
  * `GRACE_SUPERVISOR_PID` (`grace run`), `GRACE_READY_FD` (a pipe right after
  * the sockets, to write "ready" to) and `GRACE_GENERATION` (counts restarts).
+ *
+ * In platform/, below everything that uses it: the process host takes these
+ * variables out of process.env as the package loads, the sockets layer
+ * inherits through them (net.ts, held-sockets.ts) and the protocol layer
+ * starts children with them (launcher.ts).
  */
 
 /** The first inherited fd, after stdin, stdout and stderr. */
