@@ -147,10 +147,11 @@ export async function warmUp(targets: ReadonlyArray<{ server: Server }>, options
     logger.info(`warm-up stopped after ${tally.sent} requests in ${ms} ms: pid ${host.pid} is stopping`, { ...fields, event: 'warm-up-stopped' });
     return;
   }
-  failure ??= failureOf(tally, typeof options.requests === 'function');
+  const isFunction = typeof options.requests === 'function';
+  failure ??= failureOf(tally, isFunction);
   if (failure === undefined) {
-    if (tally.sent === 0) logger.warn(`warm-up sent no request in ${ms} ms (its timeout is ${options.timeout} ms)`, fields);
-    else logger.info(`warmed up with ${tally.sent} requests in ${ms} ms`, fields);
+    if (tally.sent > 0) logger.info(`warmed up with ${tally.sent} requests in ${ms} ms`, fields);
+    else logger.warn(`warm-up sent no request: ${isFunction ? 'the requests function sent none' : `its ${options.timeout} ms timeout passed before the first`}`, fields);
     return;
   }
   if (options.failOnError) throw new GraceError('ERR_GRACE_WARM_UP', failure);

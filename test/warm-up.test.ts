@@ -169,10 +169,14 @@ test('warmUp.concurrency: at most that many warm-up requests reach the app at on
   assert.equal(ready.maxWarmInFlight, 3);
 });
 
-test('a requests function that fails before sending anything is reported per round, not as "1 of 0 requests"', { timeout: 60_000 }, async (t) => {
+test('a warm-up that sent nothing says why: a requests function that failed before sending is counted per round (not "1 of 0 requests"), a 0 ms timeout is named', { timeout: 60_000 }, async (t) => {
   const { app } = startApp(t, { warmUpThrows: true });
   const ready = (await app.ready()) as Ready;
   assert.equal(ready.warm, 0);
   await app.waitForLog(/warning: the warm-up requests function failed in 2 of 2 rounds \(first: no session\); serving anyway/);
   assert.doesNotMatch(app.log, / of 0 /);
+
+  const { app: none } = startApp(t, { warmUp: { requests: ['/a'], timeout: 0 } });
+  assert.equal(((await none.ready()) as Ready).warm, 0);
+  await none.waitForLog(/warning: warm-up sent no request: its 0 ms timeout passed before the first/);
 });
