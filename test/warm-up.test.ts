@@ -153,6 +153,15 @@ test('a stop during warm-up aborts it, removes its directory, and exits 0 at onc
   assert.deepEqual(socketsUnder(tmp), []);
 });
 
+test('a process that dies of an uncaught error during warm-up leaves no warm-up directory behind', { timeout: 60_000 }, async (t) => {
+  const { app, tmp } = startApp(t, { warmUp: { requests: ['/slow'], rounds: 80, concurrency: 1, timeout: 10_000 }, slowMs: 50, crashOnWarm: true });
+  const exited = new Promise<number | null>((resolve) => app.proc.on('exit', (code) => resolve(code)));
+  assert.equal(await exited, 1);
+  assert.match(app.log, /crash during warm-up/);
+  assert.deepEqual(warmDirs(readdirSync(tmp)), []);
+  assert.deepEqual(socketsUnder(tmp), []);
+});
+
 test('warmUp.timeout: requests still in flight at the deadline are cut and count as failed, and the generation serves without waiting for them', { timeout: 60_000 }, async (t) => {
   const { app } = startApp(t, { warmUp: { requests: ['/slow'], rounds: 1, timeout: 300 }, slowMs: 30_000 });
   const ready = (await app.ready()) as Ready & { warmFinished: number };
