@@ -172,7 +172,7 @@ test('warmUp.timeout: requests still in flight at the deadline are cut and count
 });
 
 test('warmUp.concurrency: at most that many warm-up requests reach the app at once, and that many do', { timeout: 60_000 }, async (t) => {
-  const { app } = startApp(t, { warmUp: { requests: Array(6).fill('/slow'), rounds: 2, concurrency: 3 }, slowMs: 200 });
+  const { app } = startApp(t, { warmUp: { requests: Array(6).fill('/slow'), rounds: 2, concurrency: 3, timeout: 30_000 }, slowMs: 400 });
   const ready = (await app.ready()) as Ready & { maxWarmInFlight: number };
   assert.equal(ready.warm, 12);
   assert.equal(ready.maxWarmInFlight, 3);
