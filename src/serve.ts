@@ -16,6 +16,7 @@ import { RestartAttempt } from './restart.js';
 import { Shutdown, type ShutdownReport } from './shutdown.js';
 import { StatusReporter } from './status.js';
 import { removeSocketFile } from './unix-socket.js';
+import type { ResolvedWarmUp } from './warm-up.js';
 
 export type { StopReason } from './lifecycle.js';
 
@@ -87,6 +88,8 @@ export class Graceful extends EventEmitter<GracefulEvents> {
   private resolveDone!: () => void;
   private stopDelayTimer: NodeJS.Timeout | undefined;
   private removeCrashHandler: (() => void) | undefined;
+  /** While warming up: a stop aborts the warm-up, and its drain waits until the warm-up's channel is gone. */
+  private warming: { abort: AbortController; over: Promise<unknown> } | undefined;
   /** Set once a managed stop finished: arms the exit timer when nothing is left to wait for. */
   private exitWhenDone: (() => void) | undefined;
 
@@ -165,8 +168,8 @@ export class Graceful extends EventEmitter<GracefulEvents> {
       } catch (cause) {
         throw new GraceError('ERR_GRACE_READY', `the ready hook failed: ${(cause as Error)?.message ?? cause}`, { cause });
       }
-      if (this.options.warmUp) await (await import('./warm-up.js')).warmUp(this.targets, this.options.warmUp, this.logger);
-      if (this.lifecycle.state !== 'starting') return; // stopped while the ready hook ran
+      if (this.options.warmUp) await this.warmUp(this.options.warmUp);
+      if (this.lifecycle.state !== 'starting') return; // stopped while the ready hook or the warm-up ran
       for (const [i, { server }] of this.targets.entries()) {
         const listen = listens[i]!;
         this.bound.push(listen === ONLY_INHERITED ? await this.net.listenOnlyInherited(server) : await this.net.listen(server, listen, { pidFile: this.options.pidFile }));
@@ -182,6 +185,19 @@ export class Graceful extends EventEmitter<GracefulEvents> {
     this.logger.info(`Serving ${this.where} with pid ${this.host.pid}`, { event: 'serving', addresses: this.addresses() });
     this.emit('listening', { pid: this.host.pid, addresses: this.addresses() });
     if (this.dispatch({ type: 'started' }).some((a) => a.do === 'announce')) await this.announce();
+  }
+
+  private async warmUp(options: ResolvedWarmUp): Promise<void> {
+    const { warmUp } = await import('./warm-up.js');
+    if (this.lifecycle.state !== 'starting') return; // stopped while the ready hook ran
+    const abort = new AbortController();
+    const warming = warmUp(this.targets, options, { logger: this.logger, host: this.host, signal: abort.signal });
+    this.warming = { abort, over: warming.catch(() => {}) };
+    try {
+      await warming;
+    } finally {
+      this.warming = undefined;
+    }
   }
 
   /**
@@ -479,7 +495,9 @@ export class Graceful extends EventEmitter<GracefulEvents> {
     }
     this.emit('stopping', { reason, signal });
     // Stop accepting at once; the registry waits for the drain in its drain phase.
-    const drained = Promise.all(this.drainers.map((d) => d.drain(this.options.idleGrace)));
+    // A stop during the warm-up aborts it: drained once its channel is gone too.
+    this.warming?.abort.abort();
+    const drained = Promise.all([...this.drainers.map((d) => d.drain(this.options.idleGrace)), this.warming?.over]);
     let forced = 0;
     const unregister = this.shutdown.register(() => drained, {
       name: `servers (${this.where || 'not listening'})`,
