@@ -114,6 +114,27 @@ test('a crash while a new generation is in its ready hook: the port stays served
   );
 });
 
+test('a crash while a new generation starts, and that generation never gets ready: the stop the crash put off begins, exit 1', { timeout: 60_000 }, async (t) => {
+  const control = join(tempDir(t), 'control.json');
+  writeFileSync(control, '{}');
+  const app = startFixture(t, { listen: [local], control, reportReadyHook: true, options: { handleCrashes: true, readyTimeout: 1500 } });
+  const first = await app.ready();
+  const port = portOf(first);
+  writeFileSync(control, JSON.stringify({ hang: true }));
+  process.kill(first.pid, 'SIGUSR2');
+  const hung = await app.waitFor((e) => e.event === 'ready-hook' && e.pid !== first.pid);
+  assert.equal((await get({ port }, '/reject?answer')).json.pid, first.pid);
+  assert.equal((await get({ port }, '/')).json.pid, first.pid, 'still served while the new generation starts');
+  const exit = await app.waitFor((e) => e.event === 'exit' && e.pid === first.pid);
+  assert.equal(exit.code, 1);
+  assert.match(app.log, /restart failed: .*; pid \d+ had crashed, so it stops/);
+  assert.deepEqual(
+    app.events.filter((e) => e.event === 'stopped').map((e) => [e.pid, e.reason, e.forced]),
+    [[first.pid, 'crash', 0]],
+  );
+  await waitForExit(hung.pid);
+});
+
 test('without handleCrashes, Node\'s default stands: the process dies at once', { timeout: 30_000 }, async (t) => {
   const app = startFixture(t, { listen: [local] });
   const ready = await app.ready();
