@@ -43,6 +43,11 @@ export interface Lifecycle {
   readonly delaysStop: boolean;
   /** While leaving: the signal that asked for the stop, if one did. */
   readonly stopSignal: NodeJS.Signals | undefined;
+  /**
+   * An uncaught error was handled (crash handling on): whatever ends this
+   * generation, a stop or a handover, it exits with status 1.
+   */
+  readonly crashed: boolean;
 }
 
 export type LifecycleEvent =
@@ -87,10 +92,11 @@ export type Action =
   | { do: 'force'; signal: NodeJS.Signals }
   /** Not a stop signal here: let it do what it would without grace (terminate). */
   | { do: 'default-action'; signal: NodeJS.Signals }
-  | { do: 'finish' };
+  /** The drain is over: exit, with status 1 if `crashed` (else as the drain went). */
+  | { do: 'finish'; crashed: boolean };
 
 export function initialLifecycle(supervised: boolean, delaysStop = false): Lifecycle {
-  return { state: 'starting', reason: undefined, childSigtermDue: false, supervised, delaysStop, stopSignal: undefined };
+  return { state: 'starting', reason: undefined, childSigtermDue: false, supervised, delaysStop, stopSignal: undefined, crashed: false };
 }
 
 /** The one place the lifecycle changes: the next state and what to do. */
@@ -111,7 +117,13 @@ export function transition(now: Lifecycle, event: LifecycleEvent): { next: Lifec
       return stay({ do: 'refuse', code: 'ERR_GRACE_NOT_SERVING', why: 'shutting down' });
 
     case 'restart-failed':
-      return state === 'restarting' ? { next: to('serving'), actions: [{ do: 'report-failure' }] } : stay();
+      if (state !== 'restarting') return stay();
+      // Crashed while it started: nothing better will serve, so the stop the crash put off begins.
+      if (now.crashed) {
+        const stopping = stop(to('serving'), 'crash', undefined, false);
+        return { next: stopping.next, actions: [{ do: 'report-failure' }, ...stopping.actions] };
+      }
+      return { next: to('serving'), actions: [{ do: 'report-failure' }] };
 
     case 'child-ready':
       // Too late once a stop abandoned the child: it was killed, never accepted.
@@ -149,21 +161,27 @@ export function transition(now: Lifecycle, event: LifecycleEvent): { next: Lifec
       };
 
     case 'crash':
-      // Whatever state we are in, the process is suspect: no delay, drain now.
-      if (state === 'draining' || state === 'stopped') return stay();
-      return stop(now, 'crash', undefined, false);
+      // A stop under way goes on, but it now ends with status 1.
+      if (state === 'draining' || state === 'stopped') return { next: { ...now, crashed: true }, actions: [] };
+      // A new generation is starting on our sockets: it is the best place for
+      // traffic, and abandoning it would leave them unserved until a restart.
+      // Serve on, hand over once it is ready (or stop if it fails), exit 1.
+      if (state === 'restarting') return { next: { ...now, crashed: true }, actions: [] };
+      // Otherwise the process is suspect: no delay, drain now.
+      return stop({ ...now, crashed: true }, 'crash', undefined, false);
 
     case 'drained':
-      return state === 'draining' ? { next: to('stopped'), actions: [{ do: 'finish' }] } : stay();
+      return state === 'draining' ? { next: to('stopped'), actions: [{ do: 'finish', crashed: now.crashed }] } : stay();
   }
 }
 
 // A stop during a restart is a stop: the unready child goes too. With
 // `delay`, a serving generation with a stop delay leaves first; one still
-// starting accepts nothing yet, so it has nothing to leave.
+// starting accepts nothing yet, so it has nothing to leave, and one that
+// crashed is suspect, so it does not linger.
 function stop(now: Lifecycle, reason: StopReason, signal: NodeJS.Signals | undefined, delay: boolean): { next: Lifecycle; actions: Action[] } {
   const actions: Action[] = now.state === 'restarting' ? [{ do: 'abandon-child' }] : [];
-  if (delay && now.delaysStop && now.state !== 'starting') {
+  if (delay && now.delaysStop && now.state !== 'starting' && !now.crashed) {
     actions.push({ do: 'leave', reason, signal });
     return { next: { ...now, state: 'leaving', reason, stopSignal: signal }, actions };
   }

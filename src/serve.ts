@@ -382,8 +382,13 @@ export class Graceful extends EventEmitter<GracefulEvents> {
           this.logger.info(`new generation abandoned: ${err.message}`, { event: 'child-abandoned', err });
           return;
         }
-        this.logger.error(`restart failed: ${err.message}; still serving with pid ${this.host.pid}`, { event: 'restart-failed', err });
-        this.status?.failed(this.generation, this.host.pid, err.message);
+        if (this.lifecycle.state !== 'serving') {
+          // It crashed while the restart ran: the stop it put off has begun.
+          this.logger.error(`restart failed: ${err.message}; pid ${this.host.pid} had crashed, so it stops`, { event: 'restart-failed', err });
+        } else {
+          this.logger.error(`restart failed: ${err.message}; still serving with pid ${this.host.pid}`, { event: 'restart-failed', err });
+          this.status?.failed(this.generation, this.host.pid, err.message);
+        }
         this.emit('restart-failed', err);
       },
     );
@@ -519,8 +524,8 @@ export class Graceful extends EventEmitter<GracefulEvents> {
       const deadline = report.durationMs >= timeout ? `after ${timeout} ms` : 'on a forced stop';
       this.logger.warn(`destroyed ${forced} connection(s) still open ${deadline}`, { event: 'connections-destroyed', count: forced });
     }
-    this.dispatch({ type: 'drained' });
-    this.finish(reason, report, forced);
+    const done = this.dispatch({ type: 'drained' }).find((a) => a.do === 'finish');
+    this.finish(reason, report, forced, done?.crashed ?? false);
   }
 
   /**
@@ -531,18 +536,23 @@ export class Graceful extends EventEmitter<GracefulEvents> {
   private onCrash(error: unknown, origin: 'uncaughtException' | 'unhandledRejection'): void {
     const what = origin === 'uncaughtException' ? 'uncaught exception' : 'unhandled rejection';
     const message = error instanceof Error ? error.message : String(error);
-    const stopping = this.lifecycle.state === 'draining' || this.lifecycle.state === 'stopped';
-    const then = stopping ? 'while stopping; the stop goes on' : 'stopping gracefully, then exiting with status 1';
+    const { state } = this.lifecycle;
+    const then =
+      state === 'draining' || state === 'stopped'
+        ? 'while stopping; the stop goes on, then exits with status 1'
+        : state === 'restarting'
+          ? `while pid ${this.attempt?.pid ?? '(not spawned yet)'} starts: serving until it is ready, then handing over and exiting with status 1`
+          : 'stopping gracefully, then exiting with status 1';
     this.logger.error(`${what}: ${message}; ${then}`, { event: 'crash', origin, err: error }, { stack: true });
     this.dispatch({ type: 'crash' });
   }
 
-  private finish(reason: StopReason, report: ShutdownReport, forced: number): void {
+  private finish(reason: StopReason, report: ShutdownReport, forced: number, crashed: boolean): void {
     // Past the stop, an app's errors are its own again.
-    if (reason !== 'crash') this.removeCrashHandler?.();
+    if (!crashed) this.removeCrashHandler?.();
     const clean = !report.forced && report.failed.length === 0 && forced === 0;
-    // A crash exits 1 however cleanly it drained: the process failed.
-    const status = clean && reason !== 'crash' ? 0 : 1;
+    // A crash exits 1 however cleanly it drained, during a stop or a handover too: the process failed.
+    const status = clean && !crashed ? 0 : 1;
     const managed = this.options.exit && reason !== 'stop';
     if (!clean) {
       const what = [report.forced || forced ? 'was forced' : '', report.failed.length ? `had failed closers (${report.failed.map((f) => f.name).join(', ')})` : '']
