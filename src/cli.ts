@@ -10,6 +10,7 @@ import { checkDurationSum, parseDuration } from './duration.js';
 import { GraceError } from './errors.js';
 import { canReadRss, parseBytes } from './memory-limit.js';
 import { reload } from './reload.js';
+import { printableJson, printableLines } from './printable.js';
 import { formatStatus, readStatus } from './status-command.js';
 import { Supervisor } from './supervisor.js';
 
@@ -153,7 +154,7 @@ async function runStatus(args: string[]): Promise<number> {
   const pidFile = values['pid-file'];
   if (!pidFile) throw new GraceError('ERR_GRACE_USAGE', 'grace status needs --pid-file FILE');
   const report = readStatus(pidFile);
-  process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report));
+  process.stdout.write(values.json ? `${printableJson(report)}\n` : formatStatus(report));
   return 0;
 }
 
@@ -219,7 +220,8 @@ main(argv).then(
   },
   (thrown: Error & { code?: string }) => {
     const err = asUsageError(thrown, argv[0] ?? '');
-    process.stderr.write(`grace: ${err.message}\n`);
+    // A message may quote a file or an argument: its escape sequences are shown, not sent.
+    process.stderr.write(`grace: ${printableLines(err.message)}\n`);
     if (err.code === 'ERR_GRACE_USAGE') process.stderr.write(`\n${usageOf(argv[0])}`);
     process.exitCode = err.code === 'ERR_GRACE_USAGE' ? 2 : 1;
   },
