@@ -8,7 +8,9 @@ import { availableParallelism } from 'node:os';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { checkDurationSum, parseDuration } from './duration.js';
 import { GraceError } from './errors.js';
+import { resolveLogger } from './logger.js';
 import { canReadRss, parseBytes } from './memory-limit.js';
+import { nonUtf8Warning } from './non-utf8.js';
 import { reload } from './reload.js';
 import { printableJson, printableLines } from './printable.js';
 import { formatStatus, readStatus } from './status-command.js';
@@ -135,6 +137,8 @@ async function runSupervisor(args: string[]): Promise<number> {
   const stopDelay = milliseconds('--stop-delay', values['stop-delay']);
   // The supervisor's kill deadline waits out both (supervisor.ts; its default stop timeout is 60 000).
   checkDurationSum(['--stop-delay', '--stop-timeout'], [stopDelay ?? 0, stopTimeout ?? 60_000], 'ERR_GRACE_USAGE');
+  const lossy = nonUtf8Warning(process.pid, process.env, 'every worker');
+  if (lossy) resolveLogger(undefined).warn(lossy, { event: 'non-utf8' });
   const supervisor = new Supervisor({
     command: args.slice(split + 1),
     listen: values.listen ?? [],

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { chownSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { MAX_DURATION_MS } from '../src/duration.ts';
@@ -230,4 +230,51 @@ test('grace status on a pid file owned by another uid does not say it would sign
   assert.doesNotMatch(result.stderr, /signal/);
   const reload = await grace(['reload', '--pid-file', pidFile, '--timeout', '300']);
   assert.match(reload.stderr, /refusing to signal/, 'reload still says it refuses to signal');
+});
+
+// Bytes that are not UTF-8 cannot be written from Node (it encodes strings as
+// UTF-8), so a shell puts them on the command line and in the environment.
+const LATIN1_CAFE = ['-c', `exec env CAFE="$(printf 'caf\\351')" "$0" "$@" "$(printf 'caf\\351')"`];
+const hasProc = existsSync('/proc/self/cmdline');
+
+/** A process's argv or environment as exec gave it: each entry's bytes, in hex. */
+function procEntries(pid: number, file: 'cmdline' | 'environ'): string[] {
+  const raw = readFileSync(`/proc/${pid}/${file}`);
+  const out: string[] = [];
+  for (let start = 0, end; start < raw.length; start = end + 1) {
+    end = raw.indexOf(0, start);
+    if (end < 0) end = raw.length;
+    out.push(raw.subarray(start, end).toString('hex'));
+  }
+  return out;
+}
+
+test('bytes that are not UTF-8 in argv and the environment reach the next generation as U+FFFD, and the old one says so', { timeout: 60_000, skip: !hasProc && 'needs /proc' }, async (t) => {
+  const app = startFixture(t, { listen: [local] }, {}, { file: '/bin/sh', args: [...LATIN1_CAFE, process.execPath, ...FIXTURE_ARGS] });
+  const first = await app.ready();
+  const cafe = Buffer.from('caf\xe9', 'latin1').toString('hex');
+  const replaced = Buffer.from('caf\ufffd').toString('hex');
+  assert.equal(procEntries(first.pid, 'cmdline').at(-1), cafe, 'generation 1 was given the raw byte');
+  assert.ok(procEntries(first.pid, 'environ').includes(Buffer.from('CAFE=').toString('hex') + cafe));
+  process.kill(first.pid, 'SIGUSR2');
+  const second = await app.handedOver(first.pid);
+  // Node cannot pass the byte on (child_process encodes strings as UTF-8): the limit, as it is.
+  assert.equal(procEntries(second.pid, 'cmdline').at(-1), replaced);
+  assert.ok(procEntries(second.pid, 'environ').includes(Buffer.from('CAFE=').toString('hex') + replaced));
+  assert.match(app.log, /warning: argument \d+ \("caf\uFFFD"\), environment variable "CAFE" of pid \d+ hold bytes that are not UTF-8: .*the new generation gets U\+FFFD/);
+  process.kill(second.pid, 'SIGTERM');
+  await waitForExit(second.pid);
+});
+
+test('grace run says when its argv or environment holds bytes its workers will get as U+FFFD', { timeout: 60_000, skip: !hasProc && 'needs /proc' }, async (t) => {
+  const app = startFixture(t, { listen: [local] }, {}, {
+    file: '/bin/sh',
+    args: [...LATIN1_CAFE, process.execPath, '--import', 'tsx', CLI, 'run', '--listen', '127.0.0.1:0', '--', process.execPath, ...FIXTURE_ARGS],
+  });
+  const worker = await app.ready();
+  assert.ok(procEntries(worker.pid, 'environ').includes(Buffer.from('CAFE=caf\ufffd').toString('hex')));
+  assert.match(app.log, /warning: argument \d+ \("caf\uFFFD"\), environment variable "CAFE" of pid \d+ hold bytes that are not UTF-8: .*every worker gets U\+FFFD/);
+  process.kill(app.proc.pid!, 'SIGTERM');
+  const [code] = await once(app.proc, 'exit');
+  assert.equal(code, 0);
 });
