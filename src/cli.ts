@@ -30,7 +30,7 @@ const RUN_USAGE = `
       Supervisor mode: hold the listening sockets (SPEC: PORT, HOST:PORT,
       [IPv6]:PORT or a unix socket path; or sockets from systemd socket
       activation) and run COMMAND as the app, in N worker processes (default 1;
-      max: one per CPU) that all accept on the same sockets; each gets
+      max: one per CPU, at most 1024) that all accept on the same sockets; each gets
       GRACE_WORKER (0..N-1) and GRACE_WORKERS. SIGUSR2 or SIGHUP: rolling
       reload, K new workers at a time (default 1), each old one retired once
       a new one is ready. SIGINT/SIGTERM: every worker drains; exit 0 when all
@@ -38,7 +38,9 @@ const RUN_USAGE = `
       readiness 503 first (GRACE_STOP_DELAY; not on reloads); --stop-timeout
       then counts from the end of it. A crashed worker is restarted in its slot. --max-memory 512M:
       replace a worker whose RSS is over it (Linux). Exit status 127 (126) at
-      once if COMMAND is not found (not executable).
+      once if COMMAND is not found (not executable). Every MS is a whole
+      number of milliseconds up to 2147483647 (about 24.8 days, Node's
+      longest timer); --stop-delay plus --stop-timeout too.
 `;
 
 const STATUS_USAGE = `
