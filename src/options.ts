@@ -1,3 +1,5 @@
+import { constants } from 'node:os';
+import { checkDuration, parseDuration } from './duration.js';
 import { GraceError } from './errors.js';
 import type { HealthHandlerOptions, HealthOptions } from './health.js';
 import type { Logger } from './logger.js';
@@ -137,9 +139,8 @@ export const DEFAULTS = {
 
 export function resolveOptions(options: ServeOptions, env: NodeJS.ProcessEnv = {}): ResolvedOptions {
   return {
-    restartSignal: restartSignal(options.restartSignal),
+    ...signalOptions(options.restartSignal, options.stopSignals),
     devWatcher: devWatcher(options.devWatcher),
-    stopSignals: signals('stopSignals', options.stopSignals) ?? [...DEFAULTS.stopSignals],
     readyTimeout: duration('readyTimeout', options.readyTimeout, DEFAULTS.readyTimeout),
     // Unset: the shutdown registry's own timeout (DEFAULTS.shutdownTimeout unless it was given another).
     shutdownTimeout: options.shutdownTimeout === undefined ? undefined : duration('shutdownTimeout', options.shutdownTimeout, DEFAULTS.shutdownTimeout),
@@ -156,31 +157,19 @@ export function resolveOptions(options: ServeOptions, env: NodeJS.ProcessEnv = {
 }
 
 function duration(name: string, value: number | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    throw new GraceError('ERR_GRACE_OPTIONS', `options.${name} must be a non-negative number of milliseconds, got ${String(value)}`);
-  }
-  return value;
+  return value === undefined ? fallback : checkDuration(`options.${name}`, value);
 }
 
 function stopDelayFromEnv(env: NodeJS.ProcessEnv): number {
   const raw = env.GRACE_STOP_DELAY;
   if (raw === undefined || raw === '') return DEFAULTS.stopDelay;
-  if (!/^\d+$/.test(raw)) {
-    throw new GraceError('ERR_GRACE_OPTIONS', `GRACE_STOP_DELAY must be a whole number of milliseconds, got ${JSON.stringify(raw)}`);
-  }
-  return Number(raw);
+  return parseDuration('GRACE_STOP_DELAY', raw, 'ERR_GRACE_OPTIONS');
 }
 
 function flag(name: string, value: unknown, fallback: boolean): boolean {
   if (value === undefined) return fallback;
   if (typeof value !== 'boolean') throw new GraceError('ERR_GRACE_OPTIONS', `options.${name} must be true or false, got ${JSON.stringify(value)}`);
   return value;
-}
-
-function restartSignal(value: NodeJS.Signals | false | undefined): NodeJS.Signals | false {
-  if (value === false || value === undefined) return value ?? DEFAULTS.restartSignal;
-  return signals('restartSignal', [value])![0]!;
 }
 
 function devWatcher(value: unknown): 'auto' | boolean {
@@ -191,12 +180,41 @@ function devWatcher(value: unknown): 'auto' | boolean {
   return value;
 }
 
-function signals(name: string, value: unknown): NodeJS.Signals[] | undefined {
-  if (value === undefined) return undefined;
-  if (!Array.isArray(value) || !value.every((v) => typeof v === 'string' && /^SIG[A-Z0-9]+$/.test(v))) {
-    throw new GraceError('ERR_GRACE_OPTIONS', `options.${name} must be ${name === 'stopSignals' ? 'an array of signal names' : 'a signal name or false'}, like 'SIGTERM'; got ${JSON.stringify(value)}`);
+// Signals no process can catch: a handler for them is refused by the OS (uv_signal_start EINVAL).
+const UNCATCHABLE = new Set(['SIGKILL', 'SIGSTOP']);
+
+/**
+ * `restartSignal` and `stopSignals`: real signal names this OS has, that a
+ * process can catch, each given once; the restart signal must not also mean
+ * stop (it would silently turn every restart into a stop).
+ */
+function signalOptions(restart: unknown, stop: unknown): { restartSignal: NodeJS.Signals | false; stopSignals: NodeJS.Signals[] } {
+  const restartSignal = restart === false ? false : restart === undefined ? DEFAULTS.restartSignal : signalName('options.restartSignal', restart, 'a signal name or false');
+  let stopSignals: NodeJS.Signals[] = [...DEFAULTS.stopSignals];
+  if (stop !== undefined) {
+    if (!Array.isArray(stop)) throw new GraceError('ERR_GRACE_OPTIONS', `options.stopSignals must be an array of signal names, like ['SIGINT', 'SIGTERM']; got ${describe(stop)}`);
+    stopSignals = checkSignals('options.stopSignals', stop);
   }
-  return value as NodeJS.Signals[];
+  if (restartSignal !== false && stopSignals.includes(restartSignal)) {
+    throw new GraceError('ERR_GRACE_OPTIONS', `options.restartSignal ${restartSignal} is also in options.stopSignals (${stopSignals.join(', ')}): one signal cannot both restart and stop`);
+  }
+  return { restartSignal, stopSignals };
+}
+
+/** A list of signals to handle (`stopSignals`, `Shutdown.handleSignals`'s `signals`): each a catchable signal, once. */
+export function checkSignals(name: string, value: readonly unknown[]): NodeJS.Signals[] {
+  const names = value.map((v, i) => signalName(`${name}[${i}]`, v, 'a signal name'));
+  const twice = names.find((n, i) => names.indexOf(n) !== i);
+  if (twice) throw new GraceError('ERR_GRACE_OPTIONS', `${name} names ${twice} twice: give each signal once`);
+  return names;
+}
+
+function signalName(name: string, value: unknown, what: string): NodeJS.Signals {
+  if (typeof value !== 'string' || !Object.hasOwn(constants.signals, value)) {
+    throw new GraceError('ERR_GRACE_OPTIONS', `${name} must be ${what}, like 'SIGTERM' (one of os.constants.signals); got ${describe(value)}`);
+  }
+  if (UNCATCHABLE.has(value)) throw new GraceError('ERR_GRACE_OPTIONS', `${name} cannot be ${value}: no process can catch it`);
+  return value as NodeJS.Signals;
 }
 
 function nonEmpty(name: string, value: unknown): string {
@@ -249,10 +267,7 @@ export function resolveHealth(value: unknown, name = 'options.health'): Resolved
   for (const [check, fn] of Object.entries(checks)) {
     if (typeof fn !== 'function') throw new GraceError('ERR_GRACE_OPTIONS', `${name}.checks.${check} must be a function returning a boolean or a promise of one, got ${typeof fn}`);
   }
-  const checkTimeout = options.checkTimeout ?? HEALTH_DEFAULTS.checkTimeout;
-  if (typeof checkTimeout !== 'number' || !Number.isFinite(checkTimeout) || checkTimeout <= 0) {
-    throw new GraceError('ERR_GRACE_OPTIONS', `${name}.checkTimeout must be a positive number of milliseconds, got ${String(checkTimeout)}`);
-  }
+  const checkTimeout = checkDuration(`${name}.checkTimeout`, options.checkTimeout ?? HEALTH_DEFAULTS.checkTimeout, { positive: true });
   return { live, ready, checks: Object.entries(checks), checkTimeout };
 }
 

@@ -81,7 +81,7 @@ export async function reload(options: ReloadOptions): Promise<ReloadResult> {
  * root's power. Where the OS does not tell a process's uid, the file must be
  * the caller's own, so kill()'s permission check is the owner's.
  */
-export function trustedPidFile(path: string): { state: PidFileState; owner: number } {
+export function trustedPidFile(path: string, purpose: 'signal' | 'read' = 'signal'): { state: PidFileState; owner: number } {
   const { state, owner } = readOwnedPidFile(path);
   // Read the uids first: the identity check after them proves they were the recorded process's.
   const uids = processUids(state.pid);
@@ -96,7 +96,7 @@ export function trustedPidFile(path: string): { state: PidFileState; owner: numb
       const runsAs = uids.real === uids.effective ? `uid ${uids.real}` : `uid ${uids.real} (effective ${uids.effective})`;
       throw new GraceError(
         'ERR_GRACE_PID_FILE',
-        `pid file ${path} is owned by uid ${owner}, but pid ${state.pid} runs as ${runsAs}: refusing to signal a process the file's owner does not run`,
+        `pid file ${path} is owned by uid ${owner}, but pid ${state.pid} runs as ${runsAs}: ${purpose === 'signal' ? 'refusing to signal' : 'not trusting what it says about'} a process the file's owner does not run`,
       );
     }
   } else {

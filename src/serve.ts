@@ -12,6 +12,7 @@ import { processNet, type Listener, type Net } from './net.js';
 import { resolveOptions, type ResolvedOptions, type ServeOptions, type ServeSeams } from './options.js';
 import { canPassSockets, realProcess, type ProcessHost } from './process-host.js';
 import { tellStarterReady } from './ready-pipe.js';
+import { nonUtf8Warning } from './non-utf8.js';
 import { RestartAttempt } from './restart.js';
 import { Shutdown, type ShutdownReport } from './shutdown.js';
 import { StatusReporter } from './status.js';
@@ -349,6 +350,8 @@ export class Graceful extends EventEmitter<GracefulEvents> {
   }
 
   private spawn(): void {
+    const lossy = nonUtf8Warning(this.host.pid, this.host.env, 'the new generation');
+    if (lossy) this.logger.warn(lossy, { event: 'non-utf8' });
     const attempt = new RestartAttempt(this.host, this.net, {
       readyTimeout: this.options.readyTimeout,
       beforeRestart: this.options.beforeRestart,

@@ -266,10 +266,10 @@ test('--workers 2 on a unix socket: both serve it, across a reload', { timeout: 
 });
 
 for (const [args, message] of [
-  [['--workers', '0'], /--workers takes a whole number from 1, or max, got "0"/],
-  [['--workers', 'abc'], /--workers takes a whole number from 1, or max, got "abc"/],
-  [['--surge', '0'], /--surge takes a whole number from 1, got "0"/],
-  [['--max-memory', 'lots'], /--max-memory takes a size in bytes, or with K, M or G/],
+  [['--workers', '0'], /--workers must be a whole number from 1 to 1024, or max; got "0"/],
+  [['--workers', 'abc'], /--workers must be a whole number from 1 to 1024, or max; got "abc"/],
+  [['--surge', '0'], /--surge must be a whole number from 1 to 1024; got "0"/],
+  [['--max-memory', 'lots'], /--max-memory takes a size from 1 byte to 9007199254740991 bytes \(8 PiB\), in bytes or with K, M or G/],
 ] as const) {
   test(`grace run ${args.join(' ')} is a usage error (exit 2)`, { timeout: 60_000 }, async () => {
     const result = await grace(['run', '--listen', '127.0.0.1:0', ...args, '--', node, '-e', '0']);
