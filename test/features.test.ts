@@ -87,18 +87,24 @@ test('restart() resolves with the new generation\'s pid, once it serves', { time
   await stop(second.pid);
 });
 
-// `listening` and `ready` are emitted inside start(), before the promise it
-// returns resolves: `const g = await gracehttp.start(…); g.on('ready', …)`
-// can never see them, and serve() hands out no handle at all. Until grace
-// emits them where a listener can be attached (or the README stops listing
-// them), this test records the defect.
-test('the listening and ready events reach a listener attached to the handle start() resolves with', { timeout: 60_000, todo: 'emitted before start() resolves: no listener can see them (issue 17)' }, async (t) => {
+// Both happen inside start(): the fixture attaches its listeners right after
+// `await gracehttp.start(…)`, as an app would, and must still hear them.
+test('the listening and ready events reach listeners attached right after start() resolves, in every generation', { timeout: 60_000 }, async (t) => {
   const app = startApp(t, {});
   const first = await app.ready();
+  const listening = await app.waitFor((e) => e.event === 'listening-event' && e.pid === first.pid);
+  assert.equal(listening.of, first.pid);
+  assert.deepEqual(listening.addresses, first.addresses);
+  const ready = await app.waitFor((e) => e.event === 'ready-event' && e.pid === first.pid);
+  assert.equal(ready.parentPid, null, 'the first generation has no parent generation');
+  assert.ok(app.events.indexOf(listening) < app.events.indexOf(ready), 'listening, then ready');
   process.kill(first.pid, 'SIGUSR2');
   const second = await app.handedOver(first.pid);
-  await app.waitFor((e) => e.event === 'listening-event' && e.pid === second.pid, 3000);
-  await app.waitFor((e) => e.event === 'ready-event' && e.pid === second.pid, 3000);
+  await app.waitFor((e) => e.event === 'listening-event' && e.pid === second.pid);
+  const secondReady = await app.waitFor((e) => e.event === 'ready-event' && e.pid === second.pid);
+  assert.equal(secondReady.parentPid, first.pid, 'a restarted generation names the one it replaced');
+  await waitForExit(first.pid);
+  await stop(second.pid);
 });
 
 test('custom health paths are answered; the default ones are left to the app', { timeout: 30_000 }, async (t) => {
