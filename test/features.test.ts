@@ -81,7 +81,9 @@ test('restart() resolves with the new generation\'s pid, once it serves', { time
   assert.equal(resolved.pid, first.pid, 'resolved in the old generation');
   assert.equal(resolved.newPid, second.pid, 'with the pid of the generation that now serves');
   assert.equal(spawned.child, second.pid);
-  assert.ok(app.events.indexOf(resolved) > app.events.indexOf(second), 'after the new generation said it was ready');
+  // Documented: it resolves once the child is ready and this generation has begun draining.
+  const handover = await app.waitFor((e) => e.event === 'handover' && e.pid === first.pid);
+  assert.ok(app.events.indexOf(handover) < app.events.indexOf(resolved), 'after the handover (one process\'s lines keep their order)');
   assert.equal((await get({ port: portOf(first) }, '/')).json.pid, second.pid);
   await waitForExit(first.pid);
   await stop(second.pid);
