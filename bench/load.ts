@@ -105,8 +105,22 @@ function describe(err: NodeJS.ErrnoException): string {
   return `${err.code ?? 'error'}: ${err.message}`;
 }
 
+/**
+ * The nearest-rank percentile: the value at rank ⌊p/100 × n⌋ of the sorted
+ * values. Fine for latencies over many samples; for "the median of a few
+ * rounds" use median(), since with an even count this takes the higher middle
+ * value (percentile([a, b], 50) is the larger of the two).
+ */
 export function percentile(values: number[], p: number): number {
   if (values.length === 0) return NaN;
   const sorted = Float64Array.from(values).sort();
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+/** The median: the middle value, or the mean of the two middle values when the count is even. */
+export function median(values: number[]): number {
+  if (values.length === 0) return NaN;
+  const sorted = Float64Array.from(values).sort();
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }

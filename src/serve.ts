@@ -38,9 +38,13 @@ export interface ServeTarget {
 
 /** Lifecycle events of a {@link Graceful}, with their payloads. */
 export interface GracefulEvents {
-  /** Every server listens (on inherited or fresh sockets): after the ready hook. */
+  /**
+   * Every server listens (on inherited or fresh sockets): after the ready
+   * hook. Like `ready`, it happens inside start() and is emitted just after
+   * start() resolves, so a listener attached right after `await start()` hears it.
+   */
   listening: [{ pid: number; addresses: Array<AddressInfo | string> }];
-  /** Serving; the previous generation, if any, was told to go. */
+  /** Serving; the previous generation, if any, was told to go. Emitted just after start() resolves. */
   ready: [{ pid: number; parentPid: number | undefined }];
   /** A next generation was spawned. */
   restart: [{ pid: number }];
@@ -184,7 +188,7 @@ export class Graceful extends EventEmitter<GracefulEvents> {
     }
     this.where = this.describeAddresses();
     this.logger.info(`Serving ${this.where} with pid ${this.host.pid}`, { event: 'serving', addresses: this.addresses() });
-    this.emit('listening', { pid: this.host.pid, addresses: this.addresses() });
+    this.emitAfterStart('listening', { pid: this.host.pid, addresses: this.addresses() });
     if (this.dispatch({ type: 'started' }).some((a) => a.do === 'announce')) await this.announce();
   }
 
@@ -346,7 +350,14 @@ export class Graceful extends EventEmitter<GracefulEvents> {
     // moves to us before the old one exits.
     await this.status?.serving(this.generation, this.host.pid);
     if (this.starter) tellStarterReady(this.host, this.starter, this.logger, () => this.dispatch({ type: 'retire' }));
-    this.emit('ready', { pid: this.host.pid, parentPid: this.starter?.kind === 'parent' ? this.starter.pid : undefined });
+    this.emitAfterStart('ready', { pid: this.host.pid, parentPid: this.starter?.kind === 'parent' ? this.starter.pid : undefined });
+  }
+
+  // 'listening' and 'ready' happen before start() hands the app its handle:
+  // emitted synchronously, no listener could ever hear them. After the
+  // microtasks that resolve start() and run the app's code after its await.
+  private emitAfterStart<E extends 'listening' | 'ready'>(event: E, ...args: GracefulEvents[E]): void {
+    setImmediate(() => (this.emit as (e: E, ...a: GracefulEvents[E]) => boolean)(event, ...args));
   }
 
   private spawn(): void {
