@@ -55,7 +55,8 @@ test('upgraded sockets are not cut when the server stops listening; they are des
   const ws = await upgradedSocket(portOf(ready));
   const stoppedAt = performance.now();
   process.kill(ready.pid, 'SIGTERM');
-  await new Promise((r) => setTimeout(r, 600));
+  await app.waitFor((e) => e.event === 'shutdown-started');
+  await new Promise((r) => setTimeout(r, 600)); // deliberate: past idleGrace (500 ms), half way to the deadline
   assert.equal(ws.socket.destroyed, false, 'still open after the drain began');
   ws.socket.write('still here\n');
   const closedAt = await ws.closed;
