@@ -16,6 +16,8 @@ export interface LoadOptions {
   /** Stop when this signal aborts. */
   signal: AbortSignal;
   timeoutMs?: number;
+  /** Filled as answers come in (a test watches it live); a new one if absent. */
+  samples?: Samples;
 }
 
 /** Per-request records, column-wise to stay small over millions of requests. */
@@ -39,7 +41,7 @@ export class Samples {
 const PID = /pid\D{0,3}(\d+)/;
 
 export async function runLoad(options: LoadOptions, origin = performance.now()): Promise<Samples> {
-  const samples = new Samples();
+  const samples = options.samples ?? new Samples();
   const agent = new http.Agent({ keepAlive: options.keepAlive, maxSockets: options.connections });
   const loop = async () => {
     while (!options.signal.aborted) await once(options, agent, samples, origin);

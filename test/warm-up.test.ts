@@ -3,7 +3,7 @@ import { lstatSync, mkdirSync, readdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { test } from 'node:test';
 import { resolveOptions } from '../src/options.ts';
-import { get, killQuietly, portOf, startFixture, tempDir, waitForExit, type Fixture, type FixtureEvent } from './helpers.ts';
+import { get, killQuietly, portOf, startFixture, tempDir, waitForExit, waitUntil, type Fixture, type FixtureEvent } from './helpers.ts';
 
 const APP = new URL('./fixtures/warm-up-app.ts', import.meta.url).pathname;
 
@@ -57,7 +57,7 @@ test('on a restart, the new generation warms up before it accepts: no client is 
   const second = (await app.handedOver(first.pid)) as Ready;
   await waitForExit(first.pid);
   // A few answers from the new generation, then stop.
-  await new Promise((r) => setTimeout(r, 200));
+  await waitUntil(() => answers.some((a) => a.pid === second.pid), 15_000, () => 'an answer from the new generation');
   polling = false;
   await poll;
   assert.equal(second.warm, 40);
