@@ -183,6 +183,9 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
       fds: sockets.fds,
       // Its own process group: a Ctrl-C at the terminal reaches the supervisor,
       // which passes it on once, rather than both (a second signal would force).
+      // A group signal still reaches the workers: a stop signal through us,
+      // a SIGKILL (which we cannot pass on) as the EOF of their ready channel,
+      // on which they drain and exit (ready-pipe.ts).
       detached: true,
       readyTimeout: this.options.readyTimeout,
       label: workers === 1 ? `generation ${generation}` : `worker ${index} (generation ${generation})`,

@@ -150,3 +150,16 @@ test('a crash drains at once, even while leaving, and once only', () => {
   assert.deepEqual(run([started, sigterm, crash], delayed).did, ['announce', 'leave', 'drain:crash']);
   assert.deepEqual(run([started, restart, crash], delayed).did, ['announce', 'spawn', 'abandon-child', 'drain:crash']);
 });
+
+test('the starter gone (the ready channel\'s EOF) drains at once, skipping a stop delay, and once only', () => {
+  const gone: LifecycleEvent = { type: 'starter-gone' };
+  const supervised = initialLifecycle(true, true);
+  assert.deepEqual(run([started, gone, gone], supervised).did, ['announce', 'drain:signal']);
+  assert.deepEqual(run([started, sigterm, gone], supervised).did, ['announce', 'leave', 'drain:signal']);
+  // Still starting (its ready hook running): nothing is accepted, it stops before it serves.
+  const { now, did } = run([gone], initialLifecycle(false, true));
+  assert.deepEqual(did, ['drain:signal']);
+  assert.deepEqual(run([started], now).did, [], 'a start that finishes after it announces nothing');
+  // A generation draining after a handover finishes its drain.
+  assert.deepEqual(run([started, { type: 'retire' }, gone], supervised).did, ['announce', 'drain:handover']);
+});

@@ -1,0 +1,87 @@
+// `grace run` at its edges, through real processes: the supervisor killed
+// (alone or with its process group) takes its workers with it, a crash loop
+// exits non-zero, and a reload during one starts the fixed code.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { CLI, FIXTURE_ARGS, get, portOf, startFixture, tempDir, waitForExit, waitUntil, type Fixture, type FixtureEvent } from './helpers.ts';
+
+const node = process.execPath;
+
+/** `grace run` with the fixture app; with `setsid`, the supervisor leads a process group of its own. */
+function supervise(t: TestContext, runArgs: string[], config: object, options: { setsid?: boolean } = {}): Fixture {
+  const args = ['--import', 'tsx', CLI, 'run', ...runArgs, '--', node, ...FIXTURE_ARGS];
+  // setsid execs in place (the child is no group leader), so the pid is the supervisor's.
+  const command = options.setsid ? { file: 'setsid', args: [node, ...args] } : { file: node, args };
+  return startFixture(t, config, {}, command);
+}
+
+/** The `grace` command to its exit: status, stdout, stderr. */
+function grace(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = execFile(node, ['--import', 'tsx', CLI, ...args], { timeout: 60_000 }, (_err, stdout, stderr) => {
+      resolve({ code: child.exitCode, stdout, stderr });
+    });
+  });
+}
+
+async function workersReady(app: Fixture, n: number): Promise<FixtureEvent[]> {
+  const ready: FixtureEvent[] = [];
+  for (let i = 0; i < n; i++) ready.push(await app.waitFor((e) => e.event === 'ready' && (n === 1 || e.worker === String(i))));
+  return ready;
+}
+
+// Well within the fixture's drain (nothing is in flight), far below "never".
+const ORPHAN_EXIT_MS = 10_000;
+
+test('kill -9 of grace run: its worker drains and exits, and a new grace run binds the same port at once', { timeout: 60_000 }, async (t) => {
+  const first = supervise(t, ['--listen', '127.0.0.1:0'], { listen: [{ port: 0, host: '127.0.0.1' }] });
+  const [worker] = await workersReady(first, 1);
+  const port = portOf(worker!);
+  first.proc.kill('SIGKILL');
+  await waitForExit(worker!.pid, ORPHAN_EXIT_MS);
+  await first.waitForLog(/supervisor pid \d+ is gone .*: stopping pid/);
+  const second = supervise(t, ['--listen', `127.0.0.1:${port}`], { listen: [{ port, host: '127.0.0.1' }] });
+  const [next] = await workersReady(second, 1);
+  assert.equal((await get({ port }, '/')).json.pid, next!.pid);
+});
+
+test('kill -9 of grace run\'s process group: both workers exit, and a new grace run serves the same unix socket', { timeout: 60_000 }, async (t) => {
+  const path = join(tempDir(t), 'app.sock');
+  const first = supervise(t, ['--listen', path, '--workers', '2'], { listen: [path] }, { setsid: true });
+  const workers = await workersReady(first, 2);
+  process.kill(-first.proc.pid!, 'SIGKILL');
+  for (const w of workers) await waitForExit(w.pid, ORPHAN_EXIT_MS);
+  const second = supervise(t, ['--listen', path], { listen: [path] });
+  const [next] = await workersReady(second, 1);
+  assert.equal((await get({ socketPath: path }, '/')).json.pid, next!.pid);
+});
+
+test('kill -9 of grace run while its worker is still starting: the worker gives up and exits', { timeout: 60_000 }, async (t) => {
+  const control = join(tempDir(t), 'control.json');
+  writeFileSync(control, JSON.stringify({ readyDelay: 60_000 }));
+  const app = supervise(t, ['--listen', '127.0.0.1:0'], { listen: [{ port: 0, host: '127.0.0.1' }], control, reportReadyHook: true });
+  const starting = await app.waitFor((e) => e.event === 'ready-hook');
+  app.proc.kill('SIGKILL');
+  await waitForExit(starting.pid, ORPHAN_EXIT_MS);
+});
+
+test('direct mode: a new generation still starting when its parent is killed exits, and a fresh start binds the port', { timeout: 60_000 }, async (t) => {
+  const control = join(tempDir(t), 'control.json');
+  const app = startFixture(t, { listen: [{ port: 0, host: '127.0.0.1' }], control, reportReadyHook: true });
+  const gen1 = await app.ready();
+  const port = portOf(gen1);
+  writeFileSync(control, JSON.stringify({ readyDelay: 60_000 }));
+  process.kill(gen1.pid, 'SIGUSR2');
+  const child = await app.waitFor((e) => e.event === 'ready-hook' && e.pid !== gen1.pid);
+  process.kill(gen1.pid, 'SIGKILL');
+  await waitForExit(child.pid, ORPHAN_EXIT_MS);
+  await app.waitForLog(new RegExp(`parent pid ${gen1.pid} is gone .*: stopping pid ${child.pid}`));
+  writeFileSync(control, '{}');
+  const fresh = startFixture(t, { listen: [{ port, host: '127.0.0.1' }] });
+  const ready = await fresh.ready();
+  assert.equal((await get({ port }, '/')).json.pid, ready.pid);
+});
