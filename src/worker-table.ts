@@ -42,13 +42,17 @@ export interface Slot {
   restarts: number;
   /** The last backoff scheduled, ms; 0 after a stable run. */
   backoff: number;
-  /** How the last worker serving here ended (for the exit status at a stop). */
+  /** How the last worker here ended, serving or starting (for the exit status at a stop). */
   lastExit: ExitCode | undefined;
+  /** A worker was ever ready here: a slot that never served makes the stop's status non-zero. */
+  served: boolean;
 }
 
 export interface ExitCode {
   code: number | null;
   signal: NodeJS.Signals | null;
+  /** It ended before it was ready (a failed start): a failure even with code 0. */
+  beforeReady?: boolean;
 }
 
 export interface WorkerTable {
@@ -68,7 +72,7 @@ export type WorkerEvent =
   | { type: 'start' }
   | { type: 'ready'; index: number; id: number }
   /** A launch that never became ready was reaped (it exited, missed its deadline, or was abandoned). */
-  | { type: 'failed'; index: number; id: number; reason: string }
+  | { type: 'failed'; index: number; id: number; reason: string; status?: ExitCode }
   /** A ready worker exited; `ranMs` is how long it had been up. */
   | { type: 'exited'; index: number; id: number; status: ExitCode; ranMs: number }
   | { type: 'restart-due'; index: number }
@@ -109,6 +113,7 @@ export function initialTable(workers: number, surge: number): WorkerTable {
     restarts: 0,
     backoff: 0,
     lastExit: undefined,
+    served: false,
   }));
   return { phase: 'starting', slots, surge, generation: 0, lastId: 0, reload: undefined };
 }
@@ -135,6 +140,7 @@ export function step(now: WorkerTable, event: WorkerEvent): { next: WorkerTable;
       const old = s.current;
       s.current = { id: s.pending.id, generation: s.pending.generation };
       s.pending = undefined;
+      s.served = true;
       if (t.phase === 'stopping') {
         // Ready in the turn a stop began (too late to abandon): it drains with the rest.
         actions.push({ do: 'stop-workers', ids: [s.current.id] });
@@ -157,7 +163,9 @@ export function step(now: WorkerTable, event: WorkerEvent): { next: WorkerTable;
       if (s.pending?.id !== event.id) break;
       const { why, generation } = s.pending;
       s.pending = undefined;
+      // Killed by a stop, it says nothing about the app; else it is the slot's latest word.
       if (t.phase === 'stopping') break;
+      if (!s.current) s.lastExit = { ...(event.status ?? { code: null, signal: null }), beforeReady: true };
       if (why === 'reload' && t.reload) {
         // The reload ends here: the old workers keep serving, the other new ones
         // still starting go (they never accepted), those already ready stay.

@@ -85,3 +85,18 @@ test('direct mode: a new generation still starting when its parent is killed exi
   const ready = await fresh.ready();
   assert.equal((await get({ port }, '/')).json.pid, ready.pid);
 });
+
+for (const workers of [1, 2]) {
+  test(`a crash loop then SIGTERM: grace run --workers ${workers} exits with the app's status (3), not 0`, { timeout: 60_000 }, async (t) => {
+    const control = join(tempDir(t), 'control.json');
+    writeFileSync(control, JSON.stringify({ crashOnStart: true }));
+    const app = supervise(t, ['--listen', '127.0.0.1:0', '--workers', String(workers)], { listen: [{ port: 0, host: '127.0.0.1' }], control });
+    // Every slot has failed a start at least once.
+    await app.waitForLog(workers === 1 ? /restarting the app in/ : /restarting worker 1 in[\s\S]*restarting worker 0 in|restarting worker 0 in[\s\S]*restarting worker 1 in/);
+    const exited = once(app.proc, 'exit');
+    app.proc.kill('SIGTERM');
+    const [code] = await exited;
+    assert.equal(code, 3, app.log);
+    assert.match(app.log, workers === 1 ? /the app never became ready \(its last start exited with code 3\): exit status 3/ : /worker 0 never became ready/);
+  });
+}
