@@ -206,7 +206,8 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
       },
       (err: Error) => {
         this.processes.delete(id);
-        if (this.table.phase === 'stopping') {
+        const replaced = this.table.slots[index]?.pending?.id !== id;
+        if (this.table.phase === 'stopping' || replaced) {
           logger.debug(err.message, { event: 'worker-abandoned', worker: index, pid: worker.pid, generation });
         } else {
           logger.error(err.message, { event: 'worker-failed', worker: index, pid: worker.pid, generation, err });

@@ -100,3 +100,60 @@ for (const workers of [1, 2]) {
     assert.match(app.log, workers === 1 ? /the app never became ready \(its last start exited with code 3\): exit status 3/ : /worker 0 never became ready/);
   });
 }
+
+const CRASH_UNTIL_FIXED = new URL('./fixtures/crash-until-fixed.ts', import.meta.url).pathname;
+
+for (const workers of [1, 2]) {
+  test(`a crash loop fixed by editing the file: grace reload starts the new code and exits 0 (--workers ${workers})`, { timeout: 60_000 }, async (t) => {
+    const dir = tempDir(t);
+    const [socket, pidFile, file] = ['app.sock', 'grace.pid', 'version'].map((name) => join(dir, name));
+    writeFileSync(file, 'broken');
+    const command = { file: node, args: ['--import', 'tsx', CLI, 'run', '--listen', socket!, '--pid-file', pidFile!, '--workers', String(workers), '--', node, '--import', 'tsx', CRASH_UNTIL_FIXED] };
+    const app = startFixture(t, {}, { FIXED_FILE: file, BOOT_MS: '8000' }, command);
+    // A crash loop: every slot crashed and is starting again, slowly (and failing):
+    // no start reads the file again before the reload.
+    await waitUntil(() => app.events.filter((e) => e.event === 'booting').length === 2 * workers, 30_000, () => `a restart\n${app.log}`);
+    assert.match(readFileSync(pidFile!, 'utf8'), /"state":"starting"/, 'the pid file is there, saying nothing serves');
+    const status = await grace(['status', '--pid-file', pidFile!]);
+    assert.equal(status.code, 0, status.stderr);
+    assert.match(status.stdout, /: starting, generation 0, 0 serving/);
+    writeFileSync(file!, 'fixed');
+    const result = await grace(['reload', '--pid-file', pidFile!]);
+    assert.equal(result.code, 0, `${result.stdout}${result.stderr}\n${app.log}`);
+    assert.match((await get({ socketPath: socket! }, '/')).body, /"version":"fixed"/, 'fixed');
+    for (const text of [result.stdout, result.stderr, app.log]) assert.doesNotMatch(text, /pid 0\b|\(pids? \)/);
+    assert.match(app.log, /SIGUSR2: reloading to generation \d+; nothing serves now/);
+  });
+}
+
+test('an app that served, then crash-loops after a bad deploy: grace reload of the fixed file exits 0, naming no pid 0', { timeout: 60_000 }, async (t) => {
+  const dir = tempDir(t);
+  const [socket, pidFile, file] = ['app.sock', 'grace.pid', 'version'].map((name) => join(dir, name));
+  writeFileSync(file!, 'fixed');
+  const command = { file: node, args: ['--import', 'tsx', CLI, 'run', '--listen', socket!, '--pid-file', pidFile!, '--', node, '--import', 'tsx', CRASH_UNTIL_FIXED] };
+  const app = startFixture(t, {}, { FIXED_FILE: file, BOOT_MS: '8000', GRACE_WORKER: '0' }, command);
+  const first = await app.waitFor((e) => e.event === 'ready');
+  writeFileSync(file!, 'broken');
+  process.kill(first.pid, 'SIGKILL');
+  // Its first broken start crashed at once; the second is starting, slowly.
+  await waitUntil(() => app.events.filter((e) => e.event === 'booting' && e.version === 'broken').length === 2, 30_000, () => `a crash loop\n${app.log}`);
+  writeFileSync(file!, 'fixed');
+  const result = await grace(['reload', '--pid-file', pidFile!]);
+  assert.equal(result.code, 0, `${result.stdout}${result.stderr}\n${app.log}`);
+  assert.match((await get({ socketPath: socket! }, '/')).body, /"version":"fixed"/);
+  for (const text of [result.stdout, result.stderr, app.log]) assert.doesNotMatch(text, /pid 0\b|\(pids? \)/);
+});
+
+test('a refused SIGUSR2 logs only its refusal, not "reloading" first', { timeout: 60_000 }, async (t) => {
+  const control = join(tempDir(t), 'control.json');
+  const app = supervise(t, ['--listen', '127.0.0.1:0'], { listen: [{ port: 0, host: '127.0.0.1' }], control, reportReadyHook: true });
+  const [first] = await workersReady(app, 1);
+  writeFileSync(control, JSON.stringify({ readyDelay: 60_000 }));
+  process.kill(app.proc.pid!, 'SIGUSR2');
+  await app.waitFor((e) => e.event === 'ready-hook' && e.pid !== first!.pid);
+  process.kill(app.proc.pid!, 'SIGHUP');
+  await app.waitForLog(/reload refused: a reload to generation 2 is in progress/);
+  assert.equal(app.log.match(/reloading/g)?.length, 1, app.log);
+  assert.match(app.log, /SIGHUP: reload refused/);
+  assert.match(app.log, new RegExp(`SIGUSR2: reloading to generation 2; pid ${first!.pid} serves until the new generation is ready`));
+});
