@@ -61,7 +61,8 @@ export async function reload(options: ReloadOptions): Promise<ReloadResult> {
       continue;
     }
     if (now && now.state === 'failed' && now.at >= sentAt) {
-      const still = now.workers ? `; still serving: pids ${servingPids(now).join(', ')}` : `; pid ${now.serving} is still serving`;
+      const pids = servingPids(now);
+      const still = pids.length === 0 ? '; nothing serves' : now.workers ? `; still serving: pid${pids.length > 1 ? 's' : ''} ${pids.join(', ')}` : `; pid ${now.serving} is still serving`;
       throw new GraceError('ERR_GRACE_RESTART_FAILED', `${now.message ?? 'the new generation failed'}${still}`);
     }
     if (!isSameLiveProcess(before.pid, before.start)) {

@@ -157,3 +157,17 @@ test('a refused SIGUSR2 logs only its refusal, not "reloading" first', { timeout
   assert.match(app.log, /SIGHUP: reload refused/);
   assert.match(app.log, new RegExp(`SIGUSR2: reloading to generation 2; pid ${first!.pid} serves until the new generation is ready`));
 });
+
+test('a reload during a crash loop that is not fixed fails: grace reload exits 1 saying nothing serves, naming no pid 0', { timeout: 60_000 }, async (t) => {
+  const dir = tempDir(t);
+  const [socket, pidFile, file] = ['app.sock', 'grace.pid', 'version'].map((name) => join(dir, name));
+  writeFileSync(file!, 'broken');
+  const command = { file: node, args: ['--import', 'tsx', CLI, 'run', '--listen', socket!, '--pid-file', pidFile!, '--', node, '--import', 'tsx', CRASH_UNTIL_FIXED] };
+  const app = startFixture(t, {}, { FIXED_FILE: file, BOOT_MS: '1000' }, command);
+  await waitUntil(() => app.events.filter((e) => e.event === 'booting').length === 2, 30_000, () => `a crash loop\n${app.log}`);
+  const result = await grace(['reload', '--pid-file', pidFile!]);
+  assert.equal(result.code, 1, `${result.stdout}${result.stderr}\n${app.log}`);
+  assert.match(result.stderr, /exited with code 3 before it was ready; nothing serves/);
+  for (const text of [result.stdout, result.stderr, app.log]) assert.doesNotMatch(text, /pid 0\b|\(pids? \)/);
+  assert.match(app.log, /reload failed: .*; nothing serving \(the app is restarted after a backoff\)/);
+});
