@@ -75,6 +75,12 @@ export type LifecycleEvent =
    * sockets, and the SIGTERM that follows is a handover, not a stop.
    */
   | { type: 'retire' }
+  /**
+   * Whoever started us died (EOF on the ready channel): the supervisor, at
+   * any time, or a direct-mode parent before we said "ready" (ready-pipe.ts
+   * says why). Stop now, with no delay: a new start must find the port free.
+   */
+  | { type: 'starter-gone' }
   /** An uncaught exception or unhandled rejection, with crash handling on. */
   | { type: 'crash' }
   | { type: 'drained' };
@@ -159,6 +165,10 @@ export function transition(now: Lifecycle, event: LifecycleEvent): { next: Lifec
         next: to('draining', { reason: 'handover', childSigtermDue: true, stopSignal: undefined }),
         actions: [{ do: 'drain', reason: 'handover', signal: undefined }],
       };
+
+    case 'starter-gone':
+      if (state === 'draining' || state === 'stopped') return stay();
+      return stop(now, 'signal', undefined, false);
 
     case 'crash':
       // A stop under way goes on, but it now ends with status 1.

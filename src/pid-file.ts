@@ -30,7 +30,8 @@ export interface PidFileState {
   generation: number;
   /** The pid of the app process serving now. */
   serving: number;
-  state: 'serving' | 'restarting' | 'failed';
+  /** `starting`: under `grace run`, no worker serves yet (or none does now: a crash loop); a reload starts the code anew. */
+  state: 'starting' | 'serving' | 'restarting' | 'failed';
   /** The signal that restarts it (`null`: restarts are off). */
   signal?: string | null;
   /** Why the last restart failed, and when (ms since epoch). */

@@ -31,7 +31,8 @@ export async function reload(options: ReloadOptions): Promise<ReloadResult> {
   const poll = options.pollInterval ?? 50;
   const { state: before, owner } = trustedPidFile(options.pidFile);
   if (before.state === 'restarting') {
-    throw new GraceError('ERR_GRACE_RESTART_IN_PROGRESS', `a restart of pid ${before.serving} is already in progress`);
+    const what = before.workers ? `a reload by supervisor pid ${before.pid}` : `a restart of pid ${before.serving || before.pid}`;
+    throw new GraceError('ERR_GRACE_RESTART_IN_PROGRESS', `${what} is already in progress`);
   }
   if (before.signal === null) {
     throw new GraceError('ERR_GRACE_RESTART_FAILED', `pid ${before.pid} has hot restart turned off (restartSignal: false)`);
@@ -60,14 +61,16 @@ export async function reload(options: ReloadOptions): Promise<ReloadResult> {
       continue;
     }
     if (now && now.state === 'failed' && now.at >= sentAt) {
-      const still = now.workers ? `; still serving: pids ${servingPids(now).join(', ')}` : `; pid ${now.serving} is still serving`;
+      const pids = servingPids(now);
+      const still = pids.length === 0 ? '; nothing serves' : now.workers ? `; still serving: pid${pids.length > 1 ? 's' : ''} ${pids.join(', ')}` : `; pid ${now.serving} is still serving`;
       throw new GraceError('ERR_GRACE_RESTART_FAILED', `${now.message ?? 'the new generation failed'}${still}`);
     }
     if (!isSameLiveProcess(before.pid, before.start)) {
       throw new GraceError('ERR_GRACE_RESTART_FAILED', `pid ${before.pid} exited during the reload, with no new generation serving`);
     }
   }
-  const still = isSameLiveProcess(before.serving, undefined) ? `; pid ${before.serving} is still serving` : '';
+  // pid 0 is "none serving" (a supervisor's workers all down), never a process to look at.
+  const still = before.serving > 0 && isSameLiveProcess(before.serving, undefined) ? `; pid ${before.serving} is still serving` : '';
   const where = next ? `new pid ${next.serving} serves, but old pid ${before.serving} did not exit` : 'no new generation became ready';
   throw new GraceError('ERR_GRACE_RESTART_FAILED', `timed out after ${timeout} ms: ${where}${next ? '' : still}`);
 }

@@ -11,7 +11,7 @@ import { resolveLogger, type Log } from './logger.js';
 import { processNet, type Listener, type Net } from './net.js';
 import { resolveOptions, type ResolvedOptions, type ServeOptions, type ServeSeams } from './options.js';
 import { canPassSockets, realProcess, type ProcessHost } from './process-host.js';
-import { tellStarterReady } from './ready-pipe.js';
+import { openStarterChannel, type StarterChannel } from './ready-pipe.js';
 import { nonUtf8Warning } from './non-utf8.js';
 import { RestartAttempt } from './restart.js';
 import { Shutdown, type ShutdownReport } from './shutdown.js';
@@ -81,6 +81,8 @@ export class Graceful extends EventEmitter<GracefulEvents> {
   private readonly removeSignalHandlers: Array<() => void> = [];
   private lifecycle: Lifecycle;
   private starter: Starter | undefined;
+  /** The ready channel to whoever started us, read for "retire" and for its EOF (ready-pipe.ts). */
+  private channel: StarterChannel | undefined;
   /** A file watcher or a wrapper that started us (generation 1 only); see launched-by.ts. */
   private launch: LaunchedBy = { kind: 'direct' };
   private generation = 1;
@@ -156,6 +158,15 @@ export class Graceful extends EventEmitter<GracefulEvents> {
       this.generation = env.generation;
       this.lifecycle = initialLifecycle(this.starter?.kind === 'supervisor', this.options.stopDelay > 0);
       this.logger = this.logger.with({ generation: this.generation });
+      if (this.starter) {
+        this.channel = openStarterChannel(this.host, this.starter, this.logger, {
+          retire: () => this.dispatch({ type: 'retire' }),
+          gone: (why) => {
+            this.logger.warn(`${why}: stopping pid ${this.host.pid}`, { event: 'starter-gone', starter: this.starter!.pid });
+            this.dispatch({ type: 'starter-gone' });
+          },
+        });
+      }
       const sayLaunch = this.readLaunch();
       if (this.starter?.kind !== 'supervisor') {
         this.status = new StatusReporter(this.host, this.logger, {
@@ -321,6 +332,7 @@ export class Graceful extends EventEmitter<GracefulEvents> {
   // Start-up failed: close what we opened. Only paths this process bound are
   // removed; an inherited path is still served by the previous generation.
   private abortStart(): void {
+    this.channel?.close();
     this.uninstallSignalHandlers();
     this.removeCrashHandler?.();
     this.closeListening();
@@ -349,7 +361,7 @@ export class Graceful extends EventEmitter<GracefulEvents> {
     // the pid file name a process that is exiting, and systemd's main pid
     // moves to us before the old one exits.
     await this.status?.serving(this.generation, this.host.pid);
-    if (this.starter) tellStarterReady(this.host, this.starter, this.logger, () => this.dispatch({ type: 'retire' }));
+    this.channel?.ready();
     this.emitAfterStart('ready', { pid: this.host.pid, parentPid: this.starter?.kind === 'parent' ? this.starter.pid : undefined });
   }
 

@@ -179,3 +179,16 @@ test('a crash while a new generation starts, then the restart fails: the stop th
   // An operator's stop in that window is a stop: the child goes, and no stop delay for a crashed process.
   assert.deepEqual(run([started, restart, crash, sigterm], delayed).did, ['announce', 'spawn', 'abandon-child', 'drain:signal']);
 });
+
+test('the starter gone (the ready channel\'s EOF) drains at once, skipping a stop delay, and once only', () => {
+  const gone: LifecycleEvent = { type: 'starter-gone' };
+  const supervised = initialLifecycle(true, true);
+  assert.deepEqual(run([started, gone, gone], supervised).did, ['announce', 'drain:signal']);
+  assert.deepEqual(run([started, sigterm, gone], supervised).did, ['announce', 'leave', 'drain:signal']);
+  // Still starting (its ready hook running): nothing is accepted, it stops before it serves.
+  const { now, did } = run([gone], initialLifecycle(false, true));
+  assert.deepEqual(did, ['drain:signal']);
+  assert.deepEqual(run([started], now).did, [], 'a start that finishes after it announces nothing');
+  // A generation draining after a handover finishes its drain.
+  assert.deepEqual(run([started, { type: 'retire' }, gone], supervised).did, ['announce', 'drain:handover']);
+});
