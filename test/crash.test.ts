@@ -117,15 +117,16 @@ test('a crash while a new generation is in its ready hook: the port stays served
 test('a crash while a new generation starts, and that generation never gets ready: the stop the crash put off begins, exit 1', { timeout: 60_000 }, async (t) => {
   const control = join(tempDir(t), 'control.json');
   writeFileSync(control, '{}');
-  const app = startFixture(t, { listen: [local], control, reportReadyHook: true, options: { handleCrashes: true, readyTimeout: 6000 } });
+  const app = startFixture(t, { listen: [local], control, reportReadyHook: true, options: { handleCrashes: true, readyTimeout: 60_000 } });
   const first = await app.ready();
   const port = portOf(first);
-  // Its readyTimeout (counted from the spawn) leaves the crash below ample time to land first, even on a loaded machine.
   writeFileSync(control, JSON.stringify({ hang: true }));
   process.kill(first.pid, 'SIGUSR2');
   const hung = await app.waitFor((e) => e.event === 'ready-hook' && e.pid !== first.pid);
   assert.equal((await get({ port }, '/reject?answer')).json.pid, first.pid);
   assert.equal((await get({ port }, '/')).json.pid, first.pid, 'still served while the new generation starts');
+  // The new generation dies in its ready hook, after the crash: the restart fails.
+  process.kill(hung.pid, 'SIGKILL');
   const exit = await app.waitFor((e) => e.event === 'exit' && e.pid === first.pid);
   assert.equal(exit.code, 1);
   assert.match(app.log, /restart failed: .*; pid \d+ had crashed, so it stops/);
