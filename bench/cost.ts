@@ -19,7 +19,7 @@ import * as nodeModule from 'node:module';
 import os from 'node:os';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { percentile } from './load.ts';
+import { median, percentile } from './load.ts';
 import { freePort, Pm2Cluster } from './pm2.ts';
 import { ServerProcess } from './server-process.ts';
 import { drive, wrkVersion, type DriveResult } from './wrk.ts';
@@ -86,7 +86,6 @@ type Target = 'grace' | 'grace-warm' | `grace-warm${number}` | 'grace-nocache' |
 type Mode = 'keep-alive' | 'close';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const median = (v: number[]) => percentile(v, 50);
 const now = () => performance.timeOrigin + performance.now();
 const f0 = (v: number) => (Number.isFinite(v) ? v.toFixed(0) : '–');
 const f1 = (v: number) => (Number.isFinite(v) ? v.toFixed(1) : '–');

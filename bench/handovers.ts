@@ -6,19 +6,26 @@
 //      whose ready hook had not resolved (the app answers 503 until then);
 //   3. a new generation killed at readyTimeout under load: failed requests.
 //
-//   node --import tsx bench/handovers.ts [--count 100] [--app DIR]
+//   node --import tsx bench/handovers.ts [--count 100] [--app DIR] [--name NAME]
 // --app runs another checkout's bench/handover-app.ts (e.g. an older commit, for a before/after).
+// Prints the figures and writes them to bench/results/NAME.json (default handovers-nodeN).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runLoad } from './load.ts';
+import { nodeMajor, resultsHeader, writeResults } from './results-file.ts';
 import { isAlive } from './server-process.ts';
 
-const { values } = parseArgs({ options: { count: { type: 'string', default: '100' }, app: { type: 'string' }, help: { type: 'boolean' } } });
+const { values } = parseArgs({ options: { count: { type: 'string', default: '100' }, app: { type: 'string' }, name: { type: 'string' }, help: { type: 'boolean' } } });
 if (values.help) {
-  process.stdout.write('usage: node --import tsx bench/handovers.ts [--count N] [--app CHECKOUT_DIR]\n');
+  process.stdout.write(`usage: node --import tsx bench/handovers.ts [--count N] [--app CHECKOUT_DIR] [--name NAME]
+
+Counts the handover's edges: N idle handovers, then N/20 restarts with a 2 s ready hook and
+N/20 children killed at readyTimeout, both under load. Writes bench/results/NAME.json
+(default handovers-node${nodeMajor}).
+`);
   process.exit(0);
 }
 const root = values.app ?? new URL('..', import.meta.url).pathname;
@@ -125,10 +132,16 @@ async function underLoad(restarts: number, kind: 'ready-delay' | 'ready-timeout'
 
 try {
   const count = Number(values.count);
-  console.log(`app: ${join(root, 'bench/handover-app.ts')}`);
-  console.log('idle handovers:', JSON.stringify(await idleHandovers(count)));
-  console.log('2 s ready hook, under load:', JSON.stringify(await underLoad(Math.max(1, Math.round(count / 20)), 'ready-delay')));
-  console.log('child killed at readyTimeout, under load:', JSON.stringify(await underLoad(Math.max(1, Math.round(count / 20)), 'ready-timeout')));
+  const app = join(root, 'bench/handover-app.ts');
+  const result: Record<string, unknown> = { ...resultsHeader(values), app };
+  console.log(`app: ${app}`);
+  result.idleHandovers = await idleHandovers(count);
+  console.log('idle handovers:', JSON.stringify(result.idleHandovers));
+  result.readyHookUnderLoad = await underLoad(Math.max(1, Math.round(count / 20)), 'ready-delay');
+  console.log('2 s ready hook, under load:', JSON.stringify(result.readyHookUnderLoad));
+  result.killedAtReadyTimeoutUnderLoad = await underLoad(Math.max(1, Math.round(count / 20)), 'ready-timeout');
+  console.log('child killed at readyTimeout, under load:', JSON.stringify(result.killedAtReadyTimeoutUnderLoad));
+  console.log(`results: ${writeResults(values.name ?? `handovers-node${nodeMajor}`, result)}`);
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

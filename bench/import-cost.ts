@@ -4,18 +4,21 @@
 // compile cache off and, where this node has it (>= 22.1), on and warm (the
 // case of a second generation, which finds the first one's cache).
 //
-//   npm run build && node --import tsx bench/import-cost.ts [--runs 15] [--dist DIR]
+//   npm run build && node --import tsx bench/import-cost.ts [--runs 15] [--dist DIR] [--name NAME]
+// Prints the figures and writes them to bench/results/NAME.json (default import-cost-nodeN).
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { percentile } from './load.ts';
+import { median } from './load.ts';
+import { nodeMajor, resultsHeader, writeResults } from './results-file.ts';
 
 const { values } = parseArgs({
   options: {
     runs: { type: 'string', default: '15' },
     dist: { type: 'string' },
+    name: { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 });
@@ -26,6 +29,7 @@ Times import() of the built package in N fresh processes (medians, wall and CPU)
 node:http alone, with the compile cache off and (node >= 22.1) on.
   --runs N     processes per figure (default 15)
   --dist DIR   the dist/esm to load (default: this checkout's; e.g. another worktree's, for a before/after)
+  --name NAME  results file bench/results/NAME.json (default import-cost-node${nodeMajor})
 `);
   process.exit(0);
 }
@@ -53,9 +57,10 @@ function time(target: string, env: NodeJS.ProcessEnv, runs: number) {
     cpu.push(r.cpuMs);
     start.push(r.startMs);
   }
-  return { ms: percentile(ms, 50), cpuMs: percentile(cpu, 50), nodeStartMs: percentile(start, 50) };
+  return { ms: median(ms), cpuMs: median(cpu), nodeStartMs: median(start) };
 }
 
+const header = resultsHeader(values);
 const runs = Number(values.runs);
 const [major, minor] = process.versions.node.split('.').map(Number) as [number, number];
 const hasCache = major > 22 || (major === 22 && minor >= 1);
@@ -74,3 +79,5 @@ if (hasCache) {
 }
 for (const [name, r] of rows) console.log(`${name.padEnd(36)} ${r.ms.toFixed(1).padStart(6)} ms wall ${r.cpuMs.toFixed(1).padStart(6)} ms CPU   (node itself took ${r.nodeStartMs.toFixed(0)} ms to get there)`);
 if (!hasCache) console.log(`(no compile cache on node ${process.version}: module.enableCompileCache() needs >= 22.1)`);
+const result = { ...header, entry, runs, compileCache: hasCache, medians: Object.fromEntries(rows) };
+console.log(`results: ${writeResults(values.name ?? `import-cost-node${nodeMajor}`, result)}`);

@@ -16,6 +16,8 @@ export interface LoadOptions {
   /** Stop when this signal aborts. */
   signal: AbortSignal;
   timeoutMs?: number;
+  /** Filled as answers come in (a test watches it live); a new one if absent. */
+  samples?: Samples;
 }
 
 /** Per-request records, column-wise to stay small over millions of requests. */
@@ -39,7 +41,7 @@ export class Samples {
 const PID = /pid\D{0,3}(\d+)/;
 
 export async function runLoad(options: LoadOptions, origin = performance.now()): Promise<Samples> {
-  const samples = new Samples();
+  const samples = options.samples ?? new Samples();
   const agent = new http.Agent({ keepAlive: options.keepAlive, maxSockets: options.connections });
   const loop = async () => {
     while (!options.signal.aborted) await once(options, agent, samples, origin);
@@ -105,8 +107,22 @@ function describe(err: NodeJS.ErrnoException): string {
   return `${err.code ?? 'error'}: ${err.message}`;
 }
 
+/**
+ * The nearest-rank percentile: the value at rank ⌊p/100 × n⌋ of the sorted
+ * values. Fine for latencies over many samples; for "the median of a few
+ * rounds" use median(), since with an even count this takes the higher middle
+ * value (percentile([a, b], 50) is the larger of the two).
+ */
 export function percentile(values: number[], p: number): number {
   if (values.length === 0) return NaN;
   const sorted = Float64Array.from(values).sort();
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+/** The median: the middle value, or the mean of the two middle values when the count is even. */
+export function median(values: number[]): number {
+  if (values.length === 0) return NaN;
+  const sorted = Float64Array.from(values).sort();
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }

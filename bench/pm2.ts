@@ -4,13 +4,16 @@
 // it never meets a user's PM2; at the end it is killed by pid (and its workers
 // with it) and the temp dir removed, also when the run fails.
 //
-//   node --import tsx bench/pm2.ts --script bench/.build/bench/bare-server.js [--instances 1] [--reloads 3]
+//   node --import tsx bench/pm2.ts --script bench/.build/bench/bare-server.js [--instances 1] [--reloads 3] [--name NAME]
+// As a command it prints each reload's time and writes them to bench/results/NAME.json (default pm2-nodeN).
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { median } from './load.ts';
+import { nodeMajor, resultsHeader, writeResults } from './results-file.ts';
 
 const PM2_BIN = new URL('../node_modules/pm2/bin/pm2', import.meta.url).pathname;
 
@@ -175,6 +178,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       script: { type: 'string' },
       instances: { type: 'string', default: '1' },
       reloads: { type: 'string', default: '3' },
+      name: { type: 'string', default: `pm2-node${nodeMajor}` },
       help: { type: 'boolean', default: false },
     },
   });
@@ -183,18 +187,26 @@ if (import.meta.url === `file://${process.argv[1]}`) {
 
 Starts a private PM2 daemon (PM2_HOME in a temp dir), runs APP.js in cluster mode with N
 instances (it must listen on PORT), times N \`pm2 reload\`s, then kills the daemon by pid and
-removes the temp dir.
+removes the temp dir. Writes the times to bench/results/NAME.json (default pm2-node${nodeMajor}).
 `);
     process.exit(values.help ? 0 : 2);
   }
+  const header = resultsHeader(values);
   const cluster = await Pm2Cluster.start({ script: values.script, instances: Number(values.instances) });
+  const reloads: Array<{ ms: number; workers: number[] }> = [];
+  let pm2Version = '';
   try {
-    console.log(`pm2 daemon pid ${cluster.daemonPid()}, PM2_HOME ${cluster.home}, ${cluster.url}, workers ${(await cluster.workerPids()).join(', ')}`);
+    pm2Version = (await cluster.pm2(['--version'])).trim().split('\n').at(-1) ?? '';
+    const workers = await cluster.workerPids();
+    console.log(`pm2 ${pm2Version}, daemon pid ${cluster.daemonPid()}, PM2_HOME ${cluster.home}, ${cluster.url}, workers ${workers.join(', ')}`);
     for (let i = 0; i < Number(values.reloads); i++) {
       const ms = await cluster.reload();
-      console.log(`reload ${i + 1}: ${ms.toFixed(0)} ms; workers ${(await cluster.workerPids()).join(', ')}`);
+      reloads.push({ ms, workers: await cluster.workerPids() });
+      console.log(`reload ${i + 1}: ${ms.toFixed(0)} ms; workers ${reloads.at(-1)!.workers.join(', ')}`);
     }
   } finally {
     await cluster.kill();
   }
+  const result = { ...header, pm2: pm2Version, reloads, reloadMedianMs: median(reloads.map((r) => r.ms)) };
+  console.log(`results: ${writeResults(values.name, result)}`);
 }

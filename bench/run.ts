@@ -15,7 +15,7 @@ import net from 'node:net';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { renderChart, type ChartSeries } from './chart.ts';
-import { FAILURE_KINDS, percentile, runLoad, type Samples } from './load.ts';
+import { FAILURE_KINDS, median, percentile, runLoad, type Samples } from './load.ts';
 import { openFds, rssKb, ServerProcess, zombiesOf } from './server-process.ts';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -76,7 +76,6 @@ Prints a report and writes bench/results/<name>.json and .svg.
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const ms = (v: number) => `${v.toFixed(0)} ms`;
-const median = (v: number[]) => percentile(v, 50);
 
 async function main() {
   const machine = `${os.cpus().length} × ${os.cpus()[0]?.model.trim()}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.platform()} ${os.release()}, node ${process.version}`;
@@ -267,8 +266,8 @@ function summarize(
       // Requests not served because of restarts, in seconds of full throughput per restart.
       costPerRestartSeconds: (r.steady.count / r.steadySeconds * r.duringSeconds - r.during.count) / (r.steady.count / r.steadySeconds) / Math.max(1, r.restarts.length),
     },
-    usr2ToFirstNewResponseMs: { median: percentile(firstResponse, 50), p90: percentile(firstResponse, 90) },
-    bareStartupUnderLoadMs: { median: percentile(r.bareUnderLoad, 50), p90: percentile(r.bareUnderLoad, 90) },
+    usr2ToFirstNewResponseMs: { median: median(firstResponse), p90: percentile(firstResponse, 90) },
+    bareStartupUnderLoadMs: { median: median(r.bareUnderLoad), p90: percentile(r.bareUnderLoad, 90) },
     rssKb: { oneProcess: median(steadyRss), peakDuringRestarts: Math.max(...restartRss.map((x) => x.kb)), peakProcesses: Math.max(...restartRss.map((x) => x.processes)) },
     fds: { before: r.before.fds, after: r.after.fds },
     zombies: { before: r.before.zombies, after: r.after.zombies },

@@ -23,7 +23,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { percentile, runLoad } from './load.ts';
+import { median, percentile, runLoad } from './load.ts';
 import { freePort, Pm2Cluster } from './pm2.ts';
 import { isAlive, openFds, rssKb, zombiesOf } from './server-process.ts';
 import { drive, type DriveResult } from './wrk.ts';
@@ -258,7 +258,7 @@ async function measure(target: TargetName, mode: 'keep-alive' | 'close', workers
   const run: Run = { target, mode, workers, reloads: reloadMs.length + failedReloads, failedReloads, load, failed: failedOf(load), reloadMs, counts };
   const spread = withReloads ? '' : `, spread ${f2(Math.max(...counts) / Math.min(...counts))} (${counts.join(' / ')})`;
   console.error(
-    `${target} ×${workers} ${mode}${withReloads ? ` with ${run.reloads} reloads` : ' baseline'}: ${load.requestsPerSecond.toFixed(0)} req/s, ${run.failed} failed${withReloads ? `, reload median ${f2(percentile(reloadMs, 50))} ms` : ''}${spread}`,
+    `${target} ×${workers} ${mode}${withReloads ? ` with ${run.reloads} reloads` : ' baseline'}: ${load.requestsPerSecond.toFixed(0)} req/s, ${run.failed} failed${withReloads ? `, reload median ${f2(median(reloadMs))} ms` : ''}${spread}`,
   );
   return run;
 }
@@ -294,7 +294,7 @@ async function soak(reloads: number) {
   const samples = await loading;
   await t.stop();
   const alive = isAlive(supervisor);
-  return { reloads, failedReloads, requests: samples.count, failedRequests: samples.failures(), reloadMedianMs: percentile(reloadMs, 50), reloadP90Ms: percentile(reloadMs, 90), rows, supervisorAliveAfterStop: alive };
+  return { reloads, failedReloads, requests: samples.count, failedRequests: samples.failures(), reloadMedianMs: median(reloadMs), reloadP90Ms: percentile(reloadMs, 90), rows, supervisorAliveAfterStop: alive };
 }
 
 compile();
@@ -335,7 +335,7 @@ if (!args['skip-main']) {
   row('reload command, median (p90), MODE, ms', ({ reloads }) => {
     const ms = reloads.flatMap((r) => r.reloadMs);
     const failed = sum(reloads.map((r) => r.failedReloads));
-    return `${percentile(ms, 50).toFixed(0)} (${percentile(ms, 90).toFixed(0)})${failed ? `, ${failed} failed` : ''}`;
+    return `${median(ms).toFixed(0)} (${percentile(ms, 90).toFixed(0)})${failed ? `, ${failed} failed` : ''}`;
   });
   row('spread over workers, max/min, MODE (no reloads)', ({ bases }) => bases.map((b) => f2(Math.max(...b.counts) / Math.min(...b.counts))).join(', '));
   if (oneWorker) {

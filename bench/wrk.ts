@@ -10,7 +10,8 @@
 // at its duration, or earlier when `signal` aborts (wrk stops on SIGINT and
 // still runs `done()`).
 //
-//   node --import tsx bench/wrk.ts --url http://127.0.0.1:8080/ [--close] [--seconds 5]
+//   node --import tsx bench/wrk.ts --url http://127.0.0.1:8080/ [--close] [--seconds 5] [--name NAME]
+// As a command it prints the result and writes it to bench/results/NAME.json (default wrk).
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -18,6 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { percentile, runLoad } from './load.ts';
+import { resultsHeader, writeResults } from './results-file.ts';
 
 export interface DriveOptions {
   url: string;
@@ -182,6 +184,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       seconds: { type: 'string', default: '5' },
       close: { type: 'boolean', default: false },
       tool: { type: 'string', default: 'auto' },
+      name: { type: 'string', default: 'wrk' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -189,7 +192,8 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     process.stdout.write(`usage: node --import tsx bench/wrk.ts --url URL [options]
 
 Drives URL with wrk (${wrkVersion() ?? 'not installed here'}) or, without it, the bench's Node
-generator, and prints one JSON result (which tool ran, req/s, socket errors, non-2xx, latency).
+generator, prints one JSON result (which tool ran, req/s, socket errors, non-2xx, latency)
+and writes it to bench/results/NAME.json.
 
   --url URL            target, e.g. http://127.0.0.1:8080/
   --connections N      open connections (default 50)
@@ -197,9 +201,11 @@ generator, and prints one JSON result (which tool ran, req/s, socket errors, non
   --seconds S          duration (default 5)
   --close              Connection: close on every request (default: keep-alive)
   --tool auto|wrk|node which generator (default auto: wrk if present; WRK=none hides it)
+  --name NAME          results file name (default wrk)
 `);
     process.exit(values.help ? 0 : 2);
   }
+  const header = resultsHeader(values);
   const result = await drive({
     url: values.url,
     connections: Number(values.connections),
@@ -209,4 +215,5 @@ generator, and prints one JSON result (which tool ran, req/s, socket errors, non
     tool: values.tool as 'auto' | 'wrk' | 'node',
   });
   console.log(JSON.stringify(result, null, 2));
+  console.log(`results: ${writeResults(values.name, { ...header, result })}`);
 }

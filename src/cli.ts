@@ -5,10 +5,14 @@
 import { readFileSync, realpathSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { availableParallelism } from 'node:os';
-import { parseArgs } from 'node:util';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { checkDurationSum, parseDuration } from './platform/duration.js';
 import { GraceError } from './platform/errors.js';
+import { resolveLogger } from './platform/logger.js';
 import { canReadRss, parseBytes } from './supervisor/memory-limit.js';
+import { nonUtf8Warning } from './platform/non-utf8.js';
 import { reload } from './cli/reload.js';
+import { printableJson, printableLines } from './platform/printable.js';
 import { formatStatus, readStatus } from './cli/status-command.js';
 import { Supervisor } from './supervisor/supervisor.js';
 
@@ -26,7 +30,7 @@ const RUN_USAGE = `
       Supervisor mode: hold the listening sockets (SPEC: PORT, HOST:PORT,
       [IPv6]:PORT or a unix socket path; or sockets from systemd socket
       activation) and run COMMAND as the app, in N worker processes (default 1;
-      max: one per CPU) that all accept on the same sockets; each gets
+      max: one per CPU, at most 1024) that all accept on the same sockets; each gets
       GRACE_WORKER (0..N-1) and GRACE_WORKERS. SIGUSR2 or SIGHUP: rolling
       reload, K new workers at a time (default 1), each old one retired once
       a new one is ready. SIGINT/SIGTERM: every worker drains; exit 0 when all
@@ -34,7 +38,9 @@ const RUN_USAGE = `
       readiness 503 first (GRACE_STOP_DELAY; not on reloads); --stop-timeout
       then counts from the end of it. A crashed worker is restarted in its slot. --max-memory 512M:
       replace a worker whose RSS is over it (Linux). Exit status 127 (126) at
-      once if COMMAND is not found (not executable).
+      once if COMMAND is not found (not executable). Every MS is a whole
+      number of milliseconds up to 2147483647 (about 24.8 days, Node's
+      longest timer); --stop-delay plus --stop-timeout too.
 `;
 
 const STATUS_USAGE = `
@@ -101,7 +107,7 @@ function packageVersion(): string {
 }
 
 async function runReload(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { 'pid-file': { type: 'string' }, timeout: { type: 'string' } } });
+  const { values } = parseFlags(args, { 'pid-file': { type: 'string' }, timeout: { type: 'string' } });
   const pidFile = values['pid-file'];
   if (!pidFile) throw new GraceError('ERR_GRACE_USAGE', 'grace reload needs --pid-file FILE');
   const result = await reload({ pidFile, timeout: milliseconds('--timeout', values.timeout) });
@@ -117,57 +123,84 @@ async function runReload(args: string[]): Promise<number> {
 async function runSupervisor(args: string[]): Promise<number> {
   const split = args.indexOf('--');
   if (split < 0) throw new GraceError('ERR_GRACE_USAGE', 'grace run needs -- before the app command');
-  const { values } = parseArgs({
-    args: args.slice(0, split),
-    options: {
-      listen: { type: 'string', multiple: true },
-      'pid-file': { type: 'string' },
-      'ready-timeout': { type: 'string' },
-      'stop-timeout': { type: 'string' },
-      'stop-delay': { type: 'string' },
-      workers: { type: 'string' },
-      surge: { type: 'string' },
-      'max-memory': { type: 'string' },
-    },
+  const { values } = parseFlags(args.slice(0, split), {
+    listen: { type: 'string', multiple: true },
+    'pid-file': { type: 'string' },
+    'ready-timeout': { type: 'string' },
+    'stop-timeout': { type: 'string' },
+    'stop-delay': { type: 'string' },
+    workers: { type: 'string' },
+    surge: { type: 'string' },
+    'max-memory': { type: 'string' },
   });
   const maxMemory = values['max-memory'] === undefined ? undefined : parseBytes('--max-memory', values['max-memory']);
   if (maxMemory !== undefined && !canReadRss()) throw new GraceError('ERR_GRACE_USAGE', '--max-memory needs /proc (Linux) to read a worker\'s RSS');
+  const stopTimeout = milliseconds('--stop-timeout', values['stop-timeout']);
+  const stopDelay = milliseconds('--stop-delay', values['stop-delay']);
+  // The supervisor's kill deadline waits out both (supervisor.ts; its default stop timeout is 60 000).
+  checkDurationSum(['--stop-delay', '--stop-timeout'], [stopDelay ?? 0, stopTimeout ?? 60_000], 'ERR_GRACE_USAGE');
+  const lossy = nonUtf8Warning(process.pid, process.env, 'every worker');
+  if (lossy) resolveLogger(undefined).warn(lossy, { event: 'non-utf8' });
   const supervisor = new Supervisor({
     command: args.slice(split + 1),
     listen: values.listen ?? [],
-    workers: values.workers === 'max' ? availableParallelism() : count('--workers', values.workers),
+    workers: values.workers === 'max' ? Math.min(availableParallelism(), MAX_WORKERS) : count('--workers', values.workers),
     surge: count('--surge', values.surge),
     maxMemory,
     pidFile: values['pid-file'],
     readyTimeout: milliseconds('--ready-timeout', values['ready-timeout']),
-    stopTimeout: milliseconds('--stop-timeout', values['stop-timeout']),
-    stopDelay: milliseconds('--stop-delay', values['stop-delay']),
+    stopTimeout,
+    stopDelay,
   });
   return supervisor.run();
 }
 
 async function runStatus(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { 'pid-file': { type: 'string' }, json: { type: 'boolean' } } });
+  const { values } = parseFlags(args, { 'pid-file': { type: 'string' }, json: { type: 'boolean' } });
   const pidFile = values['pid-file'];
   if (!pidFile) throw new GraceError('ERR_GRACE_USAGE', 'grace status needs --pid-file FILE');
   const report = readStatus(pidFile);
-  process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report));
+  process.stdout.write(values.json ? `${printableJson(report)}\n` : formatStatus(report));
   return 0;
 }
 
-/** A whole number of at least 1 (`--workers`, `--surge`). */
+/**
+ * The most workers `grace run` starts (and the largest `--surge`): far more
+ * than any machine has cores, small enough that a typo (an extra digit) is
+ * refused rather than forking thousands of processes. `--workers max` is one
+ * per CPU, up to this.
+ */
+const MAX_WORKERS = 1024;
+
+/** A whole number from 1 to MAX_WORKERS (`--workers`, `--surge`). */
 function count(flag: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
-  if (!/^\d+$/.test(value) || Number(value) < 1) {
-    throw new GraceError('ERR_GRACE_USAGE', `${flag} takes a whole number from 1${flag === '--workers' ? ', or max' : ''}, got ${JSON.stringify(value)}`);
+  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > MAX_WORKERS) {
+    throw new GraceError('ERR_GRACE_USAGE', `${flag} must be a whole number from 1 to ${MAX_WORKERS}${flag === '--workers' ? ', or max' : ''}; got ${JSON.stringify(value)}`);
   }
   return Number(value);
 }
 
 function milliseconds(flag: string, value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  if (!/^\d+$/.test(value)) throw new GraceError('ERR_GRACE_USAGE', `${flag} takes a whole number of milliseconds, got ${JSON.stringify(value)}`);
-  return Number(value);
+  return value === undefined ? undefined : parseDuration(flag, value, 'ERR_GRACE_USAGE');
+}
+
+/**
+ * parseArgs, but a negative number after a flag that takes a value is that
+ * value (`--workers -1`), so the flag's own check refuses it with its range,
+ * rather than parseArgs calling it a missing value.
+ */
+function parseFlags<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T) {
+  const joined: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const name = /^--([^=]+)$/.exec(args[i]!)?.[1];
+    const next = args[i + 1];
+    if (name && options[name]?.type === 'string' && next !== undefined && /^-[\d.]/.test(next)) {
+      joined.push(`${args[i]}=${next}`);
+      i++;
+    } else joined.push(args[i]!);
+  }
+  return parseArgs({ args: joined, options, strict: true, allowPositionals: false });
 }
 
 /**
@@ -193,7 +226,8 @@ main(argv).then(
   },
   (thrown: Error & { code?: string }) => {
     const err = asUsageError(thrown, argv[0] ?? '');
-    process.stderr.write(`grace: ${err.message}\n`);
+    // A message may quote a file or an argument: its escape sequences are shown, not sent.
+    process.stderr.write(`grace: ${printableLines(err.message)}\n`);
     if (err.code === 'ERR_GRACE_USAGE') process.stderr.write(`\n${usageOf(argv[0])}`);
     process.exitCode = err.code === 'ERR_GRACE_USAGE' ? 2 : 1;
   },

@@ -168,8 +168,11 @@ test('under the tsx CLI, the warning suggests node --import tsx', { timeout: 60_
 test('started directly, nothing is said about watchers or wrappers', { timeout: 30_000 }, async (t) => {
   const { entry } = devEntry(t);
   const app = startFixture(t, {}, {}, { file: process.execPath, args: ['--import', 'tsx', entry] });
+  const closed = once(app.proc, 'close'); // its stderr read to the end
   await app.ready();
-  assert.doesNotMatch(app.log, /running under|started by/);
   await quit(app, 'SIGTERM');
   assert.ok(!isAlive(app.proc.pid!));
+  await closed;
+  assert.match(app.log, /Exiting pid/, 'the whole of its stderr was read');
+  assert.doesNotMatch(app.log, /running under|started by/);
 });

@@ -34,8 +34,8 @@ test('SIGTERM lets an in-flight request finish with Connection: close, then exit
   const port = portOf(ready);
   const agent = new http.Agent({ keepAlive: true });
   t.after(() => agent.destroy());
-  const inFlight = get({ port }, '/sleep?ms=800', { agent });
-  await new Promise((r) => setTimeout(r, 200));
+  const inFlight = get({ port }, '/sleep?ms=800&report', { agent });
+  await app.waitFor((e) => e.event === 'request-start');
   process.kill(ready.pid, 'SIGTERM');
   const res = await inFlight;
   assert.equal(res.json.pid, ready.pid);
@@ -56,8 +56,8 @@ test('idle keep-alive and silent connections are closed after idleGrace; new con
   assert.match(idle.received(), /Connection: keep-alive/i);
   const silent = await connect(port);
   const busy = await connect(port);
-  busy.request('/sleep?ms=1500');
-  await new Promise((r) => setTimeout(r, 100));
+  busy.request('/sleep?ms=1500&report');
+  await app.waitFor((e) => e.event === 'request-start');
   const start = Date.now();
   process.kill(ready.pid, 'SIGTERM');
   await Promise.all([idle.closed, silent.closed]);
@@ -77,7 +77,7 @@ test('a request on an idle keep-alive connection during the drain is answered wi
   client.request('/');
   await client.responses(1);
   process.kill(ready.pid, 'SIGTERM');
-  await new Promise((r) => setTimeout(r, 300));
+  await app.waitForLog('Stopping pid'); // logged as the drain starts, in the same tick
   client.request('/');
   await client.closed;
   const second = client.received().split('HTTP/1.1 ')[2] ?? '';
@@ -90,9 +90,9 @@ test('pipelined requests in flight when draining starts are all answered', { tim
   const app = startFixture(t, { listen: [local], options: { idleGrace: 200 } });
   const ready = await app.ready();
   const client = await connect(portOf(ready));
-  const pipelined = ['/sleep?ms=600', '/sleep?ms=10', '/'].map((p) => `GET ${p} HTTP/1.1\r\nHost: x\r\n\r\n`).join('');
+  const pipelined = ['/sleep?ms=600&report', '/sleep?ms=10', '/'].map((p) => `GET ${p} HTTP/1.1\r\nHost: x\r\n\r\n`).join('');
   client.socket.write(pipelined);
-  await new Promise((r) => setTimeout(r, 200));
+  await app.waitFor((e) => e.event === 'request-start');
   process.kill(ready.pid, 'SIGTERM');
   await client.closed;
   const statuses = client.received().match(/HTTP\/1\.1 200/g) ?? [];
@@ -102,8 +102,8 @@ test('pipelined requests in flight when draining starts are all answered', { tim
 test('a request hung past shutdownTimeout is destroyed and the process exits with status 1, saying the stop was forced', { timeout: 30_000 }, async (t) => {
   const app = startFixture(t, { listen: [local], options: { shutdownTimeout: 700 } });
   const ready = await app.ready();
-  const hung = get({ port: portOf(ready) }, '/hang');
-  await new Promise((r) => setTimeout(r, 200));
+  const hung = get({ port: portOf(ready) }, '/hang?report');
+  await app.waitFor((e) => e.event === 'request-start');
   process.kill(ready.pid, 'SIGTERM');
   await assert.rejects(hung, /socket hang up|ECONNRESET/);
   const [code] = await once(app.proc, 'exit');
@@ -117,8 +117,8 @@ test('a request hung past shutdownTimeout is destroyed and the process exits wit
 test('a second SIGTERM forces the stop at once', { timeout: 30_000 }, async (t) => {
   const app = startFixture(t, { listen: [local], options: { shutdownTimeout: 60_000 } });
   const ready = await app.ready();
-  const hung = get({ port: portOf(ready) }, '/hang');
-  await new Promise((r) => setTimeout(r, 200));
+  const hung = get({ port: portOf(ready) }, '/hang?report');
+  await app.waitFor((e) => e.event === 'request-start');
   process.kill(ready.pid, 'SIGTERM');
   await app.waitForLog('Stopping pid');
   process.kill(ready.pid, 'SIGINT');

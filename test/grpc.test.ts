@@ -1,6 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { gracegrpc, GraceError } from '../src/index.ts';
@@ -188,6 +189,48 @@ test('a call still running at the shutdown deadline is cut, counted as forced, a
   assert.equal(await exitCode(app, first.pid), 1, 'a forced stop exits 1');
   assert.ok(app.events.some((e) => e.event === 'stopped' && e.forced === 1), JSON.stringify(app.events));
   assert.match(app.log, /destroyed 1 connection\(s\) still open after 1000 ms/);
+});
+
+for (const secure of [false, true]) {
+  test(`a ${secure ? 'TLS' : 'plaintext'} client that connects and never sends nor reads does not hold the stop: exit 0, nothing destroyed by force`, { timeout: 60_000 }, async (t) => {
+    const tls = secure ? makeCertificate(tempDir(t)) : undefined;
+    const app = startGrpcApp(t, { listen: local, tls, options: { shutdownTimeout: 10_000 } });
+    const first = await app.ready();
+    // No data listener: the socket stays paused, so it never reads grpc-js's SETTINGS, GOAWAY or FIN.
+    const silent = connect(portOf(first), '127.0.0.1');
+    silent.on('error', () => {});
+    t.after(() => silent.destroy());
+    await app.waitFor((e) => e.event === 'connection');
+    process.kill(first.pid, 'SIGTERM');
+    assert.equal(await exitCode(app, first.pid), 0);
+    assert.deepEqual(
+      app.events.filter((e) => e.event === 'stopped').map((e) => [e.reason, e.forced]),
+      [['signal', 0]],
+    );
+    assert.doesNotMatch(app.log, /destroyed \d+ connection/);
+  });
+}
+
+test('a plaintext client that sent its preface but never reads is let go once its connection carries no call', { timeout: 60_000 }, async (t) => {
+  const app = startGrpcApp(t, { listen: local, options: { shutdownTimeout: 10_000 } });
+  const first = await app.ready();
+  const stalled = connect(portOf(first), '127.0.0.1');
+  stalled.on('error', () => {});
+  t.after(() => stalled.destroy());
+  // The client preface and an empty SETTINGS frame; then nothing, and nothing read.
+  stalled.write(Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0])]));
+  await app.waitFor((e) => e.event === 'connection');
+  // A call on another connection is still in flight at the stop: it is waited for.
+  const busy = client(t, `127.0.0.1:${portOf(first)}`);
+  const call = sleep(busy, 1000, true);
+  await app.waitFor((e) => e.event === 'call-start');
+  process.kill(first.pid, 'SIGTERM');
+  assert.equal((await call).pid, first.pid);
+  assert.equal(await exitCode(app, first.pid), 0);
+  assert.deepEqual(
+    app.events.filter((e) => e.event === 'stopped').map((e) => [e.reason, e.forced]),
+    [['signal', 0]],
+  );
 });
 
 test('gracegrpc.target refuses a server without createConnectionInjector, naming what is missing', () => {

@@ -95,7 +95,7 @@ describe('handover edges (issue #8)', { concurrency: 2 }, () => {
     setControl({ readyDelay: 2000 });
     const traffic = load(port);
     t.after(() => traffic.stop());
-    await new Promise((r) => setTimeout(r, 200));
+    await waitUntil(() => traffic.answers.length > 0, 15_000, () => 'the load\'s first answer');
     process.kill(first.pid, 'SIGUSR2');
     const spawned = await app.waitFor((e) => e.event === 'restart');
     const second = await app.handedOver(first.pid);
@@ -118,13 +118,14 @@ describe('handover edges (issue #8)', { concurrency: 2 }, () => {
     setControl({ hang: true });
     const traffic = load(port);
     t.after(() => traffic.stop());
-    await new Promise((r) => setTimeout(r, 200));
+    await waitUntil(() => traffic.answers.length > 0, 15_000, () => 'the load\'s first answer');
     process.kill(first.pid, 'SIGUSR2');
     const spawned = await app.waitFor((e) => e.event === 'restart');
     const failed = await app.waitFor((e) => e.event === 'restart-failed');
     assert.match(failed.message as string, /was not ready within 6000 ms/);
     await waitForExit(spawned.child as number);
-    await new Promise((r) => setTimeout(r, 200));
+    const before = traffic.answers.length;
+    await waitUntil(() => traffic.answers.length > before + 4, 15_000, () => 'answers after the child exited');
     await traffic.stop();
     assert.deepEqual(traffic.failures, [], 'no request was reset or refused');
     const pids = new Set(traffic.answers.map((a) => a.pid));
@@ -170,7 +171,7 @@ describe('handover edges (issue #8)', { concurrency: 2 }, () => {
     process.kill(first.pid, 'SIGUSR2');
     const spawned = await app.waitFor((e) => e.event === 'restart');
     const child = spawned.child as number;
-    await new Promise((r) => setTimeout(r, 1300));
+    await app.waitFor((e) => e.pid === child && e.event === 'start-delay'); // up, and waiting before serve()
     assert.ok(isAlive(child), 'the child is still starting');
     assert.equal(app.events.some((e) => e.pid === child && e.event === 'ready-hook'), false, 'the child has not called serve() yet');
     process.kill(first.pid, 'SIGTERM');
@@ -232,8 +233,8 @@ describe('handover edges (issue #8)', { concurrency: 2 }, () => {
 
     const drained = startFixture(t, { listen: [local], options });
     const b = await drained.ready();
-    const slow = get({ port: portOf(b) }, '/sleep?ms=500');
-    await new Promise((r) => setTimeout(r, 150));
+    const slow = get({ port: portOf(b) }, '/sleep?ms=500&report');
+    await drained.waitFor((e) => e.event === 'request-start');
     process.kill(b.pid, 'SIGINT');
     assert.equal((await slow).json.pid, b.pid, 'the request in flight was answered');
     assert.deepEqual(await exitOf(drained), { code: 0, signal: null });

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import { writeFileSync } from 'node:fs';
 import http2 from 'node:http2';
 import https from 'node:https';
 import { join } from 'node:path';
@@ -9,11 +10,12 @@ import { get, isAlive, makeCertificate, portOf, startFixture, tempDir, waitForEx
 const local = { port: 0, host: '127.0.0.1' };
 
 test('a slow request started before USR2 completes from the old pid; new requests reach the new pid', { timeout: 60_000 }, async (t) => {
-  const app = startFixture(t, { listen: [local] });
+  const control = join(tempDir(t), 'control.json');
+  const app = startFixture(t, { listen: [local], control });
   const first = await app.ready();
   const port = portOf(first);
-  const slow = get({ port }, '/sleep?ms=1500');
-  await new Promise((r) => setTimeout(r, 200)); // accepted by the old process
+  const slow = get({ port }, '/sleep?ms=1500&report');
+  await app.waitFor((e) => e.event === 'request-start'); // in the old process's handler
   process.kill(first.pid, 'SIGUSR2');
   const second = await app.handedOver(first.pid);
   assert.equal(portOf(second), port, 'the new generation listens on the same port');
@@ -22,7 +24,12 @@ test('a slow request started before USR2 completes from the old pid; new request
   assert.equal((await slow).json.pid, first.pid, 'the in-flight request finishes in the old process');
   const [code] = await once(app.proc, 'exit');
   assert.equal(code, 0, 'the old process exits 0');
-  assert.equal(zombiesOf([second.pid]), 0);
+  // The new generation reaps a child of its own that fails (one that crashes at start).
+  writeFileSync(control, JSON.stringify({ crash: true }));
+  process.kill(second.pid, 'SIGUSR2');
+  await app.waitFor((e) => e.event === 'restart-failed' && e.pid === second.pid);
+  assert.equal(zombiesOf([second.pid]), 0, 'no unreaped child under the serving generation');
+  assert.equal((await get({ port }, '/')).json.pid, second.pid);
   assert.match(app.log, new RegExp(`Graceful handoff of 127\\.0\\.0\\.1:${port} with new pid ${second.pid} and old pid ${first.pid}`));
 });
 
@@ -98,8 +105,8 @@ test('an http2 server is handed over; a session open across the restart is close
     });
   const session = http2.connect(`https://127.0.0.1:${port}`, { rejectUnauthorized: false });
   t.after(() => session.destroy());
-  const slow = h2get(session, '/sleep?ms=1000');
-  await new Promise((r) => setTimeout(r, 200));
+  const slow = h2get(session, '/sleep?ms=1000&report');
+  await app.waitFor((e) => e.event === 'request-start');
   const goaway = once(session, 'goaway');
   process.kill(first.pid, 'SIGUSR2');
   const second = await app.handedOver(first.pid);

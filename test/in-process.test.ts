@@ -1,6 +1,7 @@
 // gracehttp driven inside the test process, with signal handling off, for the
 // behaviour that needs no second process.
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
@@ -74,12 +75,13 @@ test('a deadline reached before the drain phase still destroys open connections'
   const shutdown = new Shutdown({ logger: false });
   shutdown.register(() => new Promise(() => {}), { name: 'stuck intake', phase: 'intake' });
   const server = http.createServer(() => {}); // never answers
+  const arrived = once(server, 'request');
   const graceful = await startWith({ net: new Net() }, server, { port: 0, host: '127.0.0.1' }, { ...quiet, logger: false, shutdown, shutdownTimeout: 300 });
   const { port } = graceful.addresses()[0] as AddressInfo;
   const hung = new Promise<string>((resolve) => {
     http.get({ port, host: '127.0.0.1', agent: false }).on('error', (err) => resolve(err.message));
   });
-  await new Promise((r) => setTimeout(r, 100));
+  await arrived;
   const stopped = new Promise<number>((resolve) => graceful.once('stopped', ({ forced }) => resolve(forced)));
   await graceful.stop();
   assert.equal(await stopped, 1);
@@ -92,6 +94,7 @@ test('a response sent after checkContinue still gets Connection: close while dra
     res.writeContinue();
     setTimeout(() => res.end('late'), 400);
   });
+  const asked = once(server, 'checkContinue');
   const graceful = await startWith({ net: new Net() }, server, { port: 0, host: '127.0.0.1' }, { ...quiet, logger: false, idleGrace: 50 });
   const { port } = graceful.addresses()[0] as AddressInfo;
   const agent = new http.Agent({ keepAlive: true });
@@ -99,7 +102,7 @@ test('a response sent after checkContinue still gets Connection: close while dra
     const req = http.request({ port, host: '127.0.0.1', method: 'POST', agent, headers: { expect: '100-continue' } }, resolve);
     req.on('continue', () => req.end('body'));
   });
-  await new Promise((r) => setTimeout(r, 100));
+  await asked;
   const stopping = graceful.stop();
   const res = await response;
   res.resume();

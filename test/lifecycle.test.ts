@@ -144,9 +144,51 @@ test('under grace run, "retire" is a handover: no stop delay, and the SIGTERM af
   assert.deepEqual(run([started, sigterm], supervised).did, ['announce', 'leave']);
 });
 
+const crash: LifecycleEvent = { type: 'crash' };
+const drained: LifecycleEvent = { type: 'drained' };
+
 test('a crash drains at once, even while leaving, and once only', () => {
-  const crash: LifecycleEvent = { type: 'crash' };
   assert.deepEqual(run([started, crash, crash], delayed).did, ['announce', 'drain:crash']);
   assert.deepEqual(run([started, sigterm, crash], delayed).did, ['announce', 'leave', 'drain:crash']);
-  assert.deepEqual(run([started, restart, crash], delayed).did, ['announce', 'spawn', 'abandon-child', 'drain:crash']);
+});
+
+test('a crash during a stop\'s drain: the stop goes on, and it finishes as a crash (exit status 1)', () => {
+  const { now, did } = run([started, sigterm, crash, drained]);
+  assert.deepEqual(did, ['announce', 'drain:signal', 'finish']);
+  assert.equal(now.crashed, true);
+  assert.deepEqual(transition(run([started, sigterm]).now, drained).actions, [{ do: 'finish', crashed: false }], 'a stop with no crash finishes clean');
+  assert.deepEqual(transition(run([started, crash]).now, drained).actions, [{ do: 'finish', crashed: true }]);
+  // After a handover too: the successor serves, but this process failed.
+  assert.deepEqual(transition(run([started, restart, childReady, crash]).now, drained).actions, [{ do: 'finish', crashed: true }]);
+});
+
+test('a crash while a new generation starts keeps it going: serve on, hand over when it is ready, finish as a crash', () => {
+  const { now, did } = run([started, restart, crash, crash], delayed);
+  assert.deepEqual(did, ['announce', 'spawn'], 'the child is not abandoned, and nothing drains yet');
+  assert.equal(now.state, 'restarting');
+  const after = run([childReady, sigterm, drained], now);
+  assert.deepEqual(after.did, ['drain:handover', 'finish']);
+  assert.equal(after.now.crashed, true);
+  assert.equal(after.now.childSigtermDue, false, 'the child\'s SIGTERM is still its "ready"');
+});
+
+test('a crash while a new generation starts, then the restart fails: the stop the crash put off begins, with no delay', () => {
+  const { now, did } = run([started, restart, crash, { type: 'restart-failed' }], delayed);
+  assert.deepEqual(did, ['announce', 'spawn', 'report-failure', 'drain:crash']);
+  assert.equal(now.state, 'draining');
+  // An operator's stop in that window is a stop: the child goes, and no stop delay for a crashed process.
+  assert.deepEqual(run([started, restart, crash, sigterm], delayed).did, ['announce', 'spawn', 'abandon-child', 'drain:signal']);
+});
+
+test('the starter gone (the ready channel\'s EOF) drains at once, skipping a stop delay, and once only', () => {
+  const gone: LifecycleEvent = { type: 'starter-gone' };
+  const supervised = initialLifecycle(true, true);
+  assert.deepEqual(run([started, gone, gone], supervised).did, ['announce', 'drain:signal']);
+  assert.deepEqual(run([started, sigterm, gone], supervised).did, ['announce', 'leave', 'drain:signal']);
+  // Still starting (its ready hook running): nothing is accepted, it stops before it serves.
+  const { now, did } = run([gone], initialLifecycle(false, true));
+  assert.deepEqual(did, ['drain:signal']);
+  assert.deepEqual(run([started], now).did, [], 'a start that finishes after it announces nothing');
+  // A generation draining after a handover finishes its drain.
+  assert.deepEqual(run([started, { type: 'retire' }, gone], supervised).did, ['announce', 'drain:handover']);
 });

@@ -1,7 +1,9 @@
-// The README's examples run as written, and so does example/deploy.sh.
+// The README's and the guides' examples run as written, and so does
+// example/deploy.sh.
 //
-// Every ```js block in README.md is a whole program and is marked with an
-// HTML comment naming the file it runs as, on the line before the fence:
+// Every ```js block in README.md and in docs/*.md is a whole program and is
+// marked with an HTML comment naming the file it runs as, on the line before
+// the fence:
 //
 //   <!-- runs as: express.mjs -->
 //
@@ -14,14 +16,16 @@
 // port across restarts); the port is read from grace's "Serving" line.
 import assert from 'node:assert/strict';
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { get, isAlive, killQuietly, waitForExit, waitUntil } from './helpers.ts';
 
 const repo = new URL('..', import.meta.url).pathname;
-const readme = readFileSync(join(repo, 'README.md'), 'utf8');
+// The README first, then the guides in name order: the order the list below expects.
+const documents = ['README.md', ...readdirSync(join(repo, 'docs')).filter((f) => f.endsWith('.md')).sort().map((f) => `docs/${f}`)];
+const texts = documents.map((doc) => ({ doc, text: readFileSync(join(repo, doc), 'utf8') }));
 
 // npm's own variables (npm_config_local_prefix above all) would point the
 // consumer's npm and npx back at this repo when the suite runs under npm test.
@@ -98,20 +102,36 @@ after(() => {
   }
 });
 
-const snippets = [...readme.matchAll(/<!-- runs as: (\S+)[^\n]*-->\n```js\n([\s\S]*?)\n```/g)].map((m) => ({ file: m[1]!, code: m[2]! }));
+const snippets = texts.flatMap(({ doc, text }) =>
+  [...text.matchAll(/<!-- runs as: (\S+)[^\n]*-->\n```js\n([\s\S]*?)\n```/g)].map((m) => ({ doc, file: m[1]!, code: m[2]! })),
+);
 
-test('every js block in the README is a whole program marked to run', () => {
-  const jsBlocks = readme.match(/^```js$/gm) ?? [];
-  assert.equal(snippets.length, jsBlocks.length, 'each ```js block has a `<!-- runs as: FILE -->` line before it');
+test('every js block in the README and the guides is a whole program marked to run', () => {
+  for (const { doc, text } of texts) {
+    const jsBlocks = text.match(/^```js$/gm) ?? [];
+    assert.equal(snippets.filter((s) => s.doc === doc).length, jsBlocks.length, `each \`\`\`js block in ${doc} has a \`<!-- runs as: FILE -->\` line before it`);
+  }
+  // Each program, and where it is: a guide added, moved or dropped shows here.
   assert.deepEqual(
-    snippets.map((s) => s.file),
-    ['app.mjs', 'shutdown.mjs', 'express.mjs', 'fastify.mjs', 'koa.mjs', 'grpc.mjs', 'warm-up.mjs', 'health.mjs'],
+    snippets.map((s) => `${s.doc}: ${s.file}`),
+    [
+      'README.md: app.mjs',
+      'docs/api.md: express.mjs',
+      'docs/api.md: fastify.mjs',
+      'docs/api.md: koa.mjs',
+      'docs/grpc.md: grpc.mjs',
+      'docs/load-balancers.md: health.mjs',
+      'docs/shutdown.md: shutdown.mjs',
+      'docs/warm-up.md: warm-up.mjs',
+    ],
   );
+  // They are written into one project: two with one name would overwrite each other.
+  assert.equal(new Set(snippets.map((s) => s.file)).size, snippets.length, 'each program has a file name of its own');
   for (const { file, code } of snippets) assert.equal(code.match(/port: 8080/g)?.length, 1, `${file} listens on port 8080, once`);
 });
 
-for (const { file, code } of snippets) {
-  test(`README ${file} serves, hands over on SIGUSR2 and stops cleanly on SIGTERM`, async () => {
+for (const { doc, file, code } of snippets) {
+  test(`${doc} ${file} serves, hands over on SIGUSR2 and stops cleanly on SIGTERM`, async () => {
     writeFileSync(join(consumer, file), code.replace('port: 8080', 'port: 0').replace('port: 50051', 'port: 0'));
 
     // A stop: the process we started drains and exits 0.
@@ -139,7 +159,7 @@ for (const { file, code } of snippets) {
   });
 }
 
-test('"Two commands on a fresh machine": npm start serves, npm run reload reloads it', async () => {
+test('"Development": npm start serves the example, npm run reload reloads it', async () => {
   // A copy of the repo, so the pid file npm start writes is the copy's.
   const copy = join(root, 'repo');
   mkdirSync(copy);

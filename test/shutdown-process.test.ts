@@ -18,8 +18,7 @@ function afterShutdown(app: Fixture, pid: number, event: string) {
 test('a worker mid-task at USR2 finishes that task in the old process and starts no other', { timeout: 60_000 }, async (t) => {
   const app = startFixture(t, { listen: [local], workerTaskMs: 700 });
   const first = await app.ready();
-  await app.waitFor((e) => e.event === 'task-start' && e.pid === first.pid);
-  await new Promise((r) => setTimeout(r, 100));
+  await app.waitFor((e) => e.event === 'task-start' && e.pid === first.pid); // mid-task: it takes 700 ms
   process.kill(first.pid, 'SIGUSR2');
   const second = await app.waitFor((e) => e.event === 'ready' && e.pid !== first.pid);
   await waitForExit(first.pid);
@@ -56,7 +55,8 @@ test('upgraded sockets are not cut when the server stops listening; they are des
   const ws = await upgradedSocket(portOf(ready));
   const stoppedAt = performance.now();
   process.kill(ready.pid, 'SIGTERM');
-  await new Promise((r) => setTimeout(r, 600));
+  await app.waitFor((e) => e.event === 'shutdown-started');
+  await new Promise((r) => setTimeout(r, 600)); // deliberate: past idleGrace (500 ms), half way to the deadline
   assert.equal(ws.socket.destroyed, false, 'still open after the drain began');
   ws.socket.write('still here\n');
   const closedAt = await ws.closed;
@@ -83,11 +83,11 @@ test('on SIGTERM, HTTP/2 sessions get GOAWAY and their in-flight streams complet
   const ready = await app.ready();
   const session = http2.connect(`https://127.0.0.1:${portOf(ready)}`, { rejectUnauthorized: false });
   t.after(() => session.destroy());
-  const stream = session.request({ ':path': '/sleep?ms=800' });
+  const stream = session.request({ ':path': '/sleep?ms=800&report' });
   let body = '';
   stream.setEncoding('utf8').on('data', (c) => (body += c));
   const ended = once(stream, 'end');
-  await new Promise((r) => setTimeout(r, 200));
+  await app.waitFor((e) => e.event === 'request-start');
   const goaway = once(session, 'goaway');
   process.kill(ready.pid, 'SIGTERM');
   await goaway;

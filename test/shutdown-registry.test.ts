@@ -82,13 +82,16 @@ test('objects close through close(callback), close() promises, end() and Symbol.
 test('an interval job starts no run after shutdown began and its run in progress is awaited', { timeout: 10_000 }, async () => {
   const shutdown = new Shutdown({ logger: false });
   const runs: Array<{ started: number; shuttingDown: boolean; finished?: number }> = [];
+  let secondRun!: () => void;
+  const inSecondRun = new Promise<void>((r) => (secondRun = r));
   shutdown.every('job', 20, async () => {
     const run: { started: number; shuttingDown: boolean; finished?: number } = { started: performance.now(), shuttingDown: shutdown.isShuttingDown() };
     runs.push(run);
+    if (runs.length === 2) secondRun();
     await new Promise((r) => setTimeout(r, 100));
     run.finished = performance.now();
   });
-  await new Promise((r) => setTimeout(r, 250));
+  await inSecondRun; // a run in progress when the shutdown begins
   const report = await shutdown.shutdown();
   const count = runs.length;
   await new Promise((r) => setTimeout(r, 200));
@@ -100,14 +103,17 @@ test('an interval job starts no run after shutdown began and its run in progress
 test('run() passes the abort signal and is refused once shutdown has started', { timeout: 10_000 }, async () => {
   const shutdown = new Shutdown({ logger: false });
   let iterations = 0;
+  let started!: () => void;
+  const running = new Promise<void>((r) => (started = r));
   const worker = shutdown.run('worker', async (signal) => {
     while (!signal.aborted) {
       iterations++;
+      started();
       await new Promise((r) => setTimeout(r, 10));
     }
     return 'stopped cleanly';
   });
-  await new Promise((r) => setTimeout(r, 50));
+  await running;
   await shutdown.shutdown();
   assert.equal(await worker, 'stopped cleanly');
   assert.ok(iterations > 0);

@@ -5,7 +5,7 @@ import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { runLoad } from '../bench/load.ts';
+import { runLoad, Samples } from '../bench/load.ts';
 import { CLI, fakeSystemdNotify, FIXTURE_ARGS, get, isAlive, portOf, startFixture, tempDir, waitForExit, waitUntil } from './helpers.ts';
 
 const node = process.execPath;
@@ -25,15 +25,18 @@ test('supervisor mode: the pid stays the same across 3 reloads under load, with 
   const port = portOf(first);
   await waitUntil(() => readPidFileFirstLine(pidFile) === String(supervisor));
   const stop = new AbortController();
-  const load = runLoad({ host: '127.0.0.1', port, connections: 4, keepAlive: true, signal: stop.signal });
+  const live = new Samples();
+  const load = runLoad({ host: '127.0.0.1', port, connections: 4, keepAlive: true, signal: stop.signal, samples: live });
   const pids = [first.pid];
   for (let i = 0; i < 3; i++) {
-    await new Promise((r) => setTimeout(r, 300));
+    const serving = pids.at(-1)!;
+    await waitUntil(() => live.pid.includes(serving), 15_000, () => `the load to reach pid ${serving}`);
     process.kill(supervisor, i % 2 ? 'SIGHUP' : 'SIGUSR2');
     const next = await app.waitFor((e) => e.event === 'ready' && !pids.includes(e.pid));
     await waitForExit(pids.at(-1)!);
     pids.push(next.pid);
   }
+  await waitUntil(() => live.pid.includes(pids.at(-1)!), 15_000, () => `the load to reach pid ${pids.at(-1)}`);
   stop.abort();
   const samples = await load;
   assert.equal(samples.failures(), 0, JSON.stringify(Object.fromEntries(samples.errors)));
@@ -57,8 +60,8 @@ test('supervisor mode: a crashed app is restarted and the sockets wait for it', 
 test('supervisor mode: SIGTERM drains the app and the supervisor exits with the app\'s status', { timeout: 60_000 }, async (t) => {
   const app = supervise(t, ['--listen', '127.0.0.1:0'], { listen: [{ port: 0, host: '127.0.0.1' }], exitCodeOnStop: 7 });
   const ready = await app.ready();
-  const slow = get({ port: portOf(ready) }, '/sleep?ms=800');
-  await new Promise((r) => setTimeout(r, 200));
+  const slow = get({ port: portOf(ready) }, '/sleep?ms=800&report');
+  await app.waitFor((e) => e.event === 'request-start');
   process.kill(app.proc.pid!, 'SIGTERM');
   assert.equal((await slow).json.pid, ready.pid, 'the in-flight request finished');
   const [code] = await once(app.proc, 'exit');

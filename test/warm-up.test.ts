@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { test } from 'node:test';
 import { resolveOptions } from '../src/generation/options.ts';
-import { get, killQuietly, portOf, startFixture, tempDir, waitForExit, type Fixture, type FixtureEvent } from './helpers.ts';
+import { get, killQuietly, portOf, startFixture, tempDir, waitForExit, waitUntil, type Fixture, type FixtureEvent } from './helpers.ts';
 
 const APP = new URL('./fixtures/warm-up-app.ts', import.meta.url).pathname;
 
@@ -56,7 +57,7 @@ test('on a restart, the new generation warms up before it accepts: no client is 
   const second = (await app.handedOver(first.pid)) as Ready;
   await waitForExit(first.pid);
   // A few answers from the new generation, then stop.
-  await new Promise((r) => setTimeout(r, 200));
+  await waitUntil(() => answers.some((a) => a.pid === second.pid), 15_000, () => 'an answer from the new generation');
   polling = false;
   await poll;
   assert.equal(second.warm, 40);
@@ -97,10 +98,94 @@ test('warm-up options are checked, naming the bad value', { timeout: 10_000 }, (
   bad(['api'], /options\.warmUp\.requests\[0\] must be a path starting with '\/'.*got "api"/);
   bad({ requests: ['/'], rounds: 0 }, /options\.warmUp\.rounds must be a whole number of at least 1, got 0/);
   bad({ requests: ['/'], concurrency: 1.5 }, /options\.warmUp\.concurrency must be a whole number of at least 1, got 1\.5/);
-  bad({ requests: ['/'], timeout: -1 }, /options\.warmUp\.timeout must be a non-negative number of milliseconds, got -1/);
+  bad({ requests: ['/'], timeout: -1 }, /options\.warmUp\.timeout must be a number of milliseconds from 0 to 2147483647 .*got -1/);
   bad({ requests: ['/'], failOnError: 'yes' }, /options\.warmUp\.failOnError must be true or false, got "yes"/);
   bad('/', /options\.warmUp must be a list of paths or \{ requests, … \}, got "\/"/);
   const resolved = resolveOptions({ warmUp: ['/', { path: '/x', method: 'POST' }] }).warmUp!;
   assert.deepEqual(resolved, { requests: [{ path: '/' }, { path: '/x', method: 'POST' }], rounds: 100, concurrency: 4, timeout: 3000, failOnError: false });
   assert.equal(resolveOptions({}).warmUp, undefined);
+});
+
+/** Every unix socket file under `dir`, at any depth. */
+function socketsUnder(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((e) => lstatSync(join(dir, e)).isSocket());
+}
+
+test('with a TMPDIR too long for a socket path (150 bytes), warm-up runs inside its private directory, two restarts in a row work, and nothing is left behind', { timeout: 90_000 }, async (t) => {
+  const parent = tempDir(t);
+  const tmp = join(parent, 'x'.repeat(150 - Buffer.byteLength(parent) - 1));
+  mkdirSync(tmp);
+  assert.equal(Buffer.byteLength(tmp), 150);
+  const app = startFixture(t, { warmUp: { requests: ['/a', '/b'], rounds: 3 } }, { TMPDIR: tmp }, { file: process.execPath, args: ['--import', 'tsx', APP] });
+  let current = (await app.ready()) as Ready;
+  const port = portOf(current);
+  for (let restart = 0; restart <= 2; restart++) {
+    assert.equal(current.warm, 6, `generation ${restart + 1} was warmed`);
+    assert.deepEqual(current.warmDir.entries.length, 1, 'its private directory was in TMPDIR');
+    assert.equal(current.warmDir.mode, '700');
+    assert.deepEqual(warmDirs(current.tmpAfter), [], 'and gone once serving');
+    assert.equal((await get({ port }, '/')).json.pid, current.pid);
+    if (restart === 2) break;
+    process.kill(current.pid, 'SIGUSR2');
+    const next = (await app.handedOver(current.pid)) as Ready;
+    await waitForExit(current.pid);
+    current = next;
+  }
+  process.kill(current.pid, 'SIGTERM');
+  await waitForExit(current.pid);
+  assert.deepEqual(readdirSync(parent), [basename(tmp)], "nothing in TMPDIR's parent");
+  assert.deepEqual(warmDirs(readdirSync(tmp)), [], 'no warm-up directory in TMPDIR');
+  assert.deepEqual(socketsUnder(parent), [], 'no socket file anywhere');
+});
+
+test('a stop during warm-up aborts it, removes its directory, and exits 0 at once (no "still busy" wait)', { timeout: 60_000 }, async (t) => {
+  // 80 requests of 50 ms, one at a time: a 4 s warm-up.
+  const { app, tmp } = startApp(t, { warmUp: { requests: ['/slow'], rounds: 80, concurrency: 1, timeout: 10_000 }, slowMs: 50 });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => app.proc.on('exit', (code, signal) => resolve({ code, signal })));
+  await app.waitFor((e) => e.event === 'warming');
+  process.kill(app.proc.pid!, 'SIGTERM');
+  assert.deepEqual(await exited, { code: 0, signal: null });
+  assert.match(app.log, /Stopping pid \d+ on SIGTERM/);
+  assert.doesNotMatch(app.log, /still busy/);
+  const ready = app.events.find((e) => e.event === 'ready') as Ready | undefined;
+  assert.ok(!ready || ready.warm < 80, 'the warm-up was cut short');
+  assert.deepEqual(warmDirs(readdirSync(tmp)), [], 'no warm-up directory is left');
+  assert.deepEqual(socketsUnder(tmp), []);
+});
+
+test('a process that dies of an uncaught error during warm-up leaves no warm-up directory behind', { timeout: 60_000 }, async (t) => {
+  const { app, tmp } = startApp(t, { warmUp: { requests: ['/slow'], rounds: 80, concurrency: 1, timeout: 10_000 }, slowMs: 50, crashOnWarm: true });
+  const exited = new Promise<number | null>((resolve) => app.proc.on('exit', (code) => resolve(code)));
+  assert.equal(await exited, 1);
+  assert.match(app.log, /crash during warm-up/);
+  assert.deepEqual(warmDirs(readdirSync(tmp)), []);
+  assert.deepEqual(socketsUnder(tmp), []);
+});
+
+test('warmUp.timeout: requests still in flight at the deadline are cut and count as failed, and the generation serves without waiting for them', { timeout: 60_000 }, async (t) => {
+  const { app } = startApp(t, { warmUp: { requests: ['/slow'], rounds: 1, timeout: 300 }, slowMs: 30_000 });
+  const ready = (await app.ready()) as Ready & { warmFinished: number };
+  assert.equal(ready.warm, 1);
+  assert.equal(ready.warmFinished, 0, 'serving before the slow handler finished');
+  await app.waitForLog(/warning: 1 of 1 warm-up requests failed \(first: \/slow: cut at the warm-up's 300 ms timeout\); serving anyway/);
+  assert.equal((await get({ port: portOf(ready) }, '/')).json.pid, ready.pid);
+});
+
+test('warmUp.concurrency: at most that many warm-up requests reach the app at once, and that many do', { timeout: 60_000 }, async (t) => {
+  const { app } = startApp(t, { warmUp: { requests: Array(6).fill('/slow'), rounds: 2, concurrency: 3, timeout: 30_000 }, slowMs: 400 });
+  const ready = (await app.ready()) as Ready & { maxWarmInFlight: number };
+  assert.equal(ready.warm, 12);
+  assert.equal(ready.maxWarmInFlight, 3);
+});
+
+test('a warm-up that sent nothing says why: a requests function that failed before sending is counted per round (not "1 of 0 requests"), a 0 ms timeout is named', { timeout: 60_000 }, async (t) => {
+  const { app } = startApp(t, { warmUpThrows: true });
+  const ready = (await app.ready()) as Ready;
+  assert.equal(ready.warm, 0);
+  await app.waitForLog(/warning: the warm-up requests function failed in 2 of 2 rounds \(first: no session\); serving anyway/);
+  assert.doesNotMatch(app.log, / of 0 /);
+
+  const { app: none } = startApp(t, { warmUp: { requests: ['/a'], timeout: 0 } });
+  assert.equal(((await none.ready()) as Ready).warm, 0);
+  await none.waitForLog(/warning: warm-up sent no request: its 0 ms timeout passed before the first/);
 });

@@ -109,11 +109,33 @@ test('with --surge 2, one failure abandons the other new worker still starting, 
   assert.equal(servingCount(now), 2);
 });
 
-test('a reload is refused while one is in flight, and while a worker is still starting', () => {
+test('a reload is refused while one is in flight, and while a replacement starts beside a serving worker', () => {
   const inFlight = run([reload, reload], serving());
   assert.deepEqual(inFlight.did.slice(-1), ['refuse: a reload to generation 2 is in progress']);
+  const memory = run([{ type: 'over-memory', index: 1, id: 2 }, reload], serving());
+  assert.deepEqual(memory.did.slice(-1), ['refuse: worker 1 (generation 2) is still starting']);
+});
+
+test('a reload replaces a start in a slot with nothing serving (a crash loop): the new code starts, the old start is reaped', () => {
   const crashed = run([exited(1, 2), { type: 'restart-due', index: 1 }, reload], serving());
-  assert.deepEqual(crashed.did.slice(-1), ['refuse: worker 1 (generation 2) is still starting']);
+  assert.deepEqual(crashed.did.slice(-3), ['reload-started g3', 'abandon 1 #3', 'launch 1 #4 g3 reload']);
+  assert.deepEqual(crashed.now.slots[1]!.retiring, [{ id: 3, generation: 2 }], 'counted until it is reaped');
+  const reaped = run([failed(1, 3), ready(1, 4)], crashed.now);
+  assert.deepEqual(reaped.now.slots[1]!.retiring, []);
+  assert.deepEqual(reaped.did, ['launch 0 #5 g3 reload'], 'the reaped start is no failure of the reload');
+  // Every slot down, from the start: both starts are replaced, one reload launch at a time (surge 1).
+  const down = run([{ type: 'start' }, failed(0, 1), failed(1, 2), { type: 'restart-due', index: 0 }, reload], initialTable(2, 1));
+  assert.deepEqual(down.did.slice(-4), ['reload-started g3', 'abandon 0 #3', 'cancel-backoff 1', 'launch 0 #4 g3 reload']);
+  assert.deepEqual(run([failed(0, 3), ready(0, 4)], down.now).did, ['launch 1 #5 g3 reload']);
+});
+
+test('a failed start is the slot\'s last word for the stop\'s status; a start killed by the stop is not', () => {
+  const status = { code: 3, signal: null };
+  const { now } = run([{ type: 'start' }, { type: 'failed', index: 0, id: 1, reason: 'exited with code 3', status }], initialTable(1, 1));
+  assert.deepEqual(now.slots[0]!.lastExit, { ...status, beforeReady: true });
+  assert.equal(now.slots[0]!.served, false);
+  const stopped = run([{ type: 'restart-due', index: 0 }, { type: 'stop' }, { type: 'failed', index: 0, id: 2, reason: 'stopping', status: { code: null, signal: 'SIGKILL' } }], now);
+  assert.deepEqual(stopped.now.slots[0]!.lastExit, { ...status, beforeReady: true });
 });
 
 test('a crashed worker restarts in its slot with backoff doubling per slot, reset after a stable run', () => {

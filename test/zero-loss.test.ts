@@ -2,7 +2,7 @@
 // full measurement is `npm run bench`; this is its short version.
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
-import { runLoad } from '../bench/load.ts';
+import { runLoad, Samples } from '../bench/load.ts';
 import { ServerProcess } from '../bench/server-process.ts';
 import { get } from './helpers.ts';
 
@@ -13,9 +13,11 @@ async function restartsUnderLoad(t: TestContext, keepAlive: boolean, restarts: n
   t.after(() => server.stop());
   await server.until(() => server.generations.length > 0);
   const stop = new AbortController();
-  const load = runLoad({ host: '127.0.0.1', port: server.port, connections: 8, keepAlive, signal: stop.signal });
+  const live = new Samples();
+  const load = runLoad({ host: '127.0.0.1', port: server.port, connections: 8, keepAlive, signal: stop.signal, samples: live });
   for (let i = 0; i < restarts; i++) {
-    await new Promise((r) => setTimeout(r, 300));
+    const before = live.count;
+    await server.until(() => live.count >= before + 50); // the load flows before each restart
     await server.restart();
   }
   await server.until(() => server.alivePids().length === 1);

@@ -32,7 +32,8 @@ export async function reload(options: ReloadOptions): Promise<ReloadResult> {
   const poll = options.pollInterval ?? 50;
   const { state: before, owner } = trustedPidFile(options.pidFile);
   if (before.state === 'restarting') {
-    throw new GraceError('ERR_GRACE_RESTART_IN_PROGRESS', `a restart of pid ${before.serving} is already in progress`);
+    const what = before.workers ? `a reload by supervisor pid ${before.pid}` : `a restart of pid ${before.serving || before.pid}`;
+    throw new GraceError('ERR_GRACE_RESTART_IN_PROGRESS', `${what} is already in progress`);
   }
   if (before.signal === null) {
     throw new GraceError('ERR_GRACE_RESTART_FAILED', `pid ${before.pid} has hot restart turned off (restartSignal: false)`);
@@ -61,14 +62,16 @@ export async function reload(options: ReloadOptions): Promise<ReloadResult> {
       continue;
     }
     if (now && now.state === 'failed' && now.at >= sentAt) {
-      const still = now.workers ? `; still serving: pids ${servingPids(now).join(', ')}` : `; pid ${now.serving} is still serving`;
+      const pids = servingPids(now);
+      const still = pids.length === 0 ? '; nothing serves' : now.workers ? `; still serving: pid${pids.length > 1 ? 's' : ''} ${pids.join(', ')}` : `; pid ${now.serving} is still serving`;
       throw new GraceError('ERR_GRACE_RESTART_FAILED', `${now.message ?? 'the new generation failed'}${still}`);
     }
     if (!isSameLiveProcess(before.pid, before.start)) {
       throw new GraceError('ERR_GRACE_RESTART_FAILED', `pid ${before.pid} exited during the reload, with no new generation serving`);
     }
   }
-  const still = isSameLiveProcess(before.serving, undefined) ? `; pid ${before.serving} is still serving` : '';
+  // pid 0 is "none serving" (a supervisor's workers all down), never a process to look at.
+  const still = before.serving > 0 && isSameLiveProcess(before.serving, undefined) ? `; pid ${before.serving} is still serving` : '';
   const where = next ? `new pid ${next.serving} serves, but old pid ${before.serving} did not exit` : 'no new generation became ready';
   throw new GraceError('ERR_GRACE_RESTART_FAILED', `timed out after ${timeout} ms: ${where}${next ? '' : still}`);
 }
@@ -82,7 +85,7 @@ export async function reload(options: ReloadOptions): Promise<ReloadResult> {
  * root's power. Where the OS does not tell a process's uid, the file must be
  * the caller's own, so kill()'s permission check is the owner's.
  */
-export function trustedPidFile(path: string): { state: PidFileState; owner: number } {
+export function trustedPidFile(path: string, purpose: 'signal' | 'read' = 'signal'): { state: PidFileState; owner: number } {
   const { state, owner } = readOwnedPidFile(path);
   // Read the uids first: the identity check after them proves they were the recorded process's.
   const uids = readUids(state.pid);
@@ -97,7 +100,7 @@ export function trustedPidFile(path: string): { state: PidFileState; owner: numb
       const runsAs = uids.real === uids.effective ? `uid ${uids.real}` : `uid ${uids.real} (effective ${uids.effective})`;
       throw new GraceError(
         'ERR_GRACE_PID_FILE',
-        `pid file ${path} is owned by uid ${owner}, but pid ${state.pid} runs as ${runsAs}: refusing to signal a process the file's owner does not run`,
+        `pid file ${path} is owned by uid ${owner}, but pid ${state.pid} runs as ${runsAs}: ${purpose === 'signal' ? 'refusing to signal' : 'not trusting what it says about'} a process the file's owner does not run`,
       );
     }
   } else {

@@ -1,5 +1,6 @@
 import { readRss } from '../platform/proc.js';
 import type { PidFileState } from '../reporting/pid-file.js';
+import { printable } from '../platform/printable.js';
 import { trustedPidFile } from './reload.js';
 
 /*
@@ -29,7 +30,7 @@ export interface StatusReport {
 }
 
 export function readStatus(pidFile: string, now = Date.now()): StatusReport {
-  const { state } = trustedPidFile(pidFile);
+  const { state } = trustedPidFile(pidFile, 'read');
   // Direct mode (or an older grace run): one process, the one serving.
   const entries = state.workers ?? [{ index: 0, pid: state.serving, generation: state.generation, state: 'serving' as const, startedAt: 0, restarts: 0 }];
   return {
@@ -50,15 +51,15 @@ export function readStatus(pidFile: string, now = Date.now()): StatusReport {
 }
 
 export function formatStatus(report: StatusReport): string {
-  const head = `pid ${report.pid}: ${report.state}, generation ${report.generation}, ${report.workers.filter((w) => w.state === 'serving').length} serving\n`;
-  const failure = report.message ? `last reload failed: ${report.message}\n` : '';
+  const head = `pid ${report.pid}: ${printable(report.state)}, generation ${report.generation}, ${report.workers.filter((w) => w.state === 'serving').length} serving\n`;
+  const failure = report.message ? `last reload failed: ${printable(report.message)}\n` : '';
   const rows = [
     ['worker', 'pid', 'generation', 'state', 'uptime', 'rss', 'restarts'],
     ...report.workers.map((w) => [
       String(w.index),
       w.pid ? String(w.pid) : '-',
       w.generation ? String(w.generation) : '-',
-      w.state,
+      printable(w.state),
       w.uptimeMs === null ? '-' : duration(w.uptimeMs),
       w.rss === null ? '-' : `${(w.rss / 1024 ** 2).toFixed(1)} MiB`,
       String(w.restarts),

@@ -5,6 +5,7 @@ import type { GraceError } from '../platform/errors.js';
 import type { Log } from '../platform/logger.js';
 import type { ProcessHost } from '../platform/process-host.js';
 import type { Starter } from '../platform/listen-env.js';
+import type { StarterChannel } from '../protocol/ready-pipe.js';
 import type { ListenSpec } from '../sockets/listen-spec.js';
 import type { Listener, Net } from '../sockets/net.js';
 import type { Shutdown } from '../shutdown/shutdown.js';
@@ -27,9 +28,13 @@ export interface ServeTarget {
 
 /** Lifecycle events of a {@link Graceful}, with their payloads. */
 export interface GracefulEvents {
-  /** Every server listens (on inherited or fresh sockets): after the ready hook. */
+  /**
+   * Every server listens (on inherited or fresh sockets): after the ready
+   * hook. Like `ready`, it happens inside start() and is emitted just after
+   * start() resolves, so a listener attached right after `await start()` hears it.
+   */
   listening: [{ pid: number; addresses: Array<AddressInfo | string> }];
-  /** Serving; the previous generation, if any, was told to go. */
+  /** Serving; the previous generation, if any, was told to go. Emitted just after start() resolves. */
   ready: [{ pid: number; parentPid: number | undefined }];
   /** A next generation was spawned. */
   restart: [{ pid: number }];
@@ -67,6 +72,10 @@ export interface GenerationContext {
   launch: LaunchedBy;
   /** The pid file and systemd, in direct mode (under `grace run` they are the supervisor's). */
   status: StatusReporter | undefined;
+  /** The ready channel to whoever started us, read for "retire" and for its EOF (ready-pipe.ts). */
+  channel: StarterChannel | undefined;
+  /** While warming up: a stop aborts the warm-up, and its drain waits until the warm-up's channel is gone. */
+  warming: { abort: AbortController; over: Promise<unknown> } | undefined;
   /** The servers listening, in the order given. */
   readonly bound: Listener[];
   /** Where we serve, as a log label; read once listening (a closed server has no address). */
@@ -83,4 +92,11 @@ export type ActionResult = { action: Action; restart?: Promise<number>; announce
 export function addresses(g: Pick<GenerationContext, 'bound'>): Array<AddressInfo | string> {
   // A unix server reports the temporary name it bound (or null, once adopted).
   return g.bound.map((l) => (l.spec.kind === 'unix' ? l.spec.path : (l.server.address() as AddressInfo)));
+}
+
+// 'listening' and 'ready' happen before start() hands the app its handle:
+// emitted synchronously, no listener could ever hear them. After the
+// microtasks that resolve start() and run the app's code after its await.
+export function emitAfterStart<E extends 'listening' | 'ready'>(g: Pick<GenerationContext, 'events'>, event: E, ...args: GracefulEvents[E]): void {
+  setImmediate(() => (g.events.emit as (e: E, ...a: GracefulEvents[E]) => boolean)(event, ...args));
 }

@@ -4,13 +4,12 @@ import { claimCurrentGeneration, releaseCurrentGeneration } from '../platform/cu
 import { GraceError } from '../platform/errors.js';
 import { resolveLogger } from '../platform/logger.js';
 import { canPassSockets, realProcess } from '../platform/process-host.js';
-import { tellStarterReady } from '../protocol/ready-pipe.js';
 import { ConnectionDrainer, type Drainer } from '../serving/drain.js';
 import { installHealth } from '../serving/health.js';
 import type { ListenSpec } from '../sockets/listen-spec.js';
 import { processNet } from '../sockets/net.js';
 import { Shutdown } from '../shutdown/shutdown.js';
-import { addresses, type ActionResult, type GenerationContext, type GracefulEvents } from './context.js';
+import { addresses, emitAfterStart, type ActionResult, type GenerationContext, type GracefulEvents } from './context.js';
 import { initialLifecycle, transition, type Action, type Lifecycle, type LifecycleEvent } from './lifecycle.js';
 import { resolveOptions, type ServeOptions, type ServeSeams } from './options.js';
 import { Restarts } from './restarts.js';
@@ -58,6 +57,8 @@ export class Graceful extends EventEmitter<GracefulEvents> {
       generation: 1,
       launch: { kind: 'direct' },
       status: undefined,
+      channel: undefined,
+      warming: undefined,
       bound: [],
       where: '',
       lifecycle: () => this.lifecycle,
@@ -66,11 +67,11 @@ export class Graceful extends EventEmitter<GracefulEvents> {
     // Before the drainers: their listener goes in front of the health one.
     installHealth(targets.map((t) => t.server), resolved.health, () => this.isReady(), this.g.log);
     const drainers = targets.map((t) => t.drainer ?? new ConnectionDrainer(t.server));
-    this.signals = new Signals(this.g, () => void this.restart().catch(() => {}));
     this.restarts = new Restarts(this.g);
+    this.signals = new Signals(this.g, () => void this.restart().catch(() => {}), () => this.restarts.childPid);
     this.stopping = new Stopping(this.g, drainers);
-    this.stopping.onFinished = (reason) => {
-      if (reason !== 'crash') this.signals.uninstallCrashHandler();
+    this.stopping.onFinished = (crashed) => {
+      if (!crashed) this.signals.uninstallCrashHandler();
     };
     const platformOff = canPassSockets(host) ? undefined : `hot restart is not available on ${host.platform}`;
     this.lifecycle = initialLifecycle(false, resolved.stopDelay > 0, platformOff);
@@ -211,7 +212,7 @@ export class Graceful extends EventEmitter<GracefulEvents> {
         g.host.kill(g.host.pid, action.signal);
         return {};
       case 'finish':
-        this.stopping.finish(action.report!, action.forced);
+        this.stopping.finish(action.crashed);
         this.resolveDone();
         return {};
     }
@@ -224,7 +225,7 @@ export class Graceful extends EventEmitter<GracefulEvents> {
     // the pid file name a process that is exiting, and systemd's main pid
     // moves to us before the old one exits.
     await g.status?.serving(g.generation, g.host.pid);
-    if (g.starter) tellStarterReady(g.host, g.starter, g.log, () => this.dispatch({ type: 'retire' }));
-    this.emit('ready', { pid: g.host.pid, parentPid: g.starter?.kind === 'parent' ? g.starter.pid : undefined });
+    g.channel?.ready();
+    emitAfterStart(g, 'ready', { pid: g.host.pid, parentPid: g.starter?.kind === 'parent' ? g.starter.pid : undefined });
   }
 }

@@ -1,5 +1,4 @@
 import type { GraceError } from '../platform/errors.js';
-import type { ShutdownReport } from '../shutdown/shutdown.js';
 
 /*
  * A generation's lifecycle as one table: its state, the events that move it,
@@ -48,6 +47,11 @@ export interface Lifecycle {
   readonly stopSignal: NodeJS.Signals | undefined;
   /** Why hot restart is off in this process (a file watcher, the platform, pid 1), if it is. */
   readonly restartOff: string | undefined;
+  /**
+   * An uncaught error was handled (crash handling on): whatever ends this
+   * generation, a stop or a handover, it exits with status 1.
+   */
+  readonly crashed: boolean;
 }
 
 export type LifecycleEvent =
@@ -76,10 +80,15 @@ export type LifecycleEvent =
    * sockets, and the SIGTERM that follows is a handover, not a stop.
    */
   | { type: 'retire' }
+  /**
+   * Whoever started us died (EOF on the ready channel): the supervisor, at
+   * any time, or a direct-mode parent before we said "ready" (ready-pipe.ts
+   * says why). Stop now, with no delay: a new start must find the port free.
+   */
+  | { type: 'starter-gone' }
   /** An uncaught exception or unhandled rejection, with crash handling on. */
   | { type: 'crash' }
-  /** The drain is over: how it went (the registry's report and the connections destroyed). */
-  | { type: 'drained'; report?: ShutdownReport; forced?: number };
+  | { type: 'drained' };
 
 export type Action =
   | { do: 'announce' }
@@ -97,10 +106,11 @@ export type Action =
   | { do: 'force'; signal: NodeJS.Signals }
   /** Not a stop signal here: let it do what it would without grace (terminate). */
   | { do: 'default-action'; signal: NodeJS.Signals }
-  | { do: 'finish'; report: ShutdownReport | undefined; forced: number };
+  /** The drain is over: exit, with status 1 if `crashed` (else as the drain went). */
+  | { do: 'finish'; crashed: boolean };
 
 export function initialLifecycle(supervised: boolean, delaysStop = false, restartOff?: string): Lifecycle {
-  return { state: 'starting', reason: undefined, childSigtermDue: false, supervised, delaysStop, stopSignal: undefined, restartOff };
+  return { state: 'starting', reason: undefined, childSigtermDue: false, supervised, delaysStop, stopSignal: undefined, crashed: false, restartOff };
 }
 
 /** The one place the lifecycle changes: the next state and what to do. */
@@ -122,7 +132,13 @@ export function transition(now: Lifecycle, event: LifecycleEvent): { next: Lifec
       return stay({ do: 'refuse', code: 'ERR_GRACE_NOT_SERVING', why: 'shutting down' });
 
     case 'restart-failed':
-      return state === 'restarting' ? { next: to('serving'), actions: [{ do: 'report-failure', error: event.error }] } : stay({ do: 'note-abandoned', error: event.error });
+      if (state !== 'restarting') return stay({ do: 'note-abandoned', error: event.error });
+      // Crashed while it started: nothing better will serve, so the stop the crash put off begins.
+      if (now.crashed) {
+        const stopping = stop(to('serving'), 'crash', undefined, false);
+        return { next: stopping.next, actions: [{ do: 'report-failure', error: event.error }, ...stopping.actions] };
+      }
+      return { next: to('serving'), actions: [{ do: 'report-failure', error: event.error }] };
 
     case 'child-ready':
       // Too late once a stop abandoned the child: it was killed, never accepted.
@@ -159,22 +175,32 @@ export function transition(now: Lifecycle, event: LifecycleEvent): { next: Lifec
         actions: [{ do: 'drain', reason: 'handover', signal: undefined }],
       };
 
-    case 'crash':
-      // Whatever state we are in, the process is suspect: no delay, drain now.
+    case 'starter-gone':
       if (state === 'draining' || state === 'stopped') return stay();
-      return stop(now, 'crash', undefined, false);
+      return stop(now, 'signal', undefined, false);
+
+    case 'crash':
+      // A stop under way goes on, but it now ends with status 1.
+      if (state === 'draining' || state === 'stopped') return { next: { ...now, crashed: true }, actions: [] };
+      // A new generation is starting on our sockets: it is the best place for
+      // traffic, and abandoning it would leave them unserved until a restart.
+      // Serve on, hand over once it is ready (or stop if it fails), exit 1.
+      if (state === 'restarting') return { next: { ...now, crashed: true }, actions: [] };
+      // Otherwise the process is suspect: no delay, drain now.
+      return stop({ ...now, crashed: true }, 'crash', undefined, false);
 
     case 'drained':
-      return state === 'draining' ? { next: to('stopped'), actions: [{ do: 'finish', report: event.report, forced: event.forced ?? 0 }] } : stay();
+      return state === 'draining' ? { next: to('stopped'), actions: [{ do: 'finish', crashed: now.crashed }] } : stay();
   }
 }
 
 // A stop during a restart is a stop: the unready child goes too. With
 // `delay`, a serving generation with a stop delay leaves first; one still
-// starting accepts nothing yet, so it has nothing to leave.
+// starting accepts nothing yet, so it has nothing to leave, and one that
+// crashed is suspect, so it does not linger.
 function stop(now: Lifecycle, reason: StopReason, signal: NodeJS.Signals | undefined, delay: boolean): { next: Lifecycle; actions: Action[] } {
   const actions: Action[] = now.state === 'restarting' ? [{ do: 'abandon-child' }] : [];
-  if (delay && now.delaysStop && now.state !== 'starting') {
+  if (delay && now.delaysStop && now.state !== 'starting' && !now.crashed) {
     actions.push({ do: 'leave', reason, signal });
     return { next: { ...now, state: 'leaving', reason, stopSignal: signal }, actions };
   }

@@ -1,4 +1,6 @@
+import { checkDuration, parseDuration } from '../platform/duration.js';
 import { GraceError } from '../platform/errors.js';
+import { checkSignals, signalName } from '../platform/signal-names.js';
 import { resolveHealth, type HealthOptions, type ResolvedHealth } from '../serving/health.js';
 import type { Logger } from '../platform/logger.js';
 import type { Net } from '../sockets/net.js';
@@ -137,9 +139,8 @@ export const DEFAULTS = {
 
 export function resolveOptions(options: ServeOptions, env: NodeJS.ProcessEnv = {}): ResolvedOptions {
   return {
-    restartSignal: restartSignal(options.restartSignal),
+    ...signalOptions(options.restartSignal, options.stopSignals),
     devWatcher: devWatcher(options.devWatcher),
-    stopSignals: signals('stopSignals', options.stopSignals) ?? [...DEFAULTS.stopSignals],
     readyTimeout: duration('readyTimeout', options.readyTimeout, DEFAULTS.readyTimeout),
     // Unset: the shutdown registry's own timeout (DEFAULTS.shutdownTimeout unless it was given another).
     shutdownTimeout: options.shutdownTimeout === undefined ? undefined : duration('shutdownTimeout', options.shutdownTimeout, DEFAULTS.shutdownTimeout),
@@ -156,31 +157,19 @@ export function resolveOptions(options: ServeOptions, env: NodeJS.ProcessEnv = {
 }
 
 function duration(name: string, value: number | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    throw new GraceError('ERR_GRACE_OPTIONS', `options.${name} must be a non-negative number of milliseconds, got ${String(value)}`);
-  }
-  return value;
+  return value === undefined ? fallback : checkDuration(`options.${name}`, value);
 }
 
 function stopDelayFromEnv(env: NodeJS.ProcessEnv): number {
   const raw = env.GRACE_STOP_DELAY;
   if (raw === undefined || raw === '') return DEFAULTS.stopDelay;
-  if (!/^\d+$/.test(raw)) {
-    throw new GraceError('ERR_GRACE_OPTIONS', `GRACE_STOP_DELAY must be a whole number of milliseconds, got ${JSON.stringify(raw)}`);
-  }
-  return Number(raw);
+  return parseDuration('GRACE_STOP_DELAY', raw, 'ERR_GRACE_OPTIONS');
 }
 
 function flag(name: string, value: unknown, fallback: boolean): boolean {
   if (value === undefined) return fallback;
   if (typeof value !== 'boolean') throw new GraceError('ERR_GRACE_OPTIONS', `options.${name} must be true or false, got ${JSON.stringify(value)}`);
   return value;
-}
-
-function restartSignal(value: NodeJS.Signals | false | undefined): NodeJS.Signals | false {
-  if (value === false || value === undefined) return value ?? DEFAULTS.restartSignal;
-  return signals('restartSignal', [value])![0]!;
 }
 
 function devWatcher(value: unknown): 'auto' | boolean {
@@ -191,12 +180,22 @@ function devWatcher(value: unknown): 'auto' | boolean {
   return value;
 }
 
-function signals(name: string, value: unknown): NodeJS.Signals[] | undefined {
-  if (value === undefined) return undefined;
-  if (!Array.isArray(value) || !value.every((v) => typeof v === 'string' && /^SIG[A-Z0-9]+$/.test(v))) {
-    throw new GraceError('ERR_GRACE_OPTIONS', `options.${name} must be ${name === 'stopSignals' ? 'an array of signal names' : 'a signal name or false'}, like 'SIGTERM'; got ${JSON.stringify(value)}`);
+/**
+ * `restartSignal` and `stopSignals`: real signal names this OS has, that a
+ * process can catch, each given once; the restart signal must not also mean
+ * stop (it would silently turn every restart into a stop).
+ */
+function signalOptions(restart: unknown, stop: unknown): { restartSignal: NodeJS.Signals | false; stopSignals: NodeJS.Signals[] } {
+  const restartSignal = restart === false ? false : restart === undefined ? DEFAULTS.restartSignal : signalName('options.restartSignal', restart, 'a signal name or false');
+  let stopSignals: NodeJS.Signals[] = [...DEFAULTS.stopSignals];
+  if (stop !== undefined) {
+    if (!Array.isArray(stop)) throw new GraceError('ERR_GRACE_OPTIONS', `options.stopSignals must be an array of signal names, like ['SIGINT', 'SIGTERM']; got ${describe(stop)}`);
+    stopSignals = checkSignals('options.stopSignals', stop);
   }
-  return value as NodeJS.Signals[];
+  if (restartSignal !== false && stopSignals.includes(restartSignal)) {
+    throw new GraceError('ERR_GRACE_OPTIONS', `options.restartSignal ${restartSignal} is also in options.stopSignals (${stopSignals.join(', ')}): one signal cannot both restart and stop`);
+  }
+  return { restartSignal, stopSignals };
 }
 
 function nonEmpty(name: string, value: unknown): string {

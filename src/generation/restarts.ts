@@ -1,4 +1,5 @@
 import { GraceError } from '../platform/errors.js';
+import { nonUtf8Warning } from '../platform/non-utf8.js';
 import type { Action } from './lifecycle.js';
 import { addresses, type GenerationContext } from './context.js';
 import { RestartAttempt } from './restart-attempt.js';
@@ -17,6 +18,8 @@ export class Restarts {
 
   spawn(): Promise<number> {
     const { g } = this;
+    const lossy = nonUtf8Warning(g.host.pid, g.host.env, 'the new generation');
+    if (lossy) g.log.warn(lossy, { event: 'non-utf8' });
     const attempt = new RestartAttempt(g.host, g.net, {
       readyTimeout: g.options.readyTimeout,
       beforeRestart: g.options.beforeRestart,
@@ -46,13 +49,22 @@ export class Restarts {
     return attempt.ready;
   }
 
-  /** The attempt failed and this generation serves on. */
+  /** The attempt failed: this generation serves on, or (had it crashed meanwhile) stops. */
   reportFailure(error: GraceError | undefined): void {
     const { g } = this;
     const message = error?.message ?? 'the new generation failed';
-    g.log.error(`restart failed: ${message}; still serving with pid ${g.host.pid}`, { event: 'restart-failed', err: error });
-    g.status?.failed(g.generation, g.host.pid, message);
+    if (g.lifecycle().crashed) {
+      g.log.error(`restart failed: ${message}; pid ${g.host.pid} had crashed, so it stops`, { event: 'restart-failed', err: error });
+    } else {
+      g.log.error(`restart failed: ${message}; still serving with pid ${g.host.pid}`, { event: 'restart-failed', err: error });
+      g.status?.failed(g.generation, g.host.pid, message);
+    }
     if (error) g.events.emit('restart-failed', error);
+  }
+
+  /** The child being started, for the log. */
+  get childPid(): number | undefined {
+    return this.attempt?.pid;
   }
 
   noteAbandoned(error: GraceError | undefined): void {

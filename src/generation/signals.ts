@@ -13,6 +13,7 @@ export class Signals {
   constructor(
     private readonly g: GenerationContext,
     private readonly restart: () => void,
+    private readonly childPid: () => number | undefined,
   ) {}
 
   install(): void {
@@ -57,9 +58,13 @@ export class Signals {
     const { g } = this;
     const what = origin === 'uncaughtException' ? 'uncaught exception' : 'unhandled rejection';
     const message = error instanceof Error ? error.message : String(error);
-    const state = g.lifecycle().state;
-    const stopping = state === 'draining' || state === 'stopped';
-    const then = stopping ? 'while stopping; the stop goes on' : 'stopping gracefully, then exiting with status 1';
+    const { state } = g.lifecycle();
+    const then =
+      state === 'draining' || state === 'stopped'
+        ? 'while stopping; the stop goes on, then exits with status 1'
+        : state === 'restarting'
+          ? `while pid ${this.childPid() ?? '(not spawned yet)'} starts: serving until it is ready, then handing over and exiting with status 1`
+          : 'stopping gracefully, then exiting with status 1';
     g.log.error(`${what}: ${message}; ${then}`, { event: 'crash', origin, err: error }, { stack: true });
     g.dispatch({ type: 'crash' });
   }

@@ -3,8 +3,10 @@ import { GraceError } from '../platform/errors.js';
 import { canPassSockets } from '../platform/process-host.js';
 import { defaultListenSpec, describeSpec, ONLY_INHERITED, type ListenSpec } from '../sockets/listen-spec.js';
 import type { Listener } from '../sockets/net.js';
+import { openStarterChannel } from '../protocol/ready-pipe.js';
 import { StatusReporter } from '../reporting/status.js';
-import { addresses, type GenerationContext } from './context.js';
+import type { ResolvedWarmUp } from '../serving/warm-up.js';
+import { addresses, emitAfterStart, type GenerationContext } from './context.js';
 import { directCommand, launchedBy, watcherSetting, wrapperWarning } from './launched-by.js';
 import { initialLifecycle, type Lifecycle } from './lifecycle.js';
 import { removeSocketFiles } from './stopping.js';
@@ -39,6 +41,16 @@ export async function startUp(
     g.generation = env.generation;
     const supervised = g.starter?.kind === 'supervisor';
     g.log = g.log.with({ generation: g.generation });
+    if (g.starter) {
+      const starter = g.starter;
+      g.channel = openStarterChannel(g.host, starter, g.log, {
+        retire: () => g.dispatch({ type: 'retire' }),
+        gone: (why) => {
+          g.log.warn(`${why}: stopping pid ${g.host.pid}`, { event: 'starter-gone', starter: starter.pid });
+          g.dispatch({ type: 'starter-gone' });
+        },
+      });
+    }
     const sayLaunch = readLaunch(g);
     hooks.setLifecycle(initialLifecycle(supervised, g.options.stopDelay > 0, restartOff(g, supervised)));
     if (!supervised) {
@@ -56,8 +68,8 @@ export async function startUp(
     } catch (cause) {
       throw new GraceError('ERR_GRACE_READY', `the ready hook failed: ${(cause as Error)?.message ?? cause}`, { cause });
     }
-    if (g.options.warmUp) await (await import('../serving/warm-up.js')).warmUp(targets, g.options.warmUp, g.log);
-    if (g.lifecycle().state !== 'starting') return 'stopped'; // stopped while the ready hook ran
+    if (g.options.warmUp) await warmUp(g, targets, g.options.warmUp);
+    if (g.lifecycle().state !== 'starting') return 'stopped'; // stopped while the ready hook or the warm-up ran
     for (const [i, { server }] of targets.entries()) {
       const listen = listens[i]!;
       g.bound.push(listen === ONLY_INHERITED ? await g.net.listenOnlyInherited(server) : await g.net.listen(server, listen, { pidFile: g.options.pidFile }));
@@ -71,6 +83,7 @@ export async function startUp(
   } catch (err) {
     // Close what we opened. Only paths this process bound are removed; an
     // inherited path is still served by the previous generation.
+    g.channel?.close();
     hooks.uninstallSignals();
     closeListening(g.bound);
     removeSocketFiles(g, g.bound.filter((l) => !l.inherited));
@@ -78,8 +91,22 @@ export async function startUp(
   }
   g.where = describeAddresses(g.bound);
   g.log.info(`Serving ${g.where} with pid ${g.host.pid}`, { event: 'serving', addresses: addresses(g) });
-  g.events.emit('listening', { pid: g.host.pid, addresses: addresses(g) });
+  emitAfterStart(g, 'listening', { pid: g.host.pid, addresses: addresses(g) });
   return 'serving';
+}
+
+// Loaded on first use: most apps do not warm up. A stop during it aborts it.
+async function warmUp(g: GenerationContext, targets: ReadonlyArray<{ server: Server }>, options: ResolvedWarmUp): Promise<void> {
+  const { warmUp } = await import('../serving/warm-up.js');
+  if (g.lifecycle().state !== 'starting') return; // stopped while the ready hook ran
+  const abort = new AbortController();
+  const warming = warmUp(targets, options, { logger: g.log, host: g.host, signal: abort.signal });
+  g.warming = { abort, over: warming.catch(() => {}) };
+  try {
+    await warming;
+  } finally {
+    g.warming = undefined;
+  }
 }
 
 /** Why hot restart is off in this process, if it is: the lifecycle refuses restarts with it. */

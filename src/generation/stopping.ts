@@ -15,8 +15,10 @@ export class Stopping {
   private delayTimer: NodeJS.Timeout | undefined;
   /** The exit status, once a managed stop finished and is waiting for the successor's SIGTERM. */
   private exitDue: number | undefined;
-  /** Past the stop, an app's errors are its own again. */
-  onFinished: (reason: StopReason) => void = () => {};
+  /** How the drain went, for `finish`: the registry's report and the connections destroyed. */
+  private drained: { report: ShutdownReport; forced: number } | undefined;
+  /** Past the stop, an app's errors are its own again (unless it crashed). */
+  onFinished: (crashed: boolean) => void = () => {};
 
   constructor(
     private readonly g: GenerationContext,
@@ -48,7 +50,9 @@ export class Stopping {
     }
     g.events.emit('stopping', { reason, signal });
     // Stop accepting at once; the registry waits for the drain in its drain phase.
-    const drained = Promise.all(this.drainers.map((d) => d.drain(g.options.idleGrace)));
+    // A stop during the warm-up aborts it: drained once its channel is gone too.
+    g.warming?.abort.abort();
+    const drained = Promise.all([...this.drainers.map((d) => d.drain(g.options.idleGrace)), g.warming?.over]);
     let forced = 0;
     const unregister = g.shutdown.register(() => drained, {
       name: `servers (${g.where || 'not listening'})`,
@@ -70,17 +74,19 @@ export class Stopping {
       const deadline = report.durationMs >= timeout ? `after ${timeout} ms` : 'on a forced stop';
       g.log.warn(`destroyed ${forced} connection(s) still open ${deadline}`, { event: 'connections-destroyed', count: forced });
     }
-    g.dispatch({ type: 'drained', report, forced });
+    this.drained = { report, forced };
+    g.dispatch({ type: 'drained' });
   }
 
   /** The drain is over: the exit status, the events, and (with `exit`) the exit. */
-  finish(report: ShutdownReport, forced: number): void {
+  finish(crashed: boolean): void {
     const { g } = this;
     const reason = g.lifecycle().reason!;
-    this.onFinished(reason);
+    const { report, forced } = this.drained!;
+    this.onFinished(crashed);
     const clean = !report.forced && report.failed.length === 0 && forced === 0;
-    // A crash exits 1 however cleanly it drained: the process failed.
-    const status = clean && reason !== 'crash' ? 0 : 1;
+    // A crash exits 1 however cleanly it drained, during a stop or a handover too: the process failed.
+    const status = clean && !crashed ? 0 : 1;
     const managed = g.options.exit && reason !== 'stop';
     if (!clean) {
       const what = [report.forced || forced ? 'was forced' : '', report.failed.length ? `had failed closers (${report.failed.map((f) => f.name).join(', ')})` : '']

@@ -31,6 +31,12 @@ export interface ProcessHost {
    * function is called (while handled, they do not end the process).
    */
   onUncaught(handler: (error: unknown, origin: 'uncaughtException' | 'unhandledRejection') => void): () => void;
+  /**
+   * Runs `fn` (synchronous work only) when the process exits: an empty event
+   * loop, `process.exit()`, an uncaught error; not a kill by a signal. Until
+   * the returned function is called.
+   */
+  onExit(fn: () => void): () => void;
   kill(pid: number, signal: NodeJS.Signals): void;
   exit(code: number): void;
   /** The status the process exits with when its event loop empties. */
@@ -82,6 +88,10 @@ export const realProcess: ProcessHost = {
       process.removeListener('uncaughtException', onException);
       process.removeListener('unhandledRejection', onRejection);
     };
+  },
+  onExit(fn) {
+    process.on('exit', fn);
+    return () => process.removeListener('exit', fn);
   },
   kill: (pid, signal) => process.kill(pid, signal),
   exit: (code) => process.exit(code),

@@ -67,6 +67,8 @@ export class Launch {
   spawnError: string | undefined;
   /** Resolves with how it ended; a child that never spawned "exits" as a shell says: 126 not executable, else 127. */
   readonly exited: Promise<ExitStatus>;
+  /** How it ended, once it has (what `exited` resolves with). */
+  exitStatus: ExitStatus | undefined;
   /** Resolves once it said "ready"; rejects (ERR_GRACE_RESTART_FAILED) once a failed one is reaped. */
   readonly outcome: Promise<void>;
   private failure: GraceError | undefined;
@@ -78,7 +80,7 @@ export class Launch {
   constructor(private readonly spec: LaunchSpec) {
     this.outcome = new Promise((resolve, reject) => (this.settle = { resolve, reject }));
     this.outcome.catch(() => {}); // the owner may be gone; failures are its to log
-    this.exited = new Promise((resolve) => (this.markExited = resolve));
+    this.exited = new Promise((resolve) => (this.markExited = (status) => resolve((this.exitStatus = status))));
     let child: ChildProcess;
     try {
       child = spawn(spec.file, [...spec.args], {

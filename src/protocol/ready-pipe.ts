@@ -15,19 +15,87 @@ import type { ProcessHost } from '../platform/process-host.js';
  * Under `grace run` the channel (a socket pair) stays open the other way:
  * the supervisor writes "retire" before the SIGTERM that replaces this
  * generation, and the same ordering tells a handover from a stop.
+ *
+ * The channel is read from the start, for its end-of-file: the only end
+ * besides ours is in the starter, so EOF means the starter is gone (killed:
+ * it closes its end only after killing us otherwise). Who is told:
+ * - under `grace run`, always: a worker whose supervisor died must not serve
+ *   on as an orphan (old code, no reloads, its socket in the way of the next
+ *   `grace run`), so it drains and exits (as if its process group had got
+ *   the supervisor's SIGKILL; workers have their own group, see
+ *   worker-pool.ts);
+ * - in direct mode, until "ready" is written: the parent's pid is what the
+ *   pid file, systemd and the shell that started it know; a child that took
+ *   over after its death would hold the port with no record anywhere naming
+ *   it, and a restart of the service would fail with EADDRINUSE. It never
+ *   accepted anything, so stopping it resets nobody. After "ready" the
+ *   parent's exit is the handover itself.
  */
 
-export function tellStarterReady(host: ProcessHost, starter: Starter, logger: Log, onRetire: () => void = () => {}): void {
+export interface StarterChannel {
+  /** Says "ready" (then, in direct mode, SIGTERMs the parent). */
+  ready(): void;
+  /** Stops listening (a failed start). */
+  close(): void;
+}
+
+export function openStarterChannel(
+  host: ProcessHost,
+  starter: Starter,
+  logger: Log,
+  on: { retire: () => void; gone: (why: string) => void },
+): StarterChannel {
+  // Opened both ways, though we only read: a socket opened read-only would
+  // shut down its write side, and the supervisor's end would answer EOF
+  // by closing the way "retire" travels.
+  let channel: Socket | undefined;
   try {
-    writeSync(starter.readyFd, 'ready\n');
-    if (starter.kind === 'supervisor') listenForRetire(starter.readyFd, logger, onRetire);
-    else closeSync(starter.readyFd);
+    channel = new Socket({ fd: starter.readyFd });
   } catch (err) {
-    // EPIPE: it is gone (a supervisor killed, a parent that gave up on us).
-    logger.warn(`could not say ready on fd ${starter.readyFd}: ${(err as Error).message}`, { event: 'ready-word-failed', err });
-    return;
+    logger.warn(`cannot read fd ${starter.readyFd} from the starter: ${(err as Error).message}`, { event: 'ready-channel-failed', err });
   }
-  if (starter.kind === 'parent') signalParent(host, starter.pid, logger);
+  let open = true;
+  const who = starter.kind === 'supervisor' ? `supervisor pid ${starter.pid}` : `parent pid ${starter.pid}`;
+  const gone = (why: string) => {
+    if (!open) return;
+    open = false;
+    channel?.destroy();
+    on.gone(`${who} is gone (${why})`);
+  };
+  // Never what keeps this process alive.
+  channel?.unref();
+  let heard = '';
+  channel?.setEncoding('utf8');
+  channel?.on('data', (chunk: string) => {
+    heard += chunk;
+    if (!heard.includes('retire') || !open) return;
+    open = false;
+    logger.debug('the supervisor retires this generation', { event: 'retire-word' });
+    channel!.destroy();
+    on.retire();
+  });
+  channel?.on('end', () => gone('its end of the ready channel closed'));
+  channel?.on('error', (err) => gone((err as Error).message));
+  return {
+    ready() {
+      if (!open) return;
+      try {
+        writeSync(starter.readyFd, 'ready\n');
+      } catch (err) {
+        // EPIPE: it died since (its EOF is not read yet).
+        return gone(`could not say ready on fd ${starter.readyFd}: ${(err as Error).message}`);
+      }
+      if (starter.kind === 'supervisor') return;
+      open = false;
+      if (channel) channel.destroy();
+      else closeSync(starter.readyFd);
+      signalParent(host, starter.pid, logger);
+    },
+    close() {
+      open = false;
+      channel?.destroy();
+    },
+  };
 }
 
 function signalParent(host: ProcessHost, parentPid: number, logger: Log): void {
@@ -42,23 +110,4 @@ function signalParent(host: ProcessHost, parentPid: number, logger: Log): void {
   } catch (err) {
     logger.warn(`could not signal old pid ${parentPid}: ${(err as Error).message}`, { event: 'parent-gone', parentPid, err });
   }
-}
-
-function listenForRetire(fd: number, logger: Log, onRetire: () => void): void {
-  // Opened both ways, though we only read: a socket opened read-only would
-  // shut down its write side, and the supervisor's end would answer EOF
-  // by closing the way "retire" travels.
-  const channel = new Socket({ fd });
-  // Never what keeps this process alive; the supervisor's exit is EOF here.
-  channel.unref();
-  let heard = '';
-  channel.setEncoding('utf8');
-  channel.on('data', (chunk: string) => {
-    heard += chunk;
-    if (!heard.includes('retire')) return;
-    logger.debug('the supervisor retires this generation', { event: 'retire-word' });
-    channel.destroy();
-    onRetire();
-  });
-  channel.on('error', () => {});
 }

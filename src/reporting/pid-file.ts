@@ -31,7 +31,8 @@ export interface PidFileState {
   generation: number;
   /** The pid of the app process serving now. */
   serving: number;
-  state: 'serving' | 'restarting' | 'failed';
+  /** `starting`: under `grace run`, no worker serves yet (or none does now: a crash loop); a reload starts the code anew. */
+  state: 'starting' | 'serving' | 'restarting' | 'failed';
   /** The signal that restarts it (`null`: restarts are off). */
   signal?: string | null;
   /** Why the last restart failed, and when (ms since epoch). */
@@ -167,13 +168,45 @@ function parse(path: string, text: string): PidFileState {
   if (!second.startsWith(MARKER)) {
     throw new GraceError('ERR_GRACE_PID_FILE', `pid file ${path} names pid ${first.trim()} but was not written by grace (no "grace" line)`);
   }
+  let state: PidFileState;
   try {
-    const state = JSON.parse(second.slice(MARKER.length)) as PidFileState;
-    if (state.pid !== Number(first.trim())) throw new Error('pid lines disagree');
-    return state;
+    state = JSON.parse(second.slice(MARKER.length)) as PidFileState;
+    if (state?.pid !== Number(first.trim())) throw new Error('pid lines disagree');
   } catch (cause) {
     throw new GraceError('ERR_GRACE_PID_FILE', `pid file ${path} has a damaged grace line: ${(cause as Error).message}`, { cause });
   }
+  const problem = shapeProblem(state);
+  if (problem) throw new GraceError('ERR_GRACE_PID_FILE', `pid file ${path} is malformed: ${problem}`);
+  return state;
+}
+
+// Valid JSON is not yet a pid file: every reader (reload, status) relies on
+// these fields' types, so a file with the wrong ones is refused here, named.
+// States are checked as strings only: a newer grace may write one more.
+function shapeProblem(state: PidFileState): string | undefined {
+  const whole = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
+  const wrong = (field: string, what: string, value: unknown) => `${field} is not ${what} (got ${clip(value)})`;
+  if (!whole(state.generation)) return wrong('generation', 'a whole number', state.generation);
+  if (!whole(state.serving)) return wrong('serving', 'a pid', state.serving);
+  if (typeof state.state !== 'string') return wrong('state', 'a string', state.state);
+  if (state.start !== undefined && !whole(state.start)) return wrong('start', 'a whole number', state.start);
+  if (state.signal !== undefined && state.signal !== null && typeof state.signal !== 'string') return wrong('signal', 'a signal name or null', state.signal);
+  if (state.message !== undefined && typeof state.message !== 'string') return wrong('message', 'a string', state.message);
+  if (typeof state.at !== 'number' || !Number.isFinite(state.at)) return wrong('at', 'a time', state.at);
+  if (state.workers === undefined) return undefined;
+  if (!Array.isArray(state.workers)) return wrong('workers', 'a list', state.workers);
+  for (const [i, w] of state.workers.entries()) {
+    if (typeof w !== 'object' || w === null) return wrong(`workers[${i}]`, 'an object', w);
+    for (const key of ['index', 'pid', 'generation', 'restarts'] as const) if (!whole(w[key])) return wrong(`workers[${i}].${key}`, 'a whole number', w[key]);
+    if (typeof w.startedAt !== 'number' || !Number.isFinite(w.startedAt)) return wrong(`workers[${i}].startedAt`, 'a time', w.startedAt);
+    if (typeof w.state !== 'string') return wrong(`workers[${i}].state`, 'a string', w.state);
+  }
+  return undefined;
+}
+
+function clip(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 60 ? `${text.slice(0, 60)}…` : text;
 }
 
 /** Removes the pid file if it still names `pid` (a successor may have written its own). */

@@ -16,14 +16,23 @@ import type { Drainer } from './drain.js';
  * grace keeps is the count: a drain is over once every connection it injected
  * has closed, and a connection cut at the deadline is counted as `forced`.
  *
+ * A connection with no call in flight is not waited for, even when its client
+ * never reads (grpc-js's GOAWAY and FIN lie unread, and its FIN never comes):
+ * once the drain started, a connection is let go `idleGrace` ms after grace's
+ * side of it has finished writing (grpc-js closed the session: its calls are
+ * done) or if its client has still sent nothing (no HTTP/2 preface, no TLS
+ * handshake), unless the client closed it first. It is not counted as forced.
+ *
  * Limits, from grpc-js:
  * - `tryShutdown` shuts down the whole grpc-js Server, including ports the app
  *   bound itself with `bindAsync`: the process is draining anyway.
  * - With TLS credentials, grpc-js makes the HTTP/2 session only after the
- *   handshake. A connection accepted just before the drain and still
- *   handshaking when it begins gets no GOAWAY (grpc-js no longer tracks it):
- *   its calls are served until the deadline, then cut and counted. Plaintext
- *   sessions are made as the connection is injected, so they always get one.
+ *   handshake, inside its TLS socket, which grace does not see. A connection
+ *   that sent part of its handshake and stalls is held until the deadline,
+ *   then cut and counted; one that completes its handshake during the drain
+ *   gets no GOAWAY (grpc-js no longer tracks it): its calls are served until
+ *   the deadline, then cut and counted. Plaintext sessions are made as the
+ *   connection is injected, so they always get one.
  * - grpc-js's `forceShutdown` destroys only the sessions it tracks (with
  *   channelz on, the default); grace destroys every injected connection left.
  */
@@ -43,6 +52,7 @@ export interface GrpcServer<Credentials = unknown> {
 export class GrpcDrainer implements Drainer {
   private readonly connections = new Set<Socket>();
   private closed: Promise<void> | undefined;
+  private idleGrace = 0;
 
   constructor(
     private readonly server: Server,
@@ -51,17 +61,34 @@ export class GrpcDrainer implements Drainer {
     server.on('connection', (socket: Socket) => {
       this.connections.add(socket);
       socket.once('close', () => this.connections.delete(socket));
+      // Our side is done writing: after a drain began, only the client's FIN is awaited.
+      socket.once('finish', () => {
+        if (this.closed) this.letGoLater(socket);
+      });
     });
   }
 
-  drain(): Promise<void> {
+  drain(idleGrace: number): Promise<void> {
     if (this.closed) return this.closed;
+    this.idleGrace = idleGrace;
     // net.Server's 'close' comes once it stopped accepting and every connection it accepted has closed.
     this.closed = new Promise((resolve) => this.server.once('close', () => resolve()));
     this.server.close();
     // Its callback may come before the sockets are closed; the server's 'close' says when they are.
     this.grpcServer.tryShutdown(() => {});
+    for (const socket of this.connections) this.letGoLater(socket);
     return this.closed;
+  }
+
+  /**
+   * In `idleGrace` ms, closes the connection if it carries no call: our side
+   * finished writing, or the client has sent nothing at all. `bytesRead`
+   * counts what the socket read for grpc-js's HTTP/2 or TLS too.
+   */
+  private letGoLater(socket: Socket): void {
+    setTimeout(() => {
+      if (!socket.destroyed && (socket.writableFinished || socket.bytesRead === 0)) socket.destroy();
+    }, this.idleGrace).unref();
   }
 
   forceClose(): number {

@@ -2,6 +2,7 @@ import type http from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Server } from 'node:net';
 import { deadline } from '../platform/deadline.js';
+import { checkDuration } from '../platform/duration.js';
 import { GraceError } from '../platform/errors.js';
 import { resolveLogger, type Log, type Logger } from '../platform/logger.js';
 import { currentGeneration } from '../platform/current-generation.js';
@@ -85,10 +86,7 @@ export function resolveHealth(value: unknown, name = 'options.health'): Resolved
   for (const [check, fn] of Object.entries(checks)) {
     if (typeof fn !== 'function') throw new GraceError('ERR_GRACE_OPTIONS', `${name}.checks.${check} must be a function returning a boolean or a promise of one, got ${typeof fn}`);
   }
-  const checkTimeout = options.checkTimeout ?? HEALTH_DEFAULTS.checkTimeout;
-  if (typeof checkTimeout !== 'number' || !Number.isFinite(checkTimeout) || checkTimeout <= 0) {
-    throw new GraceError('ERR_GRACE_OPTIONS', `${name}.checkTimeout must be a positive number of milliseconds, got ${String(checkTimeout)}`);
-  }
+  const checkTimeout = checkDuration(`${name}.checkTimeout`, options.checkTimeout ?? HEALTH_DEFAULTS.checkTimeout, { positive: true });
   return { live, ready, checks: Object.entries(checks), checkTimeout };
 }
 

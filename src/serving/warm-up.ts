@@ -5,7 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GraceError } from '../platform/errors.js';
 import type { Log } from '../platform/logger.js';
+import type { ProcessHost } from '../platform/process-host.js';
 import { listen } from '../sockets/server-listen.js';
+import { socketPathIn } from '../sockets/unix-socket.js';
 
 /*
  * Warming a generation before it accepts. A fresh process runs its first
@@ -17,7 +19,11 @@ import { listen } from '../sockets/server-listen.js';
  * listeners (plain http, Express, Fastify and Koa all serve through one),
  * listening on a unix socket in a fresh directory only this user can enter
  * (mkdtemp makes it 0700). No client can reach it, and it is closed and its
- * directory removed before the first real connection is accepted.
+ * directory removed before the first real connection is accepted, and in
+ * every other outcome: a failure, a stop during the warm-up (which aborts
+ * it), an exit. The socket's path is never cut short at sun_path's 107
+ * bytes: under a long TMPDIR it is reached through the directory's
+ * descriptor (unix-socket.ts's socketPathIn), or made under /tmp.
  *
  * Not warmed: TLS (the channel is plain HTTP), HTTP/2 servers, and servers
  * with no 'request' listener (net, gRPC).
@@ -88,34 +94,76 @@ export interface ResolvedWarmUp {
 }
 
 interface Tally {
+  /** Requests sent. */
   sent: number;
+  /** Requests that failed (a list of requests). */
   failed: number;
+  /** Rounds begun, and those whose requests function threw (a function). */
+  rounds: number;
+  failedRounds: number;
   firstFailure: string | undefined;
+}
+
+/** What a warm-up needs from the generation running it. */
+export interface WarmUpContext {
+  logger: Log;
+  host: ProcessHost;
+  /** Aborted by a stop: no request is sent after it, those in flight are cut, and warmUp() resolves. */
+  signal: AbortSignal;
 }
 
 /**
  * Warms every target that serves HTTP/1 through 'request' listeners. Resolves
- * once done (or at the timeout); rejects with ERR_GRACE_WARM_UP only when
- * `failOnError` is set and a request failed.
+ * once done (or at the timeout, or once aborted); rejects with
+ * ERR_GRACE_WARM_UP only when `failOnError` is set and the warm-up failed.
  */
-export async function warmUp(targets: ReadonlyArray<{ server: Server }>, options: ResolvedWarmUp, logger: Log): Promise<void> {
+export async function warmUp(targets: ReadonlyArray<{ server: Server }>, options: ResolvedWarmUp, { logger, host, signal }: WarmUpContext): Promise<void> {
   const started = performance.now();
-  const tally: Tally = { sent: 0, failed: 0, firstFailure: undefined };
+  const tally: Tally = { sent: 0, failed: 0, rounds: 0, failedRounds: 0, firstFailure: undefined };
   const servers = targets.map((t) => t.server).filter(servesHttp1);
   if (servers.length === 0) {
     logger.warn('warmUp is set, but no server here serves HTTP/1 through a request listener: nothing to warm', { event: 'warm-up' });
     return;
   }
-  for (const server of servers) await warmOne(server, options, tally, started + options.timeout);
+  let failure: string | undefined;
+  for (const server of servers) {
+    if (signal.aborted) break;
+    let channel: Channel;
+    try {
+      channel = await openChannel(server, host);
+    } catch (err) {
+      failure = `warm-up could not open its private channel: ${(err as Error).message}`;
+      break;
+    }
+    try {
+      await sendAll(channel.socketPath, options, tally, started + options.timeout, signal);
+    } finally {
+      await channel.close();
+    }
+  }
   const ms = Math.round(performance.now() - started);
-  const fields = { event: 'warm-up', requests: tally.sent, failed: tally.failed, durationMs: ms };
-  if (tally.failed === 0) {
-    logger.info(`warmed up with ${tally.sent} requests in ${ms} ms`, fields);
+  const fields = { event: 'warm-up', requests: tally.sent, failed: tally.failed, failedRounds: tally.failedRounds, durationMs: ms };
+  if (signal.aborted) {
+    logger.info(`warm-up stopped after ${tally.sent} requests in ${ms} ms: pid ${host.pid} is stopping`, { ...fields, event: 'warm-up-stopped' });
     return;
   }
-  const message = `${tally.failed} of ${tally.sent} warm-up requests failed (first: ${tally.firstFailure})`;
-  if (options.failOnError) throw new GraceError('ERR_GRACE_WARM_UP', message);
-  logger.warn(`${message}; serving anyway`, fields);
+  const isFunction = typeof options.requests === 'function';
+  failure ??= failureOf(tally, isFunction);
+  if (failure === undefined) {
+    if (tally.sent > 0) logger.info(`warmed up with ${tally.sent} requests in ${ms} ms`, fields);
+    else logger.warn(`warm-up sent no request: ${isFunction ? 'the requests function sent none' : `its ${options.timeout} ms timeout passed before the first`}`, fields);
+    return;
+  }
+  if (options.failOnError) throw new GraceError('ERR_GRACE_WARM_UP', failure);
+  logger.warn(`${failure}; serving anyway`, fields);
+}
+
+// A list counts failed requests; a function counts the rounds it threw in
+// (it reads its own answers, and may send none before it throws).
+function failureOf(tally: Tally, isFunction: boolean): string | undefined {
+  const first = ` (first: ${tally.firstFailure})`;
+  if (isFunction) return tally.failedRounds === 0 ? undefined : `the warm-up requests function failed in ${tally.failedRounds} of ${tally.rounds} rounds${first}`;
+  return tally.failed === 0 ? undefined : `${tally.failed} of ${tally.sent} warm-up requests failed${first}`;
 }
 
 // http2 servers have 'request' listeners too, but for other request objects.
@@ -123,22 +171,67 @@ function servesHttp1(server: Server): boolean {
   return server.listenerCount('request') > 0 && typeof (server as { updateSettings?: unknown }).updateSettings !== 'function';
 }
 
-async function warmOne(target: Server, options: ResolvedWarmUp, tally: Tally, deadline: number): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'grace-warm-'));
-  const socketPath = join(dir, 'warm.sock');
-  const channel = http.createServer();
+interface Channel {
+  socketPath: string;
+  /** Closes the server and its connections, then removes the socket and its directory. */
+  close(): Promise<void>;
+}
+
+/** A server sharing `target`'s request listeners, on a socket in a fresh 0700 directory. */
+async function openChannel(target: Server, host: ProcessHost): Promise<Channel> {
+  const { dir, socket } = privateSocket();
+  let removed = false;
+  const remove = () => {
+    if (removed) return;
+    removed = true;
+    socket.release();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  // Should the process end mid-warm-up (process.exit, an uncaught error), the directory goes too.
+  const stopWatchingExit = host.onExit(remove);
+  const server = http.createServer();
   // The listeners as they are now: the app's handler (and grace's drainer, which ignores sockets it never saw).
-  for (const listener of target.listeners('request')) channel.on('request', listener as (...args: unknown[]) => void);
+  for (const listener of target.listeners('request')) server.on('request', listener as (...args: unknown[]) => void);
+  const close = async () => {
+    server.closeAllConnections();
+    if (server.listening) await new Promise((resolve) => server.close(resolve));
+    stopWatchingExit();
+    remove();
+  };
+  try {
+    await listen(server, { path: socket.path });
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  return { socketPath: socket.path, close };
+}
+
+// Under TMPDIR (the user's choice); only where its name cannot be reached
+// within sun_path (no /proc), under /tmp.
+function privateSocket(base = tmpdir()): { dir: string; socket: ReturnType<typeof socketPathIn> } {
+  const dir = mkdtempSync(join(base, 'grace-warm-'));
+  try {
+    return { dir, socket: socketPathIn(dir, 'warm.sock') };
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    if (base === '/tmp') throw err;
+    return privateSocket('/tmp');
+  }
+}
+
+async function sendAll(socketPath: string, options: ResolvedWarmUp, tally: Tally, deadline: number, signal: AbortSignal): Promise<void> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: options.concurrency });
   const inFlight = new Set<http.ClientRequest>();
-  const fail = (what: string) => {
-    tally.failed++;
+  const going = () => performance.now() < deadline && !signal.aborted;
+  const noteFailure = (what: string) => {
     tally.firstFailure ??= what;
   };
   const send: WarmUpSend = (request) => {
     const r = typeof request === 'string' ? { path: request } : request;
     tally.sent++;
     return new Promise((resolve, reject) => {
+      if (signal.aborted) return reject(new Error(`${r.path}: the warm-up was stopped`));
       if (performance.now() >= deadline) return reject(new Error(`${r.path}: the warm-up's ${options.timeout} ms timeout passed`));
       const req = http.request(
         { socketPath, agent, method: r.method ?? 'GET', path: r.path, headers: { host: 'localhost', 'x-grace-warm-up': '1', ...r.headers } },
@@ -155,27 +248,34 @@ async function warmOne(target: Server, options: ResolvedWarmUp, tally: Tally, de
       req.end(r.body);
     });
   };
-  const timer = setTimeout(() => {
-    for (const req of inFlight) req.destroy(new Error(`cut at the warm-up's ${options.timeout} ms timeout`));
-  }, Math.max(0, deadline - performance.now()));
+  const cut = (why: string) => {
+    for (const req of inFlight) req.destroy(new Error(why));
+  };
+  const timer = setTimeout(() => cut(`cut at the warm-up's ${options.timeout} ms timeout`), Math.max(0, deadline - performance.now()));
+  const onAbort = () => cut('cut: the warm-up was stopped');
+  signal.addEventListener('abort', onAbort);
   try {
-    await listen(channel, { path: socketPath });
     const { requests } = options;
-    for (let round = 0; round < options.rounds && performance.now() < deadline; round++) {
+    for (let round = 0; round < options.rounds && going(); round++) {
+      tally.rounds++;
       if (typeof requests === 'function') {
-        await requests(send).catch((err: Error) => fail(err?.message ?? String(err)));
+        await requests(send).catch((err: Error) => {
+          tally.failedRounds++;
+          noteFailure(err?.message ?? String(err));
+        });
         continue;
       }
       // Up to `concurrency` at once, in the list's order.
       let next = 0;
       const worker = async () => {
-        while (next < requests.length && performance.now() < deadline) {
+        while (next < requests.length && going()) {
           const r = requests[next++]!;
           try {
             const { status } = await send(r);
-            if (status >= 500) fail(`${r.path}: status ${status}`);
+            if (status >= 500) throw new Error(`${r.path}: status ${status}`);
           } catch (err) {
-            fail((err as Error).message);
+            tally.failed++;
+            noteFailure((err as Error).message);
           }
         }
       };
@@ -183,9 +283,7 @@ async function warmOne(target: Server, options: ResolvedWarmUp, tally: Tally, de
     }
   } finally {
     clearTimeout(timer);
+    signal.removeEventListener('abort', onAbort);
     agent.destroy();
-    channel.closeAllConnections();
-    await new Promise((resolve) => channel.close(resolve));
-    rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -1,5 +1,7 @@
 import { EventEmitter } from 'node:events';
+import { checkDuration } from '../platform/duration.js';
 import { GraceError } from '../platform/errors.js';
+import { checkSignals } from '../platform/signal-names.js';
 import { resolveLogger, type Log, type Logger } from '../platform/logger.js';
 import { realProcess, type ProcessHost } from '../platform/process-host.js';
 import { exitAfterDrain } from './exit-after-drain.js';
@@ -90,7 +92,7 @@ export class Shutdown extends EventEmitter<ShutdownEvents> {
 
   constructor(options: ShutdownOptions = {}) {
     super();
-    this.timeout = checkTimeout(options.timeout ?? DEFAULT_TIMEOUT);
+    this.timeout = checkTimeout(options.timeout ?? DEFAULT_TIMEOUT, 'Shutdown options.timeout');
     this.logger = resolveLogger(options.logger);
     this.host = options.host ?? realProcess;
   }
@@ -127,7 +129,8 @@ export class Shutdown extends EventEmitter<ShutdownEvents> {
    * Returns a function that removes the handlers.
    */
   handleSignals(options: { signals?: readonly NodeJS.Signals[]; exit?: boolean; timeout?: number } = {}): () => void {
-    const signals = options.signals ?? ['SIGINT', 'SIGTERM'];
+    const signals: readonly NodeJS.Signals[] = options.signals === undefined ? ['SIGINT', 'SIGTERM'] : checkSignals('handleSignals() signals', options.signals);
+    if (options.timeout !== undefined) checkTimeout(options.timeout, 'handleSignals() timeout');
     const host = this.host;
     const removers = signals.map((signal) =>
       host.onSignal(signal, () => {
@@ -202,7 +205,7 @@ export class Shutdown extends EventEmitter<ShutdownEvents> {
    * Returns a function that stops the schedule.
    */
   every(name: string, intervalMs: number, task: (signal: AbortSignal) => unknown): () => void {
-    checkTimeout(intervalMs, 'intervalMs');
+    checkTimeout(intervalMs, 'every() intervalMs');
     let timer: NodeJS.Timeout | undefined;
     let stopped = false;
     const schedule = () => {
@@ -232,7 +235,7 @@ export class Shutdown extends EventEmitter<ShutdownEvents> {
       const reason = options.reason ?? 'shutdown';
       this.controller.abort(reason);
       // Set before 'shutdown' is emitted, so a listener that calls shutdown() gets this run.
-      this.running = this.execute(reason, checkTimeout(options.timeout ?? this.timeout));
+      this.running = this.execute(reason, checkTimeout(options.timeout ?? this.timeout, 'shutdown() timeout'));
       this.emit('shutdown', { reason });
       this.running.then((report) => this.emit('done', report));
     }
@@ -356,9 +359,6 @@ function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-function checkTimeout(value: number, name = 'timeout'): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    throw new GraceError('ERR_GRACE_OPTIONS', `${name} must be a non-negative number of milliseconds, got ${String(value)}`);
-  }
-  return value;
+function checkTimeout(value: number, name: string): number {
+  return checkDuration(name, value);
 }

@@ -1,7 +1,7 @@
-import { lstatSync, renameSync, unlinkSync } from 'node:fs';
+import { closeSync, constants, existsSync, lstatSync, openSync, renameSync, unlinkSync } from 'node:fs';
 import { connect, type ListenOptions, type Server } from 'node:net';
 import { listen } from './server-listen.js';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { addressInUse, type InUseContext } from './address-in-use.js';
 import { GraceError } from '../platform/errors.js';
 import { listenError } from './listen-error.js';
@@ -86,6 +86,29 @@ function checkPathLength(path: string): void {
       `unix socket path ${showPath(path)} is ${length} bytes long; a socket address holds at most ${SUN_PATH_MAX}`,
     );
   }
+}
+
+/**
+ * A name under which a socket `name` in directory `dir` can be bound and
+ * connected to, never cut short, however long `dir` is: `dir/name` when it
+ * fits in sun_path; else, on Linux, the same file reached through an open
+ * descriptor of `dir` (`/proc/self/fd/N/name`, which the kernel resolves
+ * to `dir` itself, so the socket is still created inside it). `release()`
+ * closes that descriptor. Throws ERR_GRACE_LISTEN_SPEC when neither fits.
+ */
+export function socketPathIn(dir: string, name: string): { path: string; release: () => void } {
+  const direct = join(dir, name);
+  if (Buffer.byteLength(direct) <= SUN_PATH_MAX) return { path: direct, release: () => {} };
+  const fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+  const viaFd = `/proc/self/fd/${fd}`;
+  if (!existsSync(viaFd)) {
+    closeSync(fd);
+    throw new GraceError(
+      'ERR_GRACE_LISTEN_SPEC',
+      `unix socket path ${direct} is ${Buffer.byteLength(direct)} bytes long; a socket address holds at most ${SUN_PATH_MAX}, and there is no /proc/self/fd here to reach ${dir} by a shorter name`,
+    );
+  }
+  return { path: join(viaFd, name), release: () => closeSync(fd) };
 }
 
 /** Where to bind before renaming onto `path`: beside it, so the rename is atomic. */

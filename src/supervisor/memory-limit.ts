@@ -12,12 +12,15 @@ import { readRss } from '../platform/proc.js';
 
 const UNITS: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
 
-/** `1073741824`, `512M`, `1.5G`, `300k` (powers of 1024) → bytes. */
+// The largest size --max-memory takes: 2^53 − 1 bytes (8 PiB), the largest whole number a JS number holds exactly.
+const MAX_BYTES = Number.MAX_SAFE_INTEGER;
+
+/** `1073741824`, `512M`, `1.5G`, `300k` (powers of 1024) → bytes, from 1 to 2^53 − 1. */
 export function parseBytes(flag: string, text: string): number {
   const match = /^(\d+(?:\.\d+)?)\s*([kmg]?)(?:i?b)?$/i.exec(text.trim());
   const bytes = match ? Math.round(Number(match[1]) * UNITS[match[2]!.toLowerCase()]!) : NaN;
-  if (!Number.isFinite(bytes) || bytes <= 0) {
-    throw new GraceError('ERR_GRACE_USAGE', `${flag} takes a size in bytes, or with K, M or G (512M, 1.5G), got ${JSON.stringify(text)}`);
+  if (!Number.isFinite(bytes) || bytes < 1 || bytes > MAX_BYTES) {
+    throw new GraceError('ERR_GRACE_USAGE', `${flag} takes a size from 1 byte to ${MAX_BYTES} bytes (8 PiB), in bytes or with K, M or G (512M, 1.5G); got ${JSON.stringify(text)}`);
   }
   return bytes;
 }

@@ -51,10 +51,13 @@ export class SupervisorStatus {
     void this.reporter.notifyReady();
   }
 
-  /** On every change of the table, once a worker serves (with N > 1, before all N do: a slot may be crash-looping). */
+  /**
+   * On every change of the table, from the first launch: `grace status` and
+   * `grace reload` find the supervisor while nothing serves yet (state
+   * `starting`; a crash loop looks the same), and with N > 1 before all N do.
+   */
   changed(): void {
-    const { phase, slots } = this.pool.table;
-    if (phase === 'stopping' || (phase === 'starting' && !slots.some((s) => s.current))) return;
+    if (this.pool.table.phase === 'stopping') return;
     this.write();
   }
 
@@ -62,7 +65,8 @@ export class SupervisorStatus {
     const { table } = this.pool;
     this.generation = Math.max(this.generation, fleetGeneration(table));
     const anyServing = table.slots.some((s) => s.current);
-    const state: PidFileState['state'] = this.reloading || !anyServing ? 'restarting' : this.failure ? 'failed' : 'serving';
+    // A failed reload is reported even with nothing serving: `grace reload` waits for it.
+    const state: PidFileState['state'] = this.reloading ? 'restarting' : this.failure ? 'failed' : anyServing ? 'serving' : 'starting';
     const first = table.slots[0]?.current;
     this.reporter.record(state, this.generation, (first && this.pool.processes.get(first.id)?.pid) ?? 0, {
       ...(state === 'failed' ? { message: this.failure!.message, at: this.failure!.at } : {}),

@@ -61,6 +61,8 @@ export class Supervisor {
   private status: SupervisorStatus | undefined;
   private memory: MemoryWatch | undefined;
   private stopping = false;
+  /** The signal that asked for the reload the table is deciding on (for its log line). */
+  private reloadSignal: NodeJS.Signals = 'SIGUSR2';
   private exitOverride: number | undefined;
   private finish!: (code: number) => void;
   private readonly removeHandlers: Array<() => void> = [];
@@ -106,6 +108,8 @@ export class Supervisor {
       void status.ready();
     });
     pool.on('reload-started', ({ generation }) => {
+      // Said once the table took it: a refused reload logs only its refusal.
+      this.logger.info(`${this.reloadSignal}: reloading to generation ${generation}; ${this.whileReloading()}`, { event: 'reload', signal: this.reloadSignal, generation });
       this.logger.debug(`rolling reload to generation ${generation}, ${this.surge} at a time`, { event: 'reload-started', generation });
       status.reloadStarted();
     });
@@ -116,7 +120,7 @@ export class Supervisor {
     });
     pool.on('reload-failed', ({ generation, index, reason }) => this.reloadFailed(generation, index, reason));
     pool.on('reload-refused', ({ kind, why }) => {
-      this.logger.warn(`reload refused: ${why}`, { event: 'reload-refused', why });
+      this.logger.warn(`${this.reloadSignal}: reload refused: ${why}`, { event: 'reload-refused', signal: this.reloadSignal, why });
       // `grace reload` hears it at once (a reload in flight keeps its own outcome).
       if (kind === 'starting') status.reloadFailed(`reload refused: ${why}`);
     });
@@ -141,10 +145,17 @@ export class Supervisor {
   /** A rolling reload: new workers start (`surge` at a time); each old one is retired once a new one is ready. */
   reload(signal: NodeJS.Signals = 'SIGUSR2'): void {
     if (this.stopping || !this.pool) return;
-    const serving = this.pool.serving().map((w) => w.pid);
-    const what = this.workers === 1 ? `pid ${serving[0] ?? '(none)'} serves until the new generation is ready` : `pids ${serving.join(', ')} serve until their replacements are ready`;
-    this.logger.info(`${signal}: reloading; ${what}`, { event: 'reload', signal });
+    this.reloadSignal = signal;
     this.pool.reload();
+  }
+
+  private whileReloading(): string {
+    const serving = this.pool!.serving().map((w) => w.pid);
+    if (serving.length === 0) return 'nothing serves now: the new code starts at once';
+    if (this.workers === 1) return `pid ${serving[0]} serves until the new generation is ready`;
+    const down = this.workers - serving.length;
+    const serve = serving.length > 1 ? `pids ${serving.join(', ')} serve until their replacements are ready` : `pid ${serving[0]} serves until its replacement is ready`;
+    return `${serve}${down ? `; ${down === 1 ? '1 slot down takes' : `${down} slots down take`} the new code first` : ''}`;
   }
 
   /** Graceful stop: every worker drains, under one deadline; a second signal is passed on (it forces). */
@@ -158,7 +169,7 @@ export class Supervisor {
     this.memory?.stop();
     if (!quiet) {
       const pids = this.pool?.serving().map((w) => w.pid) ?? [];
-      this.logger.info(`${signal}: stopping pid ${pids.length ? pids.join(', ') : '(none)'}`, { event: 'stopping', signal, pids });
+      this.logger.info(`${signal}: stopping ${pids.length ? `pid ${pids.join(', ')}` : '(nothing serves)'}`, { event: 'stopping', signal, pids });
     }
     this.reporter.stopping();
     // The workers serve through their stop delay before the drain's deadline starts.
@@ -174,7 +185,13 @@ export class Supervisor {
   private reloadFailed(generation: number, index: number, reason: string): void {
     const pool = this.pool!;
     const serving = pool.serving();
-    const who = this.workers === 1 ? `pid ${serving[0]?.pid ?? '(none)'} still serving` : `${serving.length} of ${this.workers} workers still serving (pids ${serving.map((w) => w.pid).join(', ')})`;
+    const pids = serving.map((w) => w.pid).join(', ');
+    const who =
+      serving.length === 0
+        ? 'nothing serving (the app is restarted after a backoff)'
+        : this.workers === 1
+          ? `pid ${pids} still serving`
+          : `${serving.length} of ${this.workers} workers still serving (pid${serving.length > 1 ? 's' : ''} ${pids})`;
     this.logger.error(`reload failed: ${reason}; ${who}`, { event: 'reload-failed', worker: index, generation });
     const message = this.workers === 1 ? reason : `worker ${index} failed: ${reason}; the reload to generation ${generation} was abandoned`;
     this.status?.reloadFailed(message);

@@ -181,6 +181,9 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
       fds: sockets.fds,
       // Its own process group: a Ctrl-C at the terminal reaches the supervisor,
       // which passes it on once, rather than both (a second signal would force).
+      // A group signal still reaches the workers: a stop signal through us,
+      // a SIGKILL (which we cannot pass on) as the EOF of their ready channel,
+      // on which they drain and exit (ready-pipe.ts).
       detached: true,
       readyTimeout: this.options.readyTimeout,
       label: workers === 1 ? `generation ${generation}` : `worker ${index} (generation ${generation})`,
@@ -201,13 +204,14 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
       },
       (err: Error) => {
         this.processes.delete(id);
-        if (this.table.phase === 'stopping') {
+        const replaced = this.table.slots[index]?.pending?.id !== id;
+        if (this.table.phase === 'stopping' || replaced) {
           logger.debug(err.message, { event: 'worker-abandoned', worker: index, pid: worker.pid, generation });
         } else {
           logger.error(err.message, { event: 'worker-failed', worker: index, pid: worker.pid, generation, err });
         }
         if (!this.everReady && why === 'initial') this.exitIfUnrunnable(launch);
-        this.dispatch({ type: 'failed', index, id, reason: err.message });
+        this.dispatch({ type: 'failed', index, id, reason: err.message, status: launch.exitStatus });
       },
     );
     void launch.exited.then((status) => {
@@ -245,15 +249,29 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     this.emit('unrunnable', { status });
   }
 
-  /** How the stop went: 0 when every worker exited 0, else the first unclean one's status (shell convention), each logged. */
+  /**
+   * How the stop went: 0 when every slot's last worker was ready and exited 0;
+   * else the first unclean slot's status (shell convention), each logged. A
+   * slot whose last start failed (a crash loop), or that never had a ready
+   * worker, is unclean: the app's status (3 for an app that exits 3), or 1
+   * where that was 0 or there was none.
+   */
   exitStatus(): number {
     let status = 0;
+    const { logger, workers } = this.options;
     for (const slot of this.table.slots) {
       const exit: ExitStatus = slot.lastExit ?? { code: 0, signal: null };
-      const code = shellStatus(exit);
+      const failedStart = !slot.served || slot.lastExit?.beforeReady === true;
+      const code = shellStatus(exit) || (failedStart ? 1 : 0);
       if (code === 0) continue;
-      if (this.options.workers > 1) {
-        this.options.logger.warn(`worker ${slot.index} did not stop cleanly: ${describeExit(exit)}`, { event: 'worker-unclean-stop', worker: slot.index, code: exit.code, signal: exit.signal });
+      const who = workers === 1 ? 'the app' : `worker ${slot.index}`;
+      const fields = { event: 'worker-unclean-stop', worker: slot.index, code: exit.code, signal: exit.signal, status: code };
+      if (failedStart) {
+        const last = slot.lastExit ? `its last start exited with ${describeExit(slot.lastExit)}` : 'stopped while it started';
+        const what = slot.served ? 'was not ready again after a crash' : 'never became ready';
+        logger.warn(`${who} ${what} (${last}): exit status ${code}`, fields);
+      } else if (workers > 1) {
+        logger.warn(`worker ${slot.index} did not stop cleanly: ${describeExit(exit)}`, fields);
       }
       if (status === 0) status = code;
     }

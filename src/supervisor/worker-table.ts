@@ -44,8 +44,10 @@ export interface Slot {
   restarts: number;
   /** The last backoff scheduled, ms; 0 after a stable run. */
   backoff: number;
-  /** How the last worker serving here ended (for the exit status at a stop). */
-  lastExit: ExitStatus | undefined;
+  /** How the last worker here ended, serving or starting (for the exit status at a stop). */
+  lastExit: (ExitStatus & { beforeReady?: boolean }) | undefined;
+  /** A worker was ever ready here: a slot that never served makes the stop's status non-zero. */
+  served: boolean;
 }
 
 export interface WorkerTable {
@@ -65,7 +67,7 @@ export type WorkerEvent =
   | { type: 'start' }
   | { type: 'ready'; index: number; id: number }
   /** A launch that never became ready was reaped (it exited, missed its deadline, or was abandoned). */
-  | { type: 'failed'; index: number; id: number; reason: string }
+  | { type: 'failed'; index: number; id: number; reason: string; status?: ExitStatus }
   /** A ready worker exited; `ranMs` is how long it had been up. */
   | { type: 'exited'; index: number; id: number; status: ExitStatus; ranMs: number }
   | { type: 'restart-due'; index: number }
@@ -106,6 +108,7 @@ export function initialTable(workers: number, surge: number): WorkerTable {
     restarts: 0,
     backoff: 0,
     lastExit: undefined,
+    served: false,
   }));
   return { phase: 'starting', slots, surge, generation: 0, lastId: 0, reload: undefined };
 }
@@ -132,6 +135,7 @@ export function step(now: WorkerTable, event: WorkerEvent): { next: WorkerTable;
       const old = s.current;
       s.current = { id: s.pending.id, generation: s.pending.generation };
       s.pending = undefined;
+      s.served = true;
       if (t.phase === 'stopping') {
         // Ready in the turn a stop began (too late to abandon): it drains with the rest.
         actions.push({ do: 'stop-workers', ids: [s.current.id] });
@@ -151,10 +155,15 @@ export function step(now: WorkerTable, event: WorkerEvent): { next: WorkerTable;
 
     case 'failed': {
       const s = slot!;
+      // A start a reload replaced (below), now reaped.
+      const replaced = s.retiring.findIndex((r) => r.id === event.id);
+      if (replaced >= 0) s.retiring.splice(replaced, 1);
       if (s.pending?.id !== event.id) break;
       const { why, generation } = s.pending;
       s.pending = undefined;
+      // Killed by a stop, it says nothing about the app; else it is the slot's latest word.
       if (t.phase === 'stopping') break;
+      if (!s.current) s.lastExit = { ...(event.status ?? { code: null, signal: null }), beforeReady: true };
       if (why === 'reload' && t.reload) {
         // The reload ends here: the old workers keep serving, the other new ones
         // still starting go (they never accepted), those already ready stay.
@@ -209,18 +218,28 @@ export function step(now: WorkerTable, event: WorkerEvent): { next: WorkerTable;
         actions.push({ do: 'refuse-reload', kind: 'in-progress', why: `a reload to generation ${t.reload.generation} is in progress` });
         break;
       }
-      const starting = t.slots.find((s) => s.pending);
-      if (starting) {
-        actions.push({ do: 'refuse-reload', kind: 'starting', why: `worker ${starting.index} (generation ${starting.pending!.generation}) is still starting` });
+      // A replacement starting beside a serving worker (the memory limit) finishes first.
+      const replacing = t.slots.find((s) => s.pending && s.current);
+      if (replacing) {
+        actions.push({ do: 'refuse-reload', kind: 'starting', why: `worker ${replacing.index} (generation ${replacing.pending!.generation}) is still starting` });
         break;
       }
-      t.reload = { generation: ++t.generation };
-      actions.push({ do: 'reload-started', generation: t.reload.generation });
-      // A slot waiting out a backoff starts now, as part of the reload.
+      const generation = (t.reload = { generation: ++t.generation }).generation;
+      actions.push({ do: 'reload-started', generation });
       for (const s of t.slots) {
+        // A slot waiting out a backoff starts now, as part of the reload.
         if (s.waiting) {
           s.waiting = false;
           actions.push({ do: 'cancel-restart', index: s.index });
+        }
+        // Nothing serves here, and what is starting (at start-up, or after a
+        // crash: a crash loop) may be the code the operator just fixed: the
+        // reload's start replaces it. It never accepted, so killing it resets
+        // nobody; it counts as retiring until it is reaped.
+        if (!s.current && s.pending && s.pending.why !== 'reload') {
+          actions.push({ do: 'abandon', index: s.index, id: s.pending.id, reason: `replaced by the reload to generation ${generation}` });
+          s.retiring.push({ id: s.pending.id, generation: s.pending.generation });
+          s.pending = undefined;
         }
       }
       advanceReload(t, actions);
@@ -286,7 +305,9 @@ function inFlight(t: WorkerTable): number {
 function advanceReload(t: WorkerTable, actions: WorkerAction[]): void {
   const reload = t.reload;
   if (!reload) return;
-  for (const s of t.slots) {
+  // Slots with nothing serving first: a start there adds a worker, one elsewhere only swaps one.
+  const order = [...t.slots.filter((s) => !s.current), ...t.slots.filter((s) => s.current)];
+  for (const s of order) {
     if (inFlight(t) >= t.surge) break;
     const behind = (s.current?.generation ?? 0) < reload.generation;
     if (behind && !s.pending && !s.waiting) launch(t, s, reload.generation, 'reload', actions);
