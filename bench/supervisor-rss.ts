@@ -10,7 +10,10 @@
 // collector had not yet taken back: its live bytes, and the object kinds
 // that grew most between the first and the last sample (a snapshot costs
 // RSS of its own: read RSS from a run without --heap).
-//   node --import tsx bench/supervisor-rss.ts [--reloads 300] [--every 50] [--workers 2] [--heap]
+// With --usage, the supervisor is started with a preloaded probe (the bench's,
+// not grace's) that, on SIGWINCH, runs a full GC and writes
+// process.memoryUsage(): the V8 heap's size and use, and memory outside it.
+//   node --import tsx bench/supervisor-rss.ts [--reloads 300] [--every 50] [--workers 2] [--heap | --usage]
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -20,7 +23,7 @@ import { parseArgs } from 'node:util';
 import { reload } from '../src/reload.ts';
 import { readPidFile } from '../src/pid-file.ts';
 
-const { values } = parseArgs({ options: { reloads: { type: 'string', default: '300' }, every: { type: 'string', default: '50' }, workers: { type: 'string', default: '2' }, heap: { type: 'boolean', default: false } } });
+const { values } = parseArgs({ options: { reloads: { type: 'string', default: '300' }, every: { type: 'string', default: '50' }, workers: { type: 'string', default: '2' }, heap: { type: 'boolean', default: false }, usage: { type: 'boolean', default: false } } });
 const reloads = Number(values.reloads);
 const every = Number(values.every);
 const workers = Number(values.workers);
@@ -32,7 +35,13 @@ bundle('src/cli.ts', 'cli.mjs');
 bundle('bench/workers-app.ts', 'app.mjs');
 
 const pidFile = join(dir, 'grace.pid');
-const supervisor = spawn(process.execPath, [...(values.heap ? ['--heapsnapshot-signal=SIGUSR1'] : []), join(dir, 'cli.mjs'), 'run', '--listen', '127.0.0.1:0', '--workers', String(workers), '--pid-file', pidFile, '--', process.execPath, join(dir, 'app.mjs')], {
+const usageFile = join(dir, 'usage.json');
+writeFileSync(
+  join(dir, 'probe.cjs'),
+  `process.on('SIGWINCH', () => { globalThis.gc(); require('node:fs').writeFileSync(${JSON.stringify(usageFile)}, JSON.stringify(process.memoryUsage())); });\n`,
+);
+const probe = values.usage ? ['--expose-gc', '--require', join(dir, 'probe.cjs')] : [];
+const supervisor = spawn(process.execPath, [...(values.heap ? ['--heapsnapshot-signal=SIGUSR1'] : []), ...probe, join(dir, 'cli.mjs'), 'run', '--listen', '127.0.0.1:0', '--workers', String(workers), '--pid-file', pidFile, '--', process.execPath, join(dir, 'app.mjs')], {
   stdio: ['ignore', 'ignore', 'ignore'],
   cwd: dir,
 });
@@ -83,7 +92,7 @@ try {
     if (i > 600) throw new Error('grace run did not serve within 30 s');
     await new Promise((r) => setTimeout(r, 50));
   }
-  const samples: Array<{ reloads: number; rssKb: number; anonKb: number; liveHeapKb?: number }> = [];
+  const samples: Array<{ reloads: number; rssKb: number; anonKb: number; liveHeapKb?: number; usageKb?: Record<string, number> }> = [];
   const counts: Array<Map<string, number>> = [];
   const sample = async (n: number) => {
     const s: (typeof samples)[number] = { reloads: n, rssKb: kb('VmRSS'), anonKb: kb('RssAnon') };
@@ -92,8 +101,26 @@ try {
       s.liveHeapKb = h.liveKb;
       counts.push(h.counts);
     }
+    if (values.usage) {
+      rmSync(usageFile, { force: true });
+      supervisor.kill('SIGWINCH');
+      let usage: Record<string, number> | undefined;
+      while (!usage) {
+        await new Promise((r) => setTimeout(r, 50));
+        try {
+          usage = JSON.parse(readFileSync(usageFile, 'utf8'));
+        } catch {
+          // not yet
+        }
+      }
+      s.usageKb = Object.fromEntries(Object.entries(usage).map(([k, v]) => [k, Math.round(v / 1024)]));
+      // After the collection, as the usage is.
+      [s.rssKb, s.anonKb] = [kb('VmRSS'), kb('RssAnon')];
+    }
     samples.push(s);
-    const live = s.liveHeapKb === undefined ? '' : `, live heap after a full GC ${(s.liveHeapKb / 1024).toFixed(2)} MB`;
+    const mb = (k: number) => (k / 1024).toFixed(1);
+    const u = s.usageKb;
+    const live = s.liveHeapKb !== undefined ? `, live heap after a full GC ${(s.liveHeapKb / 1024).toFixed(2)} MB` : u ? `; after a full GC: V8 heap ${mb(u.heapUsed!)} used of ${mb(u.heapTotal!)}, external ${mb(u.external!)}` : '';
     console.log(`after ${String(n).padStart(4)} reloads: supervisor RSS ${(s.rssKb / 1024).toFixed(1)} MB (anonymous ${(s.anonKb / 1024).toFixed(1)} MB${live})`);
   };
   await sample(0);
@@ -111,8 +138,8 @@ try {
   const seconds = (performance.now() - started) / 1000;
   console.log(`${reloads} reloads of ${workers} workers in ${seconds.toFixed(0)} s (Node ${process.version})`);
   writeFileSync(
-    join(root, `bench/results/supervisor-rss${values.heap ? '-heap' : ''}.json`),
-    `${JSON.stringify({ node: process.version, workers, reloads, seconds: Math.round(seconds), load: 'none', samples, ...(growth.length ? { grewMost: Object.fromEntries(growth) } : {}) }, null, 2)}\n`,
+    join(root, `bench/results/supervisor-rss${values.heap ? '-heap' : values.usage ? '-usage' : ''}.json`),
+    `${JSON.stringify({ node: process.version, workers, reloads, seconds: Math.round(seconds), load: 'none', probe: values.heap ? 'heap snapshots' : values.usage ? 'memoryUsage after gc()' : 'none', samples, ...(growth.length ? { grewMost: Object.fromEntries(growth) } : {}) }, null, 2)}\n`,
   );
 } finally {
   supervisor.kill('SIGTERM');
