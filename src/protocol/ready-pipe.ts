@@ -75,15 +75,22 @@ export function openStarterChannel(
     on.retire();
   });
   channel?.on('end', () => gone('its end of the ready channel closed'));
-  channel?.on('error', (err) => gone((err as Error).message));
+  channel?.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'ECONNRESET' || err.code === 'EPIPE') return gone(err.message);
+    // Not a channel we can read (a one-way pipe elsewhere): no news of the starter's death, but no reason to stop.
+    logger.warn(`cannot watch fd ${starter.readyFd} for the ${starter.kind}'s exit: ${err.message}`, { event: 'ready-channel-failed', err });
+  });
   return {
     ready() {
       if (!open) return;
       try {
         writeSync(starter.readyFd, 'ready\n');
       } catch (err) {
+        const { code, message } = err as NodeJS.ErrnoException;
         // EPIPE: it died since (its EOF is not read yet).
-        return gone(`could not say ready on fd ${starter.readyFd}: ${(err as Error).message}`);
+        if (code === 'EPIPE' || code === 'ECONNRESET') return gone(`could not say ready on fd ${starter.readyFd}: ${message}`);
+        logger.warn(`could not say ready on fd ${starter.readyFd}: ${message}`, { event: 'ready-word-failed', err });
+        return;
       }
       if (starter.kind === 'supervisor') return;
       open = false;
