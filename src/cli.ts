@@ -33,8 +33,9 @@ const RUN_USAGE = `
       max: one per CPU, at most 1024) that all accept on the same sockets; each gets
       GRACE_WORKER (0..N-1) and GRACE_WORKERS. SIGUSR2 or SIGHUP: rolling
       reload, K new workers at a time (default 1), each old one retired once
-      a new one is ready. SIGINT/SIGTERM: every worker drains; exit 0 when all
-      exited 0. --stop-delay MS: on a stop, workers serve MS longer with
+      a new one is ready. SIGINT/SIGTERM: every worker drains; exit 0 when every
+      slot's last worker was ready and exited 0, else the app's status (or 1).
+      --stop-delay MS: on a stop, workers serve MS longer with
       readiness 503 first (GRACE_STOP_DELAY; not on reloads); --stop-timeout
       then counts from the end of it. A crashed worker is restarted in its slot. --max-memory 512M:
       replace a worker whose RSS is over it (Linux). Exit status 127 (126) at
