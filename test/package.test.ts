@@ -16,7 +16,9 @@ test('the packed package works from ESM and CommonJS and ships only dist, docs a
   for (const required of ['package.json', 'README.md', 'LICENSE', 'dist/esm/index.js', 'dist/esm/index.d.ts', 'dist/cjs/index.js', 'dist/cjs/index.d.ts', 'dist/cjs/package.json']) {
     assert.ok(files.includes(required), `${required} is packed`);
   }
-  assert.deepEqual(files.filter((f) => !f.startsWith('dist/') && !['package.json', 'README.md', 'LICENSE'].includes(f)), []);
+  // The README links its guides: they ship beside it.
+  for (const link of readFileSync(join(root, 'README.md'), 'utf8').matchAll(/\]\((docs\/[^)#\s]+)/g)) assert.ok(files.includes(link[1]!), `${link[1]} (linked from the README) is packed`);
+  assert.deepEqual(files.filter((f) => !f.startsWith('dist/') && !/^docs\/[^/]+\.md$/.test(f) && !['package.json', 'README.md', 'LICENSE'].includes(f)), []);
 
   const app = join(dir, 'app');
   mkdirSync(app);
