@@ -165,6 +165,7 @@ export class Graceful extends EventEmitter<GracefulEvents> {
     }
     const successorSignalled = this.lifecycle.childSigtermDue && !next.childSigtermDue;
     this.lifecycle = next;
+    if (next.state !== 'starting' && next.state !== 'serving' && next.state !== 'restarting') this.restarts.dropStandby();
     const results = actions.map((action) => ({ action, ...this.carryOut(action) }));
     if (successorSignalled) {
       this.restarts.successorSignalled();
@@ -226,5 +227,6 @@ export class Graceful extends EventEmitter<GracefulEvents> {
     await g.status?.serving(g.generation, g.host.pid);
     if (g.starter) tellStarterReady(g.host, g.starter, g.log, () => this.dispatch({ type: 'retire' }));
     this.emit('ready', { pid: g.host.pid, parentPid: g.starter?.kind === 'parent' ? g.starter.pid : undefined });
+    this.restarts.bootStandby();
   }
 }
