@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { copyFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { getPriority } from 'node:os';
@@ -21,7 +22,7 @@ interface Started {
  * process.execPath; `preloads` adds a user preload on the command line and
  * one in NODE_OPTIONS, each reporting "preload" as it runs.
  */
-async function startApp(t: TestContext, env: NodeJS.ProcessEnv = {}, node = process.execPath, preloads = false): Promise<Started> {
+async function startApp(t: TestContext, env: NodeJS.ProcessEnv = {}, node = process.execPath, preloads = false, wrapper: string[] = []): Promise<Started> {
   const dir = tempDir(t);
   const code = join(dir, 'code.mjs');
   writeCode(code, 'v1');
@@ -33,7 +34,8 @@ async function startApp(t: TestContext, env: NodeJS.ProcessEnv = {}, node = proc
     flags.push('--require', join(dir, 'cli.cjs'));
     env = { ...env, NODE_OPTIONS: `--require ${join(dir, 'env.cjs')}` };
   }
-  const app = startFixture(t, {}, { GRACE_DEBUG: '1', STANDBY_CODE: code, ...env }, { file: node, args: [...flags, '--import', 'tsx', APP] });
+  const command = [...wrapper, node, ...flags, '--import', 'tsx', APP];
+  const app = startFixture(t, {}, { GRACE_DEBUG: '1', STANDBY_CODE: code, ...env }, { file: command[0]!, args: command.slice(1) });
   t.after(() => {
     for (const pid of standbys(app)) killQuietly(pid);
   });
@@ -89,6 +91,22 @@ test('a restart releases the parked standby, which serves the code and environme
   process.kill(standby, 'SIGTERM');
   await waitForExit(standby);
   await waitForExit(next);
+});
+
+// Root here has CAP_SYS_NICE; setpriv takes it away, as a container's default capabilities do.
+const noSetpriv = process.getuid?.() !== 0 || spawnSync('setpriv', ['--version']).status !== 0 ? 'needs root and setpriv' : false;
+
+test('without the right to restore a priority, the standby boots at its parent\'s and is released at it', { timeout: 60_000, skip: noSetpriv }, async (t) => {
+  const { app, port } = await startApp(t, {}, process.execPath, false, ['setpriv', '--bounding-set', '-sys_nice']);
+  const first = app.proc.pid!;
+  const standby = await parked(app);
+  assert.doesNotMatch(app.log, /booting standby pid \d+ at nice/);
+  assert.equal(getPriority(standby), getPriority());
+  process.kill(first, 'SIGUSR2');
+  await app.handedOver(first);
+  const answer = await get({ port }, '/');
+  assert.equal(answer.json.pid, standby);
+  assert.equal((answer.json as unknown as { nice: number }).nice, getPriority());
 });
 
 test('a standby killed from outside: the restart spawns afresh, with no failed request', { timeout: 60_000 }, async (t) => {
