@@ -93,6 +93,24 @@ test('a restart releases the parked standby, which serves the code and environme
   await waitForExit(next);
 });
 
+test('a released standby that fails to start: the old generation serves on, parks a new standby, and the next restart uses it', { timeout: 60_000 }, async (t) => {
+  const { app, port, code } = await startApp(t);
+  const first = app.proc.pid!;
+  const broken = await parked(app);
+  writeFileSync(code, `throw new Error('a broken deploy');\n`);
+  process.kill(first, 'SIGUSR2');
+  await app.waitFor((e) => e.event === 'restart-failed' && e.pid === first);
+  assert.equal((await get({ port }, '/')).json.pid, first);
+  const standby = await parked(app, 1);
+  assert.notEqual(standby, broken);
+  writeCode(code, 'v3');
+  process.kill(first, 'SIGUSR2');
+  await app.handedOver(first);
+  const answer = await get({ port }, '/');
+  assert.equal(answer.json.pid, standby);
+  assert.equal((answer.json as unknown as { version: string }).version, 'v3');
+});
+
 // Root here has CAP_SYS_NICE; setpriv takes it away, as a container's default capabilities do.
 const noSetpriv = process.getuid?.() !== 0 || spawnSync('setpriv', ['--version']).status !== 0 ? 'needs root and setpriv' : false;
 
