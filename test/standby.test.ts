@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, renameSync, writeFileSync } from 'node:fs';
+import { copyFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { getPriority } from 'node:os';
 import { join } from 'node:path';
@@ -176,6 +176,7 @@ test('the node binary replaced after the standby booted: the restart runs the ne
   const samples = await load;
   assert.match(app.log, new RegExp(`standby pid ${standby} not used: the node binary ${node} changed on disk; starting a fresh process`));
   assert.notEqual(next.pid, standby);
+  assert.equal(statSync(`/proc/${next.pid}/exe`).ino, statSync(node).ino, 'the new generation runs the new binary');
   assert.equal(samples.failures(), 0, JSON.stringify([...samples.errors]));
   await waitForExit(standby);
 });
