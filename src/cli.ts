@@ -20,7 +20,7 @@ const RELOAD_USAGE = `
 `;
 
 const RUN_USAGE = `
-  grace run [--listen SPEC]... [--workers N|max] [--surge K] [--pid-file FILE]
+  grace run [--listen SPEC]... [--workers N|max] [--surge K] [--standby K] [--pid-file FILE]
             [--ready-timeout MS] [--stop-timeout MS] [--stop-delay MS] [--max-memory SIZE]
             -- COMMAND [ARGS...]
       Supervisor mode: hold the listening sockets (SPEC: PORT, HOST:PORT,
@@ -33,7 +33,9 @@ const RUN_USAGE = `
       exited 0. --stop-delay MS: on a stop, workers serve MS longer with
       readiness 503 first (GRACE_STOP_DELAY; not on reloads); --stop-timeout
       then counts from the end of it. A crashed worker is restarted in its slot. --max-memory 512M:
-      replace a worker whose RSS is over it (Linux). Exit status 127 (126) at
+      replace a worker whose RSS is over it (Linux). --standby K: keep K
+      workers booted and parked before any of the app runs; reloads and crash
+      replacements take them first (docs/standby.md). Exit status 127 (126) at
       once if COMMAND is not found (not executable).
 `;
 
@@ -127,6 +129,7 @@ async function runSupervisor(args: string[]): Promise<number> {
       'stop-delay': { type: 'string' },
       workers: { type: 'string' },
       surge: { type: 'string' },
+      standby: { type: 'string' },
       'max-memory': { type: 'string' },
     },
   });
@@ -137,6 +140,7 @@ async function runSupervisor(args: string[]): Promise<number> {
     listen: values.listen ?? [],
     workers: values.workers === 'max' ? availableParallelism() : count('--workers', values.workers),
     surge: count('--surge', values.surge),
+    standby: count('--standby', values.standby),
     maxMemory,
     pidFile: values['pid-file'],
     readyTimeout: milliseconds('--ready-timeout', values['ready-timeout']),

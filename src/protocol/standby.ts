@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, readlinkSync, statSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
-import { dirname, join } from 'node:path';
+import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { Log } from '../platform/logger.js';
@@ -51,7 +51,7 @@ export class Standby {
     private readonly log: Log,
     preload: string,
   ) {
-    this.binary = fileId(spec.file);
+    this.binary = fileId(commandPath(spec));
     this.dir = spec.cwd === undefined ? undefined : fileId(spec.cwd);
     const readyFd = readyFdAfter(spec.fds.length);
     const nodeOptions = [`--require ${quoteOption(preload)}`, spec.env.NODE_OPTIONS].filter(Boolean).join(' ');
@@ -59,6 +59,7 @@ export class Standby {
       env: { ...spec.env, NODE_OPTIONS: nodeOptions, GRACE_STANDBY_FD: String(readyFd) },
       cwd: spec.cwd,
       stdio: ['inherit', 'inherit', 'inherit', ...spec.fds, 'pipe'],
+      detached: spec.detached ?? false,
     });
     this.restoreTo = this.child.pid === undefined ? undefined : lower(this.child.pid);
     // A parked spare never keeps this generation alive; its exit is EOF there.
@@ -75,8 +76,8 @@ export class Standby {
       log.debug(`standby pid ${this.pid} parked`, { event: 'standby-parked', standby: this.pid });
     };
     this.channel?.on('data', onData);
-    this.child.once('error', () => this.gone('could not start'));
-    this.child.once('exit', (code, signal) => this.gone(`exited with ${signal ?? `code ${code}`}`));
+    this.child.once('error', () => this.died('could not start'));
+    this.child.once('exit', (code, signal) => this.died(`exited with ${signal ?? `code ${code}`}`));
   }
 
   /**
@@ -98,13 +99,26 @@ export class Standby {
     return this.child.pid;
   }
 
+  /** Parked: it may be released (if still what a fresh spawn would be). */
+  get parked(): boolean {
+    return this.state === 'parked';
+  }
+
+  /** Dead, dropped or released: of no more use as a standby. */
+  get gone(): boolean {
+    return this.state === 'gone' || this.state === 'released';
+  }
+
   /** Why it cannot stand in for a fresh spawn of `spec`, or undefined when it can. */
   unfitFor(spec: LaunchSpec): string | undefined {
     if (this.state === 'booting') return 'it is still booting';
     if (this.state !== 'parked') return 'it is gone';
-    if (!sameFile(this.binary, fileId(spec.file))) return `the node binary ${spec.file} changed on disk`;
+    const command = commandPath(spec);
+    if (!sameFile(this.binary, fileId(command))) return `the ${command === this.spec.file ? 'node binary' : 'command'} ${command} changed on disk`;
+    const replaced = this.pid === undefined ? undefined : replacedBinary(this.pid);
+    if (replaced) return `the node binary ${replaced} changed on disk`;
     if (spec.file !== this.spec.file || !sameList(spec.args, this.spec.args)) return 'the command or its flags changed';
-    if (spec.cwd !== this.spec.cwd || !sameFile(this.dir, spec.cwd === undefined ? undefined : fileId(spec.cwd))) return `the working directory ${spec.cwd} changed`;
+    if (spec.cwd !== this.spec.cwd || (spec.cwd !== undefined && !sameFile(this.dir, fileId(spec.cwd)))) return `the working directory ${spec.cwd} changed`;
     if (!sameList(spec.fds, this.spec.fds)) return 'the listening sockets changed';
     const keys = new Set([...Object.keys(spec.env), ...Object.keys(this.spec.env)].filter((k) => BOOT_ONLY_ENV.test(k)));
     for (const key of keys) if (spec.env[key] !== this.spec.env[key]) return `${key} changed (node reads it only as it starts)`;
@@ -133,7 +147,7 @@ export class Standby {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
   }
 
-  private gone(how: string): void {
+  private died(how: string): void {
     if (this.state === 'released' || this.state === 'gone') return;
     const was = this.state;
     this.state = 'gone';
@@ -148,15 +162,18 @@ export class Standby {
  * once (at debug) and the standby killed.
  */
 export function launchNext(spec: LaunchSpec, standby: Standby | undefined, log: Log): Launch {
-  if (!standby) return new Launch(spec);
-  const unfit = standby.unfitFor(spec);
-  if (unfit) {
-    standby.drop();
-    log.debug(`standby pid ${standby.pid} not used: ${unfit}; starting a fresh process`, { event: 'standby-fallback', standby: standby.pid, why: unfit });
-    return new Launch(spec);
-  }
+  if (!standby || !fitOrDrop(standby, spec, log)) return new Launch(spec);
   log.debug(`releasing standby pid ${standby.pid} as the next generation`, { event: 'standby-release', standby: standby.pid });
   return new Launch(spec, standby.release(spec));
+}
+
+/** Whether `standby` can stand in for a fresh spawn of `spec`; if not, it is killed and why is logged once, at debug. */
+export function fitOrDrop(standby: Standby, spec: LaunchSpec, log: Log): boolean {
+  const unfit = standby.unfitFor(spec);
+  if (!unfit) return true;
+  standby.drop();
+  log.debug(`standby pid ${standby.pid} not used: ${unfit}; starting a fresh process`, { event: 'standby-fallback', standby: standby.pid, why: unfit });
+  return false;
 }
 
 /** Lowers a just-spawned standby when it can be restored on release; returns the priority to restore. */
@@ -169,6 +186,41 @@ function lower(pid: number): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The file spawn runs for `spec.file`: a path as it is (from the cwd), a bare name looked up in PATH. */
+function commandPath(spec: LaunchSpec): string {
+  const { file, env, cwd } = spec;
+  if (file.includes('/')) return isAbsolute(file) ? file : resolve(cwd ?? process.cwd(), file);
+  for (const dir of (env.PATH ?? '').split(delimiter)) {
+    const path = resolve(cwd ?? process.cwd(), dir, file);
+    try {
+      accessSync(path, constants.X_OK);
+      return path;
+    } catch {
+      // not here
+    }
+  }
+  return file;
+}
+
+/**
+ * The binary a process runs, when the file at its path is no longer that
+ * binary (replaced by a rename, as installs do, or removed): also when the
+ * command is a wrapper that started node. Undefined when it is the same, or
+ * where /proc cannot tell.
+ */
+function replacedBinary(pid: number): string | undefined {
+  let path: string;
+  let running: FileId | undefined;
+  try {
+    path = readlinkSync(`/proc/${pid}/exe`).replace(/ \(deleted\)$/, '');
+    running = fileId(`/proc/${pid}/exe`);
+  } catch {
+    return undefined;
+  }
+  const onDisk = fileId(path);
+  return running !== undefined && (onDisk === undefined || onDisk.dev !== running.dev || onDisk.ino !== running.ino) ? path : undefined;
 }
 
 function fileId(path: string): FileId | undefined {

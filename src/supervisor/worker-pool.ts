@@ -6,6 +6,7 @@ import { compileCacheEnv } from '../protocol/compile-cache.js';
 import { childListenEnv } from '../protocol/listen-env.js';
 import type { Log } from '../platform/logger.js';
 import type { ProcessHost } from '../platform/process-host.js';
+import { Spares } from './spares.js';
 import { initialTable, step, type WorkerAction, type WorkerEvent, type WorkerTable } from './worker-table.js';
 
 /*
@@ -26,6 +27,8 @@ export interface PoolOptions {
   stopTimeout: number;
   /** `--stop-delay`: passed to every worker as GRACE_STOP_DELAY (its `stopDelay` default). */
   stopDelay: number | undefined;
+  /** `--standby K`: workers kept booted and parked, taken by the next starts (spares.ts). Default 0. */
+  standby?: number;
 }
 
 /** One launched process and what status shows about it. */
@@ -61,10 +64,12 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
   private readonly restartTimers = new Map<number, NodeJS.Timeout>();
   private stopSignal: NodeJS.Signals = 'SIGTERM';
   private everReady = false;
+  readonly spares: Spares;
 
   constructor(private readonly options: PoolOptions) {
     super();
     this.table = initialTable(options.workers, options.surge);
+    this.spares = new Spares(options.standby ?? 0, options.logger);
   }
 
   start(): void {
@@ -78,6 +83,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
   /** A graceful stop: every ready worker gets `signal` and drains. */
   stop(signal: NodeJS.Signals): void {
     this.stopSignal = signal;
+    this.spares.close();
     this.dispatch({ type: 'stop' });
   }
 
@@ -176,7 +182,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     env.GRACE_WORKERS = String(workers);
     if (this.options.stopDelay !== undefined) env.GRACE_STOP_DELAY = String(this.options.stopDelay);
     const [file, ...args] = this.options.command;
-    const launch = new Launch({
+    const launch = this.spares.launch({
       file: file!,
       args,
       env,
