@@ -1,9 +1,11 @@
 // `grace run --standby K`, through real processes: parked spares take the
 // rolling reloads and the crash replacements, and go with the supervisor.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { runLoad } from '../bench/load.ts';
-import { CLI, FIXTURE_ARGS, get, isAlive, killQuietly, portOf, startFixture, waitForExit, waitUntil, type Fixture, type FixtureEvent } from './helpers.ts';
+import { CLI, FIXTURE_ARGS, get, isAlive, killQuietly, portOf, startFixture, tempDir, waitForExit, waitUntil, type Fixture, type FixtureEvent } from './helpers.ts';
 
 const node = process.execPath;
 const LISTEN = { listen: [{ port: 0, host: '127.0.0.1' }] };
@@ -67,8 +69,9 @@ test('--workers 2 --standby 2: rolling reloads under load are served by the park
   assert.deepEqual(generation.map((w) => w.worker), ['0', '1']);
 });
 
-test('--standby 1: a crashed worker is replaced by the parked spare; a stop takes the spares too', { timeout: 90_000 }, async (t) => {
-  const app = supervise(t, ['--workers', '1', '--standby', '1']);
+test('--standby 1: a crashed worker is replaced by the parked spare, grace status lists the spares, a stop takes them too', { timeout: 90_000 }, async (t) => {
+  const pidFile = join(tempDir(t), 'grace.pid');
+  const app = supervise(t, ['--workers', '1', '--standby', '1', '--pid-file', pidFile]);
   const [first] = await workersReady(app, 1);
   const [spare] = await untilParked(app, 1);
   process.kill(first!.pid, 'SIGKILL');
@@ -76,6 +79,10 @@ test('--standby 1: a crashed worker is replaced by the parked spare; a stop take
   assert.equal(replacement.pid, spare);
   const [refill] = await untilParked(app, 1);
   assert.notEqual(refill, spare);
+  const status = () => JSON.parse(execFileSync(node, ['--import', 'tsx', CLI, 'status', '--pid-file', pidFile, '--json'], { encoding: 'utf8' })) as { workers: Array<{ index: number; pid: number; state: string }> };
+  await waitUntil(() => status().workers.some((w) => w.pid === refill && w.state === 'standby'), 15_000, () => JSON.stringify(status()));
+  assert.deepEqual(status().workers.map((w) => [w.index, w.pid, w.state]), [[0, spare, 'serving'], [-1, refill, 'standby']]);
+  assert.match(execFileSync(node, ['--import', 'tsx', CLI, 'status', '--pid-file', pidFile], { encoding: 'utf8' }), new RegExp(`\\n-\\s+${refill}\\s+-\\s+standby`));
   process.kill(app.proc.pid!, 'SIGTERM');
   await waitForExit(app.proc.pid!);
   await waitForExit(refill!);

@@ -45,6 +45,10 @@ export class Standby {
   private readonly dir: FileId | undefined;
   /** The priority it must be given back on release, when it was lowered. */
   private readonly restoreTo: number | undefined;
+  /** ms since epoch. */
+  readonly startedAt = Date.now();
+  /** Called when it parks or dies (what `grace status` shows changed). */
+  onChange: () => void = () => {};
 
   private constructor(
     private readonly spec: LaunchSpec,
@@ -74,6 +78,7 @@ export class Standby {
       this.state = 'parked';
       this.channel?.off('data', onData);
       log.debug(`standby pid ${this.pid} parked`, { event: 'standby-parked', standby: this.pid });
+      this.onChange();
     };
     this.channel?.on('data', onData);
     this.child.once('error', () => this.died('could not start'));
@@ -153,6 +158,7 @@ export class Standby {
     this.state = 'gone';
     this.channel?.destroy();
     this.log.debug(`standby pid ${this.pid ?? '(none)'} ${how} while ${was}`, { event: 'standby-gone', standby: this.pid });
+    this.onChange();
   }
 }
 

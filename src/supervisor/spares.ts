@@ -16,6 +16,8 @@ export class Spares {
   private template: LaunchSpec | undefined;
   private closed = false;
   private refillDue = false;
+  /** A spare booted, parked or died: what status shows changed. */
+  onChange: () => void = () => {};
 
   constructor(
     private readonly count: number,
@@ -32,8 +34,8 @@ export class Spares {
   }
 
   /** The spares' pids, parked or booting (for status). */
-  pids(): Array<{ pid: number; parked: boolean }> {
-    return this.spares.filter((s) => !s.gone && s.pid !== undefined).map((s) => ({ pid: s.pid!, parked: s.parked }));
+  pids(): Array<{ pid: number; parked: boolean; startedAt: number }> {
+    return this.spares.filter((s) => !s.gone && s.pid !== undefined).map((s) => ({ pid: s.pid!, parked: s.parked, startedAt: s.startedAt }));
   }
 
   /** Stopping: every spare goes, and none is booted again. */
@@ -63,8 +65,10 @@ export class Spares {
       while (!this.closed && this.template && this.spares.filter((s) => !s.gone).length < this.count) {
         const spare = Standby.boot(this.template, this.log);
         if (!spare) return;
+        spare.onChange = () => this.onChange();
         this.spares.push(spare);
       }
+      this.onChange();
       for (const spare of this.spares.filter((s) => s.gone)) this.spares.splice(this.spares.indexOf(spare), 1);
     }).unref();
   }

@@ -70,6 +70,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     super();
     this.table = initialTable(options.workers, options.surge);
     this.spares = new Spares(options.standby ?? 0, options.logger);
+    this.spares.onChange = () => this.emit('change');
   }
 
   start(): void {
