@@ -1,7 +1,7 @@
 // `grace run --standby K`, through real processes: parked spares take the
 // rolling reloads and the crash replacements, and go with the supervisor.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { runLoad } from '../bench/load.ts';
@@ -96,4 +96,12 @@ test('the supervisor SIGKILLed: its parked spares exit', { timeout: 60_000 }, as
   const parked = await untilParked(app, 2);
   process.kill(app.proc.pid!, 'SIGKILL');
   for (const pid of parked) await waitForExit(pid);
+});
+
+test('--standby takes 1 to 64', { timeout: 60_000 }, () => {
+  for (const [value, message] of [['0', /--standby takes a whole number from 1, got "0"/], ['65', /--standby must be a whole number from 1 to 64, got 65/]] as const) {
+    const run = spawnSync(node, ['--import', 'tsx', CLI, 'run', '--listen', '127.0.0.1:0', '--standby', value, '--', node, '-e', '0'], { encoding: 'utf8' });
+    assert.equal(run.status, 2);
+    assert.match(run.stderr, message);
+  }
 });
