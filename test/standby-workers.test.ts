@@ -2,6 +2,7 @@
 // rolling reloads and the crash replacements, and go with the supervisor.
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
+import { copyFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { runLoad } from '../bench/load.ts';
@@ -87,6 +88,28 @@ test('--standby 1: a crashed worker is replaced by the parked spare, grace statu
   await waitForExit(app.proc.pid!);
   await waitForExit(refill!);
   assert.equal(isAlive(spare!), false);
+});
+
+test('a wrapper command: the node it started is replaced on disk, so a spare is not used', { timeout: 90_000 }, async (t) => {
+  const bin = tempDir(t);
+  const copy = join(bin, 'node');
+  copyFileSync(node, copy);
+  // sh runs first and execs node: the spare parks in that node, whose binary the supervisor never named.
+  const app = startFixture(t, LISTEN, { GRACE_DEBUG: '1' }, {
+    file: node,
+    args: ['--import', 'tsx', CLI, 'run', '--listen', '127.0.0.1:0', '--standby', '1', '--', '/bin/sh', '-c', 'exec "$0" "$@"', copy, ...FIXTURE_ARGS],
+  });
+  t.after(() => {
+    for (const pid of spares(app)) killQuietly(pid);
+  });
+  const [first] = await workersReady(app, 1);
+  const [spare] = await untilParked(app, 1);
+  copyFileSync(node, `${copy}.new`);
+  renameSync(`${copy}.new`, copy);
+  process.kill(app.proc.pid!, 'SIGUSR2');
+  const [next] = await workersReady(app, 1, [first!.pid]);
+  assert.match(app.log, new RegExp(`standby pid ${spare} not used: the node binary ${copy} changed on disk; starting a fresh process`));
+  assert.notEqual(next!.pid, spare);
 });
 
 test('the supervisor SIGKILLed: its parked spares exit', { timeout: 60_000 }, async (t) => {

@@ -181,6 +181,18 @@ test('the node binary replaced after the standby booted: the restart runs the ne
   await waitForExit(standby);
 });
 
+test('NODE_OPTIONS changed after the standby booted: node reads it only as it starts, so the restart spawns afresh', { timeout: 60_000 }, async (t) => {
+  const { app, port } = await startApp(t);
+  const first = app.proc.pid!;
+  const standby = await parked(app);
+  await get({ port }, `/setenv?name=NODE_OPTIONS&value=${encodeURIComponent('--max-http-header-size=32768')}`);
+  process.kill(first, 'SIGUSR2');
+  const next = await app.handedOver(first);
+  assert.match(app.log, new RegExp(`standby pid ${standby} not used: NODE_OPTIONS changed \\(node reads it only as it starts\\); starting a fresh process`));
+  assert.notEqual(next.pid, standby);
+  await waitForExit(standby);
+});
+
 test('the parent SIGKILLed: its standby exits and nothing holds the port', { timeout: 60_000 }, async (t) => {
   const { app, port } = await startApp(t);
   const standby = await parked(app);
