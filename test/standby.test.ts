@@ -6,6 +6,7 @@ import { getPriority } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { runLoad } from '../bench/load.ts';
+import { resolveOptions } from '../src/generation/options.ts';
 import { get, isAlive, killQuietly, portOf, startFixture, tempDir, waitForExit, waitUntil, type Fixture } from './helpers.ts';
 
 const APP = new URL('./fixtures/standby-app.ts', import.meta.url).pathname;
@@ -214,4 +215,12 @@ test('a storm of restart signals: one restart, by the standby', { timeout: 60_00
   const ready = new Set(app.events.filter((e) => e.event === 'ready').map((e) => e.pid));
   assert.deepEqual([...ready].sort(), [first, standby].sort());
   assert.equal(app.events.filter((e) => e.event === 'restart').length, 1);
+});
+
+test('standby: the option, else GRACE_STANDBY (1 or 0)', () => {
+  assert.equal(resolveOptions({}, {}).standby, false);
+  assert.equal(resolveOptions({}, { GRACE_STANDBY: '1' }).standby, true);
+  assert.equal(resolveOptions({ standby: false }, { GRACE_STANDBY: '1' }).standby, false);
+  assert.throws(() => resolveOptions({}, { GRACE_STANDBY: 'yes' }), { code: 'ERR_GRACE_OPTIONS', message: 'GRACE_STANDBY must be 1 or 0, got "yes"' });
+  assert.throws(() => resolveOptions({ standby: 1 as unknown as boolean }), { code: 'ERR_GRACE_OPTIONS', message: 'options.standby must be true or false, got 1' });
 });
