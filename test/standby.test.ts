@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect } from 'node:net';
 import { getPriority } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -199,9 +199,17 @@ test('the parent SIGKILLed: its standby exits and nothing holds the port', { tim
   const standby = await parked(app);
   process.kill(app.proc.pid!, 'SIGKILL');
   await waitForExit(standby);
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, '127.0.0.1', resolve));
-  await new Promise((resolve) => server.close(resolve));
+  // No listening socket is left: a connection is refused (one held by a
+  // process that does not accept would still complete the handshake).
+  // Binding the port again would race every client on the machine for it.
+  const refused = await new Promise<string | undefined>((resolve) => {
+    const socket = connect(port, '127.0.0.1', () => {
+      socket.destroy();
+      resolve(undefined);
+    });
+    socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code));
+  });
+  assert.equal(refused, 'ECONNREFUSED');
 });
 
 test('a storm of restart signals: one restart, by the standby', { timeout: 60_000 }, async (t) => {
