@@ -4,7 +4,9 @@
 //   1. idle: `node -e 0`; the bare app spawned → its first answer; grace's
 //      USR2 → first answer from the new pid (with the new generation's own
 //      marks: node's bootstrap, loading grace, loading the app, the ready
-//      hook, adopting; CPU at each); PM2's reload → first answer from a new pid.
+//      hook, adopting; CPU at each); the same with a parked standby released
+//      (grace-standby; each USR2 waits until the standby parked; its RSS and
+//      CPU while parked); PM2's reload → first answer from a new pid.
 //   2. under load (wrk when installed, else the Node generator: it says which):
 //      for each mode and round, each target alone: throughput and p99 without
 //      restarts, then with one restart every --interval ms, the ratio, the cost
@@ -56,8 +58,9 @@ warmUp, and PM2 cluster reload. Writes bench/results/<name>.json.
   --interval MS        pause after a restart before the next one (default 1000)
   --idle N             idle restarts for the start-up figures (default 10)
   --targets LIST       of grace, grace-warm (warmUp on; grace-warmN: N rounds), grace-nocache (NODE_DISABLE_COMPILE_CACHE=1),
-                       pm2; default grace,grace-warm,pm2, and grace-nocache where node has a
-                       compile cache (>= 22.1); the bare app always runs
+                       grace-standby (standby: true), grace-standby-samenice (the same without CAP_SYS_NICE, via
+                       setpriv: its standby boots at normal priority), pm2; default grace,grace-standby,grace-warm,pm2,
+                       and grace-nocache where node has a compile cache (>= 22.1); the bare app always runs
   --modes LIST         keep-alive,close (default both)
   --tool auto|wrk|node load generator (default auto: wrk if installed)
   --dist DIR           the built grace to load (its esm/index.js); default: npm run build here
@@ -79,10 +82,10 @@ const idleCount = Number(args.quick ? 5 : args.idle);
 const connections = Number(args.connections);
 const interval = Number(args.interval);
 const hasCompileCache = 'enableCompileCache' in nodeModule;
-const targets = (args.targets ?? `grace,grace-warm,${hasCompileCache ? 'grace-nocache,' : ''}pm2`).split(',') as Target[];
+const targets = (args.targets ?? `grace,grace-standby,grace-warm,${hasCompileCache ? 'grace-nocache,' : ''}pm2`).split(',') as Target[];
 const ENTRY = resolve(args.dist ?? `${root}dist`, 'esm/index.js');
 const modes = args.modes.split(',') as Mode[];
-type Target = 'grace' | 'grace-warm' | `grace-warm${number}` | 'grace-nocache' | 'pm2';
+type Target = 'grace' | 'grace-warm' | `grace-warm${number}` | 'grace-nocache' | 'grace-standby' | 'grace-standby-samenice' | 'pm2';
 type Mode = 'keep-alive' | 'close';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -140,11 +143,21 @@ interface ExitReport {
   warm: { count: number; mean: number; p50: number; p99: number; max: number };
 }
 
+/** What the standbys of a grace-standby target did, from grace's debug lines. */
+interface StandbyLog {
+  booted: number[];
+  parked: Set<number>;
+  released: number;
+  /** Why a restart spawned afresh instead, each time. */
+  fallbacks: string[];
+}
+
 /** A grace app under the bench: its marks and exit reports, read from stderr. */
 function startGrace(target: Exclude<Target, 'pm2'>) {
   const marks = new Map<number, Marks>();
   const exits = new Map<number, ExitReport>();
-  const server = new ServerProcess(COST_APP, {
+  const standby = target.startsWith('grace-standby');
+  const env = {
     PORT: '0',
     HOST: '127.0.0.1',
     GRACE_ENTRY: ENTRY,
@@ -152,7 +165,13 @@ function startGrace(target: Exclude<Target, 'pm2'>) {
     // grace-warm10: 10 rounds
     ...(/^grace-warm\d+$/.test(target) ? { WARM_UP_ROUNDS: target.slice('grace-warm'.length) } : {}),
     ...(target === 'grace-nocache' ? { NODE_DISABLE_COMPILE_CACHE: '1' } : {}),
-  });
+    ...(standby ? { GRACE_STANDBY: '1', GRACE_DEBUG: '1' } : {}),
+  };
+  // Without CAP_SYS_NICE (root here has it) a lowered standby could not be restored: it boots at normal priority.
+  const server = target === 'grace-standby-samenice'
+    ? new ServerProcess(['--bounding-set', '-sys_nice', process.execPath, ...COST_APP], env, 'setpriv')
+    : new ServerProcess(COST_APP, env);
+  const standbys: StandbyLog = { booted: [], parked: new Set(), released: 0, fallbacks: [] };
   server.lineListeners.push((line) => {
     if (line.startsWith('bench-marks ')) {
       const m = JSON.parse(line.slice(12)) as Marks;
@@ -161,8 +180,29 @@ function startGrace(target: Exclude<Target, 'pm2'>) {
       const e = JSON.parse(line.slice(11)) as ExitReport;
       exits.set(e.pid, e);
     }
+    let m: RegExpExecArray | null;
+    if ((m = /booting standby pid (\d+)/.exec(line))) standbys.booted.push(Number(m[1]));
+    else if ((m = /standby pid (\d+) parked/.exec(line))) standbys.parked.add(Number(m[1]));
+    else if (/releasing standby pid/.test(line)) standbys.released++;
+    else if ((m = /standby pid \d+ not used: (.*); starting a fresh process/.exec(line))) standbys.fallbacks.push(m[1]!);
   });
-  return { server, marks, exits };
+  /** With a standby: until the newest one parked; its pid. */
+  const standbyParked = async (): Promise<number | undefined> => {
+    if (!standby) return undefined;
+    await server.until(() => standbys.booted.length > 0 && standbys.parked.has(standbys.booted.at(-1)!));
+    return standbys.booted.at(-1);
+  };
+  return { server, marks, exits, standbys, standbyParked };
+}
+
+/** A live process's resident memory in MB, from /proc. */
+function rssMbOf(pid: number): number {
+  try {
+    const kb = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return kb === undefined ? NaN : Number(kb) / 1024;
+  } catch {
+    return NaN;
+  }
 }
 
 // ---------------------------------------------------------------- idle
@@ -199,7 +239,8 @@ interface RestartProfile {
 function profileOf(sentAt: number, firstAt: number, m: Marks): RestartProfile {
   const at = (name: string) => m.marks.find((x) => x.name === name)!;
   const [main, grace, app, ready, serving] = ['main', 'grace-loaded', 'app-loaded', 'ready-hook', 'serving'].map(at) as [Marks['marks'][0], Marks['marks'][0], Marks['marks'][0], Marks['marks'][0], Marks['marks'][0]];
-  const points = [sentAt, m.timeOrigin, m.bootstrapComplete, main.at, grace.at, app.at, ready.at, serving.at, firstAt];
+  // A released standby booted before the signal: its boot counts as no time of the restart.
+  const points = [sentAt, m.timeOrigin, m.bootstrapComplete, main.at, grace.at, app.at, ready.at, serving.at, firstAt].map((p) => Math.max(p, sentAt));
   const phases = points.slice(1).map((p, i) => p - points[i]!);
   // CPU before main is node's bootstrap plus the loader: counted on 'node bootstrap' + 'main module' together.
   const cpu = [NaN, main.cpuMs, NaN, grace.cpuMs - main.cpuMs, app.cpuMs - grace.cpuMs, ready.cpuMs - app.cpuMs, serving.cpuMs - ready.cpuMs, NaN];
@@ -218,6 +259,7 @@ async function idle() {
   const bareCpu: number[] = [];
   const pm2Times: number[] = [];
   const profiles = new Map<Target, RestartProfile[]>(targets.map((t) => [t, []]));
+  const parkedCost = new Map<Target, Array<{ rssMb: number; bootCpuMs: number; parkedCpuMs: number }>>(targets.map((t) => [t, []]));
   try {
     for (const target of targets) {
       if (target === 'pm2') {
@@ -250,7 +292,11 @@ async function idle() {
           await reload;
           continue;
         }
-        const { server, marks } = graces.get(target)!;
+        const { server, marks, standbyParked } = graces.get(target)!;
+        const standby = await standbyParked();
+        const bootCpuMs = standby === undefined ? NaN : cpuMsOf(standby);
+        if (standby !== undefined) await sleep(200); // parked a while: what does it cost?
+        if (standby !== undefined) parkedCost.get(target)!.push({ rssMb: rssMbOf(standby), bootCpuMs, parkedCpuMs: cpuMsOf(standby) - bootCpuMs });
         const old = server.current!.pid;
         const sentAt = now();
         process.kill(old, 'SIGUSR2');
@@ -281,14 +327,32 @@ async function idle() {
     const total = median(list.map((p) => p.total));
     // Paired by turn: this restart minus the bare spawn of the same turn.
     const overBare = median(list.map((p, i) => p.total - bare[i]!));
+    const vsBare = median(list.map((p, i) => p.total / bare[i]!));
+    const { standbys } = graces.get(target)!;
+    const parked = parkedCost.get(target)!;
     result[target] = {
       signalToFirstAnswerMs: total,
       overBareSameTurnMs: overBare,
+      vsBareSameTurn: vsBare,
+      ...(target.startsWith('grace-standby')
+        ? {
+            standby: {
+              released: standbys.released,
+              fallbacks: standbys.fallbacks,
+              parkedRssMb: median(parked.map((c) => c.rssMb)),
+              bootCpuMs: median(parked.map((c) => c.bootCpuMs)),
+              parkedCpuMsPer200ms: median(parked.map((c) => c.parkedCpuMs)),
+            },
+          }
+        : {}),
       phases: Object.fromEntries(PHASES.map(([n], i) => [n, { ms: phases[i], cpuMs: cpu[i] }])),
       cpuToServingMs: median(list.map((p) => p.cpuTotal)),
       oldDrainCpuMs: median(drain),
     };
-    console.log(`${target}: USR2 → first answer from new pid ${' '.repeat(Math.max(0, 10 - target.length))}${f1(total)} ms; over the same turn's bare spawn ${f1(overBare)} ms (goal: ≤ 20)`);
+    console.log(`${target}: USR2 → first answer from new pid ${' '.repeat(Math.max(0, 10 - target.length))}${f1(total)} ms; over the same turn's bare spawn ${f1(overBare)} ms, ${f2(vsBare)}× it`);
+    if (target.startsWith('grace-standby')) {
+      console.log(`    standby released ${standbys.released}×, fell back ${standbys.fallbacks.length}×${standbys.fallbacks.length ? ` (${[...new Set(standbys.fallbacks)].join('; ')})` : ''}; parked: RSS ${f1(median(parked.map((c) => c.rssMb)))} MB, boot CPU ${f0(median(parked.map((c) => c.bootCpuMs)))} ms, CPU while parked 200 ms ${f0(median(parked.map((c) => c.parkedCpuMs)))} ms`);
+    }
     for (const [i, [name, what]] of PHASES.entries()) {
       console.log(`    ${name.padEnd(24)} ${f1(phases[i]!).padStart(6)} ms  cpu ${i === 1 ? `${f1(cpu[i]!)} (to main)` : f1(cpu[i]!)}  ${what}`);
     }
@@ -306,6 +370,7 @@ interface Running {
   restart: (() => Promise<void>) | undefined;
   stop: () => Promise<void>;
   exits?: Map<number, ExitReport>;
+  standbys?: StandbyLog;
 }
 
 async function run(target: Target | 'bare'): Promise<Running> {
@@ -326,13 +391,14 @@ async function run(target: Target | 'bare'): Promise<Running> {
     const cluster = await Pm2Cluster.start({ script: BARE, instances: 1 });
     return { url: cluster.url, restart: async () => void (await cluster.reload()), stop: () => cluster.kill() };
   }
-  const { server, exits } = startGrace(target);
+  const { server, exits, standbys } = startGrace(target);
   await server.until(() => server.generations.length > 0);
   return {
     url: `http://127.0.0.1:${server.port}/`,
     restart: async () => void (await server.restart()),
     stop: () => server.stop(),
     exits,
+    ...(target.startsWith('grace-standby') ? { standbys } : {}),
     log: () => server.log.slice(-40),
   };
 }
@@ -346,6 +412,8 @@ interface Round {
   cold?: { p99: number; mean: number };
   warm?: { p99: number; mean: number };
   log?: string[];
+  /** grace-standby: restarts by a released standby, and by a fresh spawn instead (it was not parked yet, say). */
+  standby?: { released: number; fallbacks: number };
 }
 
 async function loadRound(target: Target | 'bare', mode: Mode): Promise<Round> {
@@ -365,6 +433,8 @@ async function loadRound(target: Target | 'bare', mode: Mode): Promise<Round> {
       await running.restart();
       restarts++;
     }
+    const released = running.standbys?.released ?? 0;
+    const fallbacks = running.standbys?.fallbacks.length ?? 0;
     const during = await pending;
     const ratio = during.requestsPerSecond / steady.requestsPerSecond;
     const costSeconds = (steady.requestsPerSecond * (during.durationMs / 1000) - during.requests) / steady.requestsPerSecond / Math.max(1, restarts);
@@ -376,6 +446,7 @@ async function loadRound(target: Target | 'bare', mode: Mode): Promise<Round> {
       restarts,
       ratio,
       costSeconds,
+      ...(running.standbys ? { standby: { released, fallbacks } } : {}),
       ...(during.socketErrors.total > 0 && running.log ? { log: running.log() } : {}),
       ...(reports.length
         ? { cold: { p99: median(reports.map((r) => r.cold.p99)), mean: median(reports.map((r) => r.cold.mean)) }, warm: { p99: median(reports.filter((r) => r.warm.count > 100).map((r) => r.warm.p99)), mean: median(reports.filter((r) => r.warm.count > 100).map((r) => r.warm.mean)) } }
@@ -417,12 +488,15 @@ async function underLoad() {
         restarts: rs.reduce((a, r) => a + (r.restarts ?? 0), 0),
         coldP99: median(rs.map((r) => r.cold?.p99 ?? NaN)),
         warmP99: median(rs.map((r) => r.warm?.p99 ?? NaN)),
+        standbyReleased: rs.reduce((a, r) => a + (r.standby?.released ?? 0), 0),
+        standbyFallbacks: rs.reduce((a, r) => a + (r.standby?.fallbacks ?? 0), 0),
       };
       (summary[mode] ??= {})[target] = s;
       const restarting = rs[0]!.during !== undefined;
       console.log(
         `${target.padEnd(11)} ${f0(s.steadyRps).padStart(13)} ${f0(s.duringRps).padStart(7)}  ${(restarting ? range(rs.map((r) => r.ratio!), f2) : '').padEnd(17)} ${(restarting ? range(rs.map((r) => r.costSeconds!), f2) : '').padEnd(17)} ${f1(s.steadyP99).padStart(14)} ${f1(s.duringP99).padStart(6)}  ${(restarting ? String(s.errors) : '').padStart(6)} ${(restarting ? String(s.non2xx) : '').padStart(7)}  ${Number.isFinite(s.coldP99) ? `${f2(s.coldP99)} / ${f2(s.warmP99)}` : ''}`,
       );
+      if (target.startsWith('grace-standby')) console.log(`${''.padEnd(11)} (restarts by the released standby: ${s.standbyReleased}; by a fresh spawn, the standby not parked yet or gone: ${s.standbyFallbacks})`);
     }
   }
   return { summary, rounds: all };

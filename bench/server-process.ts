@@ -25,8 +25,9 @@ export class ServerProcess {
   readonly lineListeners: Array<(line: string, at: number) => void> = [];
   private waiters: Array<() => void> = [];
 
-  constructor(args: string[], env: NodeJS.ProcessEnv = {}) {
-    this.proc = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  /** `file`: what runs `args` (default this node; `setpriv` to start it with fewer privileges). */
+  constructor(args: string[], env: NodeJS.ProcessEnv = {}, file = process.execPath) {
+    this.proc = spawn(file, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
     let buffered = '';
     this.proc.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
       buffered += chunk;

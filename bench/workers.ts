@@ -54,7 +54,8 @@ grace run --workers 2 beside PM2 cluster mode (2 instances, private daemon), sam
   --interval MS        one reload every MS during the reload runs (default 1000)
   --connections N      wrk connections (default 50; 2 threads)
   --rounds N           baseline/reload pairs per target and mode, alternating (default 2)
-  --targets LIST       grace,grace-surge2,pm2 (default all; grace-surge2 is --surge 2)
+  --targets LIST       grace,grace-surge2,grace-standby2,pm2 (default grace,grace-surge2,pm2; grace-surge2 is
+                       --surge 2, grace-standby2 --standby 2: two parked spares)
   --modes LIST         keep-alive,close (default both)
   --soak               also 200 rolling reloads of 2 workers under light load (fds, RSS, zombies, failures)
   --soak-reloads N     how many for --soak (default 200)
@@ -72,7 +73,7 @@ const APP = join(BUILD, 'bench/workers-app.js');
 const seconds = Number(args.seconds);
 const interval = Number(args.interval);
 const connections = Number(args.connections);
-type TargetName = 'grace' | 'grace-surge2' | 'pm2';
+type TargetName = 'grace' | 'grace-surge2' | 'grace-standby2' | 'pm2';
 const targets = args.targets.split(',') as TargetName[];
 const rounds = Number(args.rounds);
 const modes = args.modes.split(',') as Array<'keep-alive' | 'close'>;
@@ -84,7 +85,8 @@ function compile(): void {
   execFileSync(
     process.execPath,
     [join(root, 'node_modules/typescript/bin/tsc'), '--outDir', BUILD, '--rootDir', root, '--module', 'nodenext', '--target', 'es2022', '--skipLibCheck', '--types', 'node', '--strict',
-      join(root, 'bench/workers-app.ts'), join(root, 'src/cli.ts')],
+      // The standby's park preload is found beside grace's files, not imported.
+      join(root, 'bench/workers-app.ts'), join(root, 'src/cli.ts'), join(root, 'src/protocol/standby-preload.cts')],
     { stdio: 'inherit' },
   );
   writeFileSync(join(BUILD, 'package.json'), '{ "type": "module" }\n');
@@ -117,14 +119,14 @@ class GraceTarget implements Target {
     this.pidFile = join(dir, 'grace.pid');
   }
 
-  static async start(workers: number, surge = 1): Promise<GraceTarget> {
+  static async start(workers: number, surge = 1, standby = 0): Promise<GraceTarget> {
     const dir = mkdtempSync(join(tmpdir(), 'grace-bench-workers-'));
     const stats = join(dir, 'stats');
     mkdirSync(stats);
     const port = await freePort();
     const proc = spawn(
       process.execPath,
-      [CLI, 'run', '--listen', `127.0.0.1:${port}`, '--workers', String(workers), '--surge', String(surge), '--pid-file', join(dir, 'grace.pid'), '--', process.execPath, APP],
+      [CLI, 'run', '--listen', `127.0.0.1:${port}`, '--workers', String(workers), '--surge', String(surge), ...(standby ? ['--standby', String(standby)] : []), '--pid-file', join(dir, 'grace.pid'), '--', process.execPath, APP],
       { env: { ...process.env, STATS_DIR: stats }, stdio: ['ignore', 'ignore', 'pipe'] },
     );
     let log = '';
@@ -214,7 +216,7 @@ class Pm2Target implements Target {
 }
 
 const start = (target: TargetName, workers: number): Promise<Target> =>
-  target === 'pm2' ? Pm2Target.start(workers) : GraceTarget.start(workers, target === 'grace-surge2' ? 2 : 1);
+  target === 'pm2' ? Pm2Target.start(workers) : GraceTarget.start(workers, target === 'grace-surge2' ? 2 : 1, target === 'grace-standby2' ? 2 : 0);
 
 interface Run {
   target: string;
@@ -313,7 +315,8 @@ if (!args['skip-main']) {
   const oneWorker = targets.includes('grace') ? await measure('grace', 'keep-alive', 1, false) : undefined;
   results.runs = runs;
   results.oneWorker = oneWorker;
-  const title = (t: TargetName) => (t === 'grace' ? 'grace run --workers 2' : t === 'grace-surge2' ? 'grace run --workers 2 --surge 2' : 'PM2 cluster ×2');
+  const title = (t: TargetName) =>
+    t === 'grace' ? 'grace run --workers 2' : t === 'grace-surge2' ? 'grace run --workers 2 --surge 2' : t === 'grace-standby2' ? 'grace run --workers 2 --standby 2' : 'PM2 cluster ×2';
   lines.push(`| figure | ${targets.map(title).join(' | ')} |`, `| --- | ${targets.map(() => '---').join(' | ')} |`);
   const of = (target: string, mode: string) => ({
     bases: runs.filter((r) => r.target === target && r.mode === mode && r.reloads === 0),

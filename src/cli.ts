@@ -24,7 +24,7 @@ const RELOAD_USAGE = `
 `;
 
 const RUN_USAGE = `
-  grace run [--listen SPEC]... [--workers N|max] [--surge K] [--pid-file FILE]
+  grace run [--listen SPEC]... [--workers N|max] [--surge K] [--standby K] [--pid-file FILE]
             [--ready-timeout MS] [--stop-timeout MS] [--stop-delay MS] [--max-memory SIZE]
             -- COMMAND [ARGS...]
       Supervisor mode: hold the listening sockets (SPEC: PORT, HOST:PORT,
@@ -38,7 +38,9 @@ const RUN_USAGE = `
       --stop-delay MS: on a stop, workers serve MS longer with
       readiness 503 first (GRACE_STOP_DELAY; not on reloads); --stop-timeout
       then counts from the end of it. A crashed worker is restarted in its slot. --max-memory 512M:
-      replace a worker whose RSS is over it (Linux). Exit status 127 (126) at
+      replace a worker whose RSS is over it (Linux). --standby K: keep K
+      workers booted and parked before any of the app runs; reloads and crash
+      replacements take them first (docs/standby.md). Exit status 127 (126) at
       once if COMMAND is not found (not executable). Every MS is a whole
       number of milliseconds up to 2147483647 (about 24.8 days, Node's
       longest timer); --stop-delay plus --stop-timeout too.
@@ -132,6 +134,7 @@ async function runSupervisor(args: string[]): Promise<number> {
     'stop-delay': { type: 'string' },
     workers: { type: 'string' },
     surge: { type: 'string' },
+    standby: { type: 'string' },
     'max-memory': { type: 'string' },
   });
   const maxMemory = values['max-memory'] === undefined ? undefined : parseBytes('--max-memory', values['max-memory']);
@@ -147,6 +150,7 @@ async function runSupervisor(args: string[]): Promise<number> {
     listen: values.listen ?? [],
     workers: values.workers === 'max' ? Math.min(availableParallelism(), MAX_WORKERS) : count('--workers', values.workers),
     surge: count('--surge', values.surge),
+    standby: count('--standby', values.standby),
     maxMemory,
     pidFile: values['pid-file'],
     readyTimeout: milliseconds('--ready-timeout', values['ready-timeout']),

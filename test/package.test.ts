@@ -1,19 +1,19 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { tempDir } from './helpers.ts';
+import { killQuietly, tempDir, waitForExit } from './helpers.ts';
 
 const root = new URL('..', import.meta.url).pathname;
 const npm = (args: string[], cwd: string) =>
   execFileSync('npm', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, npm_config_loglevel: 'error' } });
 
-test('the packed package works from ESM and CommonJS and ships only dist, docs and the licence', { timeout: 180_000 }, (t) => {
+test('the packed package works from ESM and CommonJS and ships only dist, docs and the licence', { timeout: 180_000 }, async (t) => {
   const dir = tempDir(t);
   const [packed] = JSON.parse(npm(['pack', '--json', '--pack-destination', dir], root)) as Array<{ filename: string; files: Array<{ path: string }> }>;
   const files = packed!.files.map((f) => f.path).sort();
-  for (const required of ['package.json', 'README.md', 'LICENSE', 'dist/esm/index.js', 'dist/esm/index.d.ts', 'dist/cjs/index.js', 'dist/cjs/index.d.ts', 'dist/cjs/package.json']) {
+  for (const required of ['package.json', 'README.md', 'LICENSE', 'dist/esm/index.js', 'dist/esm/index.d.ts', 'dist/cjs/index.js', 'dist/cjs/index.d.ts', 'dist/cjs/package.json', 'dist/esm/protocol/standby-preload.cjs', 'dist/cjs/protocol/standby-preload.cjs']) {
     assert.ok(files.includes(required), `${required} is packed`);
   }
   // The README links its guides: they ship beside it.
@@ -62,6 +62,23 @@ test('the packed package works from ESM and CommonJS and ships only dist, docs a
   assert.equal(execFileSync(join(app, 'node_modules', '.bin', 'grace'), ['--version'], { cwd: app, encoding: 'utf8' }), `${version}\n`);
   const cjsCli = join(app, 'node_modules', 'grace-restart', 'dist', 'cjs', 'cli.js');
   assert.equal(execFileSync(process.execPath, [cjsCli, '--version'], { cwd: app, encoding: 'utf8' }), `${version}\n`);
+  // Each build finds its standby's park preload (beside its bundled index.js).
+  writeFileSync(join(app, 'standby.cjs'), `const { gracehttp } = require('grace-restart'); gracehttp.start(require('node:http').createServer(), '127.0.0.1:0', { standby: true });`);
+  writeFileSync(join(app, 'standby.mjs'), `import http from 'node:http'; import { gracehttp } from 'grace-restart'; await gracehttp.start(http.createServer(), '127.0.0.1:0', { standby: true });`);
+  for (const script of ['standby.cjs', 'standby.mjs']) {
+    const child = spawn(process.execPath, [script], { cwd: app, env: { ...process.env, GRACE_DEBUG: '1' }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let log = '';
+    await new Promise<void>((resolve, reject) => {
+      child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+        log += chunk;
+        if (/standby pid \d+ parked/.test(log)) resolve();
+      });
+      child.once('exit', () => reject(new Error(`${script} exited before its standby parked:\n${log}`)));
+    });
+    const standby = Number(/standby pid (\d+) parked/.exec(log)![1]);
+    child.kill('SIGTERM');
+    await waitForExit(standby).finally(() => killQuietly(standby));
+  }
 });
 
 test('npm install leaves package-lock.json as committed', { timeout: 60_000 }, (t) => {

@@ -56,7 +56,7 @@ export function formatStatus(report: StatusReport): string {
   const rows = [
     ['worker', 'pid', 'generation', 'state', 'uptime', 'rss', 'restarts'],
     ...report.workers.map((w) => [
-      String(w.index),
+      w.index < 0 ? '-' : String(w.index),
       w.pid ? String(w.pid) : '-',
       w.generation ? String(w.generation) : '-',
       printable(w.state),

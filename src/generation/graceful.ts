@@ -166,6 +166,7 @@ export class Graceful extends EventEmitter<GracefulEvents> {
     }
     const successorSignalled = this.lifecycle.childSigtermDue && !next.childSigtermDue;
     this.lifecycle = next;
+    if (next.state !== 'starting' && next.state !== 'serving' && next.state !== 'restarting') this.restarts.dropStandby();
     const results = actions.map((action) => ({ action, ...this.carryOut(action) }));
     if (successorSignalled) {
       this.restarts.successorSignalled();
@@ -227,5 +228,6 @@ export class Graceful extends EventEmitter<GracefulEvents> {
     await g.status?.serving(g.generation, g.host.pid);
     g.channel?.ready();
     emitAfterStart(g, 'ready', { pid: g.host.pid, parentPid: g.starter?.kind === 'parent' ? g.starter.pid : undefined });
+    this.restarts.bootStandby();
   }
 }

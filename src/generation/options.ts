@@ -49,6 +49,18 @@ export interface ServeOptions {
   handleCrashes?: boolean;
   /** While draining, how long an idle keep-alive connection is given to send its next request. Default 500. */
   idleGrace?: number;
+  /**
+   * Keep the next generation booted ahead of time: once this generation
+   * serves, it starts the next one (same node, flags, script, cwd, sockets)
+   * and parks it before any preload or app code runs; the restart signal
+   * releases it with the environment of that moment, and it loads the app
+   * from disk then. A restart then costs the app's start-up, not node's. Falls
+   * back to a fresh spawn when the node binary, node's flags or NODE_*
+   * variables changed since it booted, or it is not parked. Costs one idle
+   * node process. Default: `GRACE_STANDBY=1` in the environment, else false.
+   * See docs/standby.md.
+   */
+  standby?: boolean;
   /** Runs in the old generation before the new one is started (Go grace's PreStartProcess). */
   beforeRestart?: () => void | Promise<void>;
   /**
@@ -115,6 +127,7 @@ export interface ResolvedOptions {
   idleGrace: number;
   stopDelay: number;
   handleCrashes: boolean;
+  standby: boolean;
   beforeRestart: (() => void | Promise<void>) | undefined;
   ready: (() => void | Promise<void>) | undefined;
   warmUp: ResolvedWarmUp | undefined;
@@ -133,6 +146,7 @@ export const DEFAULTS = {
   idleGrace: 500,
   stopDelay: 0,
   handleCrashes: false,
+  standby: false,
   exit: true,
   warmUp: { rounds: 100, concurrency: 4, timeout: 3000, failOnError: false },
 } as const satisfies Partial<Omit<ResolvedOptions, 'warmUp'>> & { warmUp: Omit<ResolvedWarmUp, 'requests'> };
@@ -147,6 +161,7 @@ export function resolveOptions(options: ServeOptions, env: NodeJS.ProcessEnv = {
     idleGrace: duration('idleGrace', options.idleGrace, DEFAULTS.idleGrace),
     stopDelay: options.stopDelay === undefined ? stopDelayFromEnv(env) : duration('stopDelay', options.stopDelay, DEFAULTS.stopDelay),
     handleCrashes: flag('handleCrashes', options.handleCrashes, DEFAULTS.handleCrashes),
+    standby: options.standby === undefined ? standbyFromEnv(env) : flag('standby', options.standby, DEFAULTS.standby),
     beforeRestart: hook('beforeRestart', options.beforeRestart),
     ready: hook('ready', options.ready),
     warmUp: warmUp(options.warmUp),
@@ -164,6 +179,13 @@ function stopDelayFromEnv(env: NodeJS.ProcessEnv): number {
   const raw = env.GRACE_STOP_DELAY;
   if (raw === undefined || raw === '') return DEFAULTS.stopDelay;
   return parseDuration('GRACE_STOP_DELAY', raw, 'ERR_GRACE_OPTIONS');
+}
+
+function standbyFromEnv(env: NodeJS.ProcessEnv): boolean {
+  const raw = env.GRACE_STANDBY;
+  if (raw === undefined || raw === '') return DEFAULTS.standby;
+  if (raw !== '0' && raw !== '1') throw new GraceError('ERR_GRACE_OPTIONS', `GRACE_STANDBY must be 1 or 0, got ${JSON.stringify(raw)}`);
+  return raw === '1';
 }
 
 function flag(name: string, value: unknown, fallback: boolean): boolean {

@@ -1,6 +1,6 @@
 import { deadline } from '../platform/deadline.js';
 import { GraceError } from '../platform/errors.js';
-import { Launch } from '../protocol/launcher.js';
+import { Launch, type LaunchSpec } from '../protocol/launcher.js';
 import type { Net } from '../sockets/net.js';
 import { nextGenerationSpec } from '../protocol/next-generation.js';
 import type { ProcessHost } from '../platform/process-host.js';
@@ -12,6 +12,8 @@ export interface RestartSettings {
   generation: number;
   /** Called once the child is spawned. */
   onSpawned: (pid: number) => void;
+  /** Starts the child for `spec` (a released standby, say); default: a fresh spawn. */
+  launch?: (spec: LaunchSpec) => Launch;
 }
 
 /**
@@ -79,7 +81,7 @@ export class RestartAttempt {
     } catch (cause) {
       throw fail(`could not start the next generation: ${(cause as Error).message}`, cause);
     }
-    this.launch = new Launch(spec);
+    this.launch = settings.launch ? settings.launch(spec) : new Launch(spec);
     // Before `ready` resolves: a stop in the same turn must know the child is up.
     void this.launch.outcome.then(() => (this.saidReady = true), () => {});
     if (this.launch.pid !== undefined) settings.onSpawned(this.launch.pid);

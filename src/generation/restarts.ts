@@ -1,5 +1,7 @@
 import { GraceError } from '../platform/errors.js';
 import { nonUtf8Warning } from '../platform/non-utf8.js';
+import { nextGenerationSpec } from '../protocol/next-generation.js';
+import { launchNext, Standby } from '../protocol/standby.js';
 import type { Action } from './lifecycle.js';
 import { addresses, type GenerationContext } from './context.js';
 import { RestartAttempt } from './restart-attempt.js';
@@ -13,6 +15,8 @@ type Refuse = Extract<Action, { do: 'refuse' }>;
  */
 export class Restarts {
   private attempt: RestartAttempt | undefined;
+  /** The next generation, booted ahead and parked (`standby` option). */
+  private standby: Standby | undefined;
 
   constructor(private readonly g: GenerationContext) {}
 
@@ -24,6 +28,7 @@ export class Restarts {
       readyTimeout: g.options.readyTimeout,
       beforeRestart: g.options.beforeRestart,
       generation: g.generation + 1,
+      ...(g.options.standby && { launch: (spec) => launchNext(spec, this.takeStandby(), g.log) }),
       onSpawned: (pid) => {
         g.log.info(`Starting new generation pid ${pid} from pid ${g.host.pid}`, { event: 'restart', child: pid });
         g.events.emit('restart', { pid });
@@ -60,6 +65,32 @@ export class Restarts {
       g.status?.failed(g.generation, g.host.pid, message);
     }
     if (error) g.events.emit('restart-failed', error);
+    this.bootStandby();
+  }
+
+  /** With the `standby` option, while serving: boot the next generation ahead and park it. */
+  bootStandby(): void {
+    const { g } = this;
+    const { state, supervised, restartOff } = g.lifecycle();
+    if (!g.options.standby || this.standby || state !== 'serving' || supervised || restartOff) return;
+    const handoff = g.net.handoff();
+    if (handoff.fds.length === 0) return;
+    try {
+      this.standby = Standby.boot(nextGenerationSpec(g.host, handoff, g.generation + 1, g.options.readyTimeout), g.log);
+    } catch (err) {
+      g.log.debug(`no standby: ${(err as Error).message}`, { event: 'standby-unavailable', err });
+    }
+  }
+
+  /** Stopping: a parked standby goes. */
+  dropStandby(): void {
+    this.takeStandby()?.drop();
+  }
+
+  private takeStandby(): Standby | undefined {
+    const standby = this.standby;
+    this.standby = undefined;
+    return standby;
   }
 
   /** The child being started, for the log. */

@@ -77,18 +77,21 @@ export class Launch {
   private settle!: { resolve: () => void; reject: (err: GraceError) => void };
   private markExited!: (status: ExitStatus) => void;
 
-  constructor(private readonly spec: LaunchSpec) {
+  /** `started`: a process already spawned for `spec` (a released standby, standby.ts) instead of a fresh one. */
+  constructor(private readonly spec: LaunchSpec, started?: ChildProcess) {
     this.outcome = new Promise((resolve, reject) => (this.settle = { resolve, reject }));
     this.outcome.catch(() => {}); // the owner may be gone; failures are its to log
     this.exited = new Promise((resolve) => (this.markExited = (status) => resolve((this.exitStatus = status))));
     let child: ChildProcess;
     try {
-      child = spawn(spec.file, [...spec.args], {
-        env: spec.env,
-        cwd: spec.cwd,
-        stdio: ['inherit', 'inherit', 'inherit', ...spec.fds, 'pipe'],
-        detached: spec.detached ?? false,
-      });
+      child =
+        started ??
+        spawn(spec.file, [...spec.args], {
+          env: spec.env,
+          cwd: spec.cwd,
+          stdio: ['inherit', 'inherit', 'inherit', ...spec.fds, 'pipe'],
+          detached: spec.detached ?? false,
+        });
     } catch (cause) {
       this.notStarted(cause as NodeJS.ErrnoException);
       return;

@@ -44,12 +44,13 @@ export interface PidFileState {
 
 /** One worker of `grace run`, as `grace status` shows it. */
 export interface WorkerStatus {
-  /** Its slot, 0…N-1 (`GRACE_WORKER`), stable across reloads. */
+  /** Its slot, 0…N-1 (`GRACE_WORKER`), stable across reloads; -1 for a spare (`--standby`), which has none yet. */
   index: number;
   /** 0 when the slot is down (waiting to restart). */
   pid: number;
   generation: number;
-  state: 'serving' | 'starting' | 'retiring' | 'down';
+  /** `standby`: a parked spare (`grace run --standby`); `booting`: a spare not parked yet. */
+  state: 'serving' | 'starting' | 'retiring' | 'down' | 'standby' | 'booting';
   /** ms since epoch. */
   startedAt: number;
   /** Starts in this slot after a crash, a failed start or the memory limit. */

@@ -90,6 +90,9 @@ export class SupervisorStatus {
       }
       if (!slot.current && !slot.pending) out.push({ index: slot.index, pid: 0, generation: 0, state: 'down', startedAt: 0, restarts: slot.restarts });
     }
+    for (const spare of this.pool.spares.pids()) {
+      out.push({ index: -1, pid: spare.pid, generation: 0, state: spare.parked ? 'standby' : 'booting', startedAt: spare.startedAt, restarts: 0 });
+    }
     return out;
   }
 }

@@ -28,6 +28,8 @@ export interface SupervisorOptions {
   workers?: number;
   /** How many new workers a rolling reload starts at once. Default 1. */
   surge?: number;
+  /** `--standby K`: workers kept booted and parked for the next starts (docs/standby.md). Default 0. */
+  standby?: number;
   /** How long a new worker may take to become ready. Default 30 000. */
   readyTimeout?: number;
   /** How long a retiring or stopping app may take to exit before SIGKILL. Default 60 000. */
@@ -47,6 +49,9 @@ export interface SupervisorOptions {
   /** @internal */
   host?: ProcessHost;
 }
+
+/** Parked spares cost a node process each: more than this is a mistake, not a setup. */
+const MAX_STANDBY = 64;
 
 export class Supervisor {
   private readonly host: ProcessHost;
@@ -78,6 +83,10 @@ export class Supervisor {
     this.surge = options.surge ?? 1;
     if (!Number.isInteger(this.workers) || this.workers < 1) throw new GraceError('ERR_GRACE_USAGE', `--workers must be at least 1, got ${this.workers}`);
     if (!Number.isInteger(this.surge) || this.surge < 1) throw new GraceError('ERR_GRACE_USAGE', `--surge must be at least 1, got ${this.surge}`);
+    const standby = options.standby ?? 0;
+    if (!Number.isInteger(standby) || standby < 0 || standby > MAX_STANDBY) {
+      throw new GraceError('ERR_GRACE_USAGE', `--standby must be a whole number from 1 to ${MAX_STANDBY}, got ${standby}`);
+    }
   }
 
   /** Runs until a final stop; resolves with the exit status to exit with (the workers'). */
@@ -98,6 +107,7 @@ export class Supervisor {
       readyTimeout: this.readyTimeout,
       stopTimeout: this.stopTimeout,
       stopDelay: this.options.stopDelay,
+      standby: this.options.standby,
     });
     this.pool = pool;
     const status = new SupervisorStatus(this.reporter, pool);

@@ -4,6 +4,7 @@ import type { HeldSockets } from '../sockets/held-sockets.js';
 import { cannotRun, describeExit, generationEnv, Launch, type ExitStatus } from '../protocol/launcher.js';
 import type { Log } from '../platform/logger.js';
 import type { ProcessHost } from '../platform/process-host.js';
+import { Spares } from './spares.js';
 import { initialTable, step, type WorkerAction, type WorkerEvent, type WorkerTable } from './worker-table.js';
 
 /*
@@ -24,6 +25,8 @@ export interface PoolOptions {
   stopTimeout: number;
   /** `--stop-delay`: passed to every worker as GRACE_STOP_DELAY (its `stopDelay` default). */
   stopDelay: number | undefined;
+  /** `--standby K`: workers kept booted and parked, taken by the next starts (spares.ts). Default 0. */
+  standby?: number;
 }
 
 /** One launched process and what status shows about it. */
@@ -59,10 +62,13 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
   private readonly restartTimers = new Map<number, NodeJS.Timeout>();
   private stopSignal: NodeJS.Signals = 'SIGTERM';
   private everReady = false;
+  readonly spares: Spares;
 
   constructor(private readonly options: PoolOptions) {
     super();
     this.table = initialTable(options.workers, options.surge);
+    this.spares = new Spares(options.standby ?? 0, options.logger);
+    this.spares.onChange = () => this.emit('change');
   }
 
   start(): void {
@@ -76,6 +82,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
   /** A graceful stop: every ready worker gets `signal` and drains. */
   stop(signal: NodeJS.Signals): void {
     this.stopSignal = signal;
+    this.spares.close();
     this.dispatch({ type: 'stop' });
   }
 
@@ -174,7 +181,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     env.GRACE_WORKERS = String(workers);
     if (this.options.stopDelay !== undefined) env.GRACE_STOP_DELAY = String(this.options.stopDelay);
     const [file, ...args] = this.options.command;
-    const launch = new Launch({
+    const launch = this.spares.launch({
       file: file!,
       args,
       env,

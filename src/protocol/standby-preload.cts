@@ -1,0 +1,72 @@
+/*
+ * The park of a standby generation (see standby.ts). Node loads this first,
+ * from the front of NODE_OPTIONS, before any other preload (`--require`,
+ * `--import tsx`, an APM agent) and before the main module: the runtime has
+ * booted, nothing of the app has run. It says "parked" on its channel, then
+ * blocks the main thread on a synchronous read of that channel, so nothing
+ * else can run (no timer, no accept: the inherited listening sockets are
+ * untouched fds). The parent writes one JSON line, the environment the next
+ * generation must have and the scheduling priority to run at; this applies
+ * both and returns, and node goes on to load the app from disk as it is now.
+ * EOF (the parent died or dropped us) exits at once.
+ *
+ * Plain JavaScript in a .cts file: node loads it as it is from src/ (under
+ * tsx, which is not loaded yet when this runs) and tsc compiles it to .cjs.
+ */
+'use strict';
+const fs = require('node:fs');
+const os = require('node:os');
+
+const channel = process.env.GRACE_STANDBY_FD;
+if (channel !== undefined) {
+  delete process.env.GRACE_STANDBY_FD;
+  const fd = Number(channel);
+  const chunk = Buffer.alloc(64 * 1024);
+  const parts = [];
+  let released = '';
+  try {
+    fs.writeSync(fd, 'parked\n');
+    for (;;) {
+      let n = 0;
+      try {
+        n = fs.readSync(fd, chunk, 0, chunk.length, null);
+      } catch (err) {
+        // A non-blocking fd: wait a little without running anything, then read again.
+        if (err && typeof err === 'object' && 'code' in err && err.code === 'EAGAIN') {
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+          continue;
+        }
+        throw err;
+      }
+      if (n === 0) process.exit(0);
+      parts.push(Buffer.from(chunk.subarray(0, n)));
+      const text = Buffer.concat(parts).toString('utf8');
+      const nl = text.indexOf('\n');
+      if (nl >= 0) {
+        released = text.slice(0, nl);
+        break;
+      }
+    }
+  } catch {
+    process.exit(0); // the channel broke: the parent is gone
+  }
+  const release = JSON.parse(released);
+  for (const key of Object.keys(process.env)) if (!(key in release.env)) delete process.env[key];
+  for (const [key, value] of Object.entries(release.env)) process.env[key] = String(value);
+  if (typeof release.priority === 'number') {
+    // Linux sets a nice value per thread: restore every thread node started while lowered.
+    let threads = [String(process.pid)];
+    try {
+      threads = fs.readdirSync('/proc/self/task');
+    } catch {
+      // no /proc: the main thread only
+    }
+    for (const tid of threads) {
+      try {
+        os.setPriority(Number(tid), release.priority);
+      } catch {
+        // the parent checked it could be restored; a thread that ended meanwhile is fine
+      }
+    }
+  }
+}

@@ -1,0 +1,284 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { accessSync, constants, existsSync, readlinkSync, statSync } from 'node:fs';
+import { getPriority, setPriority } from 'node:os';
+import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
+import type { Duplex } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import type { Log } from '../platform/logger.js';
+import { Launch, type LaunchSpec } from './launcher.js';
+import { readyFdAfter } from '../platform/listen-env.js';
+import { restorablePriority, STANDBY_NICE } from './standby-priority.js';
+
+/*
+ * A standby generation: the next generation booted ahead of time and parked
+ * before anything of the app runs (standby-preload.cts), so that a restart
+ * costs the app's own start-up and not node's. It is spawned as the next
+ * generation would be (same node, flags, script, cwd, the sockets as fds
+ * 3.., the channel after them) with the park at the front of NODE_OPTIONS,
+ * ahead of every user preload. On a restart it is released with the
+ * environment the next generation must have, and from then on it is a
+ * launch like any other (launcher.ts): the same channel carries its "ready".
+ *
+ * Correct or not at all: it stands in for a fresh spawn only when it is what
+ * a fresh spawn would be. Node's binary, its flags and NODE_* variables, the
+ * script and cwd are fixed at boot; if any changed, or it died, or it has not
+ * said "parked" yet, the restart spawns afresh and the standby is killed.
+ */
+
+type State = 'booting' | 'parked' | 'released' | 'gone';
+
+/** What node reads only as it boots: a change means a fresh spawn. */
+const BOOT_ONLY_ENV = /^(NODE_|UV_)/;
+
+interface FileId {
+  dev: number;
+  ino: number;
+  size: number;
+  mtimeMs: number;
+}
+
+export class Standby {
+  private state: State = 'booting';
+  private readonly child: ChildProcess;
+  private readonly channel: Duplex | undefined;
+  private readonly binary: FileId | undefined;
+  private readonly dir: FileId | undefined;
+  /** The priority it must be given back on release, when it was lowered. */
+  private readonly restoreTo: number | undefined;
+  /** ms since epoch. */
+  readonly startedAt = Date.now();
+  /** Called when it parks or dies (what `grace status` shows changed). */
+  onChange: () => void = () => {};
+
+  private constructor(
+    private readonly spec: LaunchSpec,
+    private readonly log: Log,
+    preload: string,
+  ) {
+    this.binary = fileId(commandPath(spec));
+    this.dir = spec.cwd === undefined ? undefined : fileId(spec.cwd);
+    const readyFd = readyFdAfter(spec.fds.length);
+    const nodeOptions = [`--require ${quoteOption(preload)}`, spec.env.NODE_OPTIONS].filter(Boolean).join(' ');
+    this.child = spawn(spec.file, [...spec.args], {
+      env: { ...spec.env, NODE_OPTIONS: nodeOptions, GRACE_STANDBY_FD: String(readyFd) },
+      cwd: spec.cwd,
+      stdio: ['inherit', 'inherit', 'inherit', ...spec.fds, 'pipe'],
+      detached: spec.detached ?? false,
+    });
+    this.restoreTo = this.child.pid === undefined ? undefined : lower(this.child.pid);
+    // A parked spare never keeps this generation alive; its exit is EOF there.
+    this.child.unref();
+    this.channel = (this.child.stdio[readyFd] as Duplex | null) ?? undefined;
+    (this.channel as { unref?: () => void } | undefined)?.unref?.();
+    this.channel?.on('error', () => {});
+    let said = '';
+    const onData = (chunk: Buffer) => {
+      said += chunk.toString();
+      if (this.state !== 'booting' || !said.includes('parked')) return;
+      this.state = 'parked';
+      this.channel?.off('data', onData);
+      log.debug(`standby pid ${this.pid} parked`, { event: 'standby-parked', standby: this.pid });
+      this.onChange();
+    };
+    this.channel?.on('data', onData);
+    this.child.once('error', () => this.died('could not start'));
+    this.child.once('exit', (code, signal) => this.died(`exited with ${signal ?? `code ${code}`}`));
+  }
+
+  /**
+   * Boots a standby for `spec` (what a fresh spawn would be now); undefined,
+   * with the reason logged, when it cannot be (no park preload beside grace).
+   */
+  static boot(spec: LaunchSpec, log: Log): Standby | undefined {
+    const preload = parkPreload();
+    if (!preload) {
+      log.debug('no standby: the park preload (standby-preload.cjs) is not beside grace', { event: 'standby-unavailable' });
+      return undefined;
+    }
+    const standby = new Standby(spec, log, preload);
+    log.debug(`booting standby pid ${standby.pid}${standby.restoreTo === undefined ? '' : ` at nice ${STANDBY_NICE}`}`, { event: 'standby-boot', standby: standby.pid });
+    return standby;
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  /** Parked: it may be released (if still what a fresh spawn would be). */
+  get parked(): boolean {
+    return this.state === 'parked';
+  }
+
+  /** Dead, dropped or released: of no more use as a standby. */
+  get gone(): boolean {
+    return this.state === 'gone' || this.state === 'released';
+  }
+
+  /** Why it cannot stand in for a fresh spawn of `spec`, or undefined when it can. */
+  unfitFor(spec: LaunchSpec): string | undefined {
+    if (this.state === 'booting') return 'it is still booting';
+    if (this.state !== 'parked') return 'it is gone';
+    const command = commandPath(spec);
+    if (!sameFile(this.binary, fileId(command))) return `the ${command === this.spec.file ? 'node binary' : 'command'} ${command} changed on disk`;
+    const replaced = this.pid === undefined ? undefined : replacedBinary(this.pid);
+    if (replaced) return `the node binary ${replaced} changed on disk`;
+    if (spec.file !== this.spec.file || !sameList(spec.args, this.spec.args)) return 'the command or its flags changed';
+    if (spec.cwd !== this.spec.cwd || (spec.cwd !== undefined && !sameFile(this.dir, fileId(spec.cwd)))) return `the working directory ${spec.cwd} changed`;
+    if (!sameList(spec.fds, this.spec.fds)) return 'the listening sockets changed';
+    const keys = new Set([...Object.keys(spec.env), ...Object.keys(this.spec.env)].filter((k) => BOOT_ONLY_ENV.test(k)));
+    for (const key of keys) if (spec.env[key] !== this.spec.env[key]) return `${key} changed (node reads it only as it starts)`;
+    if (this.restoreTo !== undefined && restorablePriority() !== getPriority()) return 'its priority could not be restored';
+    return undefined;
+  }
+
+  /**
+   * Lets it load the app with `spec`'s environment; returns the process, now a
+   * launch's to watch (`new Launch(spec, child)`). Only after `unfitFor` said yes.
+   */
+  release(spec: LaunchSpec): ChildProcess {
+    this.state = 'released';
+    const priority = this.restoreTo === undefined ? undefined : getPriority();
+    this.channel!.write(`${JSON.stringify({ env: spec.env, priority })}\n`);
+    this.child.ref();
+    (this.channel as { ref?: () => void }).ref?.();
+    return this.child;
+  }
+
+  /** Not wanted any more (a stop, a fresh spawn instead): it goes, running nothing. */
+  drop(): void {
+    if (this.state === 'released' || this.state === 'gone') return;
+    this.state = 'gone';
+    this.channel?.destroy();
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+  }
+
+  private died(how: string): void {
+    if (this.state === 'released' || this.state === 'gone') return;
+    const was = this.state;
+    this.state = 'gone';
+    this.channel?.destroy();
+    this.log.debug(`standby pid ${this.pid ?? '(none)'} ${how} while ${was}`, { event: 'standby-gone', standby: this.pid });
+    this.onChange();
+  }
+}
+
+/**
+ * The next generation's launch: the standby, released, when it is what a
+ * fresh spawn of `spec` would be; else a fresh spawn, with the reason logged
+ * once (at debug) and the standby killed.
+ */
+export function launchNext(spec: LaunchSpec, standby: Standby | undefined, log: Log): Launch {
+  if (!standby || !fitOrDrop(standby, spec, log)) return new Launch(spec);
+  log.debug(`releasing standby pid ${standby.pid} as the next generation`, { event: 'standby-release', standby: standby.pid });
+  return new Launch(spec, standby.release(spec));
+}
+
+/** Whether `standby` can stand in for a fresh spawn of `spec`; if not, it is killed and why is logged once, at debug. */
+export function fitOrDrop(standby: Standby, spec: LaunchSpec, log: Log): boolean {
+  const unfit = standby.unfitFor(spec);
+  if (!unfit) return true;
+  standby.drop();
+  log.debug(`standby pid ${standby.pid} not used: ${unfit}; starting a fresh process`, { event: 'standby-fallback', standby: standby.pid, why: unfit });
+  return false;
+}
+
+/** Lowers a just-spawned standby when it can be restored on release; returns the priority to restore. */
+function lower(pid: number): number | undefined {
+  const restoreTo = restorablePriority();
+  if (restoreTo === undefined) return undefined;
+  try {
+    setPriority(pid, STANDBY_NICE);
+    return restoreTo;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The file spawn runs for `spec.file`: a path as it is (from the cwd), a bare name looked up in PATH. */
+function commandPath(spec: LaunchSpec): string {
+  const { file, env, cwd } = spec;
+  if (file.includes('/')) return isAbsolute(file) ? file : resolve(cwd ?? process.cwd(), file);
+  for (const dir of (env.PATH ?? '').split(delimiter)) {
+    const path = resolve(cwd ?? process.cwd(), dir, file);
+    try {
+      accessSync(path, constants.X_OK);
+      return path;
+    } catch {
+      // not here
+    }
+  }
+  return file;
+}
+
+/**
+ * The binary a process runs, when the file at its path is no longer that
+ * binary (replaced by a rename, as installs do, or removed): also when the
+ * command is a wrapper that started node. Undefined when it is the same, or
+ * where /proc cannot tell.
+ */
+function replacedBinary(pid: number): string | undefined {
+  let path: string;
+  let running: FileId | undefined;
+  try {
+    path = readlinkSync(`/proc/${pid}/exe`).replace(/ \(deleted\)$/, '');
+    running = fileId(`/proc/${pid}/exe`);
+  } catch {
+    return undefined;
+  }
+  const onDisk = fileId(path);
+  return running !== undefined && (onDisk === undefined || onDisk.dev !== running.dev || onDisk.ino !== running.ino) ? path : undefined;
+}
+
+function fileId(path: string): FileId | undefined {
+  try {
+    const { dev, ino, size, mtimeMs } = statSync(path);
+    return { dev, ino, size, mtimeMs };
+  } catch {
+    return undefined;
+  }
+}
+
+function sameFile(a: FileId | undefined, b: FileId | undefined): boolean {
+  return a !== undefined && b !== undefined && a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeMs === b.mtimeMs;
+}
+
+function sameList<T>(a: readonly T[], b: readonly T[]): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
+}
+
+// NODE_OPTIONS splits on spaces; a quoted value may hold them (and escaped quotes).
+function quoteOption(value: string): string {
+  return /[\s"\\]/.test(value) ? `"${value.replace(/["\\]/g, '\\$&')}"` : value;
+}
+
+let preloadPath: string | null | undefined;
+
+/**
+ * The park preload beside this module: standby-preload.cts in src/ (run
+ * under tsx), .cjs once built, in protocol/ beside the bundled index.js of
+ * dist/esm and dist/cjs. Found through the stack, which names this file in
+ * both builds (the CommonJS one cannot hold `import.meta`).
+ */
+function parkPreload(): string | undefined {
+  if (preloadPath === undefined) {
+    const here = ownFile();
+    const dir = here === undefined ? undefined : dirname(here);
+    const candidates = dir === undefined ? [] : ['standby-preload.cjs', 'standby-preload.cts', 'protocol/standby-preload.cjs'].map((f) => join(dir, f));
+    preloadPath = candidates.find((path) => existsSync(path)) ?? null;
+  }
+  return preloadPath ?? undefined;
+}
+
+function ownFile(): string | undefined {
+  const saved = Error.prepareStackTrace;
+  try {
+    Error.prepareStackTrace = (_, calls) => calls;
+    const calls = new Error().stack as unknown as NodeJS.CallSite[];
+    const name = calls[0]?.getFileName() ?? undefined;
+    return name?.startsWith('file:') ? fileURLToPath(name) : name;
+  } catch {
+    return undefined;
+  } finally {
+    Error.prepareStackTrace = saved;
+  }
+}

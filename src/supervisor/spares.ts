@@ -1,0 +1,75 @@
+import type { Log } from '../platform/logger.js';
+import { Launch, type LaunchSpec } from '../protocol/launcher.js';
+import { fitOrDrop, launchNext, Standby } from '../protocol/standby.js';
+
+/*
+ * `grace run --standby K`: K workers booted ahead and parked before any of
+ * the app runs (protocol/standby.ts), holding the supervisor's sockets as
+ * fds. Every start of a worker (a rolling reload, a crash replacement, a
+ * restart after backoff) takes a parked spare that is still what a fresh
+ * spawn would be, released with that worker's environment (its slot, its
+ * generation); otherwise it spawns afresh. Spares are refilled in the
+ * background after each start, booted with the last start's command.
+ */
+export class Spares {
+  private readonly spares: Standby[] = [];
+  private template: LaunchSpec | undefined;
+  private closed = false;
+  private refillDue = false;
+  /** A spare booted, parked or died: what status shows changed. */
+  onChange: () => void = () => {};
+
+  constructor(
+    private readonly count: number,
+    private readonly log: Log,
+  ) {}
+
+  /** Starts a worker for `spec`: a fit spare released, else a fresh spawn. */
+  launch(spec: LaunchSpec): Launch {
+    if (this.count === 0) return new Launch(spec);
+    this.template = spec;
+    const launch = launchNext(spec, this.take(spec), this.log);
+    this.refill();
+    return launch;
+  }
+
+  /** The spares' pids, parked or booting (for status). */
+  pids(): Array<{ pid: number; parked: boolean; startedAt: number }> {
+    return this.spares.filter((s) => !s.gone && s.pid !== undefined).map((s) => ({ pid: s.pid!, parked: s.parked, startedAt: s.startedAt }));
+  }
+
+  /** Stopping: every spare goes, and none is booted again. */
+  close(): void {
+    this.closed = true;
+    for (const spare of this.spares.splice(0)) spare.drop();
+  }
+
+  // A parked spare that fits; spares that can never fit (the binary or the
+  // flags changed, dead) are dropped, with the reason; booting ones are kept.
+  private take(spec: LaunchSpec): Standby | undefined {
+    for (const spare of [...this.spares]) {
+      if (spare.unfitFor(spec) === 'it is still booting') continue;
+      this.spares.splice(this.spares.indexOf(spare), 1);
+      if (fitOrDrop(spare, spec, this.log)) return spare;
+    }
+    if (this.spares.length) this.log.debug(`no parked spare yet (${this.spares.length} booting); starting a fresh process`, { event: 'standby-fallback', why: 'booting' });
+    return undefined;
+  }
+
+  private refill(): void {
+    if (this.refillDue) return;
+    this.refillDue = true;
+    // After the launch that emptied a place: its spawn goes first.
+    setImmediate(() => {
+      this.refillDue = false;
+      while (!this.closed && this.template && this.spares.filter((s) => !s.gone).length < this.count) {
+        const spare = Standby.boot(this.template, this.log);
+        if (!spare) return;
+        spare.onChange = () => this.onChange();
+        this.spares.push(spare);
+      }
+      this.onChange();
+      for (const spare of this.spares.filter((s) => s.gone)) this.spares.splice(this.spares.indexOf(spare), 1);
+    }).unref();
+  }
+}

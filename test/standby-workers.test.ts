@@ -1,0 +1,130 @@
+// `grace run --standby K`, through real processes: parked spares take the
+// rolling reloads and the crash replacements, and go with the supervisor.
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { copyFileSync, renameSync } from 'node:fs';
+import { join } from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { runLoad } from '../bench/load.ts';
+import { CLI, FIXTURE_ARGS, get, isAlive, killQuietly, portOf, startFixture, tempDir, waitForExit, waitUntil, type Fixture, type FixtureEvent } from './helpers.ts';
+
+const node = process.execPath;
+const LISTEN = { listen: [{ port: 0, host: '127.0.0.1' }] };
+
+function supervise(t: TestContext, runArgs: string[]): Fixture {
+  const app = startFixture(t, LISTEN, { GRACE_DEBUG: '1' }, { file: node, args: ['--import', 'tsx', CLI, 'run', '--listen', '127.0.0.1:0', ...runArgs, '--', node, ...FIXTURE_ARGS] });
+  t.after(() => {
+    for (const pid of spares(app)) killQuietly(pid);
+  });
+  return app;
+}
+
+/** Every spare booted so far. */
+function spares(app: Fixture): number[] {
+  return [...app.log.matchAll(/booting standby pid (\d+)/g)].map((m) => Number(m[1]));
+}
+
+/** The spares parked and not released (nor dropped) yet. */
+function parkedSpares(app: Fixture): number[] {
+  const parked = [...app.log.matchAll(/standby pid (\d+) parked/g)].map((m) => Number(m[1]));
+  const used = new Set([...app.log.matchAll(/(?:releasing standby|standby) pid (\d+) (?:as the next|not used)/g)].map((m) => Number(m[1])));
+  return parked.filter((pid) => !used.has(pid));
+}
+
+async function untilParked(app: Fixture, n: number): Promise<number[]> {
+  await waitUntil(() => parkedSpares(app).length >= n, 20_000, () => `${n} parked spares\n${app.log}`);
+  return parkedSpares(app);
+}
+
+/** Each slot's ready worker, not one of `exclude`. */
+async function workersReady(app: Fixture, n: number, exclude: number[] = []): Promise<FixtureEvent[]> {
+  const ready: FixtureEvent[] = [];
+  for (let i = 0; i < n; i++) ready.push(await app.waitFor((e) => e.event === 'ready' && e.worker === String(i) && !exclude.includes(e.pid)));
+  return ready;
+}
+
+test('--workers 2 --standby 2: rolling reloads under load are served by the parked spares, with no failed request', { timeout: 120_000 }, async (t) => {
+  const app = supervise(t, ['--workers', '2', '--standby', '2']);
+  let generation = await workersReady(app, 2);
+  const port = portOf(generation[0]!);
+  const stop = new AbortController();
+  const loads = [true, false].map((keepAlive) => runLoad({ host: '127.0.0.1', port, connections: 4, keepAlive, signal: stop.signal }));
+  const seen = generation.map((w) => w.pid);
+  for (let round = 0; round < 2; round++) {
+    const parked = await untilParked(app, 2);
+    process.kill(app.proc.pid!, 'SIGUSR2');
+    const next = await workersReady(app, 2, seen);
+    assert.deepEqual(next.map((w) => w.pid).sort(), parked.slice(0, 2).sort(), 'the new workers are the spares parked before the reload');
+    for (const old of generation) await waitForExit(old.pid);
+    generation = next;
+    seen.push(...next.map((w) => w.pid));
+  }
+  stop.abort();
+  for (const samples of await Promise.all(loads)) {
+    assert.ok(samples.count > 0);
+    assert.equal(samples.failures(), 0, JSON.stringify(Object.fromEntries(samples.errors)));
+  }
+  // Each released spare knows its slot and generation (from the release, not its boot).
+  const answer = await get({ port }, '/');
+  assert.ok(generation.some((w) => w.pid === answer.json.pid));
+  assert.deepEqual(generation.map((w) => w.worker), ['0', '1']);
+});
+
+test('--standby 1: a crashed worker is replaced by the parked spare, grace status lists the spares, a stop takes them too', { timeout: 90_000 }, async (t) => {
+  const pidFile = join(tempDir(t), 'grace.pid');
+  const app = supervise(t, ['--workers', '1', '--standby', '1', '--pid-file', pidFile]);
+  const [first] = await workersReady(app, 1);
+  const [spare] = await untilParked(app, 1);
+  process.kill(first!.pid, 'SIGKILL');
+  const replacement = await app.waitFor((e) => e.event === 'ready' && e.pid !== first!.pid);
+  assert.equal(replacement.pid, spare);
+  const [refill] = await untilParked(app, 1);
+  assert.notEqual(refill, spare);
+  const status = () => JSON.parse(execFileSync(node, ['--import', 'tsx', CLI, 'status', '--pid-file', pidFile, '--json'], { encoding: 'utf8' })) as { workers: Array<{ index: number; pid: number; state: string }> };
+  await waitUntil(() => status().workers.some((w) => w.pid === refill && w.state === 'standby'), 15_000, () => JSON.stringify(status()));
+  assert.deepEqual(status().workers.map((w) => [w.index, w.pid, w.state]), [[0, spare, 'serving'], [-1, refill, 'standby']]);
+  assert.match(execFileSync(node, ['--import', 'tsx', CLI, 'status', '--pid-file', pidFile], { encoding: 'utf8' }), new RegExp(`\\n-\\s+${refill}\\s+-\\s+standby`));
+  process.kill(app.proc.pid!, 'SIGTERM');
+  await waitForExit(app.proc.pid!);
+  await waitForExit(refill!);
+  assert.equal(isAlive(spare!), false);
+});
+
+test('a wrapper command: the node it started is replaced on disk, so a spare is not used', { timeout: 90_000 }, async (t) => {
+  const bin = tempDir(t);
+  const copy = join(bin, 'node');
+  copyFileSync(node, copy);
+  // sh runs first and execs node: the spare parks in that node, whose binary the supervisor never named.
+  const app = startFixture(t, LISTEN, { GRACE_DEBUG: '1' }, {
+    file: node,
+    args: ['--import', 'tsx', CLI, 'run', '--listen', '127.0.0.1:0', '--standby', '1', '--', '/bin/sh', '-c', 'exec "$0" "$@"', copy, ...FIXTURE_ARGS],
+  });
+  t.after(() => {
+    for (const pid of spares(app)) killQuietly(pid);
+  });
+  const [first] = await workersReady(app, 1);
+  const [spare] = await untilParked(app, 1);
+  copyFileSync(node, `${copy}.new`);
+  renameSync(`${copy}.new`, copy);
+  process.kill(app.proc.pid!, 'SIGUSR2');
+  const [next] = await workersReady(app, 1, [first!.pid]);
+  assert.match(app.log, new RegExp(`standby pid ${spare} not used: the node binary ${copy} changed on disk; starting a fresh process`));
+  assert.notEqual(next!.pid, spare);
+});
+
+test('the supervisor SIGKILLed: its parked spares exit', { timeout: 60_000 }, async (t) => {
+  const app = supervise(t, ['--workers', '1', '--standby', '2']);
+  const [worker] = await workersReady(app, 1);
+  t.after(() => killQuietly(worker!.pid));
+  const parked = await untilParked(app, 2);
+  process.kill(app.proc.pid!, 'SIGKILL');
+  for (const pid of parked) await waitForExit(pid);
+});
+
+test('--standby takes 1 to 64', { timeout: 60_000 }, () => {
+  for (const [value, message] of [['0', /--standby takes a whole number from 1, got "0"/], ['65', /--standby must be a whole number from 1 to 64, got 65/]] as const) {
+    const run = spawnSync(node, ['--import', 'tsx', CLI, 'run', '--listen', '127.0.0.1:0', '--standby', value, '--', node, '-e', '0'], { encoding: 'utf8' });
+    assert.equal(run.status, 2);
+    assert.match(run.stderr, message);
+  }
+});
