@@ -14,7 +14,7 @@ import { nonUtf8Warning } from './platform/non-utf8.js';
 import { reload } from './cli/reload.js';
 import { printableJson, printableLines } from './platform/printable.js';
 import { formatStatus, readStatus } from './cli/status-command.js';
-import { Supervisor } from './supervisor/supervisor.js';
+import { MAX_STANDBY, Supervisor } from './supervisor/supervisor.js';
 
 const RELOAD_USAGE = `
   grace reload --pid-file FILE [--timeout MS]
@@ -150,7 +150,7 @@ async function runSupervisor(args: string[]): Promise<number> {
     listen: values.listen ?? [],
     workers: values.workers === 'max' ? Math.min(availableParallelism(), MAX_WORKERS) : count('--workers', values.workers),
     surge: count('--surge', values.surge),
-    standby: count('--standby', values.standby),
+    standby: count('--standby', values.standby, MAX_STANDBY),
     maxMemory,
     pidFile: values['pid-file'],
     readyTimeout: milliseconds('--ready-timeout', values['ready-timeout']),
@@ -178,10 +178,10 @@ async function runStatus(args: string[]): Promise<number> {
 const MAX_WORKERS = 1024;
 
 /** A whole number from 1 to MAX_WORKERS (`--workers`, `--surge`). */
-function count(flag: string, value: string | undefined): number | undefined {
+function count(flag: string, value: string | undefined, max = MAX_WORKERS): number | undefined {
   if (value === undefined) return undefined;
-  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > MAX_WORKERS) {
-    throw new GraceError('ERR_GRACE_USAGE', `${flag} must be a whole number from 1 to ${MAX_WORKERS}${flag === '--workers' ? ', or max' : ''}; got ${JSON.stringify(value)}`);
+  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > max) {
+    throw new GraceError('ERR_GRACE_USAGE', `${flag} must be a whole number from 1 to ${max}${flag === '--workers' ? ', or max' : ''}; got ${JSON.stringify(value)}`);
   }
   return Number(value);
 }

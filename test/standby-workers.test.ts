@@ -122,7 +122,7 @@ test('the supervisor SIGKILLed: its parked spares exit', { timeout: 60_000 }, as
 });
 
 test('--standby takes 1 to 64', { timeout: 60_000 }, () => {
-  for (const [value, message] of [['0', /--standby takes a whole number from 1, got "0"/], ['65', /--standby must be a whole number from 1 to 64, got 65/]] as const) {
+  for (const [value, message] of [['0', /--standby must be a whole number from 1 to 64; got "0"/], ['65', /--standby must be a whole number from 1 to 64; got "65"/]] as const) {
     const run = spawnSync(node, ['--import', 'tsx', CLI, 'run', '--listen', '127.0.0.1:0', '--standby', value, '--', node, '-e', '0'], { encoding: 'utf8' });
     assert.equal(run.status, 2);
     assert.match(run.stderr, message);

@@ -198,7 +198,9 @@ function shapeProblem(state: PidFileState): string | undefined {
   if (!Array.isArray(state.workers)) return wrong('workers', 'a list', state.workers);
   for (const [i, w] of state.workers.entries()) {
     if (typeof w !== 'object' || w === null) return wrong(`workers[${i}]`, 'an object', w);
-    for (const key of ['index', 'pid', 'generation', 'restarts'] as const) if (!whole(w[key])) return wrong(`workers[${i}].${key}`, 'a whole number', w[key]);
+    for (const key of ['pid', 'generation', 'restarts'] as const) if (!whole(w[key])) return wrong(`workers[${i}].${key}`, 'a whole number', w[key]);
+    // A parked spare (grace run --standby) has no slot: index -1.
+    if (!whole(w.index) && w.index !== -1) return wrong(`workers[${i}].index`, 'a slot number or -1', w.index);
     if (typeof w.startedAt !== 'number' || !Number.isFinite(w.startedAt)) return wrong(`workers[${i}].startedAt`, 'a time', w.startedAt);
     if (typeof w.state !== 'string') return wrong(`workers[${i}].state`, 'a string', w.state);
   }

@@ -51,7 +51,7 @@ export interface SupervisorOptions {
 }
 
 /** Parked spares cost a node process each: more than this is a mistake, not a setup. */
-const MAX_STANDBY = 64;
+export const MAX_STANDBY = 64;
 
 export class Supervisor {
   private readonly host: ProcessHost;
