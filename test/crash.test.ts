@@ -36,7 +36,7 @@ for (const path of ['/throw', '/reject']) {
       app.events.filter((e) => e.event === 'stopped').map((e) => [e.reason, e.forced]),
       [['crash', 1]],
     );
-    assert.match(app.log, /destroyed 1 connection\(s\) still open after 2000 ms/);
+    await app.waitForLog(/destroyed 1 connection\(s\) still open after 2000 ms/);
   });
 }
 
@@ -62,7 +62,7 @@ for (const crashOnStop of ['throw', 'reject'] as const) {
     const res = await inFlight;
     assert.equal(res.json.pid, ready.pid);
     const [code] = await once(app.proc, 'exit');
-    assert.match(app.log, /boom while stopping; while stopping; the stop goes on/);
+    await app.waitForLog(/boom while stopping; while stopping; the stop goes on/);
     assert.deepEqual(
       app.events.filter((e) => e.event === 'stopped').map((e) => [e.reason, e.forced]),
       [['signal', 0]],
@@ -107,7 +107,7 @@ test('a crash while a new generation is in its ready hook: the port stays served
   polling = false;
   await poller;
   assert.deepEqual(refused, []);
-  assert.match(app.log, /unhandled rejection: boom from \/reject; while pid \d+ starts: serving until it is ready/);
+  await app.waitForLog(/unhandled rejection: boom from \/reject; while pid \d+ starts: serving until it is ready/);
   assert.deepEqual(
     app.events.filter((e) => e.event === 'stopped' && e.pid === first.pid).map((e) => [e.reason, e.forced]),
     [['handover', 0]],

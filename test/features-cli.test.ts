@@ -53,7 +53,7 @@ test('grace run --stop-timeout: a worker whose request outlasts it is killed, an
   process.kill(app.proc.pid!, 'SIGTERM');
   assert.equal(await exitStatus(app), 137, 'the app was killed (128 + SIGKILL), and the supervisor says so');
   await assert.rejects(hung, /socket hang up|ECONNRESET/);
-  assert.match(app.log, /workers still running 500 ms after SIGTERM: killing them/);
+  await app.waitForLog(/workers still running 500 ms after SIGTERM: killing them/);
   assert.ok(!isAlive(worker.pid));
   assert.equal(app.events.filter((e) => e.event === 'stopped').length, 0, 'the app never finished its drain');
 });

@@ -108,7 +108,7 @@ test('a wrapper command: the node it started is replaced on disk, so a spare is 
   renameSync(`${copy}.new`, copy);
   process.kill(app.proc.pid!, 'SIGUSR2');
   const [next] = await workersReady(app, 1, [first!.pid]);
-  assert.match(app.log, new RegExp(`standby pid ${spare} not used: the node binary ${copy} changed on disk; starting a fresh process`));
+  await app.waitForLog(new RegExp(`standby pid ${spare} not used: the node binary ${copy} changed on disk; starting a fresh process`));
   assert.notEqual(next!.pid, spare);
 });
 

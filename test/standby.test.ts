@@ -76,7 +76,7 @@ test('a restart releases the parked standby, which serves the code and environme
   await get({ port }, '/setenv?value=set-after-boot');
   process.kill(first, 'SIGUSR2');
   await app.handedOver(first);
-  assert.match(app.log, new RegExp(`releasing standby pid ${standby} as the next generation`));
+  await app.waitForLog(new RegExp(`releasing standby pid ${standby} as the next generation`));
   const answer = await get({ port }, '/');
   assert.equal(answer.json.pid, standby);
   const { version, value, nice } = answer.json as unknown as { version: string; value: string; nice: number };
@@ -141,7 +141,7 @@ test('a standby killed from outside: the restart spawns afresh, with no failed r
   await waitForExit(first);
   stop.abort();
   const samples = await load;
-  assert.match(app.log, new RegExp(`standby pid ${standby} not used: it is gone; starting a fresh process`));
+  await app.waitForLog(new RegExp(`standby pid ${standby} not used: it is gone; starting a fresh process`));
   assert.notEqual(next.pid, standby);
   assert.equal(samples.failures(), 0, JSON.stringify([...samples.errors]));
   assert.equal((await get({ port }, '/')).json.pid, next.pid);
@@ -153,7 +153,7 @@ test('a standby still booting when the restart comes: a fresh spawn, and the sta
   const first = app.proc.pid!;
   const next = await app.handedOver(first);
   const standby = standbys(app)[0]!;
-  assert.match(app.log, new RegExp(`standby pid ${standby} not used: it is still booting; starting a fresh process`));
+  await app.waitForLog(new RegExp(`standby pid ${standby} not used: it is still booting; starting a fresh process`));
   assert.notEqual(next.pid, standby);
   await waitForExit(standby);
 });
@@ -175,7 +175,7 @@ test('the node binary replaced after the standby booted: the restart runs the ne
   await waitForExit(first);
   stop.abort();
   const samples = await load;
-  assert.match(app.log, new RegExp(`standby pid ${standby} not used: the node binary ${node} changed on disk; starting a fresh process`));
+  await app.waitForLog(new RegExp(`standby pid ${standby} not used: the node binary ${node} changed on disk; starting a fresh process`));
   assert.notEqual(next.pid, standby);
   assert.equal(statSync(`/proc/${next.pid}/exe`).ino, statSync(node).ino, 'the new generation runs the new binary');
   assert.equal(samples.failures(), 0, JSON.stringify([...samples.errors]));
@@ -189,7 +189,7 @@ test('NODE_OPTIONS changed after the standby booted: node reads it only as it st
   await get({ port }, `/setenv?name=NODE_OPTIONS&value=${encodeURIComponent('--max-http-header-size=32768')}`);
   process.kill(first, 'SIGUSR2');
   const next = await app.handedOver(first);
-  assert.match(app.log, new RegExp(`standby pid ${standby} not used: NODE_OPTIONS changed \\(node reads it only as it starts\\); starting a fresh process`));
+  await app.waitForLog(new RegExp(`standby pid ${standby} not used: NODE_OPTIONS changed \\(node reads it only as it starts\\); starting a fresh process`));
   assert.notEqual(next.pid, standby);
   await waitForExit(standby);
 });

@@ -97,7 +97,7 @@ for (const workers of [1, 2]) {
     app.proc.kill('SIGTERM');
     const [code] = await exited;
     assert.equal(code, 3, app.log);
-    assert.match(app.log, workers === 1 ? /the app never became ready \(its last start exited with code 3\): exit status 3/ : /worker 0 never became ready/);
+    await app.waitForLog(workers === 1 ? /the app never became ready \(its last start exited with code 3\): exit status 3/ : /worker 0 never became ready/);
   });
 }
 
@@ -122,7 +122,7 @@ for (const workers of [1, 2]) {
     assert.equal(result.code, 0, `${result.stdout}${result.stderr}\n${app.log}`);
     assert.match((await get({ socketPath: socket! }, '/')).body, /"version":"fixed"/, 'fixed');
     for (const text of [result.stdout, result.stderr, app.log]) assert.doesNotMatch(text, /pid 0\b|\(pids? \)/);
-    assert.match(app.log, /SIGUSR2: reloading to generation \d+; nothing serves now/);
+    await app.waitForLog(/SIGUSR2: reloading to generation \d+; nothing serves now/);
   });
 }
 
@@ -154,8 +154,8 @@ test('a refused SIGUSR2 logs only its refusal, not "reloading" first', { timeout
   process.kill(app.proc.pid!, 'SIGHUP');
   await app.waitForLog(/reload refused: a reload to generation 2 is in progress/);
   assert.equal(app.log.match(/reloading/g)?.length, 1, app.log);
-  assert.match(app.log, /SIGHUP: reload refused/);
-  assert.match(app.log, new RegExp(`SIGUSR2: reloading to generation 2; pid ${first!.pid} serves until the new generation is ready`));
+  await app.waitForLog(/SIGHUP: reload refused/);
+  await app.waitForLog(new RegExp(`SIGUSR2: reloading to generation 2; pid ${first!.pid} serves until the new generation is ready`));
 });
 
 test('a reload during a crash loop that is not fixed fails: grace reload exits 1 saying nothing serves, naming no pid 0', { timeout: 60_000 }, async (t) => {
@@ -169,5 +169,5 @@ test('a reload during a crash loop that is not fixed fails: grace reload exits 1
   assert.equal(result.code, 1, `${result.stdout}${result.stderr}\n${app.log}`);
   assert.match(result.stderr, /exited with code 3 before it was ready; nothing serves/);
   for (const text of [result.stdout, result.stderr, app.log]) assert.doesNotMatch(text, /pid 0\b|\(pids? \)/);
-  assert.match(app.log, /reload failed: .*; nothing serving \(the app is restarted after a backoff\)/);
+  await app.waitForLog(/reload failed: .*; nothing serving \(the app is restarted after a backoff\)/);
 });
