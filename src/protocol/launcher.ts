@@ -22,6 +22,8 @@ export interface LaunchSpec {
   fds: readonly number[];
   /** Its own process group (the supervisor forwards terminal signals itself). */
   detached?: boolean;
+  /** stdout and stderr: shared with ours (default), or pipes the owner reads (`child.stdout`, `child.stderr`). */
+  output?: 'inherit' | 'pipe';
   /** How long it may take to say "ready" before it is killed. */
   readyTimeout: number;
   /** Names it in messages: "new generation", "generation 3". */
@@ -86,7 +88,7 @@ export class Launch {
       child = spawn(spec.file, [...spec.args], {
         env: spec.env,
         cwd: spec.cwd,
-        stdio: ['inherit', 'inherit', 'inherit', ...spec.fds, 'pipe'],
+        stdio: ['inherit', spec.output ?? 'inherit', spec.output ?? 'inherit', ...spec.fds, 'pipe'],
         detached: spec.detached ?? false,
       });
     } catch (cause) {

@@ -43,6 +43,12 @@ export interface SupervisorOptions {
   /** How often RSS is sampled, ms. Default 1000. */
   memoryInterval?: number;
   pidFile?: string;
+  /**
+   * With more than one worker, each line a worker writes to stdout or stderr
+   * is named (`[w1 8434] …`, or `grace_worker` / `grace_pid` added to a JSON
+   * line; log-prefix.ts). Default true; false leaves the workers' output as it is.
+   */
+  logPrefix?: boolean;
   logger?: Logger | false;
   /** @internal */
   host?: ProcessHost;
@@ -98,6 +104,7 @@ export class Supervisor {
       readyTimeout: this.readyTimeout,
       stopTimeout: this.stopTimeout,
       stopDelay: this.options.stopDelay,
+      logPrefix: this.options.logPrefix ?? true,
     });
     this.pool = pool;
     const status = new SupervisorStatus(this.reporter, pool);

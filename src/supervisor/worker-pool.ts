@@ -4,6 +4,7 @@ import type { HeldSockets } from '../sockets/held-sockets.js';
 import { cannotRun, describeExit, generationEnv, Launch, type ExitStatus } from '../protocol/launcher.js';
 import type { Log } from '../platform/logger.js';
 import type { ProcessHost } from '../platform/process-host.js';
+import { prefixWorkerOutput } from './log-prefix.js';
 import { initialTable, step, type WorkerAction, type WorkerEvent, type WorkerTable } from './worker-table.js';
 
 /*
@@ -24,6 +25,8 @@ export interface PoolOptions {
   stopTimeout: number;
   /** `--stop-delay`: passed to every worker as GRACE_STOP_DELAY (its `stopDelay` default). */
   stopDelay: number | undefined;
+  /** With more than one worker, name each line a worker writes (log-prefix.ts); false: `--no-log-prefix`. */
+  logPrefix: boolean;
 }
 
 /** One launched process and what status shows about it. */
@@ -174,6 +177,8 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     env.GRACE_WORKERS = String(workers);
     if (this.options.stopDelay !== undefined) env.GRACE_STOP_DELAY = String(this.options.stopDelay);
     const [file, ...args] = this.options.command;
+    // Decided at launch: after a scale from 1 worker, the first is named from its replacement on.
+    const prefixed = this.options.logPrefix && workers > 1;
     const launch = new Launch({
       file: file!,
       args,
@@ -185,11 +190,13 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
       // a SIGKILL (which we cannot pass on) as the EOF of their ready channel,
       // on which they drain and exit (ready-pipe.ts).
       detached: true,
+      output: prefixed ? 'pipe' : 'inherit',
       readyTimeout: this.options.readyTimeout,
       label: workers === 1 ? `generation ${generation}` : `worker ${index} (generation ${generation})`,
     });
     const worker: WorkerProcess = { index, id, generation, launch, pid: launch.pid ?? 0, startedAt: Date.now(), startedMono: performance.now() };
     this.processes.set(id, worker);
+    if (prefixed) prefixWorkerOutput(launch.child, index, worker.pid);
     logger.debug(`started ${this.describe(worker)} (${why})`, { event: 'worker-started', worker: index, pid: worker.pid, generation, why });
     launch.outcome.then(
       () => {
