@@ -12,9 +12,11 @@ import { resolveLogger } from './platform/logger.js';
 import { canReadRss, parseBytes } from './supervisor/memory-limit.js';
 import { nonUtf8Warning } from './platform/non-utf8.js';
 import { reload } from './cli/reload.js';
+import { scale } from './cli/scale.js';
 import { printableJson, printableLines } from './platform/printable.js';
 import { formatStatus, readStatus } from './cli/status-command.js';
 import { Supervisor } from './supervisor/supervisor.js';
+import { MAX_WORKERS } from './supervisor/worker-table.js';
 
 const RELOAD_USAGE = `
   grace reload --pid-file FILE [--timeout MS]
@@ -51,7 +53,15 @@ const STATUS_USAGE = `
       slot, pid, generation, state, uptime, RSS (Linux) and restarts.
 `;
 
-const USAGE = `usage:${RELOAD_USAGE}${RUN_USAGE}${STATUS_USAGE}
+const SCALE_USAGE = `
+  grace scale N --pid-file FILE [--timeout MS]
+      Tell the grace run supervisor in FILE to keep N workers (1 to 1024):
+      new ones start at once, the highest slots above N drain and exit (as
+      SIGTTIN / SIGTTOU to the supervisor add or remove one). Exit 0 once N
+      serve and the others have exited; 1 (saying why) on a timeout.
+`;
+
+const USAGE = `usage:${RELOAD_USAGE}${RUN_USAGE}${STATUS_USAGE}${SCALE_USAGE}
   grace --help, grace COMMAND --help
   grace --version
 `;
@@ -60,6 +70,7 @@ const COMMANDS: Record<string, { usage: string; run: (args: string[]) => Promise
   reload: { usage: `usage:${RELOAD_USAGE}`, run: runReload },
   run: { usage: `usage:${RUN_USAGE}`, run: runSupervisor },
   status: { usage: `usage:${STATUS_USAGE}`, run: runStatus },
+  scale: { usage: `usage:${SCALE_USAGE}`, run: runScale },
 };
 
 async function main(argv: string[]): Promise<number> {
@@ -168,13 +179,16 @@ async function runStatus(args: string[]): Promise<number> {
   return 0;
 }
 
-/**
- * The most workers `grace run` starts (and the largest `--surge`): far more
- * than any machine has cores, small enough that a typo (an extra digit) is
- * refused rather than forking thousands of processes. `--workers max` is one
- * per CPU, up to this.
- */
-const MAX_WORKERS = 1024;
+async function runScale(args: string[]): Promise<number> {
+  const { values, positionals } = parseFlags(args, { 'pid-file': { type: 'string' }, timeout: { type: 'string' } }, true);
+  const pidFile = values['pid-file'];
+  if (!pidFile) throw new GraceError('ERR_GRACE_USAGE', 'grace scale needs --pid-file FILE');
+  if (positionals.length !== 1) throw new GraceError('ERR_GRACE_USAGE', `grace scale needs one worker count, got ${positionals.length === 0 ? 'none' : positionals.map((p) => JSON.stringify(p)).join(' ')}`);
+  const workers = count('the worker count', positionals[0])!;
+  const result = await scale({ pidFile, workers, timeout: milliseconds('--timeout', values.timeout) });
+  process.stdout.write(`scaled: ${result.from} → ${result.to} workers serving (pid${result.pids.length > 1 ? 's' : ''} ${result.pids.join(', ')})\n`);
+  return 0;
+}
 
 /** A whole number from 1 to MAX_WORKERS (`--workers`, `--surge`). */
 function count(flag: string, value: string | undefined): number | undefined {
@@ -194,7 +208,7 @@ function milliseconds(flag: string, value: string | undefined): number | undefin
  * value (`--workers -1`), so the flag's own check refuses it with its range,
  * rather than parseArgs calling it a missing value.
  */
-function parseFlags<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T) {
+function parseFlags<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T, allowPositionals = false) {
   const joined: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const name = /^--([^=]+)$/.exec(args[i]!)?.[1];
@@ -204,7 +218,7 @@ function parseFlags<T extends NonNullable<ParseArgsConfig['options']>>(args: str
       i++;
     } else joined.push(args[i]!);
   }
-  return parseArgs({ args: joined, options, strict: true, allowPositionals: false });
+  return parseArgs({ args: joined, options, strict: true, allowPositionals });
 }
 
 /**

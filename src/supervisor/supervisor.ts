@@ -6,6 +6,7 @@ import { formatBytes, watchMemory, type MemoryWatch } from './memory-limit.js';
 import { realProcess, type ProcessHost } from '../platform/process-host.js';
 import { StatusReporter } from '../reporting/status.js';
 import { SupervisorStatus } from './supervisor-status.js';
+import { checkWorkers, handleScaleSignals } from './scale.js';
 import { WorkerPool } from './worker-pool.js';
 
 /*
@@ -60,7 +61,7 @@ export class Supervisor {
   private readonly reporter: StatusReporter;
   private readonly readyTimeout: number;
   private readonly stopTimeout: number;
-  private readonly workers: number;
+  private readonly initialWorkers: number;
   private readonly surge: number;
   private sockets: HeldSockets | undefined;
   private pool: WorkerPool | undefined;
@@ -80,9 +81,8 @@ export class Supervisor {
     this.reporter = new StatusReporter(this.host, this.logger, { pidFile: options.pidFile, signal: 'SIGUSR2', mainPidMoves: false });
     this.readyTimeout = options.readyTimeout ?? 30_000;
     this.stopTimeout = options.stopTimeout ?? 60_000;
-    this.workers = options.workers ?? 1;
+    this.initialWorkers = checkWorkers('--workers', options.workers ?? 1);
     this.surge = options.surge ?? 1;
-    if (!Number.isInteger(this.workers) || this.workers < 1) throw new GraceError('ERR_GRACE_USAGE', `--workers must be at least 1, got ${this.workers}`);
     if (!Number.isInteger(this.surge) || this.surge < 1) throw new GraceError('ERR_GRACE_USAGE', `--surge must be at least 1, got ${this.surge}`);
   }
 
@@ -95,7 +95,7 @@ export class Supervisor {
     }
     const done = new Promise<number>((resolve) => (this.finish = resolve));
     const pool = new WorkerPool({
-      workers: this.workers,
+      workers: this.initialWorkers,
       surge: this.surge,
       command: this.options.command,
       sockets: this.sockets,
@@ -135,7 +135,10 @@ export class Supervisor {
       this.exitOverride = code;
       this.stop('SIGTERM', true);
     });
+    pool.on('scaled', ({ from, to }) => this.logger.info(`scaled from ${from} to ${to} workers`, { event: 'scaled', from, to }));
+    pool.on('scale-refused', ({ why }) => this.logger.warn(`scale refused: ${why}`, { event: 'scale-refused', why }));
     pool.on('exit', () => this.exit());
+    this.removeHandlers.push(...handleScaleSignals(this.host, pool, this.logger));
     for (const signal of ['SIGUSR2', 'SIGHUP'] as const) this.removeHandlers.push(this.host.onSignal(signal, () => this.reload(signal)));
     for (const signal of ['SIGINT', 'SIGTERM'] as const) this.removeHandlers.push(this.host.onSignal(signal, () => this.stop(signal)));
     const count = this.workers === 1 ? '' : ` as ${this.workers} workers`;
@@ -147,6 +150,11 @@ export class Supervisor {
     if (this.options.maxMemory !== undefined) this.watchMemory(this.options.maxMemory);
     pool.start();
     return done;
+  }
+
+  /** How many workers it keeps: `--workers`, then as scaled. */
+  private get workers(): number {
+    return this.pool?.size ?? this.initialWorkers;
   }
 
   /** A rolling reload: new workers start (`surge` at a time); each old one is retired once a new one is ready. */

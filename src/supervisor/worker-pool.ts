@@ -5,7 +5,7 @@ import { cannotRun, describeExit, generationEnv, Launch, type ExitStatus } from 
 import type { Log } from '../platform/logger.js';
 import type { ProcessHost } from '../platform/process-host.js';
 import { prefixWorkerOutput } from './log-prefix.js';
-import { initialTable, step, type WorkerAction, type WorkerEvent, type WorkerTable } from './worker-table.js';
+import { activeSlots, initialTable, step, type WorkerAction, type WorkerEvent, type WorkerTable } from './worker-table.js';
 
 /*
  * The workers of `grace run`: the processes and timers behind the table in
@@ -48,6 +48,8 @@ export interface PoolEvents {
   'reload-done': [{ generation: number }];
   'reload-failed': [{ generation: number; index: number; reason: string }];
   'reload-refused': [{ kind: 'stopping' | 'in-progress' | 'starting'; why: string }];
+  scaled: [{ from: number; to: number }];
+  'scale-refused': [{ why: string }];
   /** The first start cannot work at all (command not found: 127, not executable: 126). */
   unrunnable: [{ status: number }];
   /** The table changed (for the pid file). */
@@ -87,6 +89,16 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     for (const { launch } of this.processes.values()) launch.signal(signal);
   }
 
+  /** To `workers` (1…MAX_WORKERS): new slots launch, the highest ones retire. */
+  scale(workers: number): void {
+    this.dispatch({ type: 'scale', workers });
+  }
+
+  /** How many workers it keeps (what `grace scale` changes). */
+  get size(): number {
+    return activeSlots(this.table).length;
+  }
+
   overMemory(index: number, id: number): void {
     this.dispatch({ type: 'over-memory', index, id });
   }
@@ -98,7 +110,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
 
   /** "app pid 123" with one worker (as grace run always said), "worker 1 pid 123" with more. */
   name(index: number, pid: number | undefined): string {
-    return this.options.workers === 1 ? `app pid ${pid ?? '(none)'}` : `worker ${index} pid ${pid ?? '(none)'}`;
+    return this.size === 1 ? `app pid ${pid ?? '(none)'}` : `worker ${index} pid ${pid ?? '(none)'}`;
   }
 
   private dispatch(event: WorkerEvent): void {
@@ -134,7 +146,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
         this.processes.get(action.id)?.launch.abandon(action.reason);
         return;
       case 'schedule-restart': {
-        const what = this.options.workers === 1 ? 'the app' : `worker ${action.index}`;
+        const what = this.size === 1 ? 'the app' : `worker ${action.index}`;
         logger.info(`restarting ${what} in ${action.delay} ms`, { event: 'worker-backoff', worker: action.index, delay: action.delay });
         clearTimeout(this.restartTimers.get(action.index));
         this.restartTimers.set(action.index, setTimeout(() => this.dispatch({ type: 'restart-due', index: action.index }), action.delay));
@@ -157,6 +169,10 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
         return void this.emit('reload-failed', { generation: action.generation, index: action.index, reason: action.reason });
       case 'refuse-reload':
         return void this.emit('reload-refused', { kind: action.kind, why: action.why });
+      case 'scaled':
+        return void this.emit('scaled', { from: action.from, to: action.to });
+      case 'refuse-scale':
+        return void this.emit('scale-refused', { why: action.why });
       case 'exit':
         for (const timer of this.restartTimers.values()) clearTimeout(timer);
         return void this.emit('exit');
@@ -164,11 +180,12 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
   }
 
   private describe(worker: WorkerProcess): string {
-    return this.options.workers === 1 ? `generation ${worker.generation} (pid ${worker.pid})` : `worker ${worker.index} (pid ${worker.pid}, generation ${worker.generation})`;
+    return this.size === 1 ? `generation ${worker.generation} (pid ${worker.pid})` : `worker ${worker.index} (pid ${worker.pid}, generation ${worker.generation})`;
   }
 
   private launch(index: number, id: number, generation: number, why: string): void {
-    const { host, sockets, logger, workers } = this.options;
+    const { host, sockets, logger } = this.options;
+    const workers = this.size;
     // Workers share V8's compile cache (Node >= 22.1), as direct-mode generations do.
     const env = generationEnv(host.env, sockets.names, generation, { kind: 'supervisor', pid: host.pid });
     // The supervisor is systemd's main process; the app must not claim that.
@@ -265,7 +282,8 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
    */
   exitStatus(): number {
     let status = 0;
-    const { logger, workers } = this.options;
+    const { logger } = this.options;
+    const workers = this.size;
     for (const slot of this.table.slots) {
       const exit: ExitStatus = slot.lastExit ?? { code: 0, signal: null };
       const failedStart = !slot.served || slot.lastExit?.beforeReady === true;
