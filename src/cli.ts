@@ -28,7 +28,7 @@ const RELOAD_USAGE = `
 const RUN_USAGE = `
   grace run [--listen SPEC]... [--workers N|max] [--surge K] [--pid-file FILE]
             [--ready-timeout MS] [--stop-timeout MS] [--stop-delay MS] [--max-memory SIZE]
-            [--no-log-prefix] -- COMMAND [ARGS...]
+            [--watchdog MS] [--no-log-prefix] -- COMMAND [ARGS...]
       Supervisor mode: hold the listening sockets (SPEC: PORT, HOST:PORT,
       [IPv6]:PORT or a unix socket path; or sockets from systemd socket
       activation) and run COMMAND as the app, in N worker processes (default 1;
@@ -45,6 +45,10 @@ const RUN_USAGE = `
       longest timer); --stop-delay plus --stop-timeout too. With N > 1, each
       line a worker writes starts with [wSLOT PID] (a JSON line gets
       "grace_worker" and "grace_pid" fields); --no-log-prefix: as written.
+      --watchdog MS (at least 1000): a worker whose event loop has not
+      answered a heartbeat for MS is replaced (a new one first; the hung one
+      gets SIGTERM, then SIGKILL after --stop-timeout). Under systemd's
+      WatchdogSec=, grace run sends WATCHDOG=1 at half the interval.
 `;
 
 const STATUS_USAGE = `
@@ -146,6 +150,7 @@ async function runSupervisor(args: string[]): Promise<number> {
     surge: { type: 'string' },
     'max-memory': { type: 'string' },
     'no-log-prefix': { type: 'boolean' },
+    watchdog: { type: 'string' },
   });
   const maxMemory = values['max-memory'] === undefined ? undefined : parseBytes('--max-memory', values['max-memory']);
   if (maxMemory !== undefined && !canReadRss()) throw new GraceError('ERR_GRACE_USAGE', '--max-memory needs /proc (Linux) to read a worker\'s RSS');
@@ -163,6 +168,7 @@ async function runSupervisor(args: string[]): Promise<number> {
     maxMemory,
     pidFile: values['pid-file'],
     logPrefix: !values['no-log-prefix'],
+    watchdog: milliseconds('--watchdog', values.watchdog),
     readyTimeout: milliseconds('--ready-timeout', values['ready-timeout']),
     stopTimeout,
     stopDelay,

@@ -7,6 +7,8 @@ import { realProcess, type ProcessHost } from '../platform/process-host.js';
 import { StatusReporter } from '../reporting/status.js';
 import { SupervisorStatus } from './supervisor-status.js';
 import { checkWorkers, handleScaleSignals } from './scale.js';
+import { petSystemdWatchdog } from '../reporting/systemd-watchdog.js';
+import { checkWatchdog, watchWorkers, type Watchdog } from './watchdog.js';
 import { WorkerPool } from './worker-pool.js';
 
 /*
@@ -43,6 +45,8 @@ export interface SupervisorOptions {
   maxMemory?: number;
   /** How often RSS is sampled, ms. Default 1000. */
   memoryInterval?: number;
+  /** Replace a ready worker whose event loop has not answered a heartbeat for this many ms (at least 1000; watchdog.ts). */
+  watchdog?: number;
   pidFile?: string;
   /**
    * With more than one worker, each line a worker writes to stdout or stderr
@@ -67,6 +71,8 @@ export class Supervisor {
   private pool: WorkerPool | undefined;
   private status: SupervisorStatus | undefined;
   private memory: MemoryWatch | undefined;
+  private watchdog: Watchdog | undefined;
+  private stopPetting: () => void = () => {};
   private stopping = false;
   /** The signal that asked for the reload the table is deciding on (for its log line). */
   private reloadSignal: NodeJS.Signals = 'SIGUSR2';
@@ -83,6 +89,7 @@ export class Supervisor {
     this.stopTimeout = options.stopTimeout ?? 60_000;
     this.initialWorkers = checkWorkers('--workers', options.workers ?? 1);
     this.surge = options.surge ?? 1;
+    if (options.watchdog !== undefined) checkWatchdog(options.watchdog);
     if (!Number.isInteger(this.surge) || this.surge < 1) throw new GraceError('ERR_GRACE_USAGE', `--surge must be at least 1, got ${this.surge}`);
   }
 
@@ -148,6 +155,8 @@ export class Supervisor {
       workers: this.workers,
     });
     if (this.options.maxMemory !== undefined) this.watchMemory(this.options.maxMemory);
+    if (this.options.watchdog !== undefined) this.watchHangs(this.options.watchdog);
+    this.stopPetting = petSystemdWatchdog(this.host, this.logger);
     pool.start();
     return done;
   }
@@ -182,6 +191,7 @@ export class Supervisor {
     }
     this.stopping = true;
     this.memory?.stop();
+    this.watchdog?.stop();
     if (!quiet) {
       const pids = this.pool?.serving().map((w) => w.pid) ?? [];
       this.logger.info(`${signal}: stopping ${pids.length ? `pid ${pids.join(', ')}` : '(nothing serves)'}`, { event: 'stopping', signal, pids });
@@ -233,10 +243,30 @@ export class Supervisor {
     });
   }
 
+  private watchHangs(timeout: number): void {
+    const pool = this.pool!;
+    this.watchdog = watchWorkers({
+      timeout,
+      serving: () => pool.serving(),
+      hung: (worker, silentMs) => {
+        if (pool.table.slots[worker.index]?.pending || pool.table.reload) return; // a replacement is on its way
+        this.logger.warn(`${pool.name(worker.index, worker.pid)} has not answered the watchdog for ${silentMs} ms (--watchdog ${timeout}): replacing it`, {
+          event: 'worker-hung',
+          worker: worker.index,
+          pid: worker.pid,
+          silentMs,
+        });
+        pool.hung(worker.index, worker.id);
+      },
+    });
+  }
+
   private exit(): void {
     const status = this.exitOverride ?? this.pool!.exitStatus();
     for (const remove of this.removeHandlers.splice(0)) remove();
     this.memory?.stop();
+    this.watchdog?.stop();
+    this.stopPetting();
     this.sockets?.close();
     this.reporter.stopped();
     this.logger.info(`supervisor pid ${this.host.pid} exiting`, { event: 'supervisor-exit', status });

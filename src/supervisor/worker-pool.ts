@@ -103,6 +103,10 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     this.dispatch({ type: 'over-memory', index, id });
   }
 
+  hung(index: number, id: number): void {
+    this.dispatch({ type: 'hung', index, id });
+  }
+
   /** The ready worker in each slot, for memory sampling and status. */
   serving(): WorkerProcess[] {
     return this.table.slots.flatMap((s) => (s.current ? [this.processes.get(s.current.id)].filter((p) => p !== undefined) : []));
@@ -184,15 +188,9 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
   }
 
   private launch(index: number, id: number, generation: number, why: string): void {
-    const { host, sockets, logger } = this.options;
+    const { sockets, logger } = this.options;
     const workers = this.size;
-    // Workers share V8's compile cache (Node >= 22.1), as direct-mode generations do.
-    const env = generationEnv(host.env, sockets.names, generation, { kind: 'supervisor', pid: host.pid });
-    // The supervisor is systemd's main process; the app must not claim that.
-    delete env.NOTIFY_SOCKET;
-    env.GRACE_WORKER = String(index);
-    env.GRACE_WORKERS = String(workers);
-    if (this.options.stopDelay !== undefined) env.GRACE_STOP_DELAY = String(this.options.stopDelay);
+    const env = workerEnv(this.options, index, workers, generation);
     const [file, ...args] = this.options.command;
     // Decided at launch: after a scale from 1 worker, the first is named from its replacement on.
     const prefixed = this.options.logPrefix && workers > 1;
@@ -302,6 +300,21 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     }
     return status;
   }
+}
+
+/** A worker's environment: a generation's (launcher.ts), its slot, the stop delay. */
+function workerEnv(options: PoolOptions, index: number, workers: number, generation: number): NodeJS.ProcessEnv {
+  const { host, sockets, stopDelay } = options;
+  // Workers share V8's compile cache (Node >= 22.1), as direct-mode generations do.
+  const env = generationEnv(host.env, sockets.names, generation, { kind: 'supervisor', pid: host.pid });
+  // The supervisor is systemd's main process (and the one its watchdog watches); the app must not claim that.
+  delete env.NOTIFY_SOCKET;
+  delete env.WATCHDOG_USEC;
+  delete env.WATCHDOG_PID;
+  env.GRACE_WORKER = String(index);
+  env.GRACE_WORKERS = String(workers);
+  if (stopDelay !== undefined) env.GRACE_STOP_DELAY = String(stopDelay);
+  return env;
 }
 
 /** The shell's convention: the exit code, or 128 + the signal's number. */

@@ -17,7 +17,7 @@ import type { ExitStatus } from '../protocol/launcher.js';
  */
 
 /** Why a launch was started in its slot. */
-export type StartReason = 'initial' | 'crash' | 'reload' | 'memory' | 'scale';
+export type StartReason = 'initial' | 'crash' | 'reload' | 'memory' | 'watchdog' | 'scale';
 
 /**
  * The most workers `grace run` keeps (`--workers`, `--surge`, `grace scale`):
@@ -82,6 +82,8 @@ export type WorkerEvent =
   | { type: 'restart-due'; index: number }
   | { type: 'reload' }
   | { type: 'over-memory'; index: number; id: number }
+  /** `--watchdog`: a ready worker's event loop has not answered a heartbeat in time (replaced as over-memory is). */
+  | { type: 'hung'; index: number; id: number }
   /** `grace scale N`, SIGTTIN (one more), SIGTTOU (one fewer): 1…MAX_WORKERS, checked by the caller. */
   | { type: 'scale'; workers: number }
   | { type: 'stop' };
@@ -187,7 +189,7 @@ export function step(now: WorkerTable, event: WorkerEvent): { next: WorkerTable;
       // again after a backoff; a slot with nothing serving starts again, as
       // part of a reload in flight (within the surge) or after a backoff.
       if (!s.current) advanceReload(t, actions);
-      if ((!s.current && !s.pending) || why === 'memory') scheduleRestart(s, false, actions);
+      if ((!s.current && !s.pending) || why === 'memory' || why === 'watchdog') scheduleRestart(s, false, actions);
       break;
     }
 
@@ -253,10 +255,11 @@ export function step(now: WorkerTable, event: WorkerEvent): { next: WorkerTable;
       break;
     }
 
-    case 'over-memory': {
+    case 'over-memory':
+    case 'hung': {
       const s = slot!;
       if (t.phase === 'stopping' || t.reload || s.pending || s.waiting || s.current?.id !== event.id) break;
-      launch(t, s, ++t.generation, 'memory', actions);
+      launch(t, s, ++t.generation, event.type === 'hung' ? 'watchdog' : 'memory', actions);
       break;
     }
 
@@ -298,7 +301,7 @@ function isEmpty(s: Slot): boolean {
 function launch(t: WorkerTable, s: Slot, generation: number, why: StartReason, actions: WorkerAction[]): void {
   const id = ++t.lastId;
   s.pending = { id, generation, why };
-  if (why === 'crash' || why === 'memory') s.restarts += 1;
+  if (why === 'crash' || why === 'memory' || why === 'watchdog') s.restarts += 1;
   actions.push({ do: 'launch', index: s.index, id, generation, why });
 }
 
