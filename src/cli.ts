@@ -33,10 +33,12 @@ const RUN_USAGE = `
       [IPv6]:PORT or a unix socket path; or sockets from systemd socket
       activation) and run COMMAND as the app, in N worker processes (default 1;
       max: one per CPU, at most 1024) that all accept on the same sockets; each gets
-      GRACE_WORKER (0..N-1) and GRACE_WORKERS. SIGUSR2 or SIGHUP: rolling
+      GRACE_WORKER (0..N-1) and GRACE_WORKERS. With no socket (no --listen,
+      none from systemd), the workers do not listen (queue consumers, jobs):
+      each is ready when its Shutdown.handleSignals() says so. SIGUSR2 or SIGHUP: rolling
       reload, K new workers at a time (default 1), each old one retired once
       a new one is ready. SIGINT/SIGTERM: every worker drains; exit 0 when all
-      exited 0. --stop-delay MS: on a stop, workers serve MS longer with
+      exited 0. SIGTTIN/SIGTTOU: one worker more/fewer (see grace scale). --stop-delay MS: on a stop, workers serve MS longer with
       readiness 503 first (GRACE_STOP_DELAY; not on reloads); --stop-timeout
       then counts from the end of it. A crashed worker is restarted in its slot. --max-memory 512M:
       replace a worker whose RSS is over it (Linux). Exit status 127 (126) at

@@ -95,11 +95,8 @@ export class Supervisor {
 
   /** Runs until a final stop; resolves with the exit status to exit with (the workers'). */
   async run(): Promise<number> {
+    // No socket (no --listen, none from systemd): workers that do not listen, ready when they say so.
     this.sockets = await holdSockets(this.options.listen, this.host, { pidFile: this.options.pidFile });
-    if (this.sockets.fds.length === 0) {
-      this.sockets.close();
-      throw new GraceError('ERR_GRACE_USAGE', 'grace run has nothing to listen on: give --listen SPEC, or start it with systemd socket activation');
-    }
     const done = new Promise<number>((resolve) => (this.finish = resolve));
     const pool = new WorkerPool({
       workers: this.initialWorkers,
@@ -149,7 +146,8 @@ export class Supervisor {
     for (const signal of ['SIGUSR2', 'SIGHUP'] as const) this.removeHandlers.push(this.host.onSignal(signal, () => this.reload(signal)));
     for (const signal of ['SIGINT', 'SIGTERM'] as const) this.removeHandlers.push(this.host.onSignal(signal, () => this.stop(signal)));
     const count = this.workers === 1 ? '' : ` as ${this.workers} workers`;
-    this.logger.info(`supervisor pid ${this.host.pid} holding ${this.sockets.names.join(', ')}; running${count}: ${this.options.command.join(' ')}`, {
+    const holding = this.sockets.names.length ? `holding ${this.sockets.names.join(', ')}` : 'with no socket (workers that do not listen)';
+    this.logger.info(`supervisor pid ${this.host.pid} ${holding}; running${count}: ${this.options.command.join(' ')}`, {
       event: 'supervisor-started',
       pid: this.host.pid,
       workers: this.workers,
