@@ -13,7 +13,7 @@ const QUEUE = new URL('./fixtures/queue-worker.ts', import.meta.url).pathname;
 const node = process.execPath;
 
 function supervise(t: TestContext, flags: string[], env: NodeJS.ProcessEnv = {}) {
-  return startFixture(t, {}, env, { file: node, args: ['--import', 'tsx', CLI, 'run', ...flags, '--', node, '--import', 'tsx', QUEUE] });
+  return startFixture(t, {}, { QUEUE_REPORT_STOP: '1', ...env }, { file: node, args: ['--import', 'tsx', CLI, 'run', ...flags, '--', node, '--import', 'tsx', QUEUE] });
 }
 
 function grace(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -24,7 +24,7 @@ function grace(args: string[]): Promise<{ code: number | null; stdout: string; s
 
 test('a queue worker reloaded while a job runs: the job finishes, the new worker takes over, nothing is lost', { timeout: 60_000 }, async (t) => {
   const pidFile = join(tempDir(t), 'grace.pid');
-  const app = supervise(t, ['--pid-file', pidFile], { GRACE_JOB_MS: '1000' });
+  const app = supervise(t, ['--pid-file', pidFile, '--stop-delay', '5000'], { GRACE_JOB_MS: '1000' });
   const old = await app.ready();
   await app.waitFor((e) => e.event === 'job-start' && e.pid === old.pid);
   await waitUntil(() => existsSync(pidFile));
@@ -40,11 +40,15 @@ test('a queue worker reloaded while a job runs: the job finishes, the new worker
   const started = mine.filter((e) => e.event === 'job-start').map((e) => e.n);
   assert.deepEqual(mine.filter((e) => e.event === 'job-end').map((e) => e.n), started, 'every job started was finished');
   assert.ok(mine.some((e) => e.event === 'queue-closed'));
+  // Retired, not stopped: no stop delay (a successor already works).
+  const since = (pid: number, event: string) => app.events.find((e) => e.pid === pid && e.event === event)!.at as number;
+  assert.ok(since(old.pid, 'shutdown-started') - since(old.pid, 'sigterm') < 4000, 'the reload skipped the 5000 ms stop delay');
   await app.waitFor((e) => e.event === 'job-start' && e.pid === next.pid);
-  // A stop: the same for the new one, and the supervisor exits 0.
+  // A stop: the new one works on through the stop delay, then finishes its job; the supervisor exits 0.
   app.proc.kill('SIGTERM');
-  await waitUntil(() => app.proc.exitCode !== null, 15_000);
+  await waitUntil(() => app.proc.exitCode !== null, 30_000);
   assert.equal(app.proc.exitCode, 0, app.log);
+  assert.ok(since(next.pid, 'shutdown-started') - since(next.pid, 'sigterm') >= 4990, 'the stop waited out --stop-delay 5000');
   const theirs = app.events.filter((e) => e.pid === next.pid);
   assert.deepEqual(theirs.filter((e) => e.event === 'job-end').map((e) => e.n), theirs.filter((e) => e.event === 'job-start').map((e) => e.n));
 });
@@ -55,4 +59,15 @@ test('a queue worker whose ready promise rejects is a failed start: it exits 1 a
   await app.waitForLog(/generation 1 pid \d+ exited with code 1 before it was ready/);
   await app.waitForLog(/restarting the app in \d+ ms/);
   await app.waitForLog(/generation 2 pid \d+ exited with code 1 before it was ready/);
+});
+
+test('--stop-timeout: a queue worker whose job outlasts the stop delay and the stop timeout is killed, and the supervisor says so', { timeout: 60_000 }, async (t) => {
+  const app = supervise(t, ['--stop-delay', '300', '--stop-timeout', '700'], { GRACE_JOB_MS: '20000' });
+  const worker = await app.ready();
+  await app.waitFor((e) => e.event === 'job-start' && e.pid === worker.pid);
+  app.proc.kill('SIGTERM');
+  await app.waitFor((e) => e.event === 'shutdown-started' && e.pid === worker.pid);
+  await app.waitForLog('workers still running 1000 ms after SIGTERM: killing them');
+  await waitUntil(() => app.proc.exitCode !== null, 15_000);
+  assert.equal(app.proc.exitCode, 137, app.log);
 });
