@@ -10,17 +10,19 @@ import { CLI, killQuietly, waitUntil } from './helpers.ts';
 
 const APP = new URL('./fixtures/ops-app.ts', import.meta.url).pathname;
 
-function run(t: TestContext, flags: string[]) {
+function run(t: TestContext, flags: string[], env: NodeJS.ProcessEnv = {}) {
   const proc = spawn(process.execPath, ['--import', 'tsx', CLI, 'run', '--listen', '127.0.0.1:0', ...flags, '--', process.execPath, '--import', 'tsx', APP], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
   });
   const out: Buffer[] = [];
   const err: Buffer[] = [];
   proc.stdout.on('data', (b: Buffer) => out.push(b));
   proc.stderr.on('data', (b: Buffer) => err.push(b));
   const pids = () => [...Buffer.concat(out).toString('latin1').matchAll(/"event":"ready","pid":(\d+)/g)].map((m) => Number(m[1]));
+  const orphans = () => [...Buffer.concat(out).toString('latin1').matchAll(/"event":"orphan","pid":\d+,"child":(\d+)/g)].map((m) => Number(m[1]));
   t.after(() => {
-    for (const pid of [...pids(), proc.pid!]) killQuietly(pid);
+    for (const pid of [...pids(), ...orphans(), proc.pid!]) killQuietly(pid);
   });
   return { proc, stdout: () => Buffer.concat(out), stderr: () => Buffer.concat(err).toString('utf8'), pids };
 }
@@ -62,6 +64,14 @@ test('--no-log-prefix: the workers write as they would alone', { timeout: 60_000
   const text = app.stdout().toString('latin1');
   assert.match(text, /^plain line from worker 0$/m);
   assert.doesNotMatch(text, /grace_worker|\[w\d/);
+});
+
+test('a process a worker left behind, holding its stdout, does not keep the supervisor from exiting', { timeout: 60_000 }, async (t) => {
+  const app = run(t, ['--workers', '2'], { OPS_APP_ORPHAN: '1' });
+  await waitUntil(() => app.pids().length === 2, 30_000, () => `2 workers ready\n${app.stderr()}`);
+  app.proc.kill('SIGTERM');
+  await waitUntil(() => app.proc.exitCode !== null, 15_000, () => `the supervisor to exit\n${app.stderr()}`);
+  assert.equal(app.proc.exitCode, 0, app.stderr());
 });
 
 /** [slot, pid] of each worker's ready line. */

@@ -58,17 +58,26 @@ function isSpace(byte: number): boolean {
   return byte === 0x20 || byte === 0x09 || byte === 0x0d;
 }
 
-/** A worker's piped stdout and stderr, each line named as above, onto `out` and `err` (the supervisor's own). */
-export function prefixWorkerOutput(
-  child: { stdout: Readable | null; stderr: Readable | null } | undefined,
-  index: number,
-  pid: number,
-  out: Writable = process.stdout,
-  err: Writable = process.stderr,
-): void {
-  if (child?.stdout) eachLine(child.stdout, prefixLines(index, pid, writer(out)));
-  if (child?.stderr) eachLine(child.stderr, prefixLines(index, pid, writer(err)));
+/**
+ * A worker's piped stdout and stderr, each line named as above, onto the
+ * supervisor's own. Once the worker has `exited`, what is left in the pipes
+ * is read for at most OUTPUT_AFTER_EXIT_MS: a process the worker started
+ * may hold them open (it inherited them), and must not keep the supervisor
+ * from exiting.
+ */
+export function prefixWorkerOutput(child: { stdout: Readable | null; stderr: Readable | null } | undefined, index: number, pid: number, exited: Promise<unknown>): void {
+  const streams: Array<[Readable | null | undefined, Writable]> = [
+    [child?.stdout, process.stdout],
+    [child?.stderr, process.stderr],
+  ];
+  for (const [stream, sink] of streams) {
+    if (!stream) continue;
+    eachLine(stream, prefixLines(index, pid, writer(sink)));
+    void exited.then(() => setTimeout(() => stream.destroy(), OUTPUT_AFTER_EXIT_MS).unref());
+  }
 }
+
+export const OUTPUT_AFTER_EXIT_MS = 1000;
 
 // A closed stdout (the log collector went away) must not take the supervisor
 // down with an unhandled 'error' (EPIPE): its lines are lost, as they would be.

@@ -211,7 +211,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     });
     const worker: WorkerProcess = { index, id, generation, launch, pid: launch.pid ?? 0, startedAt: Date.now(), startedMono: performance.now() };
     this.processes.set(id, worker);
-    if (prefixed) prefixWorkerOutput(launch.child, index, worker.pid);
+    if (prefixed) prefixWorkerOutput(launch.child, index, worker.pid, launch.exited);
     logger.debug(`started ${this.describe(worker)} (${why})`, { event: 'worker-started', worker: index, pid: worker.pid, generation, why });
     launch.outcome.then(
       () => {
