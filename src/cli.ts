@@ -12,9 +12,11 @@ import { resolveLogger } from './platform/logger.js';
 import { canReadRss, parseBytes } from './supervisor/memory-limit.js';
 import { nonUtf8Warning } from './platform/non-utf8.js';
 import { reload } from './cli/reload.js';
+import { scale } from './cli/scale.js';
 import { printableJson, printableLines } from './platform/printable.js';
 import { formatStatus, readStatus } from './cli/status-command.js';
 import { MAX_STANDBY, Supervisor } from './supervisor/supervisor.js';
+import { MAX_WORKERS } from './supervisor/worker-table.js';
 
 const RELOAD_USAGE = `
   grace reload --pid-file FILE [--timeout MS]
@@ -26,16 +28,18 @@ const RELOAD_USAGE = `
 const RUN_USAGE = `
   grace run [--listen SPEC]... [--workers N|max] [--surge K] [--standby K] [--pid-file FILE]
             [--ready-timeout MS] [--stop-timeout MS] [--stop-delay MS] [--max-memory SIZE]
-            -- COMMAND [ARGS...]
+            [--watchdog MS] [--no-log-prefix] -- COMMAND [ARGS...]
       Supervisor mode: hold the listening sockets (SPEC: PORT, HOST:PORT,
       [IPv6]:PORT or a unix socket path; or sockets from systemd socket
       activation) and run COMMAND as the app, in N worker processes (default 1;
       max: one per CPU, at most 1024) that all accept on the same sockets; each gets
-      GRACE_WORKER (0..N-1) and GRACE_WORKERS. SIGUSR2 or SIGHUP: rolling
+      GRACE_WORKER (0..N-1) and GRACE_WORKERS. With no socket (no --listen,
+      none from systemd), the workers do not listen (queue consumers, jobs):
+      each is ready when its Shutdown.handleSignals() says so. SIGUSR2 or SIGHUP: rolling
       reload, K new workers at a time (default 1), each old one retired once
       a new one is ready. SIGINT/SIGTERM: every worker drains; exit 0 when every
       slot's last worker was ready and exited 0, else the app's status (or 1).
-      --stop-delay MS: on a stop, workers serve MS longer with
+      SIGTTIN/SIGTTOU: one worker more/fewer (see grace scale). --stop-delay MS: on a stop, workers serve MS longer with
       readiness 503 first (GRACE_STOP_DELAY; not on reloads); --stop-timeout
       then counts from the end of it. A crashed worker is restarted in its slot. --max-memory 512M:
       replace a worker whose RSS is over it (Linux). --standby K: keep K
@@ -43,7 +47,13 @@ const RUN_USAGE = `
       replacements take them first (docs/standby.md). Exit status 127 (126) at
       once if COMMAND is not found (not executable). Every MS is a whole
       number of milliseconds up to 2147483647 (about 24.8 days, Node's
-      longest timer); --stop-delay plus --stop-timeout too.
+      longest timer); --stop-delay plus --stop-timeout too. With N > 1, each
+      line a worker writes starts with [wSLOT PID] (a JSON line gets
+      "grace_worker" and "grace_pid" fields); --no-log-prefix: as written.
+      --watchdog MS (at least 1000): a worker whose event loop has not
+      answered a heartbeat for MS is replaced (a new one first; the hung one
+      gets SIGTERM, then SIGKILL after --stop-timeout). Under systemd's
+      WatchdogSec=, grace run sends WATCHDOG=1 at half the interval.
 `;
 
 const STATUS_USAGE = `
@@ -52,7 +62,15 @@ const STATUS_USAGE = `
       slot, pid, generation, state, uptime, RSS (Linux) and restarts.
 `;
 
-const USAGE = `usage:${RELOAD_USAGE}${RUN_USAGE}${STATUS_USAGE}
+const SCALE_USAGE = `
+  grace scale N --pid-file FILE [--timeout MS]
+      Tell the grace run supervisor in FILE to keep N workers (1 to 1024):
+      new ones start at once, the highest slots above N drain and exit (as
+      SIGTTIN / SIGTTOU to the supervisor add or remove one). Exit 0 once N
+      serve and the others have exited; 1 (saying why) on a timeout.
+`;
+
+const USAGE = `usage:${RELOAD_USAGE}${RUN_USAGE}${STATUS_USAGE}${SCALE_USAGE}
   grace --help, grace COMMAND --help
   grace --version
 `;
@@ -61,6 +79,7 @@ const COMMANDS: Record<string, { usage: string; run: (args: string[]) => Promise
   reload: { usage: `usage:${RELOAD_USAGE}`, run: runReload },
   run: { usage: `usage:${RUN_USAGE}`, run: runSupervisor },
   status: { usage: `usage:${STATUS_USAGE}`, run: runStatus },
+  scale: { usage: `usage:${SCALE_USAGE}`, run: runScale },
 };
 
 async function main(argv: string[]): Promise<number> {
@@ -136,6 +155,8 @@ async function runSupervisor(args: string[]): Promise<number> {
     surge: { type: 'string' },
     standby: { type: 'string' },
     'max-memory': { type: 'string' },
+    'no-log-prefix': { type: 'boolean' },
+    watchdog: { type: 'string' },
   });
   const maxMemory = values['max-memory'] === undefined ? undefined : parseBytes('--max-memory', values['max-memory']);
   if (maxMemory !== undefined && !canReadRss()) throw new GraceError('ERR_GRACE_USAGE', '--max-memory needs /proc (Linux) to read a worker\'s RSS');
@@ -153,6 +174,8 @@ async function runSupervisor(args: string[]): Promise<number> {
     standby: count('--standby', values.standby, MAX_STANDBY),
     maxMemory,
     pidFile: values['pid-file'],
+    logPrefix: !values['no-log-prefix'],
+    watchdog: milliseconds('--watchdog', values.watchdog),
     readyTimeout: milliseconds('--ready-timeout', values['ready-timeout']),
     stopTimeout,
     stopDelay,
@@ -169,13 +192,16 @@ async function runStatus(args: string[]): Promise<number> {
   return 0;
 }
 
-/**
- * The most workers `grace run` starts (and the largest `--surge`): far more
- * than any machine has cores, small enough that a typo (an extra digit) is
- * refused rather than forking thousands of processes. `--workers max` is one
- * per CPU, up to this.
- */
-const MAX_WORKERS = 1024;
+async function runScale(args: string[]): Promise<number> {
+  const { values, positionals } = parseFlags(args, { 'pid-file': { type: 'string' }, timeout: { type: 'string' } }, true);
+  const pidFile = values['pid-file'];
+  if (!pidFile) throw new GraceError('ERR_GRACE_USAGE', 'grace scale needs --pid-file FILE');
+  if (positionals.length !== 1) throw new GraceError('ERR_GRACE_USAGE', `grace scale needs one worker count, got ${positionals.length === 0 ? 'none' : positionals.map((p) => JSON.stringify(p)).join(' ')}`);
+  const workers = count('the worker count', positionals[0])!;
+  const result = await scale({ pidFile, workers, timeout: milliseconds('--timeout', values.timeout) });
+  process.stdout.write(`scaled: ${result.from} → ${result.to} workers serving (pid${result.pids.length > 1 ? 's' : ''} ${result.pids.join(', ')})\n`);
+  return 0;
+}
 
 /** A whole number from 1 to MAX_WORKERS (`--workers`, `--surge`). */
 function count(flag: string, value: string | undefined, max = MAX_WORKERS): number | undefined {
@@ -195,7 +221,7 @@ function milliseconds(flag: string, value: string | undefined): number | undefin
  * value (`--workers -1`), so the flag's own check refuses it with its range,
  * rather than parseArgs calling it a missing value.
  */
-function parseFlags<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T) {
+function parseFlags<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T, allowPositionals = false) {
   const joined: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const name = /^--([^=]+)$/.exec(args[i]!)?.[1];
@@ -205,7 +231,7 @@ function parseFlags<T extends NonNullable<ParseArgsConfig['options']>>(args: str
       i++;
     } else joined.push(args[i]!);
   }
-  return parseArgs({ args: joined, options, strict: true, allowPositionals: false });
+  return parseArgs({ args: joined, options, strict: true, allowPositionals });
 }
 
 /**

@@ -22,6 +22,8 @@ export interface LaunchSpec {
   fds: readonly number[];
   /** Its own process group (the supervisor forwards terminal signals itself). */
   detached?: boolean;
+  /** stdout and stderr: shared with ours (default), or pipes the owner reads (`child.stdout`, `child.stderr`). */
+  output?: 'inherit' | 'pipe';
   /** How long it may take to say "ready" before it is killed. */
   readyTimeout: number;
   /** Names it in messages: "new generation", "generation 3". */
@@ -71,6 +73,8 @@ export class Launch {
   exitStatus: ExitStatus | undefined;
   /** Resolves once it said "ready"; rejects (ERR_GRACE_RESTART_FAILED) once a failed one is reaped. */
   readonly outcome: Promise<void>;
+  /** When it last said "ready" or answered a "ping" (performance.now()); 0 before. */
+  lastAnswer = 0;
   private failure: GraceError | undefined;
   private timer: NodeJS.Timeout | undefined;
   private pipe: Readable | undefined;
@@ -89,7 +93,7 @@ export class Launch {
         spawn(spec.file, [...spec.args], {
           env: spec.env,
           cwd: spec.cwd,
-          stdio: ['inherit', 'inherit', 'inherit', ...spec.fds, 'pipe'],
+          stdio: ['inherit', spec.output ?? 'inherit', spec.output ?? 'inherit', ...spec.fds, 'pipe'],
           detached: spec.detached ?? false,
         });
     } catch (cause) {
@@ -104,10 +108,14 @@ export class Launch {
       this.on({ type: 'give-up', reason: `could not start the ${spec.label}: ${cause.message}`, cause });
     });
     this.pipe = (child.stdio[readyFdAfter(spec.fds.length)] as Readable | null) ?? undefined;
-    let said = '';
+    let partial = '';
     this.pipe?.on('data', (chunk: Buffer) => {
-      said += chunk.toString();
-      if (said.includes('ready')) this.on({ type: 'ready-word' });
+      const words = (partial + chunk.toString()).split('\n');
+      partial = words.pop()!.slice(-64); // words are short: never hold more
+      for (const word of words) {
+        if (word === 'ready' || word === 'pong') this.lastAnswer = performance.now();
+        if (word === 'ready') this.on({ type: 'ready-word' });
+      }
     });
     this.pipe?.on('error', () => {}); // EPIPE/ECONNRESET when it dies: its exit says why
     this.timer = setTimeout(
@@ -135,6 +143,12 @@ export class Launch {
     const channel = this.pipe as Duplex | undefined;
     if (channel?.writable) channel.write('retire\n');
     this.signal('SIGTERM');
+  }
+
+  /** Under `grace run --watchdog`: a heartbeat; its event loop answers "pong" (`lastAnswer`). */
+  ping(): void {
+    const channel = this.pipe as Duplex | undefined;
+    if (this.state === 'ready' && channel?.writable) channel.write('ping\n');
   }
 
   /** Sends `signal` if the process was started and has not exited (never to a reaped pid). */

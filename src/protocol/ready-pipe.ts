@@ -1,6 +1,5 @@
-import { closeSync, writeSync } from 'node:fs';
-import { Socket } from 'node:net';
 import type { Starter } from '../platform/listen-env.js';
+import { openChannel, type ChannelEvents, type StarterChannel } from '../platform/starter-channel.js';
 import type { Log } from '../platform/logger.js';
 import type { ProcessHost } from '../platform/process-host.js';
 
@@ -14,11 +13,12 @@ import type { ProcessHost } from '../platform/process-host.js';
  *
  * Under `grace run` the channel (a socket pair) stays open the other way:
  * the supervisor writes "retire" before the SIGTERM that replaces this
- * generation, and the same ordering tells a handover from a stop.
+ * generation, and the same ordering tells a handover from a stop; and, with
+ * --watchdog, "ping", answered "pong" (platform/starter-channel.ts, where
+ * the words are read and written, for processes without sockets too).
  *
  * The channel is read from the start, for its end-of-file: the only end
- * besides ours is in the starter, so EOF means the starter is gone (killed:
- * it closes its end only after killing us otherwise). Who is told:
+ * besides ours is in the starter, so EOF means the starter is gone. Who is told:
  * - under `grace run`, always: a worker whose supervisor died must not serve
  *   on as an orphan (old code, no reloads, its socket in the way of the next
  *   `grace run`), so it drains and exits (as if its process group had got
@@ -32,76 +32,23 @@ import type { ProcessHost } from '../platform/process-host.js';
  *   parent's exit is the handover itself.
  */
 
-export interface StarterChannel {
-  /** Says "ready" (then, in direct mode, SIGTERMs the parent). */
-  ready(): void;
-  /** Stops listening (a failed start). */
-  close(): void;
-}
+export type { StarterChannel } from '../platform/starter-channel.js';
 
-export function openStarterChannel(
-  host: ProcessHost,
-  starter: Starter,
-  logger: Log,
-  on: { retire: () => void; gone: (why: string) => void },
-): StarterChannel {
-  // Opened both ways, though we only read: a socket opened read-only would
-  // shut down its write side, and the supervisor's end would answer EOF
-  // by closing the way "retire" travels.
-  let channel: Socket | undefined;
-  try {
-    channel = new Socket({ fd: starter.readyFd });
-  } catch (err) {
-    logger.warn(`cannot read fd ${starter.readyFd} from the starter: ${(err as Error).message}`, { event: 'ready-channel-failed', err });
-  }
-  let open = true;
-  const who = starter.kind === 'supervisor' ? `supervisor pid ${starter.pid}` : `parent pid ${starter.pid}`;
-  const gone = (why: string) => {
-    if (!open) return;
-    open = false;
-    channel?.destroy();
-    on.gone(`${who} is gone (${why})`);
-  };
-  // Never what keeps this process alive.
-  channel?.unref();
-  let heard = '';
-  channel?.setEncoding('utf8');
-  channel?.on('data', (chunk: string) => {
-    heard += chunk;
-    if (!heard.includes('retire') || !open) return;
-    open = false;
-    logger.debug('the supervisor retires this generation', { event: 'retire-word' });
-    channel!.destroy();
-    on.retire();
-  });
-  channel?.on('end', () => gone('its end of the ready channel closed'));
-  channel?.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'ECONNRESET' || err.code === 'EPIPE') return gone(err.message);
-    // Not a channel we can read (a one-way pipe elsewhere): no news of the starter's death, but no reason to stop.
-    logger.warn(`cannot watch fd ${starter.readyFd} for the ${starter.kind}'s exit: ${err.message}`, { event: 'ready-channel-failed', err });
-  });
+/** The channel (platform/starter-channel.ts) as a generation speaks it: in direct mode, "ready" then SIGTERM to the parent. */
+export function openStarterChannel(host: ProcessHost, starter: Starter, logger: Log, on: ChannelEvents): StarterChannel | undefined {
+  const channel = openChannel(starter, logger, on);
+  if (!channel) return undefined;
   return {
     ready() {
-      if (!open) return;
-      try {
-        writeSync(starter.readyFd, 'ready\n');
-      } catch (err) {
-        const { code, message } = err as NodeJS.ErrnoException;
-        // EPIPE: it died since (its EOF is not read yet).
-        if (code === 'EPIPE' || code === 'ECONNRESET') return gone(`could not say ready on fd ${starter.readyFd}: ${message}`);
-        logger.warn(`could not say ready on fd ${starter.readyFd}: ${message}`, { event: 'ready-word-failed', err });
-        return;
+      if (!channel.ready()) return false;
+      if (starter.kind === 'parent') {
+        // After "ready" the parent's exit is the handover itself: nothing more to hear.
+        channel.close();
+        signalParent(host, starter.pid, logger);
       }
-      if (starter.kind === 'supervisor') return;
-      open = false;
-      if (channel) channel.destroy();
-      else closeSync(starter.readyFd);
-      signalParent(host, starter.pid, logger);
+      return true;
     },
-    close() {
-      open = false;
-      channel?.destroy();
-    },
+    close: () => channel.close(),
   };
 }
 

@@ -40,6 +40,8 @@ export interface PidFileState {
   at: number;
   /** Under `grace run`: each worker process (the ready one in each slot, those starting, those retiring). */
   workers?: WorkerStatus[];
+  /** Under `grace run`: how many workers it keeps (`--workers`, changed by `grace scale`). */
+  size?: number;
 }
 
 /** One worker of `grace run`, as `grace status` shows it. */
@@ -194,6 +196,7 @@ function shapeProblem(state: PidFileState): string | undefined {
   if (state.signal !== undefined && state.signal !== null && typeof state.signal !== 'string') return wrong('signal', 'a signal name or null', state.signal);
   if (state.message !== undefined && typeof state.message !== 'string') return wrong('message', 'a string', state.message);
   if (typeof state.at !== 'number' || !Number.isFinite(state.at)) return wrong('at', 'a time', state.at);
+  if (state.size !== undefined && !whole(state.size)) return wrong('size', 'a whole number', state.size);
   if (state.workers === undefined) return undefined;
   if (!Array.isArray(state.workers)) return wrong('workers', 'a list', state.workers);
   for (const [i, w] of state.workers.entries()) {

@@ -1,10 +1,9 @@
 import { EventEmitter } from 'node:events';
 import { checkDuration } from '../platform/duration.js';
 import { GraceError } from '../platform/errors.js';
-import { checkSignals } from '../platform/signal-names.js';
 import { resolveLogger, type Log, type Logger } from '../platform/logger.js';
 import { realProcess, type ProcessHost } from '../platform/process-host.js';
-import { exitAfterDrain } from './exit-after-drain.js';
+import { handleSignals, type HandleSignalsOptions } from './handle-signals.js';
 import { deadline } from '../platform/deadline.js';
 
 /**
@@ -126,31 +125,13 @@ export class Shutdown extends EventEmitter<ShutdownEvents> {
    * status 0, or 1 if it was forced or a closer failed; a second forces it.
    * Without this (and without `gracehttp.serve`, which handles the signals
    * itself), SIGTERM kills the process with status 143 and no closer runs.
-   * Returns a function that removes the handlers.
+   * Under `grace run` without --listen, it also tells the supervisor the
+   * process is ready: at once, or once `options.ready` resolves
+   * (handle-signals.ts). Returns a function that removes the handlers.
    */
-  handleSignals(options: { signals?: readonly NodeJS.Signals[]; exit?: boolean; timeout?: number } = {}): () => void {
-    const signals: readonly NodeJS.Signals[] = options.signals === undefined ? ['SIGINT', 'SIGTERM'] : checkSignals('handleSignals() signals', options.signals);
+  handleSignals(options: HandleSignalsOptions = {}): () => void {
     if (options.timeout !== undefined) checkTimeout(options.timeout, 'handleSignals() timeout');
-    const host = this.host;
-    const removers = signals.map((signal) =>
-      host.onSignal(signal, () => {
-        if (this.running) {
-          this.logger.warn(`${signal} during shutdown: forcing it`, { event: 'force', signal });
-          this.force();
-          return;
-        }
-        this.logger.info(`${signal}: shutting down pid ${host.pid}`, { event: 'stopping', signal, pid: host.pid });
-        void this.shutdown({ reason: signal, timeout: options.timeout }).then((report) => {
-          const status = report.forced || report.failed.length > 0 ? 1 : 0;
-          this.logger.info(`shut down${status ? ' with failures' : ''}: exiting pid ${host.pid} with status ${status}`, { event: 'exit', status, pid: host.pid });
-          if (options.exit === false) return;
-          exitAfterDrain(host, status);
-        });
-      }),
-    );
-    const remove = () => {
-      for (const r of removers.splice(0)) r();
-    };
+    const remove = handleSignals(this, this.host, this.logger, options);
     this.removeSignalHandlers.push(remove);
     return remove;
   }

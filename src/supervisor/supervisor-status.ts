@@ -1,7 +1,7 @@
 import type { PidFileState, WorkerStatus } from '../reporting/pid-file.js';
 import type { StatusReporter } from '../reporting/status.js';
 import type { WorkerPool } from './worker-pool.js';
-import { fleetGeneration } from './worker-table.js';
+import { activeSlots, fleetGeneration } from './worker-table.js';
 
 /*
  * What `grace run` tells the outside world, derived from the workers' table
@@ -28,7 +28,7 @@ export class SupervisorStatus {
   /** All N ready for the first time: the pid file, then systemd hears READY=1. */
   async ready(): Promise<void> {
     this.write();
-    await this.reporter.notifyReady(`${this.pool.table.slots.length} worker(s), generation ${this.generation}`);
+    await this.reporter.notifyReady(`${this.pool.size} worker(s), generation ${this.generation}`);
   }
 
   reloadStarted(): void {
@@ -41,7 +41,7 @@ export class SupervisorStatus {
   reloadDone(): void {
     this.reloading = false;
     this.write();
-    void this.reporter.notifyReady(`${this.pool.table.slots.length} worker(s), generation ${this.generation}`);
+    void this.reporter.notifyReady(`${this.pool.size} worker(s), generation ${this.generation}`);
   }
 
   reloadFailed(message: string): void {
@@ -71,6 +71,7 @@ export class SupervisorStatus {
     this.reporter.record(state, this.generation, (first && this.pool.processes.get(first.id)?.pid) ?? 0, {
       ...(state === 'failed' ? { message: this.failure!.message, at: this.failure!.at } : {}),
       workers: this.workers(),
+      size: activeSlots(table).length,
     });
   }
 
@@ -88,7 +89,7 @@ export class SupervisorStatus {
         if (!p) continue;
         out.push({ index: slot.index, pid: p.pid, generation: p.generation, state, startedAt: p.startedAt, restarts: slot.restarts });
       }
-      if (!slot.current && !slot.pending) out.push({ index: slot.index, pid: 0, generation: 0, state: 'down', startedAt: 0, restarts: slot.restarts });
+      if (!slot.current && !slot.pending && !slot.leaving) out.push({ index: slot.index, pid: 0, generation: 0, state: 'down', startedAt: 0, restarts: slot.restarts });
     }
     for (const spare of this.pool.spares.pids()) {
       out.push({ index: -1, pid: spare.pid, generation: 0, state: spare.parked ? 'standby' : 'booting', startedAt: spare.startedAt, restarts: 0 });

@@ -6,6 +6,9 @@ import { formatBytes, watchMemory, type MemoryWatch } from './memory-limit.js';
 import { realProcess, type ProcessHost } from '../platform/process-host.js';
 import { StatusReporter } from '../reporting/status.js';
 import { SupervisorStatus } from './supervisor-status.js';
+import { checkWorkers, handleScaleSignals } from './scale.js';
+import { petSystemdWatchdog } from '../reporting/systemd-watchdog.js';
+import { checkWatchdog, watchWorkers, type Watchdog } from './watchdog.js';
 import { WorkerPool } from './worker-pool.js';
 
 /*
@@ -44,7 +47,15 @@ export interface SupervisorOptions {
   maxMemory?: number;
   /** How often RSS is sampled, ms. Default 1000. */
   memoryInterval?: number;
+  /** Replace a ready worker whose event loop has not answered a heartbeat for this many ms (at least 1000; watchdog.ts). */
+  watchdog?: number;
   pidFile?: string;
+  /**
+   * With more than one worker, each line a worker writes to stdout or stderr
+   * is named (`[w1 8434] …`, or `grace_worker` / `grace_pid` added to a JSON
+   * line; log-prefix.ts). Default true; false leaves the workers' output as it is.
+   */
+  logPrefix?: boolean;
   logger?: Logger | false;
   /** @internal */
   host?: ProcessHost;
@@ -59,12 +70,14 @@ export class Supervisor {
   private readonly reporter: StatusReporter;
   private readonly readyTimeout: number;
   private readonly stopTimeout: number;
-  private readonly workers: number;
+  private readonly initialWorkers: number;
   private readonly surge: number;
   private sockets: HeldSockets | undefined;
   private pool: WorkerPool | undefined;
   private status: SupervisorStatus | undefined;
   private memory: MemoryWatch | undefined;
+  private watchdog: Watchdog | undefined;
+  private stopPetting: () => void = () => {};
   private stopping = false;
   /** The signal that asked for the reload the table is deciding on (for its log line). */
   private reloadSignal: NodeJS.Signals = 'SIGUSR2';
@@ -79,9 +92,9 @@ export class Supervisor {
     this.reporter = new StatusReporter(this.host, this.logger, { pidFile: options.pidFile, signal: 'SIGUSR2', mainPidMoves: false });
     this.readyTimeout = options.readyTimeout ?? 30_000;
     this.stopTimeout = options.stopTimeout ?? 60_000;
-    this.workers = options.workers ?? 1;
+    this.initialWorkers = checkWorkers('--workers', options.workers ?? 1);
     this.surge = options.surge ?? 1;
-    if (!Number.isInteger(this.workers) || this.workers < 1) throw new GraceError('ERR_GRACE_USAGE', `--workers must be at least 1, got ${this.workers}`);
+    if (options.watchdog !== undefined) checkWatchdog(options.watchdog);
     if (!Number.isInteger(this.surge) || this.surge < 1) throw new GraceError('ERR_GRACE_USAGE', `--surge must be at least 1, got ${this.surge}`);
     const standby = options.standby ?? 0;
     if (!Number.isInteger(standby) || standby < 0 || standby > MAX_STANDBY) {
@@ -91,14 +104,11 @@ export class Supervisor {
 
   /** Runs until a final stop; resolves with the exit status to exit with (the workers'). */
   async run(): Promise<number> {
+    // No socket (no --listen, none from systemd): workers that do not listen, ready when they say so.
     this.sockets = await holdSockets(this.options.listen, this.host, { pidFile: this.options.pidFile });
-    if (this.sockets.fds.length === 0) {
-      this.sockets.close();
-      throw new GraceError('ERR_GRACE_USAGE', 'grace run has nothing to listen on: give --listen SPEC, or start it with systemd socket activation');
-    }
     const done = new Promise<number>((resolve) => (this.finish = resolve));
     const pool = new WorkerPool({
-      workers: this.workers,
+      workers: this.initialWorkers,
       surge: this.surge,
       command: this.options.command,
       sockets: this.sockets,
@@ -108,6 +118,7 @@ export class Supervisor {
       stopTimeout: this.stopTimeout,
       stopDelay: this.options.stopDelay,
       standby: this.options.standby,
+      logPrefix: this.options.logPrefix ?? true,
     });
     this.pool = pool;
     const status = new SupervisorStatus(this.reporter, pool);
@@ -138,18 +149,29 @@ export class Supervisor {
       this.exitOverride = code;
       this.stop('SIGTERM', true);
     });
+    pool.on('scaled', ({ from, to }) => this.logger.info(`scaled from ${from} to ${to} workers`, { event: 'scaled', from, to }));
+    pool.on('scale-refused', ({ why }) => this.logger.warn(`scale refused: ${why}`, { event: 'scale-refused', why }));
     pool.on('exit', () => this.exit());
+    this.removeHandlers.push(...handleScaleSignals(this.host, pool, this.logger));
     for (const signal of ['SIGUSR2', 'SIGHUP'] as const) this.removeHandlers.push(this.host.onSignal(signal, () => this.reload(signal)));
     for (const signal of ['SIGINT', 'SIGTERM'] as const) this.removeHandlers.push(this.host.onSignal(signal, () => this.stop(signal)));
     const count = this.workers === 1 ? '' : ` as ${this.workers} workers`;
-    this.logger.info(`supervisor pid ${this.host.pid} holding ${this.sockets.names.join(', ')}; running${count}: ${this.options.command.join(' ')}`, {
+    const holding = this.sockets.names.length ? `holding ${this.sockets.names.join(', ')}` : 'with no socket (workers that do not listen)';
+    this.logger.info(`supervisor pid ${this.host.pid} ${holding}; running${count}: ${this.options.command.join(' ')}`, {
       event: 'supervisor-started',
       pid: this.host.pid,
       workers: this.workers,
     });
     if (this.options.maxMemory !== undefined) this.watchMemory(this.options.maxMemory);
+    if (this.options.watchdog !== undefined) this.watchHangs(this.options.watchdog);
+    this.stopPetting = petSystemdWatchdog(this.host, this.logger);
     pool.start();
     return done;
+  }
+
+  /** How many workers it keeps: `--workers`, then as scaled. */
+  private get workers(): number {
+    return this.pool?.size ?? this.initialWorkers;
   }
 
   /** A rolling reload: new workers start (`surge` at a time); each old one is retired once a new one is ready. */
@@ -177,6 +199,7 @@ export class Supervisor {
     }
     this.stopping = true;
     this.memory?.stop();
+    this.watchdog?.stop();
     if (!quiet) {
       const pids = this.pool?.serving().map((w) => w.pid) ?? [];
       this.logger.info(`${signal}: stopping ${pids.length ? `pid ${pids.join(', ')}` : '(nothing serves)'}`, { event: 'stopping', signal, pids });
@@ -228,10 +251,30 @@ export class Supervisor {
     });
   }
 
+  private watchHangs(timeout: number): void {
+    const pool = this.pool!;
+    this.watchdog = watchWorkers({
+      timeout,
+      serving: () => pool.serving(),
+      hung: (worker, silentMs) => {
+        if (pool.table.slots[worker.index]?.pending || pool.table.reload) return; // a replacement is on its way
+        this.logger.warn(`${pool.name(worker.index, worker.pid)} has not answered the watchdog for ${silentMs} ms (--watchdog ${timeout}): replacing it`, {
+          event: 'worker-hung',
+          worker: worker.index,
+          pid: worker.pid,
+          silentMs,
+        });
+        pool.hung(worker.index, worker.id);
+      },
+    });
+  }
+
   private exit(): void {
     const status = this.exitOverride ?? this.pool!.exitStatus();
     for (const remove of this.removeHandlers.splice(0)) remove();
     this.memory?.stop();
+    this.watchdog?.stop();
+    this.stopPetting();
     this.sockets?.close();
     this.reporter.stopped();
     this.logger.info(`supervisor pid ${this.host.pid} exiting`, { event: 'supervisor-exit', status });

@@ -4,8 +4,9 @@ import type { HeldSockets } from '../sockets/held-sockets.js';
 import { cannotRun, describeExit, generationEnv, Launch, type ExitStatus } from '../protocol/launcher.js';
 import type { Log } from '../platform/logger.js';
 import type { ProcessHost } from '../platform/process-host.js';
+import { prefixWorkerOutput } from './log-prefix.js';
 import { Spares } from './spares.js';
-import { initialTable, step, type WorkerAction, type WorkerEvent, type WorkerTable } from './worker-table.js';
+import { activeSlots, initialTable, step, type WorkerAction, type WorkerEvent, type WorkerTable } from './worker-table.js';
 
 /*
  * The workers of `grace run`: the processes and timers behind the table in
@@ -27,6 +28,8 @@ export interface PoolOptions {
   stopDelay: number | undefined;
   /** `--standby K`: workers kept booted and parked, taken by the next starts (spares.ts). Default 0. */
   standby?: number;
+  /** With more than one worker, name each line a worker writes (log-prefix.ts); false: `--no-log-prefix`. */
+  logPrefix: boolean;
 }
 
 /** One launched process and what status shows about it. */
@@ -48,6 +51,8 @@ export interface PoolEvents {
   'reload-done': [{ generation: number }];
   'reload-failed': [{ generation: number; index: number; reason: string }];
   'reload-refused': [{ kind: 'stopping' | 'in-progress' | 'starting'; why: string }];
+  scaled: [{ from: number; to: number }];
+  'scale-refused': [{ why: string }];
   /** The first start cannot work at all (command not found: 127, not executable: 126). */
   unrunnable: [{ status: number }];
   /** The table changed (for the pid file). */
@@ -91,8 +96,22 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     for (const { launch } of this.processes.values()) launch.signal(signal);
   }
 
+  /** To `workers` (1…MAX_WORKERS): new slots launch, the highest ones retire. */
+  scale(workers: number): void {
+    this.dispatch({ type: 'scale', workers });
+  }
+
+  /** How many workers it keeps (what `grace scale` changes). */
+  get size(): number {
+    return activeSlots(this.table).length;
+  }
+
   overMemory(index: number, id: number): void {
     this.dispatch({ type: 'over-memory', index, id });
+  }
+
+  hung(index: number, id: number): void {
+    this.dispatch({ type: 'hung', index, id });
   }
 
   /** The ready worker in each slot, for memory sampling and status. */
@@ -102,7 +121,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
 
   /** "app pid 123" with one worker (as grace run always said), "worker 1 pid 123" with more. */
   name(index: number, pid: number | undefined): string {
-    return this.options.workers === 1 ? `app pid ${pid ?? '(none)'}` : `worker ${index} pid ${pid ?? '(none)'}`;
+    return this.size === 1 ? `app pid ${pid ?? '(none)'}` : `worker ${index} pid ${pid ?? '(none)'}`;
   }
 
   private dispatch(event: WorkerEvent): void {
@@ -138,7 +157,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
         this.processes.get(action.id)?.launch.abandon(action.reason);
         return;
       case 'schedule-restart': {
-        const what = this.options.workers === 1 ? 'the app' : `worker ${action.index}`;
+        const what = this.size === 1 ? 'the app' : `worker ${action.index}`;
         logger.info(`restarting ${what} in ${action.delay} ms`, { event: 'worker-backoff', worker: action.index, delay: action.delay });
         clearTimeout(this.restartTimers.get(action.index));
         this.restartTimers.set(action.index, setTimeout(() => this.dispatch({ type: 'restart-due', index: action.index }), action.delay));
@@ -161,6 +180,10 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
         return void this.emit('reload-failed', { generation: action.generation, index: action.index, reason: action.reason });
       case 'refuse-reload':
         return void this.emit('reload-refused', { kind: action.kind, why: action.why });
+      case 'scaled':
+        return void this.emit('scaled', { from: action.from, to: action.to });
+      case 'refuse-scale':
+        return void this.emit('scale-refused', { why: action.why });
       case 'exit':
         for (const timer of this.restartTimers.values()) clearTimeout(timer);
         return void this.emit('exit');
@@ -168,19 +191,16 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
   }
 
   private describe(worker: WorkerProcess): string {
-    return this.options.workers === 1 ? `generation ${worker.generation} (pid ${worker.pid})` : `worker ${worker.index} (pid ${worker.pid}, generation ${worker.generation})`;
+    return this.size === 1 ? `generation ${worker.generation} (pid ${worker.pid})` : `worker ${worker.index} (pid ${worker.pid}, generation ${worker.generation})`;
   }
 
   private launch(index: number, id: number, generation: number, why: string): void {
-    const { host, sockets, logger, workers } = this.options;
-    // Workers share V8's compile cache (Node >= 22.1), as direct-mode generations do.
-    const env = generationEnv(host.env, sockets.names, generation, { kind: 'supervisor', pid: host.pid });
-    // The supervisor is systemd's main process; the app must not claim that.
-    delete env.NOTIFY_SOCKET;
-    env.GRACE_WORKER = String(index);
-    env.GRACE_WORKERS = String(workers);
-    if (this.options.stopDelay !== undefined) env.GRACE_STOP_DELAY = String(this.options.stopDelay);
+    const { sockets, logger } = this.options;
+    const workers = this.size;
+    const env = workerEnv(this.options, index, workers, generation);
     const [file, ...args] = this.options.command;
+    // Decided at launch: after a scale from 1 worker, the first is named from its replacement on.
+    const prefixed = this.options.logPrefix && workers > 1;
     const launch = this.spares.launch({
       file: file!,
       args,
@@ -192,11 +212,13 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
       // a SIGKILL (which we cannot pass on) as the EOF of their ready channel,
       // on which they drain and exit (ready-pipe.ts).
       detached: true,
+      output: prefixed ? 'pipe' : 'inherit',
       readyTimeout: this.options.readyTimeout,
       label: workers === 1 ? `generation ${generation}` : `worker ${index} (generation ${generation})`,
     });
     const worker: WorkerProcess = { index, id, generation, launch, pid: launch.pid ?? 0, startedAt: Date.now(), startedMono: performance.now() };
     this.processes.set(id, worker);
+    if (prefixed) prefixWorkerOutput(launch.child, index, worker.pid, launch.exited);
     logger.debug(`started ${this.describe(worker)} (${why})`, { event: 'worker-started', worker: index, pid: worker.pid, generation, why });
     launch.outcome.then(
       () => {
@@ -265,7 +287,8 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
    */
   exitStatus(): number {
     let status = 0;
-    const { logger, workers } = this.options;
+    const { logger } = this.options;
+    const workers = this.size;
     for (const slot of this.table.slots) {
       const exit: ExitStatus = slot.lastExit ?? { code: 0, signal: null };
       const failedStart = !slot.served || slot.lastExit?.beforeReady === true;
@@ -284,6 +307,21 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     }
     return status;
   }
+}
+
+/** A worker's environment: a generation's (launcher.ts), its slot, the stop delay. */
+function workerEnv(options: PoolOptions, index: number, workers: number, generation: number): NodeJS.ProcessEnv {
+  const { host, sockets, stopDelay } = options;
+  // Workers share V8's compile cache (Node >= 22.1), as direct-mode generations do.
+  const env = generationEnv(host.env, sockets.names, generation, { kind: 'supervisor', pid: host.pid });
+  // The supervisor is systemd's main process (and the one its watchdog watches); the app must not claim that.
+  delete env.NOTIFY_SOCKET;
+  delete env.WATCHDOG_USEC;
+  delete env.WATCHDOG_PID;
+  env.GRACE_WORKER = String(index);
+  env.GRACE_WORKERS = String(workers);
+  if (stopDelay !== undefined) env.GRACE_STOP_DELAY = String(stopDelay);
+  return env;
 }
 
 /** The shell's convention: the exit code, or 128 + the signal's number. */

@@ -17,7 +17,14 @@ import type { ExitStatus } from '../protocol/launcher.js';
  */
 
 /** Why a launch was started in its slot. */
-export type StartReason = 'initial' | 'crash' | 'reload' | 'memory';
+export type StartReason = 'initial' | 'crash' | 'reload' | 'memory' | 'watchdog' | 'scale';
+
+/**
+ * The most workers `grace run` keeps (`--workers`, `--surge`, `grace scale`):
+ * far more than any machine has cores, small enough that a typo (an extra
+ * digit) is refused rather than forking thousands of processes.
+ */
+export const MAX_WORKERS = 1024;
 
 /** One launched process, as the table knows it. */
 export interface WorkerRef {
@@ -48,6 +55,8 @@ export interface Slot {
   lastExit: (ExitStatus & { beforeReady?: boolean }) | undefined;
   /** A worker was ever ready here: a slot that never served makes the stop's status non-zero. */
   served: boolean;
+  /** Scaled away (`grace scale`): its workers drain, and the slot goes once they are gone. */
+  leaving: boolean;
 }
 
 export interface WorkerTable {
@@ -73,6 +82,10 @@ export type WorkerEvent =
   | { type: 'restart-due'; index: number }
   | { type: 'reload' }
   | { type: 'over-memory'; index: number; id: number }
+  /** `--watchdog`: a ready worker's event loop has not answered a heartbeat in time (replaced as over-memory is). */
+  | { type: 'hung'; index: number; id: number }
+  /** `grace scale N`, SIGTTIN (one more), SIGTTOU (one fewer): 1…MAX_WORKERS, checked by the caller. */
+  | { type: 'scale'; workers: number }
   | { type: 'stop' };
 
 export type WorkerAction =
@@ -88,6 +101,8 @@ export type WorkerAction =
   | { do: 'reload-failed'; generation: number; index: number; reason: string }
   /** `starting`: a worker is starting in some slot (after a crash, or for the memory limit). */
   | { do: 'refuse-reload'; kind: 'stopping' | 'in-progress' | 'starting'; why: string }
+  | { do: 'scaled'; from: number; to: number }
+  | { do: 'refuse-scale'; why: string }
   /** A stop: the ready workers drain (retiring ones are draining already). */
   | { do: 'stop-workers'; ids: number[] }
   /** Stopping and no process left. */
@@ -99,18 +114,11 @@ export const MAX_BACKOFF_MS = 10_000;
 export const STABLE_AFTER_MS = 10_000;
 
 export function initialTable(workers: number, surge: number): WorkerTable {
-  const slots = Array.from({ length: workers }, (_, index): Slot => ({
-    index,
-    current: undefined,
-    pending: undefined,
-    retiring: [],
-    waiting: false,
-    restarts: 0,
-    backoff: 0,
-    lastExit: undefined,
-    served: false,
-  }));
-  return { phase: 'starting', slots, surge, generation: 0, lastId: 0, reload: undefined };
+  return { phase: 'starting', slots: Array.from({ length: workers }, (_, index) => newSlot(index)), surge, generation: 0, lastId: 0, reload: undefined };
+}
+
+function newSlot(index: number): Slot {
+  return { index, current: undefined, pending: undefined, retiring: [], waiting: false, restarts: 0, backoff: 0, lastExit: undefined, served: false, leaving: false };
 }
 
 /** The one place the table changes: the next table and what to do, in order. */
@@ -131,7 +139,11 @@ export function step(now: WorkerTable, event: WorkerEvent): { next: WorkerTable;
 
     case 'ready': {
       const s = slot!;
-      if (s.pending?.id !== event.id) break;
+      if (s.pending?.id !== event.id) {
+        // Abandoned in the turn it said ready (a scale down, a reload): too late to kill, so it drains.
+        if (s.retiring.some((r) => r.id === event.id)) actions.push({ do: 'retire', index: s.index, id: event.id });
+        break;
+      }
       const old = s.current;
       s.current = { id: s.pending.id, generation: s.pending.generation };
       s.pending = undefined;
@@ -145,10 +157,7 @@ export function step(now: WorkerTable, event: WorkerEvent): { next: WorkerTable;
         s.retiring.push(old);
         actions.push({ do: 'retire', index: s.index, id: old.id });
       }
-      if (t.phase === 'starting' && t.slots.every((x) => x.current)) {
-        t.phase = 'serving';
-        actions.push({ do: 'announce' });
-      }
+      announceOnce(t, actions);
       advanceReload(t, actions);
       break;
     }
@@ -180,7 +189,7 @@ export function step(now: WorkerTable, event: WorkerEvent): { next: WorkerTable;
       // again after a backoff; a slot with nothing serving starts again, as
       // part of a reload in flight (within the surge) or after a backoff.
       if (!s.current) advanceReload(t, actions);
-      if ((!s.current && !s.pending) || why === 'memory') scheduleRestart(s, false, actions);
+      if ((!s.current && !s.pending) || why === 'memory' || why === 'watchdog') scheduleRestart(s, false, actions);
       break;
     }
 
@@ -202,7 +211,7 @@ export function step(now: WorkerTable, event: WorkerEvent): { next: WorkerTable;
 
     case 'restart-due': {
       const s = slot!;
-      if (!s.waiting) break;
+      if (!s.waiting || s.leaving) break;
       s.waiting = false;
       if (t.phase === 'stopping' || s.pending) break;
       launch(t, s, ++t.generation, 'crash', actions);
@@ -246,12 +255,17 @@ export function step(now: WorkerTable, event: WorkerEvent): { next: WorkerTable;
       break;
     }
 
-    case 'over-memory': {
+    case 'over-memory':
+    case 'hung': {
       const s = slot!;
       if (t.phase === 'stopping' || t.reload || s.pending || s.waiting || s.current?.id !== event.id) break;
-      launch(t, s, ++t.generation, 'memory', actions);
+      launch(t, s, ++t.generation, event.type === 'hung' ? 'watchdog' : 'memory', actions);
       break;
     }
+
+    case 'scale':
+      scale(t, event.workers, actions);
+      break;
 
     case 'stop': {
       if (t.phase === 'stopping') break;
@@ -271,6 +285,8 @@ export function step(now: WorkerTable, event: WorkerEvent): { next: WorkerTable;
     }
   }
 
+  // A slot scaled away goes once its last worker has (the leaving slots are the last ones).
+  while (t.slots.at(-1)?.leaving && isEmpty(t.slots.at(-1)!)) t.slots.pop();
   // Once, in the step where the last process of a stop is gone.
   if (t.phase === 'stopping' && t.slots.every(isEmpty) && !(now.phase === 'stopping' && now.slots.every(isEmpty))) {
     actions.push({ do: 'exit' });
@@ -285,7 +301,7 @@ function isEmpty(s: Slot): boolean {
 function launch(t: WorkerTable, s: Slot, generation: number, why: StartReason, actions: WorkerAction[]): void {
   const id = ++t.lastId;
   s.pending = { id, generation, why };
-  if (why === 'crash' || why === 'memory') s.restarts += 1;
+  if (why === 'crash' || why === 'memory' || why === 'watchdog') s.restarts += 1;
   actions.push({ do: 'launch', index: s.index, id, generation, why });
 }
 
@@ -306,13 +322,14 @@ function advanceReload(t: WorkerTable, actions: WorkerAction[]): void {
   const reload = t.reload;
   if (!reload) return;
   // Slots with nothing serving first: a start there adds a worker, one elsewhere only swaps one.
-  const order = [...t.slots.filter((s) => !s.current), ...t.slots.filter((s) => s.current)];
+  const active = activeSlots(t);
+  const order = [...active.filter((s) => !s.current), ...active.filter((s) => s.current)];
   for (const s of order) {
     if (inFlight(t) >= t.surge) break;
     const behind = (s.current?.generation ?? 0) < reload.generation;
     if (behind && !s.pending && !s.waiting) launch(t, s, reload.generation, 'reload', actions);
   }
-  if (t.slots.every((s) => (s.current?.generation ?? 0) >= reload.generation)) {
+  if (active.every((s) => (s.current?.generation ?? 0) >= reload.generation)) {
     t.reload = undefined;
     actions.push({ do: 'reload-done', generation: reload.generation });
   }
@@ -320,5 +337,62 @@ function advanceReload(t: WorkerTable, actions: WorkerAction[]): void {
 
 /** The generation every serving worker has reached (the oldest code still serving); 0 while a slot has none. */
 export function fleetGeneration(t: WorkerTable): number {
-  return Math.min(...t.slots.map((s) => s.current?.generation ?? 0));
+  return Math.min(...activeSlots(t).map((s) => s.current?.generation ?? 0));
+}
+
+/** The slots kept (not scaled away): 0…N-1. */
+export function activeSlots(t: WorkerTable): Slot[] {
+  return t.slots.filter((s) => !s.leaving);
+}
+
+/** Starting: once every slot kept has a ready worker, the fleet is announced, once. */
+function announceOnce(t: WorkerTable, actions: WorkerAction[]): void {
+  if (t.phase === 'starting' && activeSlots(t).every((s) => s.current)) {
+    t.phase = 'serving';
+    actions.push({ do: 'announce' });
+  }
+}
+
+/**
+ * To `workers` slots: new ones launch at once (the latest code, a generation
+ * of their own); the highest ones above it leave: what serves there is
+ * retired (it drains, killed only at the stop timeout), what starts there is
+ * abandoned (it never accepted), a backoff is cancelled. A slot scaled away
+ * and back before its worker left is taken up again.
+ */
+function scale(t: WorkerTable, workers: number, actions: WorkerAction[]): void {
+  const from = activeSlots(t).length;
+  if (t.phase === 'stopping') {
+    actions.push({ do: 'refuse-scale', why: 'stopping' });
+    return;
+  }
+  if (workers === from) return;
+  for (let index = Math.min(from, workers); index < Math.max(from, workers); index++) {
+    if (workers > from) {
+      const s = t.slots[index] ?? t.slots[t.slots.push(newSlot(index)) - 1]!;
+      s.leaving = false; // a leaving slot has nothing pending (abandoned as it left)
+      launch(t, s, ++t.generation, 'scale', actions);
+      continue;
+    }
+    const s = t.slots[index]!;
+    s.leaving = true;
+    if (s.waiting) {
+      s.waiting = false;
+      actions.push({ do: 'cancel-restart', index });
+    }
+    if (s.pending) {
+      actions.push({ do: 'abandon', index, id: s.pending.id, reason: `worker ${index} was scaled away` });
+      s.retiring.push({ id: s.pending.id, generation: s.pending.generation });
+      s.pending = undefined;
+    }
+    if (s.current) {
+      actions.push({ do: 'retire', index, id: s.current.id });
+      s.retiring.push(s.current);
+      s.current = undefined;
+    }
+  }
+  actions.push({ do: 'scaled', from, to: workers });
+  announceOnce(t, actions);
+  // A reload in flight goes on over the slots kept (and may be done now).
+  advanceReload(t, actions);
 }
