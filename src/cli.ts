@@ -26,7 +26,7 @@ const RELOAD_USAGE = `
 const RUN_USAGE = `
   grace run [--listen SPEC]... [--workers N|max] [--surge K] [--pid-file FILE]
             [--ready-timeout MS] [--stop-timeout MS] [--stop-delay MS] [--max-memory SIZE]
-            -- COMMAND [ARGS...]
+            [--env-file FILE]... -- COMMAND [ARGS...]
       Supervisor mode: hold the listening sockets (SPEC: PORT, HOST:PORT,
       [IPv6]:PORT or a unix socket path; or sockets from systemd socket
       activation) and run COMMAND as the app, in N worker processes (default 1;
@@ -38,7 +38,9 @@ const RUN_USAGE = `
       readiness 503 first (GRACE_STOP_DELAY; not on reloads); --stop-timeout
       then counts from the end of it. A crashed worker is restarted in its slot. --max-memory 512M:
       replace a worker whose RSS is over it (Linux). Exit status 127 (126) at
-      once if COMMAND is not found (not executable). Every MS is a whole
+      once if COMMAND is not found (not executable). --env-file FILE: read at
+      every worker start (first start, reload, crash), its variables under
+      the supervisor's own environment (which wins, as with node's). Every MS is a whole
       number of milliseconds up to 2147483647 (about 24.8 days, Node's
       longest timer); --stop-delay plus --stop-timeout too.
 `;
@@ -132,6 +134,7 @@ async function runSupervisor(args: string[]): Promise<number> {
     workers: { type: 'string' },
     surge: { type: 'string' },
     'max-memory': { type: 'string' },
+    'env-file': { type: 'string', multiple: true },
   });
   const maxMemory = values['max-memory'] === undefined ? undefined : parseBytes('--max-memory', values['max-memory']);
   if (maxMemory !== undefined && !canReadRss()) throw new GraceError('ERR_GRACE_USAGE', '--max-memory needs /proc (Linux) to read a worker\'s RSS');
@@ -148,6 +151,7 @@ async function runSupervisor(args: string[]): Promise<number> {
     surge: count('--surge', values.surge),
     maxMemory,
     pidFile: values['pid-file'],
+    envFiles: values['env-file'],
     readyTimeout: milliseconds('--ready-timeout', values['ready-timeout']),
     stopTimeout,
     stopDelay,

@@ -3,6 +3,7 @@ import type { Duplex, Readable } from 'node:stream';
 import { GraceError } from '../platform/errors.js';
 import { compileCacheEnv } from './compile-cache.js';
 import { childListenEnv, readyFdAfter, type Starter } from '../platform/listen-env.js';
+import { envWithFiles, type EnvFiles } from '../platform/env-file.js';
 
 /*
  * Starting a generation, the same in direct mode and under `grace run`: spawn
@@ -16,7 +17,8 @@ import { childListenEnv, readyFdAfter, type Starter } from '../platform/listen-e
 export interface LaunchSpec {
   file: string;
   args: readonly string[];
-  env: NodeJS.ProcessEnv;
+  /** A function is called at the spawn: what it throws fails the launch as a spawn error would. */
+  env: NodeJS.ProcessEnv | (() => NodeJS.ProcessEnv);
   cwd?: string;
   /** Become fds 3.. in the child; the ready pipe follows them. */
   fds: readonly number[];
@@ -33,11 +35,20 @@ export interface LaunchSpec {
  * `base` without the protocol variables this process inherited, then the
  * sockets' LISTEN_FDS and LISTEN_FDNAMES, GRACE_GENERATION, who starts it
  * (GRACE_PARENT_PID or GRACE_SUPERVISOR_PID) and GRACE_READY_FD, and the
- * compile cache generations share (compile-cache.ts). What only one mode
- * sets (the worker's index, the stop delay) its caller adds.
+ * compile cache generations share (compile-cache.ts). With env files, the
+ * files as they are now, not as they were at our start (env-file.ts). What
+ * only one mode sets (the worker's index, the stop delay) its caller adds.
+ * Throws ERR_GRACE_ENV_FILE when an env file grace reads cannot be read.
  */
-export function generationEnv(base: NodeJS.ProcessEnv, socketNames: string[], generation: number, starter: Omit<Starter, 'readyFd'>): NodeJS.ProcessEnv {
-  return { ...childListenEnv(base, socketNames, generation, starter), ...compileCacheEnv(base) };
+export function generationEnv(
+  base: NodeJS.ProcessEnv,
+  socketNames: string[],
+  generation: number,
+  starter: Omit<Starter, 'readyFd'>,
+  envFiles?: EnvFiles,
+): NodeJS.ProcessEnv {
+  const env = envWithFiles(base, envFiles);
+  return { ...childListenEnv(env, socketNames, generation, starter), ...compileCacheEnv(env) };
 }
 
 /** How a process ended, as node reports it: an exit code, or the signal that killed it. */
@@ -84,7 +95,7 @@ export class Launch {
     let child: ChildProcess;
     try {
       child = spawn(spec.file, [...spec.args], {
-        env: spec.env,
+        env: typeof spec.env === 'function' ? spec.env() : spec.env,
         cwd: spec.cwd,
         stdio: ['inherit', 'inherit', 'inherit', ...spec.fds, 'pipe'],
         detached: spec.detached ?? false,

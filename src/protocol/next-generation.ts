@@ -36,7 +36,7 @@ export function nextGenerationCommand(host: ProcessHost): { file: string; args: 
  */
 export function nextGenerationSpec(host: ProcessHost, handoff: Handoff, generation: number, readyTimeout: number): LaunchSpec {
   const { file, args } = nextGenerationCommand(host);
-  const env = generationEnv(host.env, handoff.names, generation, { kind: 'parent', pid: host.pid });
+  const env = generationEnv(host.env, handoff.names, generation, { kind: 'parent', pid: host.pid }, host.envFiles);
   if (env.NODE_OPTIONS) env.NODE_OPTIONS = stripInspectorFlags(env.NODE_OPTIONS.split(/\s+/)).join(' ');
   const cwd = host.cwd();
   // spawn would report a vanished cwd as "spawn node ENOENT", naming the wrong thing.

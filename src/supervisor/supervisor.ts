@@ -1,3 +1,4 @@
+import { readEnvFiles, type EnvFiles } from '../platform/env-file.js';
 import { GraceError } from '../platform/errors.js';
 import { holdSockets, type HeldSockets } from '../sockets/held-sockets.js';
 import type { ListenSpec } from '../sockets/listen-spec.js';
@@ -43,6 +44,8 @@ export interface SupervisorOptions {
   /** How often RSS is sampled, ms. Default 1000. */
   memoryInterval?: number;
   pidFile?: string;
+  /** `--env-file`: files read at every launch; their values go beneath the supervisor's environment. */
+  envFiles?: string[];
   logger?: Logger | false;
   /** @internal */
   host?: ProcessHost;
@@ -82,6 +85,7 @@ export class Supervisor {
 
   /** Runs until a final stop; resolves with the exit status to exit with (the workers'). */
   async run(): Promise<number> {
+    const envFiles = this.envFiles();
     this.sockets = await holdSockets(this.options.listen, this.host, { pidFile: this.options.pidFile });
     if (this.sockets.fds.length === 0) {
       this.sockets.close();
@@ -98,6 +102,7 @@ export class Supervisor {
       readyTimeout: this.readyTimeout,
       stopTimeout: this.stopTimeout,
       stopDelay: this.options.stopDelay,
+      envFiles,
     });
     this.pool = pool;
     const status = new SupervisorStatus(this.reporter, pool);
@@ -195,6 +200,15 @@ export class Supervisor {
     this.logger.error(`reload failed: ${reason}; ${who}`, { event: 'reload-failed', worker: index, generation });
     const message = this.workers === 1 ? reason : `worker ${index} failed: ${reason}; the reload to generation ${generation} was abandoned`;
     this.status?.reloadFailed(message);
+  }
+
+  /** `--env-file`s, checked once now: a file that cannot be read stops the start, named. */
+  private envFiles(): EnvFiles | undefined {
+    const paths = this.options.envFiles ?? [];
+    if (paths.length === 0) return undefined;
+    const envFiles: EnvFiles = { files: paths.map((path) => ({ path, optional: false })), cwd: this.host.cwd(), taken: {}, childReads: false };
+    readEnvFiles(envFiles.files, envFiles.cwd);
+    return envFiles;
   }
 
   private watchMemory(limit: number): void {

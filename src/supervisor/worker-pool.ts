@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { constants } from 'node:os';
 import type { HeldSockets } from '../sockets/held-sockets.js';
 import { cannotRun, describeExit, generationEnv, Launch, type ExitStatus } from '../protocol/launcher.js';
+import type { EnvFiles } from '../platform/env-file.js';
 import type { Log } from '../platform/logger.js';
 import type { ProcessHost } from '../platform/process-host.js';
 import { initialTable, step, type WorkerAction, type WorkerEvent, type WorkerTable } from './worker-table.js';
@@ -24,6 +25,8 @@ export interface PoolOptions {
   stopTimeout: number;
   /** `--stop-delay`: passed to every worker as GRACE_STOP_DELAY (its `stopDelay` default). */
   stopDelay: number | undefined;
+  /** `--env-file`: read at every launch, beneath the supervisor's environment. */
+  envFiles?: EnvFiles;
 }
 
 /** One launched process and what status shows about it. */
@@ -165,19 +168,13 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
   }
 
   private launch(index: number, id: number, generation: number, why: string): void {
-    const { host, sockets, logger, workers } = this.options;
-    // Workers share V8's compile cache (Node >= 22.1), as direct-mode generations do.
-    const env = generationEnv(host.env, sockets.names, generation, { kind: 'supervisor', pid: host.pid });
-    // The supervisor is systemd's main process; the app must not claim that.
-    delete env.NOTIFY_SOCKET;
-    env.GRACE_WORKER = String(index);
-    env.GRACE_WORKERS = String(workers);
-    if (this.options.stopDelay !== undefined) env.GRACE_STOP_DELAY = String(this.options.stopDelay);
+    const { sockets, logger, workers } = this.options;
     const [file, ...args] = this.options.command;
     const launch = new Launch({
       file: file!,
       args,
-      env,
+      // At the spawn: an env file that cannot be read fails this launch alone.
+      env: () => this.workerEnv(index, generation),
       fds: sockets.fds,
       // Its own process group: a Ctrl-C at the terminal reaches the supervisor,
       // which passes it on once, rather than both (a second signal would force).
@@ -233,6 +230,19 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
       }
       this.dispatch({ type: 'exited', index, id, status, ranMs: performance.now() - worker.startedMono });
     });
+  }
+
+  /** A worker's environment: the protocol's, the env files as they are now, its slot. */
+  private workerEnv(index: number, generation: number): NodeJS.ProcessEnv {
+    const { host, sockets, workers } = this.options;
+    // Workers share V8's compile cache (Node >= 22.1), as direct-mode generations do.
+    const env = generationEnv(host.env, sockets.names, generation, { kind: 'supervisor', pid: host.pid }, this.options.envFiles);
+    // The supervisor is systemd's main process; the app must not claim that.
+    delete env.NOTIFY_SOCKET;
+    env.GRACE_WORKER = String(index);
+    env.GRACE_WORKERS = String(workers);
+    if (this.options.stopDelay !== undefined) env.GRACE_STOP_DELAY = String(this.options.stopDelay);
+    return env;
   }
 
   /**
