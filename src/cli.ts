@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The `grace` command: `grace reload` for deploy scripts, `grace run` for
 // supervisor mode (a stable pid for systemd, Docker and Kubernetes; N
-// workers), `grace status` to see what it runs.
+// workers), `grace stop` to stop and wait, `grace status` to see what it runs.
 import { readFileSync, realpathSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { availableParallelism } from 'node:os';
@@ -12,6 +12,7 @@ import { resolveLogger } from './platform/logger.js';
 import { canReadRss, parseBytes } from './supervisor/memory-limit.js';
 import { nonUtf8Warning } from './platform/non-utf8.js';
 import { reload } from './cli/reload.js';
+import { stop } from './cli/stop.js';
 import { printableJson, printableLines } from './platform/printable.js';
 import { formatStatus, readStatus } from './cli/status-command.js';
 import { Supervisor } from './supervisor/supervisor.js';
@@ -45,13 +46,21 @@ const RUN_USAGE = `
       longest timer); --stop-delay plus --stop-timeout too.
 `;
 
+const STOP_USAGE = `
+  grace stop --pid-file FILE [--timeout MS]
+      Send SIGTERM to the grace process in FILE and wait until it and, under
+      grace run, every worker has exited (default --timeout 90000). Exit 0
+      once all are gone; 1 if some still run at the timeout (naming their pids)
+      or the pid file cannot be trusted.
+`;
+
 const STATUS_USAGE = `
   grace status --pid-file FILE [--json]
       Show what the grace process in FILE runs: under grace run, each worker's
       slot, pid, generation, state, uptime, RSS (Linux) and restarts.
 `;
 
-const USAGE = `usage:${RELOAD_USAGE}${RUN_USAGE}${STATUS_USAGE}
+const USAGE = `usage:${RELOAD_USAGE}${RUN_USAGE}${STOP_USAGE}${STATUS_USAGE}
   grace --help, grace COMMAND --help
   grace --version
 `;
@@ -59,6 +68,7 @@ const USAGE = `usage:${RELOAD_USAGE}${RUN_USAGE}${STATUS_USAGE}
 const COMMANDS: Record<string, { usage: string; run: (args: string[]) => Promise<number> }> = {
   reload: { usage: `usage:${RELOAD_USAGE}`, run: runReload },
   run: { usage: `usage:${RUN_USAGE}`, run: runSupervisor },
+  stop: { usage: `usage:${STOP_USAGE}`, run: runStop },
   status: { usage: `usage:${STATUS_USAGE}`, run: runStatus },
 };
 
@@ -119,6 +129,16 @@ async function runReload(args: string[]): Promise<number> {
   } else {
     process.stdout.write(`reloaded: old pid ${result.oldPid}, new pid ${result.newPid} (generation ${result.generation})\n`);
   }
+  return 0;
+}
+
+async function runStop(args: string[]): Promise<number> {
+  const { values } = parseFlags(args, { 'pid-file': { type: 'string' }, timeout: { type: 'string' } });
+  const pidFile = values['pid-file'];
+  if (!pidFile) throw new GraceError('ERR_GRACE_USAGE', 'grace stop needs --pid-file FILE');
+  const result = await stop({ pidFile, timeout: milliseconds('--timeout', values.timeout) });
+  const workers = result.workers.length ? ` and its workers ${result.workers.join(', ')}` : '';
+  process.stdout.write(`stopped: pid ${result.pid}${workers} exited within ${result.elapsedMs} ms\n`);
   return 0;
 }
 
