@@ -27,3 +27,20 @@ test('address in use by a process that set its title (PM2): the title is shown w
   assert.equal(result.code, 1, result.stderr);
   assert.equal(result.stderr, `grace: listen EADDRINUSE: 127.0.0.1:${port} is already in use by pid ${holder.pid} (${JSON.stringify(title)})\n`);
 });
+
+test('{ port: process.env.PORT } with PORT unset: refused naming the undefined port and its likely cause, not a random port', { timeout: 30_000 }, async () => {
+  const script = new URL('./fixtures/port-from-env.ts', import.meta.url).pathname;
+  const env = { ...process.env };
+  delete env.PORT;
+  const result = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+    execFile(node, ['--import', 'tsx', script], { env, timeout: 20_000 }, (err, stdout, stderr) => resolve({ code: err ? (err.code as number) : 0, stdout, stderr }));
+  });
+  assert.equal(result.code, 1);
+  assert.equal(result.stdout, '');
+  assert.ok(
+    result.stderr.includes(
+      'invalid listen spec { port: undefined, host: "127.0.0.1" }: the port is undefined, as { port: process.env.PORT } gives when PORT is not set; set it, or give a default (e.g. process.env.PORT ?? 8080)',
+    ),
+    result.stderr,
+  );
+});
