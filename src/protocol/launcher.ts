@@ -22,6 +22,12 @@ export interface LaunchSpec {
   cwd?: string;
   /** Become fds 3.. in the child; the ready pipe follows them. */
   fds: readonly number[];
+  /**
+   * `pipe`: its stderr comes to us (`Launch.stderr`) rather than going where
+   * ours goes; its exit is reported once the pipe is read to its end (or
+   * 250 ms after the exit, when a subprocess of it holds the pipe open).
+   */
+  stderr?: 'inherit' | 'pipe';
   /** Its own process group (the supervisor forwards terminal signals itself). */
   detached?: boolean;
   /** How long it may take to say "ready" before it is killed. */
@@ -97,7 +103,7 @@ export class Launch {
       child = spawn(spec.file, [...spec.args], {
         env: typeof spec.env === 'function' ? spec.env() : spec.env,
         cwd: spec.cwd,
-        stdio: ['inherit', 'inherit', 'inherit', ...spec.fds, 'pipe'],
+        stdio: ['inherit', 'inherit', spec.stderr ?? 'inherit', ...spec.fds, 'pipe'],
         detached: spec.detached ?? false,
       });
     } catch (cause) {
@@ -105,7 +111,11 @@ export class Launch {
       return;
     }
     this.child = child;
-    child.once('exit', (code, signal) => this.on({ type: 'exit', status: { code, signal } }));
+    child.once('exit', (code, signal) => {
+      const exit = () => this.on({ type: 'exit', status: { code, signal } });
+      if (child.stderr) void outputRead(child.stderr).then(exit);
+      else exit();
+    });
     child.once('error', (cause: NodeJS.ErrnoException) => {
       // A child that never spawned emits no 'exit'.
       if (child.pid === undefined) return this.notStarted(cause);
@@ -126,6 +136,11 @@ export class Launch {
 
   get pid(): number | undefined {
     return this.child?.pid;
+  }
+
+  /** Its stderr, when the spec asked for a pipe. */
+  get stderr(): Readable | undefined {
+    return this.child?.stderr ?? undefined;
   }
 
   /** Stops waiting for it: kills it, and `outcome` rejects with `reason` once it is reaped. */
@@ -206,6 +221,20 @@ export class Launch {
     this.markExited(status);
     this.settle.reject(this.failure!);
   }
+}
+
+/** Once a piped stderr is read to its end, or 250 ms (a subprocess may hold it open). */
+function outputRead(stream: Readable): Promise<void> {
+  if (stream.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, 250);
+    stream.once('close', done);
+    function done() {
+      clearTimeout(timer);
+      stream.removeListener('close', done);
+      resolve();
+    }
+  });
 }
 
 /**

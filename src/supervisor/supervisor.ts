@@ -108,6 +108,7 @@ export class Supervisor {
     const status = new SupervisorStatus(this.reporter, pool);
     this.status = status;
     pool.on('change', () => status.changed());
+    pool.on('worker-failed', (failure) => status.workerFailed(failure));
     pool.on('announce', () => {
       if (this.workers > 1) this.logger.info(`all ${this.workers} workers are ready`, { event: 'workers-ready', workers: this.workers });
       void status.ready();

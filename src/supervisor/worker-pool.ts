@@ -5,6 +5,8 @@ import { cannotRun, describeExit, generationEnv, Launch, type ExitStatus } from 
 import type { EnvFiles } from '../platform/env-file.js';
 import type { Log } from '../platform/logger.js';
 import type { ProcessHost } from '../platform/process-host.js';
+import type { WorkerFailure } from '../reporting/pid-file.js';
+import { SlotStderr, type WorkerStderr } from './worker-stderr.js';
 import { initialTable, step, type WorkerAction, type WorkerEvent, type WorkerTable } from './worker-table.js';
 
 /*
@@ -50,6 +52,8 @@ export interface PoolEvents {
   'reload-refused': [{ kind: 'stopping' | 'in-progress' | 'starting'; why: string }];
   /** The first start cannot work at all (command not found: 127, not executable: 126). */
   unrunnable: [{ status: number }];
+  /** A worker failed to start (not abandoned) or crashed while serving: why, and its last lines of stderr. */
+  'worker-failed': [Omit<WorkerFailure, 'at'>];
   /** The table changed (for the pid file). */
   change: [];
   /** Stopping, and every process is gone. */
@@ -62,6 +66,8 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
   private readonly restartTimers = new Map<number, NodeJS.Timeout>();
   private stopSignal: NodeJS.Signals = 'SIGTERM';
   private everReady = false;
+  /** Each slot's stderr across its launches (worker-stderr.ts). */
+  private readonly stderr: SlotStderr[] = [];
 
   constructor(private readonly options: PoolOptions) {
     super();
@@ -174,7 +180,8 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
       file: file!,
       args,
       // At the spawn: an env file that cannot be read fails this launch alone.
-      env: () => this.workerEnv(index, generation),
+      env: () => workerEnv(this.options, index, generation),
+      stderr: 'pipe',
       fds: sockets.fds,
       // Its own process group: a Ctrl-C at the terminal reaches the supervisor,
       // which passes it on once, rather than both (a second signal would force).
@@ -185,12 +192,14 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
       readyTimeout: this.options.readyTimeout,
       label: workers === 1 ? `generation ${generation}` : `worker ${index} (generation ${generation})`,
     });
+    const stderr = (this.stderr[index] ??= new SlotStderr((text) => process.stderr.write(text))).attach(launch.stderr);
     const worker: WorkerProcess = { index, id, generation, launch, pid: launch.pid ?? 0, startedAt: Date.now(), startedMono: performance.now() };
     this.processes.set(id, worker);
     logger.debug(`started ${this.describe(worker)} (${why})`, { event: 'worker-started', worker: index, pid: worker.pid, generation, why });
     launch.outcome.then(
       () => {
         this.everReady = true;
+        stderr.ready();
         logger.info(`${workers === 1 ? `generation ${generation} (pid ${worker.pid})` : this.describe(worker)} is ready`, {
           event: 'worker-ready',
           worker: index,
@@ -205,7 +214,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
         if (this.table.phase === 'stopping' || replaced) {
           logger.debug(err.message, { event: 'worker-abandoned', worker: index, pid: worker.pid, generation });
         } else {
-          logger.error(err.message, { event: 'worker-failed', worker: index, pid: worker.pid, generation, err });
+          this.failed(worker, err, stderr);
         }
         if (!this.everReady && why === 'initial') this.exitIfUnrunnable(launch);
         this.dispatch({ type: 'failed', index, id, reason: err.message, status: launch.exitStatus });
@@ -225,6 +234,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
           code: status.code,
           signal: status.signal,
         });
+        this.emit('worker-failed', { worker: index, pid: worker.pid, message: `${this.name(index, worker.pid)} exited with ${describeExit(status)} while serving`, stderr: stderr.tail.lines() });
       } else {
         logger.debug(`${this.describe(worker)} exited with ${describeExit(status)}`, { event: 'worker-exited', worker: index, pid: worker.pid, code: status.code, signal: status.signal });
       }
@@ -232,17 +242,13 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     });
   }
 
-  /** A worker's environment: the protocol's, the env files as they are now, its slot. */
-  private workerEnv(index: number, generation: number): NodeJS.ProcessEnv {
-    const { host, sockets, workers } = this.options;
-    // Workers share V8's compile cache (Node >= 22.1), as direct-mode generations do.
-    const env = generationEnv(host.env, sockets.names, generation, { kind: 'supervisor', pid: host.pid }, this.options.envFiles);
-    // The supervisor is systemd's main process; the app must not claim that.
-    delete env.NOTIFY_SOCKET;
-    env.GRACE_WORKER = String(index);
-    env.GRACE_WORKERS = String(workers);
-    if (this.options.stopDelay !== undefined) env.GRACE_STOP_DELAY = String(this.options.stopDelay);
-    return env;
+  /** A start failed: logged once with its output (held output of an identical failure is not shown again), and reported. */
+  private failed(worker: WorkerProcess, err: Error, stderr: WorkerStderr): void {
+    const { message } = err;
+    const { repeated } = stderr.failed();
+    const again = repeated ? `; the same error output as the last failure (not shown again: ${repeated} more time${repeated > 1 ? 's' : ''})` : '';
+    this.options.logger.error(`${message}${again}`, { event: 'worker-failed', worker: worker.index, pid: worker.pid, generation: worker.generation, err, repeated });
+    this.emit('worker-failed', { worker: worker.index, pid: worker.pid, message, stderr: stderr.tail.lines() });
   }
 
   /**
@@ -287,6 +293,19 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     }
     return status;
   }
+}
+
+/** A worker's environment: the protocol's, the env files as they are now, its slot. */
+function workerEnv(options: PoolOptions, index: number, generation: number): NodeJS.ProcessEnv {
+  const { host, sockets, workers } = options;
+  // Workers share V8's compile cache (Node >= 22.1), as direct-mode generations do.
+  const env = generationEnv(host.env, sockets.names, generation, { kind: 'supervisor', pid: host.pid }, options.envFiles);
+  // The supervisor is systemd's main process; the app must not claim that.
+  delete env.NOTIFY_SOCKET;
+  env.GRACE_WORKER = String(index);
+  env.GRACE_WORKERS = String(workers);
+  if (options.stopDelay !== undefined) env.GRACE_STOP_DELAY = String(options.stopDelay);
+  return env;
 }
 
 /** The shell's convention: the exit code, or 128 + the signal's number. */
