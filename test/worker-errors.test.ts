@@ -3,8 +3,9 @@ import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { CLI, startFixture, tempDir, waitForExit, waitUntil } from './helpers.ts';
+import { CLI, startFixture, tempDir, waitForExit } from './helpers.ts';
 import { readPidFile } from '../src/reporting/pid-file.ts';
+import { StderrTail, TAIL_BYTES } from '../src/supervisor/worker-stderr.ts';
 
 // Why a worker failed, where the operator looks: `grace reload` and `grace
 // status` carry the app's own error text (its last lines of stderr), and a
@@ -62,5 +63,14 @@ test('a crash loop at first start: the pid file says why, and the same stack is 
   assert.match(status.stdout, /\n {2}\| Error: the same boom every time\n/);
   process.kill(app.proc.pid!, 'SIGTERM');
   await waitForExit(app.proc.pid!);
-  await waitUntil(() => true);
+});
+
+test('the stderr kept for a report is bounded: the last 20 lines, in at most 4 KiB', () => {
+  const tail = new StderrTail();
+  for (let i = 1; i <= 30; i++) tail.push(`line ${i}\n`);
+  assert.deepEqual(tail.lines(), Array.from({ length: 20 }, (_, i) => `line ${i + 11}`));
+  tail.push(`${'x'.repeat(10_000)}end\n`);
+  const [long] = tail.lines();
+  assert.equal(tail.lines().length, 1);
+  assert.ok(long!.startsWith('…') && long!.endsWith('xend') && long!.length <= TAIL_BYTES + 1, `${long!.length}`);
 });

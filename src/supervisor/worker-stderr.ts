@@ -75,7 +75,8 @@ export class WorkerStderr {
   readonly tail = new StderrTail();
   private held: string[] | undefined;
   private heldBytes = 0;
-  private all = '';
+  /** What it wrote while starting (bounded), to compare with the last failure's. */
+  private all: string | undefined = '';
 
   constructor(
     stream: Readable | null | undefined,
@@ -91,6 +92,7 @@ export class WorkerStderr {
 
   /** Ready: what was held is shown, and the slot's loop is over. */
   ready(): void {
+    this.all = undefined; // only a failed start is compared
     this.release();
     this.slot.recovered();
   }
@@ -100,7 +102,7 @@ export class WorkerStderr {
    * as the last failure's. Returns how many times in a row it was the same.
    */
   failed(): { repeated: number } {
-    const { same, times } = this.slot.failedWith(this.all);
+    const { same, times } = this.slot.failedWith(this.all ?? '');
     if (same && this.held) {
       this.held = undefined; // not shown again
       return { repeated: times - 1 };
@@ -111,7 +113,7 @@ export class WorkerStderr {
 
   private data(chunk: string): void {
     this.tail.push(chunk);
-    if (this.all.length <= MAX_HELD) this.all += chunk;
+    if (this.all !== undefined && this.all.length <= MAX_HELD) this.all += chunk;
     if (!this.held) return this.write(chunk);
     this.held.push(chunk);
     this.heldBytes += chunk.length;
