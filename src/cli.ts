@@ -22,6 +22,7 @@ const RELOAD_USAGE = `
       Send SIGUSR2 to the grace process in FILE and wait until a new generation
       serves and the old one has exited. Exit 0 on success, 1 (saying why) if
       the new generation failed or timed out; the old one then still serves.
+      Under grace run, a failed worker's last lines of stderr are printed too.
 `;
 
 const RUN_USAGE = `
@@ -38,12 +39,13 @@ const RUN_USAGE = `
       exited 0. --stop-delay MS: on a stop, workers serve MS longer with
       readiness 503 first (GRACE_STOP_DELAY; not on reloads); --stop-timeout
       then counts from the end of it. A crashed worker is restarted in its slot. --max-memory 512M:
-      replace a worker whose RSS is over it (Linux). Exit status 127 (126) at
-      once if COMMAND is not found (not executable). --env-file FILE: read at
-      every worker start (first start, reload, crash), its variables under
-      the supervisor's own environment (which wins, as with node's). Every MS is a whole
-      number of milliseconds up to 2147483647 (about 24.8 days, Node's
-      longest timer); --stop-delay plus --stop-timeout too.
+      replace a worker whose RSS is over it (Linux). --env-file FILE: read
+      at every worker start (first start, reload, crash replacement), its
+      variables beneath the supervisor's own environment (which wins, as
+      with node --env-file). Exit status 127 (126) at once if COMMAND is not
+      found (not executable). Every MS is a whole number of milliseconds up
+      to 2147483647 (about 24.8 days, Node's longest timer); --stop-delay
+      plus --stop-timeout too.
 `;
 
 const STOP_USAGE = `
@@ -57,7 +59,8 @@ const STOP_USAGE = `
 const STATUS_USAGE = `
   grace status --pid-file FILE [--json]
       Show what the grace process in FILE runs: under grace run, each worker's
-      slot, pid, generation, state, uptime, RSS (Linux) and restarts.
+      slot, pid, generation, state, uptime, RSS (Linux) and restarts, and the
+      last worker that failed or crashed, with its last lines of stderr.
 `;
 
 const USAGE = `usage:${RELOAD_USAGE}${RUN_USAGE}${STOP_USAGE}${STATUS_USAGE}
