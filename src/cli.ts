@@ -22,7 +22,7 @@ const RELOAD_USAGE = `
       Send SIGUSR2 to the grace process in FILE and wait until a new generation
       serves and the old one has exited. Exit 0 on success, 1 (saying why) if
       the new generation failed or timed out; the old one then still serves.
-      Under grace run, a failed worker's last lines of stderr are printed too.
+      Under a supervisor, a failed worker's last lines of stderr follow.
 `;
 
 const RUN_USAGE = `
