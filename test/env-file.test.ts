@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -37,6 +37,27 @@ test('direct mode: node --env-file: a restart sees the file as it is now; the re
   process.kill(second.pid, 'SIGUSR2');
   const third = await nextReady(app, [first.pid, second.pid]);
   assert.deepEqual(third.env, { GREETING: 'three', REAL: 'real', GONE: null, ADDED: null });
+  process.kill(third.pid, 'SIGTERM');
+  await waitForExit(third.pid);
+});
+
+// Node >= 20.19 / 22.9.
+const noIfExists = spawnSync(node, ['--env-file-if-exists=/nonexistent/.env', '-e', '0']).status !== 0 && 'this node has no --env-file-if-exists';
+
+test('direct mode: node --env-file-if-exists: a file created after the start reaches the next generation', { timeout: 60_000, skip: noIfExists }, async (t) => {
+  const dir = tempDir(t);
+  const envFile = join(dir, '.env');
+  const app = startFixture(t, {}, PROBE, { file: node, args: [`--env-file-if-exists=${envFile}`, '--import', 'tsx', ENV_APP] });
+  const first = await app.ready();
+  assert.deepEqual(first.env, { GREETING: null, REAL: 'real', GONE: null, ADDED: null });
+  writeFileSync(envFile, 'GREETING=hello\nREAL=file\n');
+  process.kill(first.pid, 'SIGUSR2');
+  const second = await nextReady(app, [first.pid]);
+  assert.deepEqual(second.env, { GREETING: 'hello', REAL: 'real', GONE: null, ADDED: null });
+  rmSync(envFile);
+  process.kill(second.pid, 'SIGUSR2');
+  const third = await nextReady(app, [first.pid, second.pid]);
+  assert.deepEqual(third.env, { GREETING: null, REAL: 'real', GONE: null, ADDED: null });
   process.kill(third.pid, 'SIGTERM');
   await waitForExit(third.pid);
 });
