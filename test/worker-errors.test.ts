@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { CLI, startFixture, tempDir, waitForExit } from './helpers.ts';
 import { readPidFile } from '../src/reporting/pid-file.ts';
-import { StderrTail, TAIL_BYTES } from '../src/supervisor/worker-stderr.ts';
+import { SlotStderr, StderrTail, TAIL_BYTES } from '../src/supervisor/worker-stderr.ts';
 
 // Why a worker failed, where the operator looks: `grace reload` and `grace
 // status` carry the app's own error text (its last lines of stderr), and a
@@ -73,4 +73,12 @@ test('the stderr kept for a report is bounded: the last 20 lines, in at most 4 K
   const [long] = tail.lines();
   assert.equal(tail.lines().length, 1);
   assert.ok(long!.startsWith('…') && long!.endsWith('xend') && long!.length <= TAIL_BYTES + 1, `${long!.length}`);
+});
+
+test('failures with no output are not counted as the same error', () => {
+  const shown: string[] = [];
+  const slot = new SlotStderr((text) => shown.push(text));
+  assert.deepEqual(slot.attach(undefined).failed(), { repeated: 0 });
+  assert.deepEqual(slot.attach(undefined).failed(), { repeated: 0 });
+  assert.deepEqual(shown, []);
 });

@@ -57,7 +57,8 @@ export class SlotStderr {
 
   /** A start failed with `output`: whether it was the same as the last failure's, and how many times in a row now. */
   failedWith(output: string): { same: boolean; times: number } {
-    const same = output === this.lastFailure;
+    // No output is nothing to repeat (an env file that could not be read, a kill).
+    const same = output !== '' && output === this.lastFailure;
     this.repeats = same ? this.repeats + 1 : 1;
     this.lastFailure = output;
     return { same, times: this.repeats };
