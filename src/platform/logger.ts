@@ -44,13 +44,26 @@ export const stderrLogger: Logger = {
   error: (message) => write(`grace: error: ${message}\n`),
 };
 
-// A closed stderr (EPIPE: the terminal or log collector went away) must not
-// stop a restart or a drain half-way.
+// A closed stderr (EPIPE: the terminal, the log collector or `grace run`
+// went away) must not stop a restart or a drain half-way. A pipe reports a
+// failed write as an 'error' event after write() returned: with no listener
+// it would be an uncaught exception. So, as node's console does, one listens
+// while grace's writes are in flight (an app's own listener is left alone).
+let inFlight = 0;
+const ignore = () => {};
+
 function write(line: string): void {
+  const stream = process.stderr;
+  if (stream.destroyed) return; // closed for good: nowhere to log to
+  if (inFlight++ === 0) stream.on('error', ignore);
+  const settled = () =>
+    setImmediate(() => {
+      if (--inFlight === 0) stream.removeListener('error', ignore);
+    });
   try {
-    process.stderr.write(line);
+    stream.write(line, settled);
   } catch {
-    // nowhere to log to
+    settled();
   }
 }
 
