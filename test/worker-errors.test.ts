@@ -82,3 +82,17 @@ test('failures with no output are not counted as the same error', () => {
   assert.deepEqual(slot.attach(undefined).failed(), { repeated: 0 });
   assert.deepEqual(shown, []);
 });
+
+test('grace run whose stderr is closed (its log collector went away) keeps running: a reload still works', { timeout: 60_000 }, async (t) => {
+  const run = ['--import', 'tsx', CLI, 'run', '--listen', '127.0.0.1:0', '--', node, '--import', 'tsx', ENV_APP];
+  const app = startFixture(t, {}, { CRASH_WITH: undefined }, { file: node, args: run });
+  const first = await app.ready();
+  app.proc.stderr!.destroy(); // the reading end: every later write to the supervisor's stderr fails (EPIPE)
+  process.kill(app.proc.pid!, 'SIGUSR2'); // the supervisor and both workers log to it
+  const second = await app.waitFor((e) => e.event === 'ready' && e.pid !== first.pid);
+  await waitForExit(first.pid);
+  process.kill(app.proc.pid!, 'SIGUSR2');
+  await app.waitFor((e) => e.event === 'ready' && e.pid !== first.pid && e.pid !== second.pid);
+  process.kill(app.proc.pid!, 'SIGTERM');
+  await waitForExit(app.proc.pid!);
+});

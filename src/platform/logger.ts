@@ -38,21 +38,22 @@ type Level = 'debug' | 'info' | 'warn' | 'error';
 
 /** One line per event on stderr, prefixed so it reads well beside app logs. */
 export const stderrLogger: Logger = {
-  debug: (message) => write(`grace: debug: ${message}\n`),
-  info: (message) => write(`grace: ${message}\n`),
-  warn: (message) => write(`grace: warning: ${message}\n`),
-  error: (message) => write(`grace: error: ${message}\n`),
+  debug: (message) => writeStderr(`grace: debug: ${message}\n`),
+  info: (message) => writeStderr(`grace: ${message}\n`),
+  warn: (message) => writeStderr(`grace: warning: ${message}\n`),
+  error: (message) => writeStderr(`grace: error: ${message}\n`),
 };
 
 // A closed stderr (EPIPE: the terminal, the log collector or `grace run`
 // went away) must not stop a restart or a drain half-way. A pipe reports a
 // failed write as an 'error' event after write() returned: with no listener
 // it would be an uncaught exception. So, as node's console does, one listens
-// while grace's writes are in flight (an app's own listener is left alone).
+// while grace's writes are in flight (an app's own listeners still hear it).
 let inFlight = 0;
 const ignore = () => {};
 
-function write(line: string): void {
+/** Writes to stderr; a closed stderr loses the text, never the process (grace run passes workers' output through it too). */
+export function writeStderr(line: string): void {
   const stream = process.stderr;
   if (stream.destroyed) return; // closed for good: nowhere to log to
   if (inFlight++ === 0) stream.on('error', ignore);

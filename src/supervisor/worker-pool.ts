@@ -3,7 +3,7 @@ import { constants } from 'node:os';
 import type { HeldSockets } from '../sockets/held-sockets.js';
 import { cannotRun, describeExit, generationEnv, Launch, type ExitStatus } from '../protocol/launcher.js';
 import type { EnvFiles } from '../platform/env-file.js';
-import type { Log } from '../platform/logger.js';
+import { writeStderr, type Log } from '../platform/logger.js';
 import type { ProcessHost } from '../platform/process-host.js';
 import type { WorkerFailure } from '../reporting/pid-file.js';
 import { SlotStderr, type WorkerStderr } from './worker-stderr.js';
@@ -192,7 +192,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
       readyTimeout: this.options.readyTimeout,
       label: workers === 1 ? `generation ${generation}` : `worker ${index} (generation ${generation})`,
     });
-    const stderr = (this.stderr[index] ??= new SlotStderr((text) => process.stderr.write(text))).attach(launch.stderr);
+    const stderr = (this.stderr[index] ??= new SlotStderr(writeStderr)).attach(launch.stderr);
     const worker: WorkerProcess = { index, id, generation, launch, pid: launch.pid ?? 0, startedAt: Date.now(), startedMono: performance.now() };
     this.processes.set(id, worker);
     logger.debug(`started ${this.describe(worker)} (${why})`, { event: 'worker-started', worker: index, pid: worker.pid, generation, why });
