@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The `grace` command: `grace reload` for deploy scripts, `grace run` for
 // supervisor mode (a stable pid for systemd, Docker and Kubernetes; N
-// workers), `grace status` to see what it runs.
+// workers), `grace stop` to stop and wait, `grace status` to see what it runs.
 import { readFileSync, realpathSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { availableParallelism } from 'node:os';
@@ -12,7 +12,8 @@ import { resolveLogger } from './platform/logger.js';
 import { canReadRss, parseBytes } from './supervisor/memory-limit.js';
 import { nonUtf8Warning } from './platform/non-utf8.js';
 import { reload } from './cli/reload.js';
-import { scale } from './cli/scale.js';
+import { scale } from './cli/scale-command.js';
+import { stop } from './cli/stop.js';
 import { printableJson, printableLines } from './platform/printable.js';
 import { formatStatus, readStatus } from './cli/status-command.js';
 import { MAX_STANDBY, Supervisor } from './supervisor/supervisor.js';
@@ -23,12 +24,13 @@ const RELOAD_USAGE = `
       Send SIGUSR2 to the grace process in FILE and wait until a new generation
       serves and the old one has exited. Exit 0 on success, 1 (saying why) if
       the new generation failed or timed out; the old one then still serves.
+      Under a supervisor, a failed worker's last lines of stderr follow.
 `;
 
 const RUN_USAGE = `
   grace run [--listen SPEC]... [--workers N|max] [--surge K] [--standby K] [--pid-file FILE]
             [--ready-timeout MS] [--stop-timeout MS] [--stop-delay MS] [--max-memory SIZE]
-            [--watchdog MS] [--no-log-prefix] -- COMMAND [ARGS...]
+            [--watchdog MS] [--no-log-prefix] [--env-file FILE]... -- COMMAND [ARGS...]
       Supervisor mode: hold the listening sockets (SPEC: PORT, HOST:PORT,
       [IPv6]:PORT or a unix socket path; or sockets from systemd socket
       activation) and run COMMAND as the app, in N worker processes (default 1;
@@ -44,7 +46,10 @@ const RUN_USAGE = `
       then counts from the end of it. A crashed worker is restarted in its slot. --max-memory 512M:
       replace a worker whose RSS is over it (Linux). --standby K: keep K
       workers booted and parked before any of the app runs; reloads and crash
-      replacements take them first (docs/standby.md). Exit status 127 (126) at
+      replacements take them first (docs/standby.md). --env-file FILE: read
+      at every worker start (first start, reload, crash replacement), its
+      variables beneath the supervisor's own environment (which wins, as
+      with node --env-file). Exit status 127 (126) at
       once if COMMAND is not found (not executable). Every MS is a whole
       number of milliseconds up to 2147483647 (about 24.8 days, Node's
       longest timer); --stop-delay plus --stop-timeout too. With N > 1, each
@@ -56,10 +61,19 @@ const RUN_USAGE = `
       WatchdogSec=, grace run sends WATCHDOG=1 at half the interval.
 `;
 
+const STOP_USAGE = `
+  grace stop --pid-file FILE [--timeout MS]
+      Send SIGTERM to the grace process in FILE and wait until it and, under
+      grace run, every worker has exited (default --timeout 90000). Exit 0
+      once all are gone; 1 if some still run at the timeout (naming their pids)
+      or the pid file cannot be trusted.
+`;
+
 const STATUS_USAGE = `
   grace status --pid-file FILE [--json]
       Show what the grace process in FILE runs: under grace run, each worker's
-      slot, pid, generation, state, uptime, RSS (Linux) and restarts.
+      slot, pid, generation, state, uptime, RSS (Linux) and restarts, and the
+      last worker that failed or crashed, with its last lines of stderr.
 `;
 
 const SCALE_USAGE = `
@@ -70,7 +84,7 @@ const SCALE_USAGE = `
       serve and the others have exited; 1 (saying why) on a timeout.
 `;
 
-const USAGE = `usage:${RELOAD_USAGE}${RUN_USAGE}${STATUS_USAGE}${SCALE_USAGE}
+const USAGE = `usage:${RELOAD_USAGE}${RUN_USAGE}${STOP_USAGE}${STATUS_USAGE}${SCALE_USAGE}
   grace --help, grace COMMAND --help
   grace --version
 `;
@@ -78,6 +92,7 @@ const USAGE = `usage:${RELOAD_USAGE}${RUN_USAGE}${STATUS_USAGE}${SCALE_USAGE}
 const COMMANDS: Record<string, { usage: string; run: (args: string[]) => Promise<number> }> = {
   reload: { usage: `usage:${RELOAD_USAGE}`, run: runReload },
   run: { usage: `usage:${RUN_USAGE}`, run: runSupervisor },
+  stop: { usage: `usage:${STOP_USAGE}`, run: runStop },
   status: { usage: `usage:${STATUS_USAGE}`, run: runStatus },
   scale: { usage: `usage:${SCALE_USAGE}`, run: runScale },
 };
@@ -142,6 +157,16 @@ async function runReload(args: string[]): Promise<number> {
   return 0;
 }
 
+async function runStop(args: string[]): Promise<number> {
+  const { values } = parseFlags(args, { 'pid-file': { type: 'string' }, timeout: { type: 'string' } });
+  const pidFile = values['pid-file'];
+  if (!pidFile) throw new GraceError('ERR_GRACE_USAGE', 'grace stop needs --pid-file FILE');
+  const result = await stop({ pidFile, timeout: milliseconds('--timeout', values.timeout) });
+  const workers = result.workers.length ? ` and its workers ${result.workers.join(', ')}` : '';
+  process.stdout.write(`stopped: pid ${result.pid}${workers} exited within ${result.elapsedMs} ms\n`);
+  return 0;
+}
+
 async function runSupervisor(args: string[]): Promise<number> {
   const split = args.indexOf('--');
   if (split < 0) throw new GraceError('ERR_GRACE_USAGE', 'grace run needs -- before the app command');
@@ -157,6 +182,7 @@ async function runSupervisor(args: string[]): Promise<number> {
     'max-memory': { type: 'string' },
     'no-log-prefix': { type: 'boolean' },
     watchdog: { type: 'string' },
+    'env-file': { type: 'string', multiple: true },
   });
   const maxMemory = values['max-memory'] === undefined ? undefined : parseBytes('--max-memory', values['max-memory']);
   if (maxMemory !== undefined && !canReadRss()) throw new GraceError('ERR_GRACE_USAGE', '--max-memory needs /proc (Linux) to read a worker\'s RSS');
@@ -176,6 +202,7 @@ async function runSupervisor(args: string[]): Promise<number> {
     pidFile: values['pid-file'],
     logPrefix: !values['no-log-prefix'],
     watchdog: milliseconds('--watchdog', values.watchdog),
+    envFiles: values['env-file'],
     readyTimeout: milliseconds('--ready-timeout', values['ready-timeout']),
     stopTimeout,
     stopDelay,

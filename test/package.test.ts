@@ -57,6 +57,9 @@ test('the packed package works from ESM and CommonJS and ships only dist, docs a
   const help = execFileSync(join(app, 'node_modules', '.bin', 'grace'), ['--help'], { cwd: app, encoding: 'utf8' });
   assert.match(help, /grace reload --pid-file FILE/);
   assert.match(help, /grace run \[--listen SPEC\]/);
+  // The package's own name too: `npx grace-restart reload` works outside the app's folder.
+  const named = execFileSync(join(app, 'node_modules', '.bin', 'grace-restart'), ['--help'], { cwd: app, encoding: 'utf8' });
+  assert.equal(named, help);
   // The version comes from the installed package.json, from either build.
   const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
   assert.equal(execFileSync(join(app, 'node_modules', '.bin', 'grace'), ['--version'], { cwd: app, encoding: 'utf8' }), `${version}\n`);

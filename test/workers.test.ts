@@ -244,7 +244,9 @@ test('grace status shows each worker: slot, pid, generation, state, uptime, RSS 
   assert.ok(u0 > u1, `worker 0 (up ${u0} ms) started before the replacement in slot 1 (up ${u1} ms)`);
   const text = execFileText(['status', '--pid-file', pidFile]);
   assert.match(text, new RegExp(`^pid ${app.proc.pid}: serving, generation 1, 2 serving\n`));
-  assert.match(text, new RegExp(`\n0 +${w0!.pid} +1 +serving +\\S+ +[\\d.]+ MiB +0\n1 +${w1b.pid} +2 +serving +\\S+ +[\\d.]+ MiB +1\n$`));
+  assert.match(text, new RegExp(`\n0 +${w0!.pid} +1 +serving +\\S+ +[\\d.]+ MiB +0\n1 +${w1b.pid} +2 +serving +\\S+ +[\\d.]+ MiB +1\n`));
+  // Then the crash, with the worker's last lines of stderr.
+  assert.match(text, new RegExp(`\nlast worker failure \\(\\d+s ago\\): worker 1 pid ${w1!.pid} exited with SIGKILL while serving\n( {2}\\| .*\n)*$`));
 });
 
 /** Synchronous, for use inside waitUntil's check. */

@@ -64,7 +64,7 @@ export async function reload(options: ReloadOptions): Promise<ReloadResult> {
     if (now && now.state === 'failed' && now.at >= sentAt) {
       const pids = servingPids(now);
       const still = pids.length === 0 ? '; nothing serves' : now.workers ? `; still serving: pid${pids.length > 1 ? 's' : ''} ${pids.join(', ')}` : `; pid ${now.serving} is still serving`;
-      throw new GraceError('ERR_GRACE_RESTART_FAILED', `${now.message ?? 'the new generation failed'}${still}`);
+      throw new GraceError('ERR_GRACE_RESTART_FAILED', `${now.message ?? 'the new generation failed'}${still}${lastWords(now, sentAt)}`);
     }
     if (!isSameLiveProcess(before.pid, before.start)) {
       throw new GraceError('ERR_GRACE_RESTART_FAILED', `pid ${before.pid} exited during the reload, with no new generation serving`);
@@ -125,6 +125,14 @@ function tryRead(path: string, owner: number): PidFileState | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** Under `grace run`: the failed worker's last lines of stderr, when it failed during this reload. */
+export function lastWords(state: PidFileState, since: number): string {
+  const failure = state.lastFailure;
+  if (!failure || failure.at < since || failure.stderr.length === 0) return '';
+  const count = failure.stderr.length === 1 ? 'line' : `${failure.stderr.length} lines`;
+  return `\nits last ${count} of stderr (pid ${failure.pid}):\n${failure.stderr.map((line) => `  ${line}`).join('\n')}`;
 }
 
 /** The app processes serving: each ready worker under `grace run`, else the one serving pid. */

@@ -18,6 +18,8 @@ export interface StatusReport {
   generation: number;
   /** Why the last reload failed, while the pid file says so. */
   message?: string;
+  /** Under `grace run`: the last worker that failed to start or crashed, and its last lines of stderr. */
+  lastFailure?: PidFileState['lastFailure'];
   workers: Array<{
     index: number;
     pid: number;
@@ -38,6 +40,7 @@ export function readStatus(pidFile: string, now = Date.now()): StatusReport {
     state: state.state,
     generation: state.generation,
     ...(state.state === 'failed' && state.message ? { message: state.message } : {}),
+    ...(state.lastFailure ? { lastFailure: state.lastFailure } : {}),
     workers: entries.map((w) => ({
       index: w.index,
       pid: w.pid,
@@ -67,7 +70,13 @@ export function formatStatus(report: StatusReport): string {
   ];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   const table = rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
-  return `${head}${failure}${table}\n`;
+  return `${head}${failure}${table}\n${lastFailure(report)}`;
+}
+
+function lastFailure({ lastFailure: f }: StatusReport, now = Date.now()): string {
+  if (!f) return '';
+  const lines = f.stderr.map((line) => `  | ${printable(line)}\n`).join('');
+  return `last worker failure (${duration(Math.max(0, now - f.at))} ago): ${printable(f.message)}\n${lines}`;
 }
 
 function duration(ms: number): string {

@@ -1,6 +1,6 @@
 import { deadline } from '../platform/deadline.js';
 import { GraceError } from '../platform/errors.js';
-import { Launch, type LaunchSpec } from '../protocol/launcher.js';
+import { Launch, type ResolvedLaunchSpec } from '../protocol/launcher.js';
 import type { Net } from '../sockets/net.js';
 import { nextGenerationSpec } from '../protocol/next-generation.js';
 import type { ProcessHost } from '../platform/process-host.js';
@@ -13,7 +13,7 @@ export interface RestartSettings {
   /** Called once the child is spawned. */
   onSpawned: (pid: number) => void;
   /** Starts the child for `spec` (a released standby, say); default: a fresh spawn. */
-  launch?: (spec: LaunchSpec) => Launch;
+  launch?: (spec: ResolvedLaunchSpec) => Launch;
 }
 
 /**

@@ -17,6 +17,8 @@ export type GraceErrorCode =
   | 'ERR_GRACE_WARM_UP'
   | 'ERR_GRACE_PID_FILE'
   | 'ERR_GRACE_SCALE_FAILED'
+  | 'ERR_GRACE_ENV_FILE'
+  | 'ERR_GRACE_STOP_TIMEOUT'
   | 'ERR_GRACE_USAGE';
 
 /** Every error grace raises: an `Error` with a stable `code`. */

@@ -1,3 +1,4 @@
+import type { Writable } from 'node:stream';
 /*
  * Lifecycle lines. Apps give grace a logger (console, pino, …) or take the
  * default, one plain line per event on stderr. Internally every line goes
@@ -38,20 +39,42 @@ type Level = 'debug' | 'info' | 'warn' | 'error';
 
 /** One line per event on stderr, prefixed so it reads well beside app logs. */
 export const stderrLogger: Logger = {
-  debug: (message) => write(`grace: debug: ${message}\n`),
-  info: (message) => write(`grace: ${message}\n`),
-  warn: (message) => write(`grace: warning: ${message}\n`),
-  error: (message) => write(`grace: error: ${message}\n`),
+  debug: (message) => writeStderr(`grace: debug: ${message}\n`),
+  info: (message) => writeStderr(`grace: ${message}\n`),
+  warn: (message) => writeStderr(`grace: warning: ${message}\n`),
+  error: (message) => writeStderr(`grace: error: ${message}\n`),
 };
 
-// A closed stderr (EPIPE: the terminal or log collector went away) must not
-// stop a restart or a drain half-way.
-function write(line: string): void {
+// A closed stderr (EPIPE: the terminal, the log collector or `grace run`
+// went away) must not stop a restart or a drain half-way. A pipe reports a
+// failed write as an 'error' event after write() returned: with no listener
+// it would be an uncaught exception. So, as node's console does, one listens
+// while grace's writes are in flight (an app's own listeners still hear it).
+const inFlight = new WeakMap<Writable, number>();
+const ignore = () => {};
+
+/** Writes to `stream` (stderr, stdout); a closed one loses the text, never the process (grace run passes workers' output through too). */
+export function writeSafely(stream: Writable, chunk: string | Uint8Array): void {
+  if (stream.destroyed) return; // closed for good: nowhere to write to
+  const writes = inFlight.get(stream) ?? 0;
+  if (writes === 0) stream.on('error', ignore);
+  inFlight.set(stream, writes + 1);
+  const settled = () =>
+    setImmediate(() => {
+      const left = (inFlight.get(stream) ?? 1) - 1;
+      inFlight.set(stream, left);
+      if (left === 0) stream.removeListener('error', ignore);
+    });
   try {
-    process.stderr.write(line);
+    stream.write(chunk, settled);
   } catch {
-    // nowhere to log to
+    settled();
   }
+}
+
+/** Writes to stderr, as {@link writeSafely}. */
+export function writeStderr(line: string): void {
+  writeSafely(process.stderr, line);
 }
 
 const silentLogger: Logger = { info() {}, warn() {}, error() {} };

@@ -1,5 +1,6 @@
 import { readProcess, type ProcessInfo } from './proc.js';
 import { LISTEN_ENV_KEYS } from './listen-env.js';
+import { envFilesInFlags, takenFromFiles, type EnvFiles } from './env-file.js';
 
 /**
  * Everything grace takes from the process as a whole (pid, env, argv,
@@ -15,6 +16,8 @@ export interface ProcessHost {
    * loads, so no subprocess the app starts before `serve()` inherits them.
    */
   readonly protocolEnv: NodeJS.ProcessEnv;
+  /** The env files in node's flags (`--env-file`) and the values taken from them at start (env-file.ts). */
+  readonly envFiles?: EnvFiles;
   readonly execPath: string;
   readonly execArgv: readonly string[];
   /** `process.argv`: the script and its arguments start at index 1. */
@@ -64,11 +67,27 @@ function takeProtocolEnv(): NodeJS.ProcessEnv {
   return global[SNAPSHOT];
 }
 
+// Decided as the package loads, before the app changes process.env; once
+// per process, like the protocol variables.
+const ENV_FILES = Symbol.for('grace-restart.env-files');
+type WithEnvFiles = typeof globalThis & { [ENV_FILES]?: EnvFiles };
+
+function envFilesAtStart(): EnvFiles {
+  const global = globalThis as WithEnvFiles;
+  if (!global[ENV_FILES]) {
+    const files = envFilesInFlags(process.execArgv);
+    const cwd = process.cwd();
+    global[ENV_FILES] = { files, cwd, taken: takenFromFiles(process.env, files, cwd) };
+  }
+  return global[ENV_FILES];
+}
+
 export const realProcess: ProcessHost = {
   pid: process.pid,
   platform: process.platform,
   env: process.env,
   protocolEnv: takeProtocolEnv(),
+  envFiles: envFilesAtStart(),
   execPath: process.execPath,
   execArgv: process.execArgv,
   argv: process.argv,

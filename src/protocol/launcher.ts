@@ -3,6 +3,7 @@ import type { Duplex, Readable } from 'node:stream';
 import { GraceError } from '../platform/errors.js';
 import { compileCacheEnv } from './compile-cache.js';
 import { childListenEnv, readyFdAfter, type Starter } from '../platform/listen-env.js';
+import { envWithFiles, type EnvFiles } from '../platform/env-file.js';
 
 /*
  * Starting a generation, the same in direct mode and under `grace run`: spawn
@@ -16,10 +17,17 @@ import { childListenEnv, readyFdAfter, type Starter } from '../platform/listen-e
 export interface LaunchSpec {
   file: string;
   args: readonly string[];
-  env: NodeJS.ProcessEnv;
+  /** A function is called at the spawn: what it throws fails the launch as a spawn error would. */
+  env: NodeJS.ProcessEnv | (() => NodeJS.ProcessEnv);
   cwd?: string;
   /** Become fds 3.. in the child; the ready pipe follows them. */
   fds: readonly number[];
+  /**
+   * `pipe`: its stderr comes to us (`Launch.stderr`) rather than going where
+   * ours goes; its exit is reported once the pipe is read to its end (or
+   * 250 ms after the exit, when a subprocess of it holds the pipe open).
+   */
+  stderr?: 'inherit' | 'pipe';
   /** Its own process group (the supervisor forwards terminal signals itself). */
   detached?: boolean;
   /** stdout and stderr: shared with ours (default), or pipes the owner reads (`child.stdout`, `child.stderr`). */
@@ -30,16 +38,33 @@ export interface LaunchSpec {
   label: string;
 }
 
+/** A spec whose environment is worked out already (a standby is booted, checked and released with a fixed one). */
+export type ResolvedLaunchSpec = LaunchSpec & { env: NodeJS.ProcessEnv };
+
+/** Works out `spec`'s environment now; throws as the launch would (an env file that cannot be read). */
+export function resolveEnv(spec: LaunchSpec): ResolvedLaunchSpec {
+  return typeof spec.env === 'function' ? { ...spec, env: spec.env() } : (spec as ResolvedLaunchSpec);
+}
+
 /**
  * A generation's environment, the same in direct mode and under `grace run`:
  * `base` without the protocol variables this process inherited, then the
  * sockets' LISTEN_FDS and LISTEN_FDNAMES, GRACE_GENERATION, who starts it
  * (GRACE_PARENT_PID or GRACE_SUPERVISOR_PID) and GRACE_READY_FD, and the
- * compile cache generations share (compile-cache.ts). What only one mode
- * sets (the worker's index, the stop delay) its caller adds.
+ * compile cache generations share (compile-cache.ts). With env files, the
+ * files as they are now, not as they were at our start (env-file.ts). What
+ * only one mode sets (the worker's index, the stop delay) its caller adds.
+ * Throws ERR_GRACE_ENV_FILE when an env file grace reads cannot be read.
  */
-export function generationEnv(base: NodeJS.ProcessEnv, socketNames: string[], generation: number, starter: Omit<Starter, 'readyFd'>): NodeJS.ProcessEnv {
-  return { ...childListenEnv(base, socketNames, generation, starter), ...compileCacheEnv(base) };
+export function generationEnv(
+  base: NodeJS.ProcessEnv,
+  socketNames: string[],
+  generation: number,
+  starter: Omit<Starter, 'readyFd'>,
+  envFiles?: EnvFiles,
+): NodeJS.ProcessEnv {
+  const env = envWithFiles(base, envFiles);
+  return { ...childListenEnv(env, socketNames, generation, starter), ...compileCacheEnv(env) };
 }
 
 /** How a process ended, as node reports it: an exit code, or the signal that killed it. */
@@ -91,9 +116,9 @@ export class Launch {
       child =
         started ??
         spawn(spec.file, [...spec.args], {
-          env: spec.env,
+          env: typeof spec.env === 'function' ? spec.env() : spec.env,
           cwd: spec.cwd,
-          stdio: ['inherit', spec.output ?? 'inherit', spec.output ?? 'inherit', ...spec.fds, 'pipe'],
+          stdio: ['inherit', spec.output ?? 'inherit', spec.stderr ?? spec.output ?? 'inherit', ...spec.fds, 'pipe'],
           detached: spec.detached ?? false,
         });
     } catch (cause) {
@@ -101,7 +126,11 @@ export class Launch {
       return;
     }
     this.child = child;
-    child.once('exit', (code, signal) => this.on({ type: 'exit', status: { code, signal } }));
+    child.once('exit', (code, signal) => {
+      const exit = () => this.on({ type: 'exit', status: { code, signal } });
+      if (child.stderr) void outputRead(child.stderr).then(exit);
+      else exit();
+    });
     child.once('error', (cause: NodeJS.ErrnoException) => {
       // A child that never spawned emits no 'exit'.
       if (child.pid === undefined) return this.notStarted(cause);
@@ -126,6 +155,11 @@ export class Launch {
 
   get pid(): number | undefined {
     return this.child?.pid;
+  }
+
+  /** Its stderr, when the spec asked for a pipe. */
+  get stderr(): Readable | undefined {
+    return this.child?.stderr ?? undefined;
   }
 
   /** Stops waiting for it: kills it, and `outcome` rejects with `reason` once it is reaped. */
@@ -212,6 +246,20 @@ export class Launch {
     this.markExited(status);
     this.settle.reject(this.failure!);
   }
+}
+
+/** Once a piped stderr is read to its end, or 250 ms (a subprocess may hold it open). */
+function outputRead(stream: Readable): Promise<void> {
+  if (stream.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, 250);
+    stream.once('close', done);
+    function done() {
+      clearTimeout(timer);
+      stream.removeListener('close', done);
+      resolve();
+    }
+  });
 }
 
 /**

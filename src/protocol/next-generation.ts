@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { generationEnv, type LaunchSpec } from './launcher.js';
+import { generationEnv, type ResolvedLaunchSpec } from './launcher.js';
 import type { Handoff } from '../sockets/net.js';
 import type { ProcessHost } from '../platform/process-host.js';
 
@@ -34,9 +34,9 @@ export function nextGenerationCommand(host: ProcessHost): { file: string; args: 
  * the listening sockets as fds 3.., the protocol variables naming us as its
  * parent, and a compile cache to share (compile-cache.ts). Throws when the working directory is gone.
  */
-export function nextGenerationSpec(host: ProcessHost, handoff: Handoff, generation: number, readyTimeout: number): LaunchSpec {
+export function nextGenerationSpec(host: ProcessHost, handoff: Handoff, generation: number, readyTimeout: number): ResolvedLaunchSpec {
   const { file, args } = nextGenerationCommand(host);
-  const env = generationEnv(host.env, handoff.names, generation, { kind: 'parent', pid: host.pid });
+  const env = generationEnv(host.env, handoff.names, generation, { kind: 'parent', pid: host.pid }, host.envFiles);
   if (env.NODE_OPTIONS) env.NODE_OPTIONS = stripInspectorFlags(env.NODE_OPTIONS.split(/\s+/)).join(' ');
   const cwd = host.cwd();
   // spawn would report a vanished cwd as "spawn node ENOENT", naming the wrong thing.

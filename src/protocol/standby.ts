@@ -5,7 +5,7 @@ import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { Log } from '../platform/logger.js';
-import { Launch, type LaunchSpec } from './launcher.js';
+import { Launch, type ResolvedLaunchSpec as LaunchSpec } from './launcher.js';
 import { readyFdAfter } from '../platform/listen-env.js';
 import { restorablePriority, STANDBY_NICE } from './standby-priority.js';
 
@@ -62,7 +62,7 @@ export class Standby {
     this.child = spawn(spec.file, [...spec.args], {
       env: { ...spec.env, NODE_OPTIONS: nodeOptions, GRACE_STANDBY_FD: String(readyFd) },
       cwd: spec.cwd,
-      stdio: ['inherit', spec.output ?? 'inherit', spec.output ?? 'inherit', ...spec.fds, 'pipe'],
+      stdio: ['inherit', spec.output ?? 'inherit', spec.stderr ?? spec.output ?? 'inherit', ...spec.fds, 'pipe'],
       detached: spec.detached ?? false,
     });
     this.restoreTo = this.child.pid === undefined ? undefined : lower(this.child.pid);
@@ -123,7 +123,9 @@ export class Standby {
     const replaced = this.pid === undefined ? undefined : replacedBinary(this.pid);
     if (replaced) return `the node binary ${replaced} changed on disk`;
     if (spec.file !== this.spec.file || !sameList(spec.args, this.spec.args)) return 'the command or its flags changed';
-    if ((spec.output ?? 'inherit') !== (this.spec.output ?? 'inherit')) return 'its output is taken differently now (log prefixes)';
+    if ((spec.output ?? 'inherit') !== (this.spec.output ?? 'inherit') || (spec.stderr ?? 'inherit') !== (this.spec.stderr ?? 'inherit')) {
+      return 'its output is taken differently now (log prefixes)';
+    }
     if (spec.cwd !== this.spec.cwd || (spec.cwd !== undefined && !sameFile(this.dir, fileId(spec.cwd)))) return `the working directory ${spec.cwd} changed`;
     if (!sameList(spec.fds, this.spec.fds)) return 'the listening sockets changed';
     const keys = new Set([...Object.keys(spec.env), ...Object.keys(this.spec.env)].filter((k) => BOOT_ONLY_ENV.test(k)));

@@ -42,6 +42,18 @@ export interface PidFileState {
   workers?: WorkerStatus[];
   /** Under `grace run`: how many workers it keeps (`--workers`, changed by `grace scale`). */
   size?: number;
+  /** Under `grace run`: the last worker that failed to start or crashed, with its own last words. */
+  lastFailure?: WorkerFailure;
+}
+
+/** A worker's failed start or crash: why (its exit), when, and its last lines of stderr (bounded). */
+export interface WorkerFailure {
+  worker: number;
+  pid: number;
+  message: string;
+  /** ms since epoch. */
+  at: number;
+  stderr: string[];
 }
 
 /** One worker of `grace run`, as `grace status` shows it. */
@@ -197,6 +209,13 @@ function shapeProblem(state: PidFileState): string | undefined {
   if (state.message !== undefined && typeof state.message !== 'string') return wrong('message', 'a string', state.message);
   if (typeof state.at !== 'number' || !Number.isFinite(state.at)) return wrong('at', 'a time', state.at);
   if (state.size !== undefined && !whole(state.size)) return wrong('size', 'a whole number', state.size);
+  const failure = state.lastFailure;
+  if (failure !== undefined) {
+    if (typeof failure !== 'object' || failure === null) return wrong('lastFailure', 'an object', failure);
+    if (typeof failure.message !== 'string') return wrong('lastFailure.message', 'a string', failure.message);
+    if (!Array.isArray(failure.stderr) || !failure.stderr.every((l) => typeof l === 'string')) return wrong('lastFailure.stderr', 'a list of lines', failure.stderr);
+    if (!whole(failure.pid) || typeof failure.at !== 'number') return wrong('lastFailure', 'a pid and a time', failure);
+  }
   if (state.workers === undefined) return undefined;
   if (!Array.isArray(state.workers)) return wrong('workers', 'a list', state.workers);
   for (const [i, w] of state.workers.entries()) {

@@ -56,8 +56,13 @@ export class StatusReporter {
   }
 
   /** Under `grace run`: the pid file, with its workers; `extra.at` is when a failure happened. */
-  record(state: PidFileState['state'], generation: number, servingPid: number, extra: { message?: string; at?: number; workers?: PidFileState['workers']; size?: number }): void {
-    this.write(state, generation, servingPid, extra.message, extra.at, extra.workers, extra.size);
+  record(
+    state: PidFileState['state'],
+    generation: number,
+    servingPid: number,
+    extra: { message?: string; at?: number; workers?: PidFileState['workers']; size?: number; lastFailure?: PidFileState['lastFailure'] },
+  ): void {
+    this.write(state, generation, servingPid, extra.message, extra.at, extra.workers, extra.size, extra.lastFailure);
   }
 
   stopping(): void {
@@ -69,7 +74,16 @@ export class StatusReporter {
     if (this.options.pidFile) removePidFile(this.options.pidFile, this.host.pid);
   }
 
-  private write(state: PidFileState['state'], generation: number, serving: number, message?: string, at?: number, workers?: PidFileState['workers'], size?: number): void {
+  private write(
+    state: PidFileState['state'],
+    generation: number,
+    serving: number,
+    message?: string,
+    at?: number,
+    workers?: PidFileState['workers'],
+    size?: number,
+    lastFailure?: PidFileState['lastFailure'],
+  ): void {
     const path = this.options.pidFile;
     if (!path) return;
     try {
@@ -84,6 +98,7 @@ export class StatusReporter {
         at: at ?? Date.now(),
         ...(workers === undefined ? {} : { workers }),
         ...(size === undefined ? {} : { size }),
+        ...(lastFailure === undefined ? {} : { lastFailure }),
       });
     } catch (err) {
       this.logger.warn(`could not write pid file ${path}: ${(err as Error).message}`, { event: 'pid-file-failed', path, err });

@@ -47,7 +47,7 @@ function describeHolders(pids: number[], { pidFile, self }: InUseContext): strin
   if (pids.length === 0) return '';
   const named = pidFile === undefined ? undefined : pidFileFirstPid(pidFile);
   const each = pids.slice(0, 3).map((pid) => {
-    const notes = [commandName(pid), pid === self ? 'this process' : undefined, pid === named ? `named by the pid file ${pidFile}` : undefined].filter(Boolean);
+    const notes = [commandName(readCommandLine(pid)?.[0]), pid === self ? 'this process' : undefined, pid === named ? `named by the pid file ${pidFile}` : undefined].filter(Boolean);
     return notes.length ? `pid ${pid} (${notes.join(', ')})` : `pid ${pid}`;
   });
   if (pids.length > 3) each.push(`${pids.length - 3} more`);
@@ -101,9 +101,15 @@ function unixInodes(path: string): Set<number> {
 }
 
 // The program's name from its argv[0]: /proc/<pid>/comm is the main
-// thread's name, which Node 24 sets to "MainThread".
-function commandName(pid: number): string | undefined {
-  return basename(readCommandLine(pid)?.[0] ?? '') || undefined;
+// thread's name, which Node 24 sets to "MainThread". A process that set its
+// title (PM2's "PM2 v6.0.8: God Daemon (/root/.pm2)") shows it as argv[0]:
+// not a path to take the base name of ("(.pm2)" would come out), so it is
+// shown whole, quoted, so that its own parentheses read as part of it.
+export function commandName(argv0: string | undefined): string | undefined {
+  if (!argv0) return undefined;
+  if (argv0.startsWith('/') || !argv0.includes(' ')) return basename(argv0) || undefined;
+  const title = argv0.length > 60 ? `${argv0.slice(0, 59)}…` : argv0;
+  return JSON.stringify(title);
 }
 
 function pidFileFirstPid(path: string): number | undefined {

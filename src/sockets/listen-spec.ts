@@ -54,7 +54,19 @@ export function parseListenSpec(spec: ListenSpec): ParsedListenSpec {
     return unix(path, rest);
   }
   const portNumber = typeof port === 'string' && /^\d+$/.test(port) ? Number(port) : port;
+  if (portNumber === undefined || (port as unknown) === '' || Number.isNaN(portNumber)) throw missingPort(spec, port);
   return tcp(host, checkPort(portNumber, spec), rest);
+}
+
+// `{ port: process.env.PORT }` with PORT unset: node would bind a random port;
+// refused by name, with the likely cause, rather than as "invalid spec {}".
+function missingPort(spec: ListenOptions, port: unknown): GraceError {
+  const fields = Object.entries(spec).map(([key, value]) => `${key}: ${value === undefined || Number.isNaN(value) ? String(value) : JSON.stringify(value)}`);
+  const what = port === '' ? 'an empty string' : String(port);
+  return new GraceError(
+    'ERR_GRACE_LISTEN_SPEC',
+    `invalid listen spec { ${fields.join(', ')} }: the port is ${what}, as { port: process.env.PORT } gives when PORT is not set; set it, or give a default (e.g. process.env.PORT ?? 8080)`,
+  );
 }
 
 // A string must say which it is: a bare word ('localhost', 'undefined', '8080 ')

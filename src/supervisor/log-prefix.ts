@@ -1,4 +1,5 @@
-import type { Readable, Writable } from 'node:stream';
+import { PassThrough, type Readable, type Writable } from 'node:stream';
+import { writeSafely } from '../platform/logger.js';
 import { eachLine, type LineListener } from './worker-output.js';
 
 /*
@@ -72,22 +73,25 @@ export function prefixWorkerOutput(child: { stdout: Readable | null; stderr: Rea
   ];
   for (const [stream, sink] of streams) {
     if (!stream) continue;
-    eachLine(stream, prefixLines(index, pid, writer(sink)));
+    eachLine(stream, prefixLines(index, pid, (bytes) => writeSafely(sink, bytes)));
     void exited.then(() => setTimeout(() => stream.destroy(), OUTPUT_AFTER_EXIT_MS).unref());
   }
 }
 
 export const OUTPUT_AFTER_EXIT_MS = 1000;
 
-// A closed stdout (the log collector went away) must not take the supervisor
-// down with an unhandled 'error' (EPIPE): its lines are lost, as they would be.
-function writer(stream: Writable): (bytes: Buffer) => void {
-  if (stream.listenerCount('error') === 0) stream.on('error', () => {});
-  return (bytes) => {
-    try {
-      stream.write(bytes);
-    } catch {
-      // nowhere to write to
-    }
+/**
+ * A text writer that names each line as above, for output another reader
+ * takes first (a worker's stderr goes through worker-stderr.ts, which keeps
+ * its tail). Partial lines are held until their newline, or the worker's
+ * exit (plus OUTPUT_AFTER_EXIT_MS, as for the pipes).
+ */
+export function prefixedWriter(index: number, pid: number, sink: Writable, exited: Promise<unknown>): (text: string) => void {
+  const through = new PassThrough();
+  eachLine(through, prefixLines(index, pid, (bytes) => writeSafely(sink, bytes)));
+  void exited.then(() => setTimeout(() => through.end(), OUTPUT_AFTER_EXIT_MS).unref());
+  return (text) => {
+    if (!through.writableEnded) through.write(text);
   };
 }
+

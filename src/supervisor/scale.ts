@@ -7,7 +7,7 @@ import { MAX_WORKERS } from './worker-table.js';
 /*
  * Changing how many workers `grace run` keeps, at run time, as Unicorn does:
  * SIGTTIN adds one, SIGTTOU removes one (never below 1 or above
- * MAX_WORKERS). `grace scale N` (cli/scale.ts) sends them one at a time,
+ * MAX_WORKERS). `grace scale N` (cli/scale-command.ts) sends them one at a time,
  * following the pid file's `size`: a signal carries no number, and two of
  * the same signal sent at once may arrive as one. The table decides what a
  * new size means (worker-table.ts): a slot added launches at once, a slot

@@ -1,5 +1,5 @@
 import type { Log } from '../platform/logger.js';
-import { Launch, type LaunchSpec } from '../protocol/launcher.js';
+import { Launch, resolveEnv, type LaunchSpec, type ResolvedLaunchSpec } from '../protocol/launcher.js';
 import { fitOrDrop, launchNext, Standby } from '../protocol/standby.js';
 
 /*
@@ -13,7 +13,7 @@ import { fitOrDrop, launchNext, Standby } from '../protocol/standby.js';
  */
 export class Spares {
   private readonly spares: Standby[] = [];
-  private template: LaunchSpec | undefined;
+  private template: ResolvedLaunchSpec | undefined;
   private closed = false;
   private refillDue = false;
   /** A spare booted, parked or died: what status shows changed. */
@@ -25,8 +25,14 @@ export class Spares {
   ) {}
 
   /** Starts a worker for `spec`: a fit spare released, else a fresh spawn. */
-  launch(spec: LaunchSpec): Launch {
-    if (this.count === 0) return new Launch(spec);
+  launch(given: LaunchSpec): Launch {
+    if (this.count === 0) return new Launch(given);
+    let spec: ResolvedLaunchSpec;
+    try {
+      spec = resolveEnv(given);
+    } catch {
+      return new Launch(given); // it fails the same way, and reports why
+    }
     this.template = spec;
     const launch = launchNext(spec, this.take(spec), this.log);
     this.refill();
@@ -46,7 +52,7 @@ export class Spares {
 
   // A parked spare that fits; spares that can never fit (the binary or the
   // flags changed, dead) are dropped, with the reason; booting ones are kept.
-  private take(spec: LaunchSpec): Standby | undefined {
+  private take(spec: ResolvedLaunchSpec): Standby | undefined {
     for (const spare of [...this.spares]) {
       if (spare.unfitFor(spec) === 'it is still booting') continue;
       this.spares.splice(this.spares.indexOf(spare), 1);

@@ -1,4 +1,4 @@
-import type { PidFileState, WorkerStatus } from '../reporting/pid-file.js';
+import type { PidFileState, WorkerFailure, WorkerStatus } from '../reporting/pid-file.js';
 import type { StatusReporter } from '../reporting/status.js';
 import type { WorkerPool } from './worker-pool.js';
 import { activeSlots, fleetGeneration } from './worker-table.js';
@@ -19,6 +19,7 @@ export class SupervisorStatus {
   private generation = 0;
   private reloading = false;
   private failure: { message: string; at: number } | undefined;
+  private lastFailure: WorkerFailure | undefined;
 
   constructor(
     private readonly reporter: StatusReporter,
@@ -51,6 +52,12 @@ export class SupervisorStatus {
     void this.reporter.notifyReady();
   }
 
+  /** A worker failed to start or crashed: `grace status` shows why, `grace reload` prints its stderr. */
+  workerFailed(failure: Omit<WorkerFailure, 'at'>): void {
+    this.lastFailure = { ...failure, at: Date.now() };
+    if (this.pool.table.phase !== 'stopping') this.write();
+  }
+
   /**
    * On every change of the table, from the first launch: `grace status` and
    * `grace reload` find the supervisor while nothing serves yet (state
@@ -72,6 +79,7 @@ export class SupervisorStatus {
       ...(state === 'failed' ? { message: this.failure!.message, at: this.failure!.at } : {}),
       workers: this.workers(),
       size: activeSlots(table).length,
+      ...(this.lastFailure ? { lastFailure: this.lastFailure } : {}),
     });
   }
 

@@ -1,3 +1,4 @@
+import { readEnvFiles, type EnvFiles } from '../platform/env-file.js';
 import { GraceError } from '../platform/errors.js';
 import { holdSockets, type HeldSockets } from '../sockets/held-sockets.js';
 import type { ListenSpec } from '../sockets/listen-spec.js';
@@ -56,6 +57,8 @@ export interface SupervisorOptions {
    * line; log-prefix.ts). Default true; false leaves the workers' output as it is.
    */
   logPrefix?: boolean;
+  /** `--env-file`: files read at every launch; their values go beneath the supervisor's environment. */
+  envFiles?: string[];
   logger?: Logger | false;
   /** @internal */
   host?: ProcessHost;
@@ -105,6 +108,7 @@ export class Supervisor {
   /** Runs until a final stop; resolves with the exit status to exit with (the workers'). */
   async run(): Promise<number> {
     // No socket (no --listen, none from systemd): workers that do not listen, ready when they say so.
+    const envFiles = this.envFiles();
     this.sockets = await holdSockets(this.options.listen, this.host, { pidFile: this.options.pidFile });
     const done = new Promise<number>((resolve) => (this.finish = resolve));
     const pool = new WorkerPool({
@@ -119,11 +123,13 @@ export class Supervisor {
       stopDelay: this.options.stopDelay,
       standby: this.options.standby,
       logPrefix: this.options.logPrefix ?? true,
+      envFiles,
     });
     this.pool = pool;
     const status = new SupervisorStatus(this.reporter, pool);
     this.status = status;
     pool.on('change', () => status.changed());
+    pool.on('worker-failed', (failure) => status.workerFailed(failure));
     pool.on('announce', () => {
       if (this.workers > 1) this.logger.info(`all ${this.workers} workers are ready`, { event: 'workers-ready', workers: this.workers });
       void status.ready();
@@ -228,6 +234,15 @@ export class Supervisor {
     this.logger.error(`reload failed: ${reason}; ${who}`, { event: 'reload-failed', worker: index, generation });
     const message = this.workers === 1 ? reason : `worker ${index} failed: ${reason}; the reload to generation ${generation} was abandoned`;
     this.status?.reloadFailed(message);
+  }
+
+  /** `--env-file`s, checked once now: a file that cannot be read stops the start, named. */
+  private envFiles(): EnvFiles | undefined {
+    const paths = this.options.envFiles ?? [];
+    if (paths.length === 0) return undefined;
+    const envFiles: EnvFiles = { files: paths.map((path) => ({ path, optional: false })), cwd: this.host.cwd(), taken: {} };
+    readEnvFiles(envFiles.files, envFiles.cwd);
+    return envFiles;
   }
 
   private watchMemory(limit: number): void {

@@ -2,10 +2,13 @@ import { EventEmitter } from 'node:events';
 import { constants } from 'node:os';
 import type { HeldSockets } from '../sockets/held-sockets.js';
 import { cannotRun, describeExit, generationEnv, Launch, type ExitStatus } from '../protocol/launcher.js';
-import type { Log } from '../platform/logger.js';
+import type { EnvFiles } from '../platform/env-file.js';
+import { writeStderr, type Log } from '../platform/logger.js';
 import type { ProcessHost } from '../platform/process-host.js';
-import { prefixWorkerOutput } from './log-prefix.js';
+import type { WorkerFailure } from '../reporting/pid-file.js';
+import { prefixedWriter, prefixWorkerOutput } from './log-prefix.js';
 import { Spares } from './spares.js';
+import { SlotStderr, type WorkerStderr } from './worker-stderr.js';
 import { activeSlots, initialTable, step, type WorkerAction, type WorkerEvent, type WorkerTable } from './worker-table.js';
 
 /*
@@ -30,6 +33,8 @@ export interface PoolOptions {
   standby?: number;
   /** With more than one worker, name each line a worker writes (log-prefix.ts); false: `--no-log-prefix`. */
   logPrefix: boolean;
+  /** `--env-file`: read at every launch, beneath the supervisor's environment. */
+  envFiles?: EnvFiles;
 }
 
 /** One launched process and what status shows about it. */
@@ -55,6 +60,8 @@ export interface PoolEvents {
   'scale-refused': [{ why: string }];
   /** The first start cannot work at all (command not found: 127, not executable: 126). */
   unrunnable: [{ status: number }];
+  /** A worker failed to start (not abandoned) or crashed while serving: why, and its last lines of stderr. */
+  'worker-failed': [Omit<WorkerFailure, 'at'>];
   /** The table changed (for the pid file). */
   change: [];
   /** Stopping, and every process is gone. */
@@ -68,6 +75,8 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
   private stopSignal: NodeJS.Signals = 'SIGTERM';
   private everReady = false;
   readonly spares: Spares;
+  /** Each slot's stderr across its launches (worker-stderr.ts). */
+  private readonly stderr: SlotStderr[] = [];
 
   constructor(private readonly options: PoolOptions) {
     super();
@@ -197,14 +206,15 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
   private launch(index: number, id: number, generation: number, why: string): void {
     const { sockets, logger } = this.options;
     const workers = this.size;
-    const env = workerEnv(this.options, index, workers, generation);
     const [file, ...args] = this.options.command;
     // Decided at launch: after a scale from 1 worker, the first is named from its replacement on.
     const prefixed = this.options.logPrefix && workers > 1;
     const launch = this.spares.launch({
       file: file!,
       args,
-      env,
+      // At the spawn: an env file that cannot be read fails this launch alone.
+      env: () => workerEnv(this.options, index, workers, generation),
+      stderr: 'pipe',
       fds: sockets.fds,
       // Its own process group: a Ctrl-C at the terminal reaches the supervisor,
       // which passes it on once, rather than both (a second signal would force).
@@ -218,11 +228,15 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     });
     const worker: WorkerProcess = { index, id, generation, launch, pid: launch.pid ?? 0, startedAt: Date.now(), startedMono: performance.now() };
     this.processes.set(id, worker);
-    if (prefixed) prefixWorkerOutput(launch.child, index, worker.pid, launch.exited);
+    // stderr goes through its tail keeper first (worker-stderr.ts), then, named, to ours.
+    const write = prefixed ? prefixedWriter(index, worker.pid, process.stderr, launch.exited) : writeStderr;
+    const stderr = (this.stderr[index] ??= new SlotStderr(writeStderr)).attach(launch.stderr, write);
+    if (prefixed) prefixWorkerOutput({ stdout: launch.child?.stdout ?? null, stderr: null }, index, worker.pid, launch.exited);
     logger.debug(`started ${this.describe(worker)} (${why})`, { event: 'worker-started', worker: index, pid: worker.pid, generation, why });
     launch.outcome.then(
       () => {
         this.everReady = true;
+        stderr.ready();
         logger.info(`${workers === 1 ? `generation ${generation} (pid ${worker.pid})` : this.describe(worker)} is ready`, {
           event: 'worker-ready',
           worker: index,
@@ -237,7 +251,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
         if (this.table.phase === 'stopping' || replaced) {
           logger.debug(err.message, { event: 'worker-abandoned', worker: index, pid: worker.pid, generation });
         } else {
-          logger.error(err.message, { event: 'worker-failed', worker: index, pid: worker.pid, generation, err });
+          this.failed(worker, err, stderr);
         }
         if (!this.everReady && why === 'initial') this.exitIfUnrunnable(launch);
         this.dispatch({ type: 'failed', index, id, reason: err.message, status: launch.exitStatus });
@@ -257,11 +271,21 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
           code: status.code,
           signal: status.signal,
         });
+        this.emit('worker-failed', { worker: index, pid: worker.pid, message: `${this.name(index, worker.pid)} exited with ${describeExit(status)} while serving`, stderr: stderr.tail.lines() });
       } else {
         logger.debug(`${this.describe(worker)} exited with ${describeExit(status)}`, { event: 'worker-exited', worker: index, pid: worker.pid, code: status.code, signal: status.signal });
       }
       this.dispatch({ type: 'exited', index, id, status, ranMs: performance.now() - worker.startedMono });
     });
+  }
+
+  /** A start failed: logged once with its output (held output of an identical failure is not shown again), and reported. */
+  private failed(worker: WorkerProcess, err: Error, stderr: WorkerStderr): void {
+    const { message } = err;
+    const { repeated } = stderr.failed();
+    const again = repeated ? `; the same error output as the last failure (not shown again: ${repeated} more time${repeated > 1 ? 's' : ''})` : '';
+    this.options.logger.error(`${message}${again}`, { event: 'worker-failed', worker: worker.index, pid: worker.pid, generation: worker.generation, err, repeated });
+    this.emit('worker-failed', { worker: worker.index, pid: worker.pid, message, stderr: stderr.tail.lines() });
   }
 
   /**
@@ -309,11 +333,11 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
   }
 }
 
-/** A worker's environment: a generation's (launcher.ts), its slot, the stop delay. */
+/** A worker's environment: a generation's (launcher.ts, with the env files as they are now), its slot, the stop delay. */
 function workerEnv(options: PoolOptions, index: number, workers: number, generation: number): NodeJS.ProcessEnv {
   const { host, sockets, stopDelay } = options;
   // Workers share V8's compile cache (Node >= 22.1), as direct-mode generations do.
-  const env = generationEnv(host.env, sockets.names, generation, { kind: 'supervisor', pid: host.pid });
+  const env = generationEnv(host.env, sockets.names, generation, { kind: 'supervisor', pid: host.pid }, options.envFiles);
   // The supervisor is systemd's main process (and the one its watchdog watches); the app must not claim that.
   delete env.NOTIFY_SOCKET;
   delete env.WATCHDOG_USEC;
