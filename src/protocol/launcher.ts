@@ -130,6 +130,12 @@ export class Launch {
       const exit = () => this.on({ type: 'exit', status: { code, signal } });
       if (child.stderr) void outputRead(child.stderr).then(exit);
       else exit();
+      // A process it left behind may hold its piped output open: read what is
+      // left for a moment, then let go, or it would keep us from exiting.
+      setTimeout(() => {
+        child.stdout?.destroy();
+        child.stderr?.destroy();
+      }, OUTPUT_AFTER_EXIT_MS).unref();
     });
     child.once('error', (cause: NodeJS.ErrnoException) => {
       // A child that never spawned emits no 'exit'.
@@ -249,6 +255,9 @@ export class Launch {
 }
 
 /** Once a piped stderr is read to its end, or 250 ms (a subprocess may hold it open). */
+/** How long a child's piped output is read after its exit (a process it left behind may hold it open). */
+export const OUTPUT_AFTER_EXIT_MS = 1000;
+
 function outputRead(stream: Readable): Promise<void> {
   if (stream.destroyed) return Promise.resolve();
   return new Promise((resolve) => {

@@ -1,5 +1,6 @@
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { writeSafely } from '../platform/logger.js';
+import { OUTPUT_AFTER_EXIT_MS } from '../protocol/launcher.js';
 import { eachLine, type LineListener } from './worker-output.js';
 
 /*
@@ -60,25 +61,20 @@ function isSpace(byte: number): boolean {
 }
 
 /**
- * A worker's piped stdout and stderr, each line named as above, onto the
- * supervisor's own. Once the worker has `exited`, what is left in the pipes
- * is read for at most OUTPUT_AFTER_EXIT_MS: a process the worker started
- * may hold them open (it inherited them), and must not keep the supervisor
- * from exiting.
+ * A worker's piped stdout (and stderr, when nothing else reads it first),
+ * each line named as above, onto the supervisor's own. The launcher lets go
+ * of the pipes shortly after the worker's exit (a process it left behind may
+ * hold them open), which flushes a partial last line.
  */
-export function prefixWorkerOutput(child: { stdout: Readable | null; stderr: Readable | null } | undefined, index: number, pid: number, exited: Promise<unknown>): void {
+export function prefixWorkerOutput(child: { stdout: Readable | null; stderr: Readable | null } | undefined, index: number, pid: number): void {
   const streams: Array<[Readable | null | undefined, Writable]> = [
     [child?.stdout, process.stdout],
     [child?.stderr, process.stderr],
   ];
   for (const [stream, sink] of streams) {
-    if (!stream) continue;
-    eachLine(stream, prefixLines(index, pid, (bytes) => writeSafely(sink, bytes)));
-    void exited.then(() => setTimeout(() => stream.destroy(), OUTPUT_AFTER_EXIT_MS).unref());
+    if (stream) eachLine(stream, prefixLines(index, pid, (bytes) => writeSafely(sink, bytes)));
   }
 }
-
-export const OUTPUT_AFTER_EXIT_MS = 1000;
 
 /**
  * A text writer that names each line as above, for output another reader

@@ -231,7 +231,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     // stderr goes through its tail keeper first (worker-stderr.ts), then, named, to ours.
     const write = prefixed ? prefixedWriter(index, worker.pid, process.stderr, launch.exited) : writeStderr;
     const stderr = (this.stderr[index] ??= new SlotStderr(writeStderr)).attach(launch.stderr, write);
-    if (prefixed) prefixWorkerOutput({ stdout: launch.child?.stdout ?? null, stderr: null }, index, worker.pid, launch.exited);
+    if (prefixed) prefixWorkerOutput({ stdout: launch.child?.stdout ?? null, stderr: null }, index, worker.pid);
     logger.debug(`started ${this.describe(worker)} (${why})`, { event: 'worker-started', worker: index, pid: worker.pid, generation, why });
     launch.outcome.then(
       () => {
@@ -302,35 +302,38 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     this.emit('unrunnable', { status });
   }
 
-  /**
-   * How the stop went: 0 when every slot's last worker was ready and exited 0;
-   * else the first unclean slot's status (shell convention), each logged. A
-   * slot whose last start failed (a crash loop), or that never had a ready
-   * worker, is unclean: the app's status (3 for an app that exits 3), or 1
-   * where that was 0 or there was none.
-   */
+  /** How the stop went: see stopStatus. */
   exitStatus(): number {
-    let status = 0;
-    const { logger } = this.options;
-    const workers = this.size;
-    for (const slot of this.table.slots) {
-      const exit: ExitStatus = slot.lastExit ?? { code: 0, signal: null };
-      const failedStart = !slot.served || slot.lastExit?.beforeReady === true;
-      const code = shellStatus(exit) || (failedStart ? 1 : 0);
-      if (code === 0) continue;
-      const who = workers === 1 ? 'the app' : `worker ${slot.index}`;
-      const fields = { event: 'worker-unclean-stop', worker: slot.index, code: exit.code, signal: exit.signal, status: code };
-      if (failedStart) {
-        const last = slot.lastExit ? `its last start exited with ${describeExit(slot.lastExit)}` : 'stopped while it started';
-        const what = slot.served ? 'was not ready again after a crash' : 'never became ready';
-        logger.warn(`${who} ${what} (${last}): exit status ${code}`, fields);
-      } else if (workers > 1) {
-        logger.warn(`worker ${slot.index} did not stop cleanly: ${describeExit(exit)}`, fields);
-      }
-      if (status === 0) status = code;
-    }
-    return status;
+    return stopStatus(this.table, this.size, this.options.logger);
   }
+}
+
+/**
+ * How the stop went: 0 when every slot's last worker was ready and exited 0;
+ * else the first unclean slot's status (shell convention), each logged. A
+ * slot whose last start failed (a crash loop), or that never had a ready
+ * worker, is unclean: the app's status (3 for an app that exits 3), or 1
+ * where that was 0 or there was none.
+ */
+export function stopStatus(table: WorkerTable, workers: number, logger: Log): number {
+  let status = 0;
+  for (const slot of table.slots) {
+    const exit: ExitStatus = slot.lastExit ?? { code: 0, signal: null };
+    const failedStart = !slot.served || slot.lastExit?.beforeReady === true;
+    const code = shellStatus(exit) || (failedStart ? 1 : 0);
+    if (code === 0) continue;
+    const who = workers === 1 ? 'the app' : `worker ${slot.index}`;
+    const fields = { event: 'worker-unclean-stop', worker: slot.index, code: exit.code, signal: exit.signal, status: code };
+    if (failedStart) {
+      const last = slot.lastExit ? `its last start exited with ${describeExit(slot.lastExit)}` : 'stopped while it started';
+      const what = slot.served ? 'was not ready again after a crash' : 'never became ready';
+      logger.warn(`${who} ${what} (${last}): exit status ${code}`, fields);
+    } else if (workers > 1) {
+      logger.warn(`worker ${slot.index} did not stop cleanly: ${describeExit(exit)}`, fields);
+    }
+    if (status === 0) status = code;
+  }
+  return status;
 }
 
 /** A worker's environment: a generation's (launcher.ts, with the env files as they are now), its slot, the stop delay. */
