@@ -41,6 +41,26 @@ test('direct mode: node --env-file: a restart sees the file as it is now; the re
   await waitForExit(third.pid);
 });
 
+test('direct mode with a standby: the generation parked before the edit gets the env file as it is at the restart', { timeout: 60_000 }, async (t) => {
+  const dir = tempDir(t);
+  const envFile = join(dir, '.env');
+  writeFileSync(envFile, 'GREETING=one\nREAL=file\nGONE=bye\n');
+  const app = startFixture(t, {}, { ...PROBE, GRACE_STANDBY: '1', GRACE_DEBUG: '1' }, { file: node, args: [`--env-file=${envFile}`, '--import', 'tsx', ENV_APP] });
+  const first = await app.ready();
+  await app.waitForLog(/standby pid \d+ parked/);
+  const standby = Number(/standby pid (\d+) parked/.exec(app.log)![1]);
+
+  // Its node read the file when it booted: the restart must give it the file as it is now.
+  writeFileSync(envFile, 'GREETING=two\nREAL=file2\nADDED=new\n');
+  process.kill(first.pid, 'SIGUSR2');
+  const second = await nextReady(app, [first.pid]);
+  assert.equal(second.pid, standby, 'the parked standby took over');
+  assert.deepEqual(second.env, { GREETING: 'two', REAL: 'real', GONE: null, ADDED: 'new' });
+  await waitForExit(first.pid);
+  process.kill(second.pid, 'SIGTERM');
+  await waitForExit(second.pid);
+});
+
 // Node >= 20.19 / 22.9.
 const noIfExists = spawnSync(node, ['--env-file-if-exists=/nonexistent/.env', '-e', '0']).status !== 0 && 'this node has no --env-file-if-exists';
 
