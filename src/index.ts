@@ -19,6 +19,7 @@ export {
   type ShutdownReport,
   type ShutdownEvents,
 } from './shutdown/shutdown.js';
+export type { HandleSignalsOptions } from './shutdown/handle-signals.js';
 export type { Logger } from './platform/logger.js';
 export type { ListenSpec } from './sockets/listen-spec.js';
 export type { ServeOptions } from './generation/options.js';
