@@ -534,5 +534,5 @@ const table = [
 ];
 const loadAtEnd = os.loadavg().map((l) => Number(l.toFixed(2)));
 const note = `node ${process.version}, ${os.cpus().length} CPUs shared with other work (load average ${header.loadAverage.join(', ')} at the start, ${loadAtEnd.join(', ')} at the end); trial ${s(performance.now() - began)}.`;
-const file = writeResults(args.name, { ...header, loadAverageAtEnd: loadAtEnd, seconds: (performance.now() - began) / 1000, table, pm2: results.pm2, grace: results.grace });
+const file = writeResults(args.name, { ...header, loadAverageAtEnd: loadAtEnd, note, seconds: (performance.now() - began) / 1000, table, pm2: results.pm2, grace: results.grace });
 console.log([...table, '', note, `results: ${file}`].join('\n'));
