@@ -127,3 +127,19 @@ test('GRACE_PARENT_PID without LISTEN_FDS does not make a first generation SIGTE
   assert.match(app.log, /ignoring GRACE_PARENT_PID set without LISTEN_FDS/);
   assert.equal((await get({ port: portOf(ready) }, '/')).json.pid, ready.pid);
 });
+
+test('a process whose starter died before it was ready refuses its sockets (ERR_GRACE_STARTER_GONE) instead of serving them as an orphan', { timeout: 30_000 }, async (t) => {
+  const inherited = net.createServer();
+  await new Promise<void>((r) => inherited.listen(0, '127.0.0.1', r));
+  t.after(() => inherited.close());
+  const fd = (inherited as unknown as { _handle: { fd: number } })._handle.fd;
+  // A supervisor that existed and is gone: a process of ours that has exited and been reaped.
+  const gone = spawn(process.execPath, ['-e', '0']);
+  await once(gone, 'exit');
+  const { exited } = runFixture(t, { LISTEN_FDS: '1', GRACE_SUPERVISOR_PID: String(gone.pid), GRACE_READY_FD: '4' }, [fd]);
+  const { code, stderr, stdout } = await exited;
+  assert.notEqual(code, 0);
+  assert.match(stderr, /ERR_GRACE_STARTER_GONE/);
+  assert.match(stderr, new RegExp(`the supervisor \\(GRACE_SUPERVISOR_PID=${gone.pid}\\) that started this process is gone`));
+  assert.ok(!stdout.includes('"ready"'), 'it never served');
+});

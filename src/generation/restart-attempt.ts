@@ -26,7 +26,6 @@ export class RestartAttempt {
   readonly ready: Promise<number>;
   private launch: Launch | undefined;
   private abandoned: string | undefined;
-  private saidReady = false;
 
   constructor(host: ProcessHost, net: Net, settings: RestartSettings) {
     this.ready = this.run(host, net, settings);
@@ -45,7 +44,7 @@ export class RestartAttempt {
    */
   abandon(reason: string): number | undefined {
     this.abandoned ??= reason;
-    if (this.saidReady) {
+    if (this.launch?.state === 'ready') {
       this.launch!.signal('SIGTERM');
       this.launch!.release();
       return this.launch!.pid;
@@ -82,8 +81,6 @@ export class RestartAttempt {
       throw fail(`could not start the next generation: ${(cause as Error).message}`, cause);
     }
     this.launch = settings.launch ? settings.launch(spec) : new Launch(spec);
-    // Before `ready` resolves: a stop in the same turn must know the child is up.
-    void this.launch.outcome.then(() => (this.saidReady = true), () => {});
     if (this.launch.pid !== undefined) settings.onSpawned(this.launch.pid);
     await this.launch.outcome;
     return this.launch.pid!;

@@ -63,6 +63,13 @@ export interface Self {
   ppid: number | undefined;
   /** Whether an fd is a pipe (a FIFO or a socketpair end), for `GRACE_READY_FD`. */
   isPipe?: (fd: number) => boolean;
+  /**
+   * Whether a pid exists. Given, a starter named in the variables that is not
+   * our parent and no longer exists died before we were ready: refused
+   * (ERR_GRACE_STARTER_GONE), not ignored. Ignoring it would have us serve
+   * its sockets as an orphan that nothing names and no supervisor reloads.
+   */
+  isAlive?: (pid: number) => boolean;
 }
 
 const DECIMAL = /^\d+$/;
@@ -97,6 +104,11 @@ export function readListenEnv(env: NodeJS.ProcessEnv, self: Self): ListenEnv {
   const names = parseNames(env.LISTEN_FDNAMES, count);
   const fds = Array.from({ length: count }, (_, i) => ({ fd: LISTEN_FDS_START + i, name: names?.[i] }));
   if (graceKeys.length === 0 || self.ppid === undefined) return { fds, generation: 1, starter: undefined, ignored: undefined };
+  const named = parentPid ?? supervisorPid;
+  if (named !== undefined && named !== self.ppid && self.isAlive && !self.isAlive(named)) {
+    const who = parentPid !== undefined ? 'the parent (GRACE_PARENT_PID' : 'the supervisor (GRACE_SUPERVISOR_PID';
+    throw new GraceError('ERR_GRACE_STARTER_GONE', `${who}=${named}) that started this process is gone: it died before this one was ready, so its sockets are not served here`);
+  }
   const problem = starterProblem({ parentPid, supervisorPid, readyFd, expectedFd: LISTEN_FDS_START + count }, self);
   if (problem) return { fds, generation: 1, starter: undefined, ignored: `${graceKeys.join(', ')}: ${problem}` };
   const starter: Starter = { kind: parentPid !== undefined ? 'parent' : 'supervisor', pid: (parentPid ?? supervisorPid)!, readyFd: readyFd! };

@@ -147,3 +147,13 @@ function readText(path: string): string | undefined {
     return undefined;
   }
 }
+
+/** Whether a process with this pid exists (one we may not signal still does). */
+export function pidExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
+}

@@ -206,7 +206,8 @@ export class Launch {
   private notStarted(cause: NodeJS.ErrnoException): void {
     this.spawnError = cause.code ?? 'ERR_SPAWN';
     this.on({ type: 'give-up', reason: `could not start the ${this.spec.label}: ${cause.message}`, cause });
-    this.on({ type: 'exit', status: { code: cannotRun(cause.code)?.status ?? 127, signal: null } });
+    // A shell's status where one applies (127 not found, 126 not executable); else a plain failure (an env file that cannot be read, E2BIG).
+    this.on({ type: 'exit', status: { code: cannotRun(cause.code)?.status ?? 1, signal: null } });
   }
 
   private describe(): string {
@@ -254,10 +255,10 @@ export class Launch {
   }
 }
 
-/** Once a piped stderr is read to its end, or 250 ms (a subprocess may hold it open). */
 /** How long a child's piped output is read after its exit (a process it left behind may hold it open). */
 export const OUTPUT_AFTER_EXIT_MS = 1000;
 
+/** Once a piped stderr is read to its end, or 250 ms (a subprocess may hold it open). */
 function outputRead(stream: Readable): Promise<void> {
   if (stream.destroyed) return Promise.resolve();
   return new Promise((resolve) => {

@@ -1,5 +1,7 @@
+import type { GraceError } from '../platform/errors.js';
 import { parseDuration } from '../platform/duration.js';
 import { readListenEnv } from '../platform/listen-env.js';
+import { pidExists } from '../platform/proc.js';
 import type { Log } from '../platform/logger.js';
 import type { ProcessHost } from '../platform/process-host.js';
 import { checkSignals } from '../platform/signal-names.js';
@@ -36,19 +38,25 @@ export interface HandleSignalsOptions {
 
 export function handleSignals(registry: Shutdown, host: ProcessHost, logger: Log, options: HandleSignalsOptions): () => void {
   const signals: readonly NodeJS.Signals[] = options.signals === undefined ? ['SIGINT', 'SIGTERM'] : checkSignals('handleSignals() signals', options.signals);
-  const stop = (reason: string, status?: number) =>
+  let leaving: NodeJS.Timeout | undefined;
+  let stopping = false;
+  // One stop, whatever asks first (a signal, the end of the stop delay, the supervisor's death, a failed ready).
+  const stop = (reason: string, status?: number) => {
+    if (stopping) return;
+    stopping = true;
+    clearTimeout(leaving);
     void registry.shutdown({ reason, timeout: options.timeout }).then((report) => {
       const code = status ?? (report.forced || report.failed.length > 0 ? 1 : 0);
       logger.info(`shut down${code ? ' with failures' : ''}: exiting pid ${host.pid} with status ${code}`, { event: 'exit', status: code, pid: host.pid });
       if (options.exit !== false) exitAfterDrain(host, code);
     });
+  };
   const supervised = joinSupervisor(host, logger, {
     gone: (why) => {
       logger.warn(`${why}: shutting down pid ${host.pid}`, { event: 'starter-gone' });
       stop('supervisor gone');
     },
   });
-  let leaving: NodeJS.Timeout | undefined;
   const removers = signals.map((signal) =>
     host.onSignal(signal, () => {
       if (registry.signal.aborted || leaving) {
@@ -85,8 +93,10 @@ export function handleSignals(registry: Shutdown, host: ProcessHost, logger: Log
 function joinSupervisor(host: ProcessHost, logger: Log, on: { gone: (why: string) => void }) {
   let env;
   try {
-    env = readListenEnv(host.protocolEnv, { pid: host.pid, ppid: host.ppid() });
-  } catch {
+    env = readListenEnv(host.protocolEnv, { pid: host.pid, ppid: host.ppid(), isAlive: pidExists });
+  } catch (err) {
+    // The supervisor died before we were ready: stop, as when it dies later.
+    if ((err as GraceError).code === 'ERR_GRACE_STARTER_GONE') on.gone((err as Error).message);
     return undefined; // malformed: gracehttp.serve, if used, says why
   }
   if (env.starter?.kind !== 'supervisor' || env.fds.length > 0) return undefined;

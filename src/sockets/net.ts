@@ -5,6 +5,7 @@ import { checkInheritedAddress, readRealAddress, type RealAddress } from './inhe
 import { InheritedPool } from './inherited-fds.js';
 import { clearListenEnv, readListenEnv, type InheritedFd, type ListenEnv } from '../platform/listen-env.js';
 import { describeSpec, parseListenSpec, specFromName, type ListenSpec, type ParsedListenSpec } from './listen-spec.js';
+import { pidExists } from '../platform/proc.js';
 import { realProcess, type ProcessHost } from '../platform/process-host.js';
 import { listen } from './server-listen.js';
 import { bindUnixSocket, socketFileAt, type SocketFile } from './unix-socket.js';
@@ -52,7 +53,7 @@ export class Net {
     if (this.inheritError) throw this.inheritError;
     if (!this.inheritance) {
       try {
-        const env = readListenEnv(this.host.protocolEnv, { pid: this.host.pid, ppid: this.host.ppid() });
+        const env = readListenEnv(this.host.protocolEnv, { pid: this.host.pid, ppid: this.host.ppid(), isAlive: pidExists });
         this.inheritance = { env, pool: new InheritedPool(env.fds) };
       } catch (err) {
         this.inheritError = err;

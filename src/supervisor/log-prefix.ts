@@ -61,19 +61,13 @@ function isSpace(byte: number): boolean {
 }
 
 /**
- * A worker's piped stdout (and stderr, when nothing else reads it first),
- * each line named as above, onto the supervisor's own. The launcher lets go
- * of the pipes shortly after the worker's exit (a process it left behind may
- * hold them open), which flushes a partial last line.
+ * A worker's piped stdout, each line named as above, onto the supervisor's
+ * own (its stderr goes through worker-stderr.ts first, then `prefixedWriter`).
+ * The launcher lets go of the pipe shortly after the worker's exit (a process
+ * it left behind may hold it open), which flushes a partial last line.
  */
-export function prefixWorkerOutput(child: { stdout: Readable | null; stderr: Readable | null } | undefined, index: number, pid: number): void {
-  const streams: Array<[Readable | null | undefined, Writable]> = [
-    [child?.stdout, process.stdout],
-    [child?.stderr, process.stderr],
-  ];
-  for (const [stream, sink] of streams) {
-    if (stream) eachLine(stream, prefixLines(index, pid, (bytes) => writeSafely(sink, bytes)));
-  }
+export function prefixWorkerOutput(stdout: Readable | null | undefined, index: number, pid: number): void {
+  if (stdout) eachLine(stdout, prefixLines(index, pid, (bytes) => writeSafely(process.stdout, bytes)));
 }
 
 /**

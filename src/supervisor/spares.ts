@@ -30,8 +30,14 @@ export class Spares {
     let spec: ResolvedLaunchSpec;
     try {
       spec = resolveEnv(given);
-    } catch {
-      return new Launch(given); // it fails the same way, and reports why
+    } catch (err) {
+      // An env file that cannot be read: this launch fails, and reports why.
+      return new Launch({
+        ...given,
+        env: () => {
+          throw err;
+        },
+      });
     }
     this.template = spec;
     const launch = launchNext(spec, this.take(spec), this.log);
@@ -69,7 +75,13 @@ export class Spares {
     setImmediate(() => {
       this.refillDue = false;
       while (!this.closed && this.template && this.spares.filter((s) => !s.gone).length < this.count) {
-        const spare = Standby.boot(this.template, this.log);
+        let spare: Standby | undefined;
+        try {
+          spare = Standby.boot(this.template, this.log);
+        } catch (err) {
+          // spawn() throws for some environments (a NUL byte, E2BIG): the next start spawns afresh and says why.
+          this.log.debug(`no spare: ${(err as Error).message}`, { event: 'standby-unavailable', err });
+        }
         if (!spare) return;
         spare.onChange = () => this.onChange();
         this.spares.push(spare);

@@ -231,7 +231,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     // stderr goes through its tail keeper first (worker-stderr.ts), then, named, to ours.
     const write = prefixed ? prefixedWriter(index, worker.pid, process.stderr, launch.exited) : writeStderr;
     const stderr = (this.stderr[index] ??= new SlotStderr(writeStderr)).attach(launch.stderr, write);
-    if (prefixed) prefixWorkerOutput({ stdout: launch.child?.stdout ?? null, stderr: null }, index, worker.pid);
+    if (prefixed) prefixWorkerOutput(launch.child?.stdout, index, worker.pid);
     logger.debug(`started ${this.describe(worker)} (${why})`, { event: 'worker-started', worker: index, pid: worker.pid, generation, why });
     launch.outcome.then(
       () => {
