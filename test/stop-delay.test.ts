@@ -109,7 +109,10 @@ test('grace run --workers 2 --stop-delay: a rolling reload retires without the d
   for (const old of first) await waitForExit(old.pid, 60_000).catch((err) => assert.fail(`${err.message}\n${app.log}`));
   const oldPids = first.map((e) => e.pid);
   assert.ok(!app.events.some((e) => e.event === 'leaving' && oldPids.includes(e.pid)), 'reloads never wait out the stop delay');
-  const serving = app.events.filter((e) => e.event === 'ready' && !oldPids.includes(e.pid)).map((e) => e.pid);
+  // The new workers' lines reach us through the supervisor (it names each worker's lines): they may come after an old one's exit.
+  const newReady = () => app.events.filter((e) => e.event === 'ready' && !oldPids.includes(e.pid)).map((e) => e.pid);
+  await waitUntil(() => newReady().length >= 2, 30_000, () => `both new workers' ready events\n${app.log}`);
+  const serving = newReady();
   assert.equal(serving.length, 2);
   process.kill(supervisor, 'SIGTERM');
   for (const pid of serving) {
