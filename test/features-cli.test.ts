@@ -137,7 +137,7 @@ test('grace status on a direct-mode app (no grace run): its pid, generation and 
 
   const reloaded = await grace(['reload', '--pid-file', pidFile]);
   assert.equal(reloaded.code, 0, reloaded.stderr);
-  const second = app.events.find((e) => e.event === 'ready' && e.pid !== first.pid)!;
+  const second = await app.waitFor((e) => e.event === 'ready' && e.pid !== first.pid); // read from another pipe than the answer
   const json = await grace(['status', '--pid-file', pidFile, '--json']);
   assert.equal(json.code, 0, json.stderr);
   const report = JSON.parse(json.stdout);

@@ -24,6 +24,7 @@ export class Fixture {
   readonly stderr: string[] = [];
   readonly proc: ChildProcess;
   private waiters: Array<() => void> = [];
+  private readonly closing: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
   /** `command` runs instead of the fixture itself, e.g. a supervisor that runs it. */
   constructor(config: object, env: NodeJS.ProcessEnv = {}, command: { file: string; args: string[]; fds?: number[] } = { file: process.execPath, args: FIXTURE_ARGS }) {
@@ -31,6 +32,7 @@ export class Fixture {
       env: { ...process.env, ...env, GRACE_FIXTURE: JSON.stringify(config) },
       stdio: ['ignore', 'pipe', 'pipe', ...(command.fds ?? [])],
     });
+    this.closing = new Promise((resolve) => this.proc.once('close', (code, signal) => resolve({ code, signal })));
     let out = '';
     this.proc.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
       out += chunk;
@@ -50,6 +52,15 @@ export class Fixture {
       this.stderr.push(chunk);
       for (const wake of this.waiters.splice(0)) wake();
     });
+  }
+
+  /**
+   * Exited, and its stdout and stderr read to their end: every line it wrote
+   * is in `events` and `log`. Its 'exit' (or a pid check) can come before the
+   * last lines are read: a supervisor's relayed worker lines among them.
+   */
+  closed(): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    return this.closing;
   }
 
   get log(): string {

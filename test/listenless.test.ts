@@ -46,8 +46,8 @@ test('a queue worker reloaded while a job runs: the job finishes, the new worker
   await app.waitFor((e) => e.event === 'job-start' && e.pid === next.pid);
   // A stop: the new one works on through the stop delay, then finishes its job; the supervisor exits 0.
   app.proc.kill('SIGTERM');
-  await waitUntil(() => app.proc.exitCode !== null, 30_000);
-  assert.equal(app.proc.exitCode, 0, app.log);
+  const { code } = await app.closed(); // exited, and every line read: the worker's last ones too
+  assert.equal(code, 0, app.log);
   assert.ok(since(next.pid, 'shutdown-started') - since(next.pid, 'sigterm') >= 4990, 'the stop waited out --stop-delay 5000');
   const theirs = app.events.filter((e) => e.pid === next.pid);
   assert.deepEqual(theirs.filter((e) => e.event === 'job-end').map((e) => e.n), theirs.filter((e) => e.event === 'job-start').map((e) => e.n));

@@ -26,7 +26,7 @@ test('during the stop delay, new connections are still served and readiness says
   assert.equal((await get({ port }, '/ready')).status, 503);
   // A second stop signal skips the rest of the delay.
   process.kill(ready.pid, 'SIGTERM');
-  const [code] = await once(app.proc, 'exit');
+  const [code] = await once(app.proc, 'close'); // exited, and its output read to the end
   assert.equal(code, 0);
   assert.match(app.log, /Leaving: pid \d+ got SIGTERM[\s\S]*Stopping pid \d+ on SIGTERM/);
 });
@@ -35,7 +35,7 @@ test('when the stop delay is over, the generation drains and exits 0', { timeout
   const app = startFixture(t, { listen: [local], options: { stopDelay: 300 } });
   const ready = await app.ready();
   process.kill(ready.pid, 'SIGTERM');
-  const [code] = await once(app.proc, 'exit');
+  const [code] = await once(app.proc, 'close');
   assert.equal(code, 0);
   const order = app.events.map((e) => e.event).filter((e) => e === 'leaving' || e === 'shutdown-started' || e === 'stopped');
   assert.deepEqual(order, ['leaving', 'shutdown-started', 'stopped']);
@@ -48,6 +48,8 @@ test('a hot restart is not delayed: the old generation drains at once after the 
   process.kill(first.pid, 'SIGUSR2');
   const second = await app.waitFor((e) => e.event === 'ready' && e.pid !== first.pid);
   await waitForExit(first.pid);
+  // Its last line read (a pid check is not ordered with its output): a 'leaving' would have come before it.
+  await app.waitFor((e) => e.event === 'exit' && e.pid === first.pid);
   assert.ok(!app.events.some((e) => e.event === 'leaving' && e.pid === first.pid), 'the old generation did not leave; it handed over');
   assert.equal((await get({ port }, '/')).json.pid, second.pid);
   assert.equal((await get({ port }, '/ready')).status, 200);
@@ -67,7 +69,7 @@ test('GRACE_STOP_DELAY sets the default stop delay; a malformed one is refused b
   await waitForExit(ready.pid);
 
   const bad = startFixture(t, { listen: [local] }, { GRACE_STOP_DELAY: '5s' });
-  const [code] = await once(bad.proc, 'exit');
+  const [code] = await once(bad.proc, 'close');
   assert.notEqual(code, 0);
   assert.match(bad.log, /GRACE_STOP_DELAY must be a whole number of milliseconds from 0 to 2147483647 .*got "5s"/);
 });
@@ -83,8 +85,10 @@ test('under grace run, a reload retires the old generation at once; the supervis
   process.kill(supervisor, 'SIGHUP');
   const second = await app.waitFor((e) => e.event === 'ready' && e.pid !== first.pid);
   await waitForExit(first.pid);
+  // Its lines are read apart from that pid check; a 'leaving' would have come before its 'stopped'.
+  const stopped = await app.waitFor((e) => e.event === 'stopped' && e.pid === first.pid);
   assert.ok(!app.events.some((e) => e.event === 'leaving' && e.pid === first.pid), 'retired as a handover, with no stop delay');
-  assert.equal(app.events.find((e) => e.event === 'stopped' && e.pid === first.pid)?.reason, 'handover');
+  assert.equal(stopped.reason, 'handover');
   // The supervisor's SIGTERM reaches the app as a stop: it leaves, and serves on.
   process.kill(supervisor, 'SIGTERM');
   await app.waitFor((e) => e.event === 'leaving' && e.pid === second.pid);
@@ -108,6 +112,8 @@ test('grace run --workers 2 --stop-delay: a rolling reload retires without the d
   process.kill(supervisor, 'SIGHUP');
   for (const old of first) await waitForExit(old.pid, 60_000).catch((err) => assert.fail(`${err.message}\n${app.log}`));
   const oldPids = first.map((e) => e.pid);
+  // Their lines come through the supervisor: a 'leaving' would have come before their 'exit'.
+  for (const pid of oldPids) await app.waitFor((e) => e.event === 'exit' && e.pid === pid);
   assert.ok(!app.events.some((e) => e.event === 'leaving' && oldPids.includes(e.pid)), 'reloads never wait out the stop delay');
   // The new workers' lines reach us through the supervisor (it names each worker's lines): they may come after an old one's exit.
   const newReady = () => app.events.filter((e) => e.event === 'ready' && !oldPids.includes(e.pid)).map((e) => e.pid);

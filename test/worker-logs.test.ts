@@ -32,7 +32,7 @@ test('--workers 2: plain lines are prefixed, JSON lines get grace_worker and gra
   await waitUntil(() => app.pids().length === 2, 30_000, () => `2 workers ready\n${app.stderr()}`);
   await waitUntil(() => (app.stderr().match(/stderr line/g) ?? []).length === 2, 15_000, () => `both stderr lines\n${app.stderr()}`);
   app.proc.kill('SIGTERM');
-  const [code] = await once(app.proc, 'exit');
+  const [code] = await once(app.proc, 'close'); // exited, and its output read to the end
   assert.equal(code, 0, app.stderr());
   const bytes = app.stdout();
   const text = bytes.toString('latin1');
@@ -59,7 +59,7 @@ test('--no-log-prefix: the workers write as they would alone', { timeout: 60_000
   const app = run(t, ['--workers', '2', '--no-log-prefix']);
   await waitUntil(() => app.pids().length === 2, 30_000, () => `2 workers ready\n${app.stderr()}`);
   app.proc.kill('SIGTERM');
-  const [code] = await once(app.proc, 'exit');
+  const [code] = await once(app.proc, 'close'); // exited, and its output read to the end
   assert.equal(code, 0, app.stderr());
   const text = app.stdout().toString('latin1');
   assert.match(text, /^plain line from worker 0$/m);

@@ -5,7 +5,6 @@
 // Nothing here asserts timing: only counts, pids and exit statuses.
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
-import { once } from 'node:events';
 import { existsSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
@@ -87,8 +86,10 @@ test('--workers 2: rolling reloads under load lose no request, and each slot kee
     assert.ok(samples.count > 0);
     assert.equal(samples.failures(), 0, JSON.stringify(Object.fromEntries(samples.errors)));
   }
-  // Every retired worker drained and exited 0.
-  const exits = app.events.filter((e) => e.event === 'exit' && seenPids.slice(0, 4).includes(e.pid));
+  // Every retired worker drained and exited 0 (its lines come through the supervisor, maybe after its exit).
+  const retiredExits = () => app.events.filter((e) => e.event === 'exit' && seenPids.slice(0, 4).includes(e.pid));
+  await waitUntil(() => retiredExits().length >= 4, 15_000, () => `the retired workers' exit events\n${app.log}`);
+  const exits = retiredExits();
   assert.deepEqual(exits.map((e) => e.code), [0, 0, 0, 0]);
 });
 
@@ -105,6 +106,7 @@ test('a new worker that crashes aborts the reload: the old workers keep serving,
   assert.match(result.stderr, /worker 0 failed: worker 0 \(generation 2\) pid \d+ exited with code 3 before it was ready; the reload to generation 2 was abandoned/);
   assert.match(result.stderr, new RegExp(`still serving: pids ${old[0]!.pid}, ${old[1]!.pid}`));
   assert.ok(old.every((w) => isAlive(w.pid)));
+  await app.waitFor((e) => e.event === 'crashing'); // relayed by the supervisor: it may come after the answer
   assert.equal(app.events.filter((e) => e.event === 'crashing').length, 1, 'one new worker at a time (--surge 1): only one was tried');
   const seen = await answeredBy(portOf(old[0]!), old.map((w) => w.pid));
   assert.deepEqual([...seen.keys()].sort(), old.map((w) => w.pid).sort());
@@ -154,7 +156,7 @@ test('a reload while a crashed worker\'s restart hangs replaces that start with 
   const result = await grace(['reload', '--pid-file', pidFile]);
   assert.equal(result.code, 0, result.stderr);
   await waitForExit(hung.pid);
-  assert.match(app.log, /SIGUSR2: reloading to generation 3; pid \d+ serves until its replacement is ready; 1 slot down takes the new code first/);
+  await app.waitForLog(/SIGUSR2: reloading to generation 3; pid \d+ serves until its replacement is ready; 1 slot down takes the new code first/);
 });
 
 test('a killed worker is replaced in its slot while the other keeps serving', { timeout: 90_000 }, async (t) => {
@@ -176,8 +178,9 @@ test('--max-memory replaces a worker over the limit gracefully: a new one first,
   const replacement = await app.waitFor((e) => e.event === 'ready' && e.worker === bloated.worker && e.pid !== bloated.pid, 30_000);
   await waitForExit(bloated.pid);
   await app.waitForLog(new RegExp(`worker ${bloated.worker} pid ${bloated.pid} uses \\d+ MiB, over --max-memory 400 MiB: replacing it`));
-  const exit = app.events.find((e) => e.event === 'exit' && e.pid === bloated.pid);
-  assert.equal(exit?.code, 0, 'retired and drained, not killed');
+  // Its lines come through the supervisor: maybe after its exit.
+  const exit = await app.waitFor((e) => e.event === 'exit' && e.pid === bloated.pid);
+  assert.equal(exit.code, 0, 'retired and drained, not killed');
   assert.ok(app.events.some((e) => e.event === 'stopped' && e.pid === bloated.pid));
   const other = ready.find((w) => w !== bloated)!;
   assert.ok(isAlive(other.pid), 'the other worker was left alone');
@@ -194,7 +197,7 @@ test('SIGTERM drains every worker under one deadline: in-flight requests finish,
   process.kill(app.proc.pid!, 'SIGTERM');
   const answers = await Promise.all(slow);
   assert.deepEqual(answers.map((a) => a.status), Array(8).fill(200));
-  const [code] = await once(app.proc, 'exit');
+  const { code } = await app.closed(); // every relayed line read
   assert.equal(code, 0);
   for (const w of ready) assert.equal(isAlive(w.pid), false);
   assert.deepEqual(app.events.filter((e) => e.event === 'exit').map((e) => e.code), [0, 0]);
@@ -204,7 +207,7 @@ test('the supervisor exits non-zero, naming the worker, when a worker does not s
   const app = supervise(t, ['--listen', '127.0.0.1:0', '--workers', '2'], { listen: [{ port: 0, host: '127.0.0.1' }], exitCodeOnStop: 5 });
   await workersReady(app, 2);
   process.kill(app.proc.pid!, 'SIGTERM');
-  const [code] = await once(app.proc, 'exit');
+  const { code } = await app.closed();
   assert.equal(code, 5);
   assert.match(app.log, /worker 0 did not stop cleanly: code 5/);
   assert.match(app.log, /worker 1 did not stop cleanly: code 5/);
