@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -197,8 +198,11 @@ test('NODE_OPTIONS changed after the standby booted: node reads it only as it st
 test('the parent SIGKILLed: its standby exits and nothing holds the port', { timeout: 60_000 }, async (t) => {
   const { app, port } = await startApp(t);
   const standby = await parked(app);
+  const parentGone = app.proc.exitCode !== null || app.proc.signalCode !== null ? Promise.resolve() : once(app.proc, 'exit');
   process.kill(app.proc.pid!, 'SIGKILL');
   await waitForExit(standby);
+  // The parent's own sockets are closed once it is reaped (the standby may see its channel's EOF first).
+  await parentGone;
   // No listening socket is left: a connection is refused (one held by a
   // process that does not accept would still complete the handshake).
   // Binding the port again would race every client on the machine for it.
