@@ -3,18 +3,12 @@
 // processes go through the same table in handover-edges and restart-failures.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { replay } from './table-replay.ts';
 import { initialLifecycle, transition, type Action, type Lifecycle, type LifecycleEvent } from '../src/generation/lifecycle.ts';
 
 /** Feeds events in order; returns the final lifecycle and every action, as short strings. */
 function run(events: LifecycleEvent[], from: Lifecycle = initialLifecycle(false)): { now: Lifecycle; did: string[] } {
-  let now = from;
-  const did: string[] = [];
-  for (const event of events) {
-    const step = transition(now, event);
-    now = step.next;
-    did.push(...step.actions.map(describe));
-  }
-  return { now, did };
+  return replay(transition, events, from, describe);
 }
 
 function describe(action: Action): string {

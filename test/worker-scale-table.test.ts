@@ -3,17 +3,11 @@
 // in flight goes on over the slots kept, a stop refuses it.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { replay } from './table-replay.ts';
 import { activeSlots, initialTable, step, type WorkerAction, type WorkerEvent, type WorkerTable } from '../src/supervisor/worker-table.ts';
 
 function run(events: WorkerEvent[], from: WorkerTable): { now: WorkerTable; did: string[] } {
-  let now = from;
-  const did: string[] = [];
-  for (const event of events) {
-    const result = step(now, event);
-    now = result.next;
-    did.push(...result.actions.map(describe));
-  }
-  return { now, did };
+  return replay(step, events, from, describe);
 }
 
 function describe(a: WorkerAction): string {

@@ -3,18 +3,12 @@
 // same every run. Real processes go through the same table in workers.test.ts.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { replay } from './table-replay.ts';
 import { fleetGeneration, initialTable, step, type WorkerAction, type WorkerEvent, type WorkerTable } from '../src/supervisor/worker-table.ts';
 
 /** Feeds events in order; returns the final table and every action, as short strings. */
 function run(events: WorkerEvent[], from: WorkerTable): { now: WorkerTable; did: string[] } {
-  let now = from;
-  const did: string[] = [];
-  for (const event of events) {
-    const result = step(now, event);
-    now = result.next;
-    did.push(...result.actions.map(describe));
-  }
-  return { now, did };
+  return replay(step, events, from, describe);
 }
 
 function describe(a: WorkerAction): string {
