@@ -5,11 +5,14 @@
 // sent. Here the process seam hands the SIGTERM over at that worst moment:
 // the word is in the kernel's buffer, the loop has not read it.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import type { Readable } from 'node:stream';
 import { startWith } from '../src/api/serve.ts';
+import { ChannelWords } from '../src/platform/channel-words.ts';
 import { realProcess, type ProcessHost } from '../src/platform/process-host.ts';
 import { Net } from '../src/sockets/net.ts';
 import { isAlive, killQuietly, tempDir, waitUntil } from './helpers.ts';
@@ -97,4 +100,25 @@ test('a SIGTERM with no "ready" written before it is a stop: the unready child i
   await graceful.done;
   assert.equal(stopped, 'signal');
   await waitUntil(() => !isAlive(childPid!), 15_000, () => `the abandoned child pid ${childPid} to be killed`);
+});
+
+test('ChannelWords.readNow hears, synchronously, every word written before it was called and not read yet', { timeout: 30_000 }, async (t) => {
+  const dir = tempDir(t);
+  const wrote = join(dir, 'wrote');
+  const writer = spawn(
+    process.execPath,
+    ['-e', `const fs = require('node:fs'); fs.writeSync(3, 'retire\\nping\\npa'); fs.writeFileSync(${JSON.stringify(wrote)}, ''); setInterval(() => {}, 1000);`],
+    { stdio: ['ignore', 'inherit', 'inherit', 'pipe'] },
+  );
+  t.after(() => killQuietly(writer.pid!));
+  const heard: string[] = [];
+  const words = new ChannelWords((word) => heard.push(word));
+  const channel = writer.stdio[3] as Readable;
+  channel.on('data', (chunk: Buffer) => words.push(chunk));
+  blockUntilExists(wrote);
+  assert.deepEqual(heard, [], 'the loop has not read the channel yet');
+  words.readNow(channel);
+  assert.deepEqual(heard, ['retire', 'ping'], 'both whole words, the partial one held');
+  words.readNow(channel);
+  assert.deepEqual(heard, ['retire', 'ping'], 'an empty channel returns at once');
 });
