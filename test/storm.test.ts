@@ -90,6 +90,9 @@ async function survivesAStorm(t: TestContext, env: NodeJS.ProcessEnv): Promise<v
   const serving = () => readFileSync(pidFile, 'utf8').match(/"state":"(\w+)"/)?.[1];
   await waitUntil(() => serving() === 'serving', 30_000, () => `the pid file to say serving (${serving()})`);
   const last = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
+  // It names a new generation before that one says "ready": until its parent
+  // has handed over, both accept.
+  if (last !== first.pid) await app.waitForLog(new RegExp(`with new pid ${last} and old pid`), 30_000);
   const { ok, failed } = await load.stop();
   assert.deepEqual(failed, [], `${failed.length} of ${ok + failed.length} requests failed during ${sent} SIGUSR2s`);
   assert.ok(ok > 0);
