@@ -68,7 +68,15 @@ export class Graceful extends EventEmitter<GracefulEvents> {
     installHealth(targets.map((t) => t.server), resolved.health, () => this.isReady(), this.g.log);
     const drainers = targets.map((t) => t.drainer ?? new ConnectionDrainer(t.server));
     this.restarts = new Restarts(this.g);
-    this.signals = new Signals(this.g, () => void this.restart().catch(() => {}), () => this.restarts.childPid);
+    this.signals = new Signals(
+      this.g,
+      () => void this.restart().catch(() => {}),
+      () => this.restarts.childPid,
+      () => {
+        this.restarts.readChildNow();
+        this.g.channel?.readNow();
+      },
+    );
     this.stopping = new Stopping(this.g, drainers);
     this.stopping.onFinished = (crashed) => {
       if (!crashed) this.signals.uninstallCrashHandler();

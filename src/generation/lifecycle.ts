@@ -64,8 +64,9 @@ export type LifecycleEvent =
   /** The new generation wrote "ready" on its pipe. */
   | { type: 'child-ready' }
   /**
-   * A handled signal, taken after the I/O of the turn it arrived in: a child
-   * writes "ready" before it signals, so by then that word has been read.
+   * A handled signal, taken after the channels were read to their end: a
+   * child writes "ready" before it signals (the supervisor "retire"), so by
+   * then that word has been heard.
    */
   | { type: 'signal'; signal: NodeJS.Signals; stopSignal: boolean }
   /**

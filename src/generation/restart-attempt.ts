@@ -12,6 +12,8 @@ export interface RestartSettings {
   generation: number;
   /** Called once the child is spawned. */
   onSpawned: (pid: number) => void;
+  /** Called in the turn the child said "ready" (`ready` resolves later). */
+  onReady: (pid: number) => void;
   /** Starts the child for `spec` (a released standby, say); default: a fresh spawn. */
   launch?: (spec: ResolvedLaunchSpec) => Launch;
 }
@@ -53,6 +55,11 @@ export class RestartAttempt {
     return undefined;
   }
 
+  /** Hears now what the child wrote before a signal arrived (its "ready" decides whose the signal is). */
+  readNow(): void {
+    this.launch?.readNow();
+  }
+
   /** After "ready": the child lives on as the next generation. */
   release(): void {
     this.launch?.release();
@@ -80,8 +87,9 @@ export class RestartAttempt {
     } catch (cause) {
       throw fail(`could not start the next generation: ${(cause as Error).message}`, cause);
     }
-    this.launch = settings.launch ? settings.launch(spec) : new Launch(spec);
-    if (this.launch.pid !== undefined) settings.onSpawned(this.launch.pid);
+    const launch = (this.launch = settings.launch ? settings.launch(spec) : new Launch(spec));
+    launch.onReady = () => settings.onReady(launch.pid!);
+    if (launch.pid !== undefined) settings.onSpawned(launch.pid);
     await this.launch.outcome;
     return this.launch.pid!;
   }

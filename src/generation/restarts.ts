@@ -33,24 +33,24 @@ export class Restarts {
         g.log.info(`Starting new generation pid ${pid} from pid ${g.host.pid}`, { event: 'restart', child: pid });
         g.events.emit('restart', { pid });
       },
-    });
-    this.attempt = attempt;
-    g.status?.restarting(g.generation, g.host.pid);
-    attempt.ready.then(
-      (pid) => {
-        // The successor stays referenced until its SIGTERM is in: an old
-        // generation whose loop emptied first could still be exiting when the
-        // signal lands, after its handlers are gone, and die of it.
+      // In the turn the word is read (by the loop, or by `readChildNow` at a
+      // signal): the SIGTERM that follows it must find the handover begun.
+      // The successor stays referenced until that SIGTERM is in: an old
+      // generation whose loop emptied first could still be exiting when the
+      // signal lands, after its handlers are gone, and die of it.
+      onReady: (pid) => {
         g.dispatch({ type: 'child-ready' });
         if (g.lifecycle().reason !== 'handover') return; // a stop won: abandon-child stopped it
         g.log.info(`Graceful handoff of ${g.where} with new pid ${pid} and old pid ${g.host.pid}`, { event: 'handover', child: pid, addresses: addresses(g) });
         g.events.emit('handover', { pid });
       },
-      (error: GraceError) => {
-        if (this.attempt === attempt) this.attempt = undefined;
-        g.dispatch({ type: 'restart-failed', error });
-      },
-    );
+    });
+    this.attempt = attempt;
+    g.status?.restarting(g.generation, g.host.pid);
+    attempt.ready.catch((error: GraceError) => {
+      if (this.attempt === attempt) this.attempt = undefined;
+      g.dispatch({ type: 'restart-failed', error });
+    });
     return attempt.ready;
   }
 
@@ -91,6 +91,15 @@ export class Restarts {
     const standby = this.standby;
     this.standby = undefined;
     return standby;
+  }
+
+  /**
+   * Before a signal is taken: hears now what the child being started wrote
+   * ahead of it. A "ready" read here is dispatched before the signal, so the
+   * child's SIGTERM is never taken for a stop (platform/channel-words.ts).
+   */
+  readChildNow(): void {
+    this.attempt?.readNow();
   }
 
   /** The child being started, for the log. */

@@ -2,9 +2,11 @@ import { canPassSockets } from '../platform/process-host.js';
 import type { GenerationContext } from './context.js';
 
 /**
- * Signals and crashes in, lifecycle events out. Signals are taken after the
- * I/O of the turn they arrived in, so a successor's "ready" (written before
- * its SIGTERM) has been read by then.
+ * Signals and crashes in, lifecycle events out. Before a signal is taken,
+ * the channels are read to their end (`hearPending`): a successor's "ready"
+ * and the supervisor's "retire" are written before their SIGTERM, so by
+ * construction the word is heard first, whatever batch libuv read the
+ * signal in (platform/channel-words.ts).
  */
 export class Signals {
   private readonly removers: Array<() => void> = [];
@@ -14,6 +16,7 @@ export class Signals {
     private readonly g: GenerationContext,
     private readonly restart: () => void,
     private readonly childPid: () => number | undefined,
+    private readonly hearPending: () => void,
   ) {}
 
   install(): void {
@@ -31,7 +34,10 @@ export class Signals {
     const handled = new Set(stops);
     if (restartable) handled.add('SIGTERM');
     for (const signal of handled) {
-      const onSignal = () => g.host.afterIo(() => g.dispatch({ type: 'signal', signal, stopSignal: stops.has(signal) }));
+      const onSignal = () => {
+        this.hearPending();
+        g.dispatch({ type: 'signal', signal, stopSignal: stops.has(signal) });
+      };
       this.removers.push(g.host.onSignal(signal, onSignal));
     }
     if (restartable) this.removers.push(g.host.onSignal(restartSignal, this.restart));

@@ -44,8 +44,6 @@ export interface ProcessHost {
   exit(code: number): void;
   /** The status the process exits with when its event loop empties. */
   setExitCode(code: number): void;
-  /** Runs `fn` after the I/O events of this event loop turn (setImmediate). */
-  afterIo(fn: () => void): void;
 }
 
 // One snapshot per process, even when the package is loaded twice (an ESM and
@@ -117,7 +115,6 @@ export const realProcess: ProcessHost = {
   setExitCode: (code) => {
     process.exitCode = code;
   },
-  afterIo: (fn) => setImmediate(fn),
 };
 
 /** Whether this platform can pass listening sockets to a child process. */

@@ -1,6 +1,7 @@
 import { closeSync, writeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import type { Starter } from './listen-env.js';
+import { ChannelWords } from './channel-words.js';
 import type { Log } from './logger.js';
 
 /*
@@ -26,6 +27,11 @@ import type { Log } from './logger.js';
 export interface StarterChannel {
   /** Says "ready"; false when the starter is gone (then `gone` was called) or the word could not be written. */
   ready(): boolean;
+  /**
+   * Hears now what the starter wrote that the event loop has not read yet
+   * (a "retire" ahead of its SIGTERM): called before a signal is taken.
+   */
+  readNow(): void;
   /** Stops listening and closes our end. */
   close(): void;
 }
@@ -67,23 +73,18 @@ export function openChannel(starter: Starter, logger: Log, on: ChannelEvents): S
   };
   // Never what keeps this process alive.
   channel?.unref();
-  let partial = '';
-  channel?.setEncoding('utf8');
-  channel?.on('data', (chunk: string) => {
-    const lines = (partial + chunk).split('\n');
-    partial = lines.pop()!.slice(-64); // words are short: never hold more
-    for (const word of lines) {
-      if (!open) return;
-      if (word === 'ping') {
-        channel!.write('pong\n');
-      } else if (word === 'retire') {
-        open = false;
-        logger.debug('the supervisor retires this process', { event: 'retire-word' });
-        channel!.destroy();
-        on.retire();
-      }
+  const words = new ChannelWords((word) => {
+    if (!open) return;
+    if (word === 'ping') {
+      channel!.write('pong\n');
+    } else if (word === 'retire') {
+      open = false;
+      logger.debug('the supervisor retires this process', { event: 'retire-word' });
+      channel!.destroy();
+      on.retire();
     }
   });
+  channel?.on('data', (chunk: Buffer) => words.push(chunk));
   channel?.on('end', () => gone('its end of the ready channel closed'));
   channel?.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code === 'ECONNRESET' || err.code === 'EPIPE') return gone(err.message);
@@ -103,6 +104,9 @@ export function openChannel(starter: Starter, logger: Log, on: ChannelEvents): S
         else logger.warn(`could not say ready on fd ${starter.readyFd}: ${message}`, { event: 'ready-word-failed', err });
         return false;
       }
+    },
+    readNow() {
+      if (open) words.readNow(channel);
     },
     close() {
       open = false;

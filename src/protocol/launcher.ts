@@ -4,6 +4,7 @@ import { GraceError } from '../platform/errors.js';
 import { compileCacheEnv } from './compile-cache.js';
 import { childListenEnv, readyFdAfter, type Starter } from '../platform/listen-env.js';
 import { envWithFiles, type EnvFiles } from '../platform/env-file.js';
+import { ChannelWords } from '../platform/channel-words.js';
 
 /*
  * Starting a generation, the same in direct mode and under `grace run`: spawn
@@ -100,9 +101,18 @@ export class Launch {
   readonly outcome: Promise<void>;
   /** When it last said "ready" or answered a "ping" (performance.now()); 0 before. */
   lastAnswer = 0;
+  /**
+   * Called in the same turn as it said "ready" (before `outcome` resolves):
+   * whoever decides whose a signal is must know of the word synchronously.
+   */
+  onReady: () => void = () => {};
   private failure: GraceError | undefined;
   private timer: NodeJS.Timeout | undefined;
   private pipe: Readable | undefined;
+  private readonly words = new ChannelWords((word) => {
+    if (word === 'ready' || word === 'pong') this.lastAnswer = performance.now();
+    if (word === 'ready') this.on({ type: 'ready-word' });
+  });
   private settle!: { resolve: () => void; reject: (err: GraceError) => void };
   private markExited!: (status: ExitStatus) => void;
 
@@ -143,15 +153,7 @@ export class Launch {
       this.on({ type: 'give-up', reason: `could not start the ${spec.label}: ${cause.message}`, cause });
     });
     this.pipe = (child.stdio[readyFdAfter(spec.fds.length)] as Readable | null) ?? undefined;
-    let partial = '';
-    this.pipe?.on('data', (chunk: Buffer) => {
-      const words = (partial + chunk.toString()).split('\n');
-      partial = words.pop()!.slice(-64); // words are short: never hold more
-      for (const word of words) {
-        if (word === 'ready' || word === 'pong') this.lastAnswer = performance.now();
-        if (word === 'ready') this.on({ type: 'ready-word' });
-      }
-    });
+    this.pipe?.on('data', (chunk: Buffer) => this.words.push(chunk));
     this.pipe?.on('error', () => {}); // EPIPE/ECONNRESET when it dies: its exit says why
     this.timer = setTimeout(
       () => this.on({ type: 'give-up', reason: `${this.describe()} was not ready within ${spec.readyTimeout} ms` }),
@@ -166,6 +168,15 @@ export class Launch {
   /** Its stderr, when the spec asked for a pipe. */
   get stderr(): Readable | undefined {
     return this.child?.stderr ?? undefined;
+  }
+
+  /**
+   * Hears now what it wrote that the event loop has not read yet: called
+   * before a signal is taken, since a word written before the signal
+   * decides whose it is (platform/channel-words.ts).
+   */
+  readNow(): void {
+    if (this.state === 'starting' || this.state === 'ready') this.words.readNow(this.pipe);
   }
 
   /** Stops waiting for it: kills it, and `outcome` rejects with `reason` once it is reaped. */
@@ -222,6 +233,7 @@ export class Launch {
           this.state = 'ready';
           clearTimeout(this.timer);
           this.settle.resolve();
+          this.onReady();
         } else if (event.type === 'exit') {
           this.fail(`${this.describe()} exited with ${describeExit(event.status)} before it was ready`);
           this.reaped(event.status);

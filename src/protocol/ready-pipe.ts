@@ -48,6 +48,7 @@ export function openStarterChannel(host: ProcessHost, starter: Starter, logger: 
       }
       return true;
     },
+    readNow: () => channel.readNow(),
     close: () => channel.close(),
   };
 }

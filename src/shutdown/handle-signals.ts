@@ -59,6 +59,8 @@ export function handleSignals(registry: Shutdown, host: ProcessHost, logger: Log
   });
   const removers = signals.map((signal) =>
     host.onSignal(signal, () => {
+      // A "retire" written before this signal decides what it means: hear it first.
+      supervised?.readNow();
       if (registry.signal.aborted || leaving) {
         logger.warn(`${signal} during shutdown: forcing it`, { event: 'force', signal });
         if (leaving) {
@@ -106,6 +108,7 @@ function joinSupervisor(host: ProcessHost, logger: Log, on: { gone: (why: string
   const raw = host.env.GRACE_STOP_DELAY;
   return {
     ready: () => channel.ready(),
+    readNow: () => channel.readNow(),
     retired: () => retired,
     stopDelay: raw ? parseDuration('GRACE_STOP_DELAY', raw, 'ERR_GRACE_OPTIONS') : 0,
   };
