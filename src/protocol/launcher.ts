@@ -142,7 +142,8 @@ export class Launch {
       if (child.pid === undefined) return this.notStarted(cause);
       this.on({ type: 'give-up', reason: `could not start the ${spec.label}: ${cause.message}`, cause });
     });
-    this.pipe = (child.stdio[readyFdAfter(spec.fds.length)] as Readable | null) ?? undefined;
+    // No stdio at all when spawn could not make the pipes (EMFILE, ENFILE): its 'error' follows.
+    this.pipe = (child.stdio?.[readyFdAfter(spec.fds.length)] as Readable | null | undefined) ?? undefined;
     let partial = '';
     this.pipe?.on('data', (chunk: Buffer) => {
       const words = (partial + chunk.toString()).split('\n');
@@ -205,7 +206,8 @@ export class Launch {
 
   private notStarted(cause: NodeJS.ErrnoException): void {
     this.spawnError = cause.code ?? 'ERR_SPAWN';
-    this.on({ type: 'give-up', reason: `could not start the ${this.spec.label}: ${cause.message}`, cause });
+    const meaning = cause.code === undefined ? undefined : SPAWN_ERRORS[cause.code];
+    this.on({ type: 'give-up', reason: `could not start the ${this.spec.label}: ${cause.message}${meaning ? ` (${meaning})` : ''}`, cause });
     // A shell's status where one applies (127 not found, 126 not executable); else a plain failure (an env file that cannot be read, E2BIG).
     this.on({ type: 'exit', status: { code: cannotRun(cause.code)?.status ?? 1, signal: null } });
   }
@@ -271,6 +273,13 @@ function outputRead(stream: Readable): Promise<void> {
     }
   });
 }
+
+/** Spawn errors a later try may get past, said plainly. */
+const SPAWN_ERRORS: Record<string, string> = {
+  EMFILE: 'too many open files in this process: its limit is ulimit -n',
+  ENFILE: 'too many open files on this system',
+  EAGAIN: 'too many processes: the limit is ulimit -u',
+};
 
 /**
  * A command that cannot be started at all, said as a shell says it: 127 when

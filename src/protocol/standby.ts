@@ -68,7 +68,8 @@ export class Standby {
     this.restoreTo = this.child.pid === undefined ? undefined : lower(this.child.pid);
     // A parked spare never keeps this generation alive; its exit is EOF there.
     this.child.unref();
-    this.channel = (this.child.stdio[readyFd] as Duplex | null) ?? undefined;
+    // No stdio at all when spawn could not make the pipes (EMFILE, ENFILE): its 'error' follows.
+    this.channel = (this.child.stdio?.[readyFd] as Duplex | null | undefined) ?? undefined;
     (this.channel as { unref?: () => void } | undefined)?.unref?.();
     this.channel?.on('error', () => {});
     let said = '';
@@ -81,7 +82,7 @@ export class Standby {
       this.onChange();
     };
     this.channel?.on('data', onData);
-    this.child.once('error', () => this.died('could not start'));
+    this.child.once('error', (err: NodeJS.ErrnoException) => this.died(`could not start (${err.code ?? err.message})`));
     this.child.once('exit', (code, signal) => this.died(`exited with ${signal ?? `code ${code}`}`));
   }
 
@@ -96,7 +97,7 @@ export class Standby {
       return undefined;
     }
     const standby = new Standby(spec, log, preload);
-    log.debug(`booting standby pid ${standby.pid}${standby.restoreTo === undefined ? '' : ` at nice ${STANDBY_NICE}`}`, { event: 'standby-boot', standby: standby.pid });
+    log.debug(`booting standby pid ${standby.pid ?? '(not spawned)'}${standby.restoreTo === undefined ? '' : ` at nice ${STANDBY_NICE}`}`, { event: 'standby-boot', standby: standby.pid });
     return standby;
   }
 
@@ -181,7 +182,7 @@ export function fitOrDrop(standby: Standby, spec: LaunchSpec, log: Log): boolean
   const unfit = standby.unfitFor(spec);
   if (!unfit) return true;
   standby.drop();
-  log.debug(`standby pid ${standby.pid} not used: ${unfit}; starting a fresh process`, { event: 'standby-fallback', standby: standby.pid, why: unfit });
+  log.debug(`standby pid ${standby.pid ?? '(none)'} not used: ${unfit}; starting a fresh process`, { event: 'standby-fallback', standby: standby.pid, why: unfit });
   return false;
 }
 
