@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import type { Log } from '../platform/logger.js';
 import { Launch, type ResolvedLaunchSpec as LaunchSpec } from './launcher.js';
 import { readyFdAfter } from '../platform/listen-env.js';
+import { quoteNodeOption } from './node-options.js';
 import { restorablePriority, STANDBY_NICE } from './standby-priority.js';
 
 /*
@@ -58,7 +59,8 @@ export class Standby {
     this.binary = fileId(commandPath(spec));
     this.dir = spec.cwd === undefined ? undefined : fileId(spec.cwd);
     const readyFd = readyFdAfter(spec.fds.length);
-    const nodeOptions = [`--require ${quoteOption(preload)}`, spec.env.NODE_OPTIONS].filter(Boolean).join(' ');
+    // In front of the user's NODE_OPTIONS, which follow byte for byte.
+    const nodeOptions = [`--require ${quoteNodeOption(preload)}`, spec.env.NODE_OPTIONS].filter(Boolean).join(' ');
     this.child = spawn(spec.file, [...spec.args], {
       env: { ...spec.env, NODE_OPTIONS: nodeOptions, GRACE_STANDBY_FD: String(readyFd) },
       cwd: spec.cwd,
@@ -248,11 +250,6 @@ function sameFile(a: FileId | undefined, b: FileId | undefined): boolean {
 
 function sameList<T>(a: readonly T[], b: readonly T[]): boolean {
   return a.length === b.length && a.every((v, i) => v === b[i]);
-}
-
-// NODE_OPTIONS splits on spaces; a quoted value may hold them (and escaped quotes).
-function quoteOption(value: string): string {
-  return /[\s"\\]/.test(value) ? `"${value.replace(/["\\]/g, '\\$&')}"` : value;
 }
 
 let preloadPath: string | null | undefined;
