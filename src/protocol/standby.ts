@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import type { Log } from '../platform/logger.js';
 import { Launch, type ResolvedLaunchSpec as LaunchSpec } from './launcher.js';
 import { readyFdAfter } from '../platform/listen-env.js';
+import { readAtBoot } from './boot-env.js';
 import { quoteNodeOption } from './node-options.js';
 import { restorablePriority, STANDBY_NICE } from './standby-priority.js';
 
@@ -21,15 +22,13 @@ import { restorablePriority, STANDBY_NICE } from './standby-priority.js';
  * launch like any other (launcher.ts): the same channel carries its "ready".
  *
  * Correct or not at all: it stands in for a fresh spawn only when it is what
- * a fresh spawn would be. Node's binary, its flags and NODE_* variables, the
- * script and cwd are fixed at boot; if any changed, or it died, or it has not
- * said "parked" yet, the restart spawns afresh and the standby is killed.
+ * a fresh spawn would be. Node's binary, its flags, the environment read at
+ * exec or as node boots (boot-env.ts), the script and cwd are fixed at boot;
+ * if any changed, or it died, or it has not said "parked" yet, the restart
+ * spawns afresh and the standby is killed.
  */
 
 type State = 'booting' | 'parked' | 'released' | 'gone';
-
-/** What node reads only as it boots: a change means a fresh spawn. */
-const BOOT_ONLY_ENV = /^(NODE_|UV_)/;
 
 interface FileId {
   dev: number;
@@ -131,8 +130,10 @@ export class Standby {
     }
     if (spec.cwd !== this.spec.cwd || (spec.cwd !== undefined && !sameFile(this.dir, fileId(spec.cwd)))) return `the working directory ${spec.cwd} changed`;
     if (!sameList(spec.fds, this.spec.fds)) return 'the listening sockets changed';
-    const keys = new Set([...Object.keys(spec.env), ...Object.keys(this.spec.env)].filter((k) => BOOT_ONLY_ENV.test(k)));
-    for (const key of keys) if (spec.env[key] !== this.spec.env[key]) return `${key} changed (node reads it only as it starts)`;
+    for (const key of new Set([...Object.keys(spec.env), ...Object.keys(this.spec.env)])) {
+      const reader = spec.env[key] === this.spec.env[key] ? undefined : readAtBoot(key);
+      if (reader) return `${key} changed (${reader})`;
+    }
     if (this.restoreTo !== undefined && restorablePriority() !== getPriority()) return 'its priority could not be restored';
     return undefined;
   }
