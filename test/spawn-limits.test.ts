@@ -1,9 +1,11 @@
 // What the kernel refuses a new process, through real processes: a spawn
 // that hits the open-file limit (EMFILE) fails that start alone, named, and
-// the old generation serves on.
+// the old generation serves on; an environment too large for execve (E2BIG)
+// is refused before the spawn, naming the variable and its env file: at the
+// first start grace run exits 1, at a reload or restart that start fails.
 import assert from 'node:assert/strict';
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { CLI, FIXTURE_ARGS, get, isAlive, killQuietly, portOf, startFixture, tempDir, waitForExit, type Fixture } from './helpers.ts';
@@ -128,6 +130,82 @@ test('direct mode with a standby: a restart whose spawn hits EMFILE fails, named
   process.kill(first.pid, 'SIGUSR2');
   const next = await app.handedOver(first.pid);
   assert.equal((await get({ port }, '/')).json.pid, next.pid);
+  process.kill(next.pid, 'SIGTERM');
+  await waitForExit(next.pid);
+});
+
+const ENV_APP = new URL('./fixtures/env-app.ts', import.meta.url).pathname;
+const onLinux = process.platform !== 'linux' && 'E2BIG\'s limits are Linux\'s';
+
+/** `count` variables of `bytes` each, as env file lines. */
+function largeVariables(prefix: string, count: number, bytes: number): string {
+  return Array.from({ length: count }, (_, i) => `${prefix}${i}=${'x'.repeat(bytes)}\n`).join('');
+}
+
+test('grace run: an env file with a variable over 128 KiB, or 10 MB in all, stops the first start with status 1, naming the variable and the file', { timeout: 60_000, skip: onLinux }, async (t) => {
+  const dir = tempDir(t);
+  const one = join(dir, 'one.env');
+  writeFileSync(one, `SMALL=1\nBIG=${'x'.repeat(200_000)}\n`);
+  const many = join(dir, 'many.env');
+  writeFileSync(many, largeVariables('V', 100, 100_000));
+  for (const [file, expected] of [
+    [one, new RegExp(`^grace: the environment variable BIG \\(from env file ${one}\\) is 200005 bytes \\(as NAME=value\\): Linux starts no process with one over 131072 bytes \\(E2BIG\\)\n$`)],
+    [many, new RegExp(`^grace: the environment and command line come to \\d+ bytes, over the \\d+ bytes Linux gives a new process .*; the largest variables: V\\d+ \\(from env file ${many}\\) 100005 bytes, `)],
+  ] as const) {
+    const started = await new Promise<{ code: unknown; stderr: string }>((resolve) => {
+      execFile(node, ['--import', 'tsx', CLI, 'run', '--listen', '127.0.0.1:0', '--env-file', file, '--', node, ENV_APP], { timeout: 30_000, maxBuffer: 1 << 20 }, (err, _out, stderr) =>
+        resolve({ code: err?.code, stderr }),
+      );
+    });
+    assert.equal(started.code, 1, started.stderr);
+    assert.match(started.stderr, expected);
+  }
+});
+
+test('grace run: a reload whose env file grew too large fails, naming the largest variables; the old worker serves on, and a reload of a fixed file works', { timeout: 60_000, skip: onLinux }, async (t) => {
+  const dir = tempDir(t);
+  const envFile = join(dir, 'app.env');
+  const pidFile = join(dir, 'grace.pid');
+  writeFileSync(envFile, 'GREETING=one\n');
+  const run = ['--import', 'tsx', CLI, 'run', '--listen', '127.0.0.1:0', '--pid-file', pidFile, '--env-file', envFile, '--', node, '--import', 'tsx', ENV_APP];
+  const app = startFixture(t, {}, { ENV_PROBE: 'GREETING' }, { file: node, args: run });
+  const first = await app.ready();
+  const port = portOf(first);
+  writeFileSync(envFile, `GREETING=two\n${largeVariables('HUGE', 100, 100_000)}`);
+  const failed = await grace(['reload', '--pid-file', pidFile, '--timeout', '20000']);
+  assert.equal(failed.code, 1, failed.stderr);
+  assert.match(failed.stderr, new RegExp(`could not start the generation 2: the environment and command line come to \\d+ bytes, .*the largest variables: HUGE\\d+ \\(from env file ${envFile}\\) 100008 bytes`));
+  assert.match(failed.stderr, new RegExp(`still serving: pid ${first.pid}`));
+  assert.equal((await get({ port }, '/')).json.pid, first.pid);
+
+  writeFileSync(envFile, 'GREETING=three\n');
+  const reloaded = await grace(['reload', '--pid-file', pidFile, '--timeout', '20000']);
+  assert.equal(reloaded.code, 0, reloaded.stderr);
+  const next = await app.waitFor((e) => e.event === 'ready' && e.pid !== first.pid);
+  assert.deepEqual(next.env, { GREETING: 'three' });
+  process.kill(app.proc.pid!, 'SIGTERM');
+  assert.equal((await app.closed()).code, 0);
+  assert.equal(app.log.match(/^grace: error: could not start/gm)?.length, 1, `one failed start, not a loop:\n${app.log}`);
+});
+
+test('direct mode: a restart whose env file now holds a variable over 128 KiB fails, naming it and the file; the old generation serves on', { timeout: 60_000, skip: onLinux }, async (t) => {
+  const dir = tempDir(t);
+  const envFile = join(dir, '.env');
+  writeFileSync(envFile, 'GREETING=one\n');
+  const app = startFixture(t, {}, { ENV_PROBE: 'GREETING' }, { file: node, args: [`--env-file=${envFile}`, '--import', 'tsx', ENV_APP] });
+  const first = await app.ready();
+  writeFileSync(envFile, `GREETING=two\nBIG=${'x'.repeat(200_000)}\n`);
+  process.kill(first.pid, 'SIGUSR2');
+  await app.waitForLog(
+    `restart failed: could not start the next generation: the environment variable BIG (from env file ${envFile}) is 200005 bytes (as NAME=value): Linux starts no process with one over 131072 bytes (E2BIG); still serving with pid ${first.pid}`,
+  );
+  assert.equal((await get({ port: portOf(first) }, '/')).json.pid, first.pid);
+
+  writeFileSync(envFile, 'GREETING=three\n');
+  process.kill(first.pid, 'SIGUSR2');
+  const next = await app.waitFor((e) => e.event === 'ready' && e.pid !== first.pid);
+  assert.deepEqual(next.env, { GREETING: 'three' });
+  await waitForExit(first.pid);
   process.kill(next.pid, 'SIGTERM');
   await waitForExit(next.pid);
 });

@@ -4,6 +4,7 @@ import { GraceError } from '../platform/errors.js';
 import { compileCacheEnv } from './compile-cache.js';
 import { childListenEnv, readyFdAfter, type Starter } from '../platform/listen-env.js';
 import { envWithFiles, type EnvFiles } from '../platform/env-file.js';
+import { largest } from '../platform/exec-size.js';
 
 /*
  * Starting a generation, the same in direct mode and under `grace run`: spawn
@@ -112,17 +113,19 @@ export class Launch {
     this.outcome.catch(() => {}); // the owner may be gone; failures are its to log
     this.exited = new Promise((resolve) => (this.markExited = (status) => resolve((this.exitStatus = status))));
     let child: ChildProcess;
+    let env: NodeJS.ProcessEnv | undefined;
     try {
+      if (!started) env = typeof spec.env === 'function' ? spec.env() : spec.env;
       child =
         started ??
         spawn(spec.file, [...spec.args], {
-          env: typeof spec.env === 'function' ? spec.env() : spec.env,
+          env,
           cwd: spec.cwd,
           stdio: ['inherit', spec.output ?? 'inherit', spec.stderr ?? spec.output ?? 'inherit', ...spec.fds, 'pipe'],
           detached: spec.detached ?? false,
         });
     } catch (cause) {
-      this.notStarted(cause as NodeJS.ErrnoException);
+      this.notStarted(cause as NodeJS.ErrnoException, env);
       return;
     }
     this.child = child;
@@ -204,9 +207,10 @@ export class Launch {
     this.child?.unref();
   }
 
-  private notStarted(cause: NodeJS.ErrnoException): void {
+  private notStarted(cause: NodeJS.ErrnoException, env?: NodeJS.ProcessEnv): void {
     this.spawnError = cause.code ?? 'ERR_SPAWN';
-    const meaning = cause.code === undefined ? undefined : SPAWN_ERRORS[cause.code];
+    // E2BIG past the check before the spawn (exec-size.ts): at least say what is large.
+    const meaning = cause.code === 'E2BIG' && env ? `too large to start: ${largest(env)}` : cause.code === undefined ? undefined : SPAWN_ERRORS[cause.code];
     this.on({ type: 'give-up', reason: `could not start the ${this.spec.label}: ${cause.message}${meaning ? ` (${meaning})` : ''}`, cause });
     // A shell's status where one applies (127 not found, 126 not executable); else a plain failure (an env file that cannot be read, E2BIG).
     this.on({ type: 'exit', status: { code: cannotRun(cause.code)?.status ?? 1, signal: null } });
@@ -285,13 +289,16 @@ const SPAWN_ERRORS: Record<string, string> = {
  * A command that cannot be started at all, said as a shell says it: 127 when
  * it is not found (ENOENT), 126 when it is found but cannot be executed
  * (EACCES; ENOEXEC, an unknown binary format, where the C library does not
- * run such a file with /bin/sh as glibc's does). Undefined for any other
- * spawn error (EMFILE, EAGAIN, …), which a later try may get past.
+ * run such a file with /bin/sh as glibc's does). An environment too large to
+ * start with (exec-size.ts, or E2BIG) is 1, as an env file that cannot be
+ * read is at `grace run`'s start. Undefined for any other spawn error
+ * (EMFILE, EAGAIN, …), which a later try may get past.
  */
-export function cannotRun(code: string | undefined): { status: 126 | 127; why: string } | undefined {
+export function cannotRun(code: string | undefined): { status: 1 | 126 | 127; why: string } | undefined {
   if (code === 'ENOENT') return { status: 127, why: 'not found' };
   if (code === 'EACCES') return { status: 126, why: 'not executable (permission denied)' };
   if (code === 'ENOEXEC') return { status: 126, why: 'not executable (unknown binary format)' };
+  if (code === 'ERR_GRACE_ENV_TOO_LARGE' || code === 'E2BIG') return { status: 1, why: 'its environment is too large to start a process with (E2BIG)' };
   return undefined;
 }
 
