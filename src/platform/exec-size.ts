@@ -10,9 +10,10 @@ import { readStackLimit } from './proc.js';
  * 128 KiB. Past either, execve fails with E2BIG and node's spawn says only
  * "spawn E2BIG", naming nothing, at every try. So each launch checks first,
  * and the refusal names the variable and the env file it came from. The
- * total leaves out what the kernel adds (the path it runs, a script's
- * interpreter): a start that still meets E2BIG is named by its largest
- * variables (launcher.ts).
+ * total is exact for a command given by its path (measured against the
+ * kernel); what else the kernel may add (a bare name's PATH directory, a
+ * script's interpreter) is not counted: a start that still meets E2BIG is
+ * named by its largest variables (launcher.ts).
  */
 
 /** The longest string execve takes (an argument, or NAME=value), with its NUL. */
@@ -47,7 +48,9 @@ export function checkExecSize(command: readonly string[], env: NodeJS.ProcessEnv
   if (arg >= 0) throw new GraceError('ERR_GRACE_ENV_TOO_LARGE', `argument ${arg} of the command is ${Buffer.byteLength(command[arg]!) + 1} bytes: Linux starts no process with one over ${MAX_ARG_STRLEN} bytes (E2BIG)`);
   const limit = execSizeLimit();
   if (limit === undefined) return;
-  const total = vars.reduce((n, v) => n + v.bytes + POINTER, 0) + command.reduce((n, a) => n + Buffer.byteLength(a) + 1 + POINTER, 0);
+  // The kernel copies the path it runs too: the command's, as given (a bare name's PATH directory is not counted).
+  const path = Buffer.byteLength(command[0] ?? '') + 1;
+  const total = path + vars.reduce((n, v) => n + v.bytes + POINTER, 0) + command.reduce((n, a) => n + Buffer.byteLength(a) + 1 + POINTER, 0);
   if (total <= limit) return;
   throw new GraceError(
     'ERR_GRACE_ENV_TOO_LARGE',
