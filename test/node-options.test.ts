@@ -74,6 +74,7 @@ test('grace run --standby 1: the spare parked with the park in front of NODE_OPT
   await app.ready(spare);
   assert.equal(preloadIn(app, first.pid), nodeOptions);
   assert.equal(preloadIn(app, spare), nodeOptions);
+  await waitForExit(first.pid); // until it is retired, both accept
   assert.equal((await get({ port: portOf(first) }, '/')).json.pid, spare);
   process.kill(app.proc.pid!, 'SIGTERM');
   assert.equal((await app.closed()).code, 0);
