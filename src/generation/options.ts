@@ -55,8 +55,9 @@ export interface ServeOptions {
    * and parks it before any preload or app code runs; the restart signal
    * releases it with the environment of that moment, and it loads the app
    * from disk then. A restart then costs the app's start-up, not node's. Falls
-   * back to a fresh spawn when the node binary, node's flags or NODE_*
-   * variables changed since it booted, or it is not parked. Costs one idle
+   * back to a fresh spawn when the node binary, node's flags or a variable
+   * read only at exec or boot (NODE_*, LD_*, MALLOC_*, LANG, …; listed in
+   * docs/standby.md) changed since it booted, or it is not parked. Costs one idle
    * node process. Default: `GRACE_STANDBY=1` in the environment, else false.
    * See docs/standby.md.
    */

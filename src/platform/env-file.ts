@@ -102,3 +102,17 @@ export function envWithFiles(current: NodeJS.ProcessEnv, envFiles: EnvFiles | un
   for (const [key, value] of Object.entries(envFiles.taken)) if (real[key] === value) delete real[key];
   return { ...readEnvFiles(envFiles.files, envFiles.cwd), ...real };
 }
+
+/** The env file `name=value` came from (the last one defining it so, as the last wins), or undefined: from the real environment. */
+export function envFileDefining(name: string, value: string, envFiles: EnvFiles | undefined): string | undefined {
+  for (const file of [...(envFiles?.files ?? [])].reverse()) {
+    let defined: Record<string, string>;
+    try {
+      defined = readEnvFiles([file], envFiles!.cwd);
+    } catch {
+      continue;
+    }
+    if (name in defined) return defined[name] === value ? file.path : undefined;
+  }
+  return undefined;
+}

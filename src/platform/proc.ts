@@ -2,8 +2,8 @@ import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 
 /*
  * Everything grace reads from Linux's /proc, in one place: a process's parent,
- * state, start time, command line, uids and RSS; the kernel's socket tables;
- * which processes hold a socket. Every reader is best effort and never
+ * state, start time, command line, uids and RSS; our stack limit; the
+ * kernel's socket tables; which processes hold a socket. Every reader is best effort and never
  * throws: undefined (or empty) where there is no /proc (not Linux), the
  * process is gone, or it is another user's.
  */
@@ -138,6 +138,13 @@ export function pidsHoldingSockets(inodes: ReadonlySet<number>): number[] {
     }
   }
   return found.sort((a, b) => a - b);
+}
+
+/** This process's stack size limit (soft, `ulimit -s`) in bytes: Infinity when unlimited. */
+export function readStackLimit(): number | undefined {
+  const soft = /^Max stack size\s+(\S+)/m.exec(readText('/proc/self/limits') ?? '')?.[1];
+  if (soft === undefined) return undefined;
+  return soft === 'unlimited' ? Infinity : Number(soft) || undefined;
 }
 
 function readText(path: string): string | undefined {

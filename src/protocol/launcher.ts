@@ -5,6 +5,7 @@ import { compileCacheEnv } from './compile-cache.js';
 import { childListenEnv, readyFdAfter, type Starter } from '../platform/listen-env.js';
 import { envWithFiles, type EnvFiles } from '../platform/env-file.js';
 import { ChannelWords } from '../platform/channel-words.js';
+import { largest } from '../platform/exec-size.js';
 
 /*
  * Starting a generation, the same in direct mode and under `grace run`: spawn
@@ -122,17 +123,19 @@ export class Launch {
     this.outcome.catch(() => {}); // the owner may be gone; failures are its to log
     this.exited = new Promise((resolve) => (this.markExited = (status) => resolve((this.exitStatus = status))));
     let child: ChildProcess;
+    let env: NodeJS.ProcessEnv | undefined;
     try {
+      if (!started) env = typeof spec.env === 'function' ? spec.env() : spec.env;
       child =
         started ??
         spawn(spec.file, [...spec.args], {
-          env: typeof spec.env === 'function' ? spec.env() : spec.env,
+          env,
           cwd: spec.cwd,
           stdio: ['inherit', spec.output ?? 'inherit', spec.stderr ?? spec.output ?? 'inherit', ...spec.fds, 'pipe'],
           detached: spec.detached ?? false,
         });
     } catch (cause) {
-      this.notStarted(cause as NodeJS.ErrnoException);
+      this.notStarted(cause as NodeJS.ErrnoException, env);
       return;
     }
     this.child = child;
@@ -152,7 +155,8 @@ export class Launch {
       if (child.pid === undefined) return this.notStarted(cause);
       this.on({ type: 'give-up', reason: `could not start the ${spec.label}: ${cause.message}`, cause });
     });
-    this.pipe = (child.stdio[readyFdAfter(spec.fds.length)] as Readable | null) ?? undefined;
+    // No stdio at all when spawn could not make the pipes (EMFILE, ENFILE): its 'error' follows.
+    this.pipe = (child.stdio?.[readyFdAfter(spec.fds.length)] as Readable | null | undefined) ?? undefined;
     this.pipe?.on('data', (chunk: Buffer) => this.words.push(chunk));
     this.pipe?.on('error', () => {}); // EPIPE/ECONNRESET when it dies: its exit says why
     this.timer = setTimeout(
@@ -214,9 +218,11 @@ export class Launch {
     this.child?.unref();
   }
 
-  private notStarted(cause: NodeJS.ErrnoException): void {
+  private notStarted(cause: NodeJS.ErrnoException, env?: NodeJS.ProcessEnv): void {
     this.spawnError = cause.code ?? 'ERR_SPAWN';
-    this.on({ type: 'give-up', reason: `could not start the ${this.spec.label}: ${cause.message}`, cause });
+    // E2BIG past the check before the spawn (exec-size.ts): at least say what is large.
+    const meaning = cause.code === 'E2BIG' && env ? `too large to start: ${largest(env)}` : cause.code === undefined ? undefined : SPAWN_ERRORS[cause.code];
+    this.on({ type: 'give-up', reason: `could not start the ${this.spec.label}: ${cause.message}${meaning ? ` (${meaning})` : ''}`, cause });
     // A shell's status where one applies (127 not found, 126 not executable); else a plain failure (an env file that cannot be read, E2BIG).
     this.on({ type: 'exit', status: { code: cannotRun(cause.code)?.status ?? 1, signal: null } });
   }
@@ -284,17 +290,27 @@ function outputRead(stream: Readable): Promise<void> {
   });
 }
 
+/** Spawn errors a later try may get past, said plainly. */
+const SPAWN_ERRORS: Record<string, string> = {
+  EMFILE: 'too many open files in this process: its limit is ulimit -n',
+  ENFILE: 'too many open files on this system',
+  EAGAIN: 'too many processes: the limit is ulimit -u',
+};
+
 /**
  * A command that cannot be started at all, said as a shell says it: 127 when
  * it is not found (ENOENT), 126 when it is found but cannot be executed
  * (EACCES; ENOEXEC, an unknown binary format, where the C library does not
- * run such a file with /bin/sh as glibc's does). Undefined for any other
- * spawn error (EMFILE, EAGAIN, …), which a later try may get past.
+ * run such a file with /bin/sh as glibc's does). An environment too large to
+ * start with (exec-size.ts, or E2BIG) is 1, as an env file that cannot be
+ * read is at `grace run`'s start. Undefined for any other spawn error
+ * (EMFILE, EAGAIN, …), which a later try may get past.
  */
-export function cannotRun(code: string | undefined): { status: 126 | 127; why: string } | undefined {
+export function cannotRun(code: string | undefined): { status: 1 | 126 | 127; why: string } | undefined {
   if (code === 'ENOENT') return { status: 127, why: 'not found' };
   if (code === 'EACCES') return { status: 126, why: 'not executable (permission denied)' };
   if (code === 'ENOEXEC') return { status: 126, why: 'not executable (unknown binary format)' };
+  if (code === 'ERR_GRACE_ENV_TOO_LARGE' || code === 'E2BIG') return { status: 1, why: 'its environment is too large to start a process with (E2BIG)' };
   return undefined;
 }
 

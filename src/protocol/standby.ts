@@ -7,6 +7,8 @@ import { fileURLToPath } from 'node:url';
 import type { Log } from '../platform/logger.js';
 import { Launch, type ResolvedLaunchSpec as LaunchSpec } from './launcher.js';
 import { readyFdAfter } from '../platform/listen-env.js';
+import { readAtBoot } from './boot-env.js';
+import { quoteNodeOption } from './node-options.js';
 import { restorablePriority, STANDBY_NICE } from './standby-priority.js';
 
 /*
@@ -20,15 +22,13 @@ import { restorablePriority, STANDBY_NICE } from './standby-priority.js';
  * launch like any other (launcher.ts): the same channel carries its "ready".
  *
  * Correct or not at all: it stands in for a fresh spawn only when it is what
- * a fresh spawn would be. Node's binary, its flags and NODE_* variables, the
- * script and cwd are fixed at boot; if any changed, or it died, or it has not
- * said "parked" yet, the restart spawns afresh and the standby is killed.
+ * a fresh spawn would be. Node's binary, its flags, the environment read at
+ * exec or as node boots (boot-env.ts), the script and cwd are fixed at boot;
+ * if any changed, or it died, or it has not said "parked" yet, the restart
+ * spawns afresh and the standby is killed.
  */
 
 type State = 'booting' | 'parked' | 'released' | 'gone';
-
-/** What node reads only as it boots: a change means a fresh spawn. */
-const BOOT_ONLY_ENV = /^(NODE_|UV_)/;
 
 interface FileId {
   dev: number;
@@ -58,7 +58,8 @@ export class Standby {
     this.binary = fileId(commandPath(spec));
     this.dir = spec.cwd === undefined ? undefined : fileId(spec.cwd);
     const readyFd = readyFdAfter(spec.fds.length);
-    const nodeOptions = [`--require ${quoteOption(preload)}`, spec.env.NODE_OPTIONS].filter(Boolean).join(' ');
+    // In front of the user's NODE_OPTIONS, which follow byte for byte.
+    const nodeOptions = [`--require ${quoteNodeOption(preload)}`, spec.env.NODE_OPTIONS].filter(Boolean).join(' ');
     this.child = spawn(spec.file, [...spec.args], {
       env: { ...spec.env, NODE_OPTIONS: nodeOptions, GRACE_STANDBY_FD: String(readyFd) },
       cwd: spec.cwd,
@@ -68,7 +69,8 @@ export class Standby {
     this.restoreTo = this.child.pid === undefined ? undefined : lower(this.child.pid);
     // A parked spare never keeps this generation alive; its exit is EOF there.
     this.child.unref();
-    this.channel = (this.child.stdio[readyFd] as Duplex | null) ?? undefined;
+    // No stdio at all when spawn could not make the pipes (EMFILE, ENFILE): its 'error' follows.
+    this.channel = (this.child.stdio?.[readyFd] as Duplex | null | undefined) ?? undefined;
     (this.channel as { unref?: () => void } | undefined)?.unref?.();
     this.channel?.on('error', () => {});
     let said = '';
@@ -81,7 +83,7 @@ export class Standby {
       this.onChange();
     };
     this.channel?.on('data', onData);
-    this.child.once('error', () => this.died('could not start'));
+    this.child.once('error', (err: NodeJS.ErrnoException) => this.died(`could not start (${err.code ?? err.message})`));
     this.child.once('exit', (code, signal) => this.died(`exited with ${signal ?? `code ${code}`}`));
   }
 
@@ -96,7 +98,7 @@ export class Standby {
       return undefined;
     }
     const standby = new Standby(spec, log, preload);
-    log.debug(`booting standby pid ${standby.pid}${standby.restoreTo === undefined ? '' : ` at nice ${STANDBY_NICE}`}`, { event: 'standby-boot', standby: standby.pid });
+    log.debug(`booting standby pid ${standby.pid ?? '(not spawned)'}${standby.restoreTo === undefined ? '' : ` at nice ${STANDBY_NICE}`}`, { event: 'standby-boot', standby: standby.pid });
     return standby;
   }
 
@@ -128,8 +130,10 @@ export class Standby {
     }
     if (spec.cwd !== this.spec.cwd || (spec.cwd !== undefined && !sameFile(this.dir, fileId(spec.cwd)))) return `the working directory ${spec.cwd} changed`;
     if (!sameList(spec.fds, this.spec.fds)) return 'the listening sockets changed';
-    const keys = new Set([...Object.keys(spec.env), ...Object.keys(this.spec.env)].filter((k) => BOOT_ONLY_ENV.test(k)));
-    for (const key of keys) if (spec.env[key] !== this.spec.env[key]) return `${key} changed (node reads it only as it starts)`;
+    for (const key of new Set([...Object.keys(spec.env), ...Object.keys(this.spec.env)])) {
+      const reader = spec.env[key] === this.spec.env[key] ? undefined : readAtBoot(key);
+      if (reader) return `${key} changed (${reader})`;
+    }
     if (this.restoreTo !== undefined && restorablePriority() !== getPriority()) return 'its priority could not be restored';
     return undefined;
   }
@@ -181,7 +185,7 @@ export function fitOrDrop(standby: Standby, spec: LaunchSpec, log: Log): boolean
   const unfit = standby.unfitFor(spec);
   if (!unfit) return true;
   standby.drop();
-  log.debug(`standby pid ${standby.pid} not used: ${unfit}; starting a fresh process`, { event: 'standby-fallback', standby: standby.pid, why: unfit });
+  log.debug(`standby pid ${standby.pid ?? '(none)'} not used: ${unfit}; starting a fresh process`, { event: 'standby-fallback', standby: standby.pid, why: unfit });
   return false;
 }
 
@@ -247,11 +251,6 @@ function sameFile(a: FileId | undefined, b: FileId | undefined): boolean {
 
 function sameList<T>(a: readonly T[], b: readonly T[]): boolean {
   return a.length === b.length && a.every((v, i) => v === b[i]);
-}
-
-// NODE_OPTIONS splits on spaces; a quoted value may hold them (and escaped quotes).
-function quoteOption(value: string): string {
-  return /[\s"\\]/.test(value) ? `"${value.replace(/["\\]/g, '\\$&')}"` : value;
 }
 
 let preloadPath: string | null | undefined;

@@ -1,4 +1,5 @@
-import { readEnvFiles, type EnvFiles } from '../platform/env-file.js';
+import { envWithFiles, type EnvFiles } from '../platform/env-file.js';
+import { checkExecSize } from '../platform/exec-size.js';
 import { GraceError } from '../platform/errors.js';
 import { holdSockets, type HeldSockets } from '../sockets/held-sockets.js';
 import type { ListenSpec } from '../sockets/listen-spec.js';
@@ -236,12 +237,15 @@ export class Supervisor {
     this.status?.reloadFailed(message);
   }
 
-  /** `--env-file`s, checked once now: a file that cannot be read stops the start, named. */
+  /**
+   * `--env-file`s, checked once now with the environment they make: a file
+   * that cannot be read, or a variable too large to start a process with,
+   * stops the start, named (exit status 1), rather than fail every start.
+   */
   private envFiles(): EnvFiles | undefined {
     const paths = this.options.envFiles ?? [];
-    if (paths.length === 0) return undefined;
-    const envFiles: EnvFiles = { files: paths.map((path) => ({ path, optional: false })), cwd: this.host.cwd(), taken: {} };
-    readEnvFiles(envFiles.files, envFiles.cwd);
+    const envFiles: EnvFiles | undefined = paths.length ? { files: paths.map((path) => ({ path, optional: false })), cwd: this.host.cwd(), taken: {} } : undefined;
+    checkExecSize(this.options.command, envWithFiles(this.host.env, envFiles), envFiles);
     return envFiles;
   }
 

@@ -3,6 +3,7 @@ import { constants } from 'node:os';
 import type { HeldSockets } from '../sockets/held-sockets.js';
 import { cannotRun, describeExit, generationEnv, Launch, type ExitStatus } from '../protocol/launcher.js';
 import type { EnvFiles } from '../platform/env-file.js';
+import { checkExecSize } from '../platform/exec-size.js';
 import { writeStderr, type Log } from '../platform/logger.js';
 import type { ProcessHost } from '../platform/process-host.js';
 import type { WorkerFailure } from '../reporting/pid-file.js';
@@ -58,7 +59,7 @@ export interface PoolEvents {
   'reload-refused': [{ kind: 'stopping' | 'in-progress' | 'starting'; why: string }];
   scaled: [{ from: number; to: number }];
   'scale-refused': [{ why: string }];
-  /** The first start cannot work at all (command not found: 127, not executable: 126). */
+  /** The first start cannot work at all (command not found: 127, not executable: 126, environment too large: 1). */
   unrunnable: [{ status: number }];
   /** A worker failed to start (not abandoned) or crashed while serving: why, and its last lines of stderr. */
   'worker-failed': [Omit<WorkerFailure, 'at'>];
@@ -289,8 +290,9 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
   }
 
   /**
-   * A command that cannot even be started (not found, not executable) will not
-   * start on a retry either: like a shell, exit at once with 127 or 126. Only
+   * A command that cannot even be started (not found, not executable, an
+   * environment too large) will not start on a retry either: like a shell,
+   * exit at once with 127 or 126 (1 for the environment). Only
    * before any worker was ever ready: once the app has run, its command going
    * missing is a deploy in progress, and the restart backoff waits for it.
    */
@@ -336,7 +338,10 @@ export function stopStatus(table: WorkerTable, workers: number, logger: Log): nu
   return status;
 }
 
-/** A worker's environment: a generation's (launcher.ts, with the env files as they are now), its slot, the stop delay. */
+/**
+ * A worker's environment: a generation's (launcher.ts, with the env files as
+ * they are now), its slot, the stop delay. Throws when it is too large to start a process with.
+ */
 function workerEnv(options: PoolOptions, index: number, workers: number, generation: number): NodeJS.ProcessEnv {
   const { host, sockets, stopDelay } = options;
   // Workers share V8's compile cache (Node >= 22.1), as direct-mode generations do.
@@ -348,6 +353,8 @@ function workerEnv(options: PoolOptions, index: number, workers: number, generat
   env.GRACE_WORKER = String(index);
   env.GRACE_WORKERS = String(workers);
   if (stopDelay !== undefined) env.GRACE_STOP_DELAY = String(stopDelay);
+  // Named here (and the env file it came from), where spawn would say only "spawn E2BIG".
+  checkExecSize(options.command, env, options.envFiles);
   return env;
 }
 
