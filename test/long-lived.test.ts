@@ -10,7 +10,7 @@ import http2 from 'node:http2';
 import { test, type TestContext } from 'node:test';
 import { io as socketIo } from 'socket.io-client';
 import { LiveEventSource, LiveWebSocket, type Target } from '../bench/live-clients.ts';
-import { portOf, startFixture, type Fixture } from './helpers.ts';
+import { portOf, startFixture, waitUntil, type Fixture } from './helpers.ts';
 
 const LIVE_APP = new URL('./fixtures/live-app.ts', import.meta.url).pathname;
 const local = { port: 0, host: '127.0.0.1' };
@@ -79,13 +79,10 @@ test('socket.io given as webSockets: its clients reconnect to the new pid and th
     return socket;
   });
   t.after(() => sockets.forEach((s) => s.disconnect()));
-  const until = async (check: () => boolean) => {
-    while (!check()) await new Promise((r) => setTimeout(r, 20));
-  };
-  await until(() => pids.every((p) => p.includes(first.pid)));
+  await waitUntil(() => pids.every((p) => p.includes(first.pid)));
   process.kill(first.pid, 'SIGUSR2');
   const second = await app.handedOver(first.pid);
-  await until(() => pids.every((p) => p.at(-1) === second.pid));
+  await waitUntil(() => pids.every((p) => p.at(-1) === second.pid), 15_000, () => `socket.io clients on ${second.pid}: ${JSON.stringify(pids)}`);
   assert.equal(await exitOf(app, first.pid), 0);
   assert.doesNotMatch(app.log, /forced|upgraded connection/);
 });
