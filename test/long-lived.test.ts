@@ -3,16 +3,23 @@
 // close with 1001 at once, bare ones at upgradeTimeout, event streams end
 // cleanly, every client comes back on the new pid, and the old process exits
 // 0 (docs/long-lived.md). Under `grace run`: long-lived-workers.test.ts.
+import * as grpc from '@grpc/grpc-js';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import http from 'node:http';
 import http2 from 'node:http2';
 import { test, type TestContext } from 'node:test';
 import { io as socketIo } from 'socket.io-client';
+import { WebSocketServer } from 'ws';
 import { LiveEventSource, LiveWebSocket, type Target } from '../bench/live-clients.ts';
+import { gracehttp, type GraceError } from '../src/index.ts';
+import { ClosePace } from '../src/serving/close-pace.ts';
+import { testService, type Reply } from './fixtures/grpc-service.ts';
 import { portOf, startFixture, waitUntil, type Fixture } from './helpers.ts';
 
 const LIVE_APP = new URL('./fixtures/live-app.ts', import.meta.url).pathname;
+const GRPC_APP = new URL('./fixtures/grpc-app.ts', import.meta.url).pathname;
+const GrpcClient = grpc.makeGenericClientConstructor(testService, 'Test');
 const local = { port: 0, host: '127.0.0.1' };
 
 function live(t: TestContext, config: object): Fixture {
@@ -140,4 +147,60 @@ test('an endless chunked response nobody ends is named at upgradeTimeout, waited
   assert.equal(await stream.ended, 'cut');
   assert.equal(await exitOf(app, first.pid), 1);
   assert.match(app.log, /destroyed 1 connection\(s\) still open after 1500 ms/);
+});
+
+test('a gRPC server stream the app ends on shutdown.signal with UNAVAILABLE: the client calls again and reaches the new pid; exit 0', { timeout: 30_000 }, async (t) => {
+  const app = startFixture(t, { listen: local, endStreamsOnSignal: true }, {}, { file: process.execPath, args: ['--import', 'tsx', GRPC_APP] });
+  const first = await app.ready();
+  const client = new GrpcClient(`127.0.0.1:${portOf(first)}`, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 });
+  t.after(() => client.close());
+  const watch = () => {
+    const call = client.makeServerStreamRequest('/grace.test.Test/Count', testService.count.requestSerialize, testService.count.responseDeserialize, { n: 1e6, everyMs: 50 });
+    const firstPid = once(call, 'data').then(([reply]) => (reply as Reply).pid);
+    const status = new Promise<number>((resolve) => call.on('error', (err: grpc.ServiceError) => resolve(err.code)).on('end', () => resolve(grpc.status.OK)));
+    return { call, firstPid, status };
+  };
+  const before = watch();
+  assert.equal(await before.firstPid, first.pid);
+  process.kill(first.pid, 'SIGUSR2');
+  assert.equal(await before.status, grpc.status.UNAVAILABLE);
+  const second = await app.handedOver(first.pid);
+  const after = watch();
+  assert.equal(await after.firstPid, second.pid);
+  after.call.cancel();
+  assert.equal(await exitOf(app, first.pid), 0);
+});
+
+test('closes are spread one per millisecond, within reconnectSpread, in order; 0 closes them all at once', async () => {
+  const ran: number[] = [];
+  const all = new ClosePace(0);
+  for (let i = 0; i < 5; i++) all.add(() => ran.push(i));
+  all.start();
+  assert.deepEqual(ran, [0, 1, 2, 3, 4], 'with no window, every close at start');
+
+  ran.length = 0;
+  const spread = new ClosePace(2000);
+  for (let i = 0; i < 50; i++) spread.add(() => ran.push(i));
+  assert.equal(spread.spreadMs, 50, '1 ms per connection while the window allows');
+  spread.start();
+  assert.ok(ran.length < 50, 'not all at once');
+  await waitUntil(() => ran.length === 50, 5000);
+  assert.deepEqual(ran, Array.from({ length: 50 }, (_, i) => i));
+  spread.add(() => ran.push(50));
+  assert.equal(ran.at(-1), 50, 'a latecomer after the last close goes at once');
+
+  const capped = new ClosePace(100);
+  for (let i = 0; i < 5000; i++) capped.add(() => {});
+  assert.equal(capped.spreadMs, 100, 'never longer than reconnectSpread');
+});
+
+test('upgradeTimeout, reconnectSpread and webSockets are checked, by name, with what is expected', async () => {
+  const quiet = { restartSignal: false, stopSignals: [], exit: false, logger: false } as const;
+  const refused = (options: gracehttp.ServeOptions, message: RegExp) =>
+    assert.rejects(gracehttp.start(http.createServer(), 0, { ...quiet, ...options }), (err: GraceError) => err.code === 'ERR_GRACE_OPTIONS' && message.test(err.message));
+  await refused({ upgradeTimeout: -1 }, /options\.upgradeTimeout must be a number of milliseconds from 0 to 2147483647/);
+  await refused({ reconnectSpread: 2 ** 31 }, /options\.reconnectSpread must be a number of milliseconds from 0 to 2147483647.*got 2147483648/);
+  await refused({ webSockets: {} as never }, /options\.webSockets must be a WebSocket server: ws' WebSocketServer \(with clientTracking on, the default\) or socket\.io's Server; got an object with neither clients/);
+  const untracked = new WebSocketServer({ noServer: true, clientTracking: false });
+  await refused({ webSockets: [new WebSocketServer({ noServer: true }), untracked] }, /options\.webSockets\[1\] must be a WebSocket server.*got a WebSocketServer with neither clients/);
 });

@@ -94,6 +94,7 @@ function kindOf(server: unknown): 'ws' | 'socket.io' | undefined {
 
 function describe(value: unknown): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? String(value);
-  const name = value.constructor?.name ?? 'object';
-  return `a ${name} with neither clients (ws, clientTracking on) nor engine.clients (socket.io)`;
+  const name = value.constructor?.name;
+  const what = !name || name === 'Object' ? 'an object' : `a ${name}`;
+  return `${what} with neither clients (ws, clientTracking on) nor engine.clients (socket.io)`;
 }
