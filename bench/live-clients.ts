@@ -9,6 +9,9 @@ import WebSocket from 'ws';
 
 export type Target = { host: string; port: number };
 
+/** A connection that has not sent its first message by then is given up and tried again (a process may accept and never answer as it dies). */
+const FIRST_MESSAGE_TIMEOUT_MS = 5000;
+
 interface Connection {
   /** The pid named by this connection's first message; 0 until it came. */
   pid: number;
@@ -22,6 +25,8 @@ abstract class Reconnecting {
   failures = 0;
   protected stopped = false;
   private waiters: Array<() => void> = [];
+  /** Called on each connection's first message. */
+  onOpen: (pid: number) => void = () => {};
 
   constructor(protected readonly target: Target) {}
 
@@ -51,6 +56,7 @@ abstract class Reconnecting {
   protected opened(pid: number): void {
     this.connections.push({ pid, openedAt: performance.now() });
     for (const wake of this.waiters.splice(0)) wake();
+    this.onOpen(pid);
   }
 }
 
@@ -74,13 +80,16 @@ export class LiveWebSocket extends Reconnecting {
     if (this.stopped) return;
     const socket = (this.socket = new WebSocket(`ws://${this.target.host}:${this.target.port}${this.path}`));
     let first = true;
+    const giveUp = setTimeout(() => socket.terminate(), FIRST_MESSAGE_TIMEOUT_MS);
     socket.on('message', (data) => {
       if (!first) return;
       first = false;
+      clearTimeout(giveUp);
       this.opened((JSON.parse(String(data)) as { pid: number }).pid);
     });
     socket.on('error', () => {});
     socket.on('close', (code) => {
+      clearTimeout(giveUp);
       if (first) this.failures++;
       else this.closeCodes.push(code);
       if (!this.stopped) setImmediate(() => this.connect());
@@ -110,7 +119,9 @@ export class LiveEventSource extends Reconnecting {
     if (this.stopped) return;
     let opened = false;
     let ended = false;
+    const giveUp = setTimeout(() => request.destroy(), FIRST_MESSAGE_TIMEOUT_MS);
     const again = (how: 'clean' | 'cut') => {
+      clearTimeout(giveUp);
       if (ended) return;
       ended = true;
       if (opened) this.ends.push(how);
@@ -130,6 +141,7 @@ export class LiveEventSource extends Reconnecting {
           if (line.startsWith('retry:')) this.retryMs = Number(line.slice(6).trim());
           if (line.startsWith('data:') && !opened) {
             opened = true;
+            clearTimeout(giveUp);
             this.opened((JSON.parse(line.slice(5)) as { pid: number }).pid);
           }
         }
