@@ -16,7 +16,10 @@
 // (no tsx on either side). Loopback only; every step bounded; every process
 // killed by pid at the end, and the temp dirs removed.
 //
-//   node --import tsx bench/long-lived.ts [--clients 1000] [--only grace,pm2] [--name long-lived-node20]
+// With --rounds N the scenarios run in turn N times (so a busy machine's
+// moments fall on each alike), and the summary gives each one's medians.
+//
+//   node --import tsx bench/long-lived.ts [--clients 1000] [--rounds 1] [--only grace,pm2] [--name long-lived-node20]
 import { execFile, execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -24,7 +27,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { readPidFile } from '../src/reporting/pid-file.ts';
 import { LiveEventSource, LiveWebSocket } from './live-clients.ts';
-import { percentile, runLoad, type Samples } from './load.ts';
+import { median, percentile, runLoad, type Samples } from './load.ts';
 import { freePort, Pm2Cluster } from './pm2.ts';
 import { nodeMajor, resultsHeader, writeResults } from './results-file.ts';
 import { isAlive } from './server-process.ts';
@@ -249,6 +252,7 @@ if (process.argv.includes('--clients-process')) {
   const { values } = parseArgs({
     options: {
       clients: { type: 'string', default: '1000' },
+      rounds: { type: 'string', default: '1' },
       only: { type: 'string', default: SCENARIOS.join(',') },
       name: { type: 'string', default: `long-lived-node${nodeMajor}` },
     },
@@ -261,14 +265,32 @@ if (process.argv.includes('--clients-process')) {
   try {
     bundle(root, 'src/cli.ts', join(dir, 'cli.mjs'));
     bundle(root, 'bench/long-lived-app.ts', join(dir, 'app.mjs'));
-    const results = [];
-    for (const scenario of scenarios) {
-      console.log(`${scenario}: ${each} WebSocket + ${each} SSE clients, HTTP load, one reload …`);
-      const result = await run(dir, scenario, each);
-      console.log(JSON.stringify(result));
-      results.push(result);
+    const results: Array<Awaited<ReturnType<typeof run>> & { round: number }> = [];
+    for (let round = 1; round <= Number(values.rounds); round++) {
+      for (const scenario of scenarios) {
+        console.log(`round ${round}, ${scenario}: ${each} WebSocket + ${each} SSE clients, HTTP load, one reload …`);
+        const result = { round, ...(await run(dir, scenario, each)) };
+        console.log(JSON.stringify(result));
+        results.push(result);
+      }
     }
-    console.log(`results: ${writeResults(values.name, { ...header, clients: { webSockets: each, eventSources: each }, results })}`);
+    const summary = scenarios.map((scenario) => {
+      const mine = results.filter((r) => r.scenario === scenario);
+      const med = (pick: (r: (typeof mine)[number]) => number) => Math.round(median(mine.map(pick)));
+      return {
+        scenario,
+        runs: mine.length,
+        reloadMs: med((r) => r.reloadMs),
+        allOnNewGenerationMs: med((r) => r.allOnNewGenerationMs),
+        newGenerationP99: med((r) => r.newGenerationDuringReconnect.p99),
+        baselineP99: med((r) => r.baseline.p99),
+        httpFailures: mine.reduce((n, r) => n + r.httpFailures, 0),
+        closeCodes: [...new Set(mine.flatMap((r) => Object.keys(r.closeCodes)))],
+        eventStreamsCut: mine.reduce((n, r) => n + r.eventStreamEnds.cut, 0),
+      };
+    });
+    console.table(summary);
+    console.log(`results: ${writeResults(values.name, { ...header, clients: { webSockets: each, eventSources: each }, summary, results })}`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
