@@ -37,8 +37,8 @@ export class Samples {
   }
 }
 
-// "pid 123 …" (the example) or {"pid":123} (the test fixture)
-const PID = /pid\D{0,3}(\d+)/;
+// "pid 123 …" (the example), {"pid":123} (the test fixture) or "hello 123" (example/live.ts)
+const PID = /(?:pid\D{0,3}|^hello )(\d+)/;
 
 export async function runLoad(options: LoadOptions, origin = performance.now()): Promise<Samples> {
   const samples = options.samples ?? new Samples();

@@ -2,6 +2,8 @@
 // TypeScript user. A line here that stops compiling is a broken promise.
 import type { Server as GrpcJsServer, ServerCredentials } from '@grpc/grpc-js';
 import type { EventEmitter } from 'node:events';
+import type { Server as SocketIoServer } from 'socket.io';
+import type { WebSocketServer } from 'ws';
 import type {
   Closable,
   Drainer,
@@ -25,6 +27,7 @@ import type {
   WarmUpRequest,
   WarmUpResponse,
   WarmUpSend,
+  WebSocketServerLike,
 } from '../src/index.ts';
 
 type Assert<T extends true> = T;
@@ -60,6 +63,11 @@ export type GrpcJsFits = Assert<GrpcJsServer extends GrpcServer<ServerCredential
 export type GrpcTarget = Assert<Equal<ReturnType<typeof gracegrpc.target>, ServeTarget>>;
 export type GrpcCredentialsChecked = Assert<Equal<Parameters<typeof gracegrpc.target<ServerCredentials>>[1], ServerCredentials>>;
 export type TargetDrainer = Assert<Equal<ServeTarget['drainer'], Drainer | undefined>>;
+
+// webSockets takes ws' and socket.io's servers by their shape, one or a list.
+export type WsFits = Assert<WebSocketServer extends WebSocketServerLike ? true : false>;
+export type SocketIoFits = Assert<SocketIoServer extends WebSocketServerLike ? true : false>;
+export const webSocketsList = (wss: WebSocketServer, io: SocketIoServer): ServeOptions => ({ webSockets: [wss, io] });
 
 // Health probes: the serve option and the standalone handler take the same options.
 export type HealthOption = Assert<Equal<ServeOptions['health'], boolean | HealthOptions | undefined>>;

@@ -54,7 +54,7 @@ before(() => {
   mkdirSync(consumer);
   writeFileSync(join(consumer, 'package.json'), JSON.stringify({ name: 'consumer', private: true }));
   execFileSync('npm', ['install', '--no-audit', '--no-fund', '--offline', join(root, packed!.filename)], { cwd: consumer, env: cleanEnv(), stdio: 'ignore' });
-  for (const framework of ['express', 'fastify', 'koa', '@grpc']) {
+  for (const framework of ['express', 'fastify', 'koa', '@grpc', 'ws']) {
     symlinkSync(join(repo, 'node_modules', framework), join(consumer, 'node_modules', framework));
   }
 });
@@ -116,6 +116,7 @@ test('every js block in the README and the guides is a whole program marked to r
     snippets.map((s) => `${s.doc}: ${s.file}`),
     [
       'README.md: app.mjs',
+      'README.md: live.mjs',
       'docs/api.md: express.mjs',
       'docs/api.md: fastify.mjs',
       'docs/api.md: koa.mjs',

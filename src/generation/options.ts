@@ -7,6 +7,7 @@ import type { Net } from '../sockets/net.js';
 import type { ProcessHost } from '../platform/process-host.js';
 import type { Shutdown } from '../shutdown/shutdown.js';
 import type { ResolvedWarmUp, WarmUpOptions, WarmUpRequest } from '../serving/warm-up.js';
+import { checkWebSocketServers, type WebSocketServerLike } from '../serving/web-sockets.js';
 
 /** Options for `gracehttp.serve` / `gracehttp.start`. Durations are milliseconds. */
 export interface ServeOptions {
@@ -49,6 +50,34 @@ export interface ServeOptions {
   handleCrashes?: boolean;
   /** While draining, how long an idle keep-alive connection is given to send its next request. Default 500. */
   idleGrace?: number;
+  /**
+   * The app's WebSocket servers (`ws`' `WebSocketServer`, socket.io's
+   * `Server`): as a drain begins, each open client is closed with 1001
+   * "going away" (socket.io: its transport is closed), and the close
+   * handshake is waited for until `upgradeTimeout`. Without it, grace closes
+   * upgraded connections only at `upgradeTimeout`, with a FIN (the client
+   * sees 1006), and says so. See docs/long-lived.md.
+   *
+   * @example webSockets: wss
+   */
+  webSockets?: WebSocketServerLike | readonly WebSocketServerLike[];
+  /**
+   * How long, from the start of a drain, upgraded connections (WebSockets)
+   * are given to close: the close handshakes `webSockets` began, or the
+   * app's own closing. Those still open are then closed by grace (spread by
+   * `reconnectSpread`), not counted as forced. Capped by `shutdownTimeout`.
+   * Default 3000.
+   */
+  upgradeTimeout?: number;
+  /**
+   * The longest window over which a drain spreads the closes of long-lived
+   * connections (WebSocket clients, Server-Sent Events streams), so that
+   * their clients reconnect to the new generation a few at a time, not all
+   * at once: one close per millisecond (1 000 connections: 1 s), faster
+   * when that would take longer than this. 0 closes them all at once.
+   * Default 2000.
+   */
+  reconnectSpread?: number;
   /**
    * Keep the next generation booted ahead of time: once this generation
    * serves, it starts the next one (same node, flags, script, cwd, sockets)
@@ -126,6 +155,9 @@ export interface ResolvedOptions {
   readyTimeout: number;
   shutdownTimeout: number | undefined;
   idleGrace: number;
+  webSockets: WebSocketServerLike[];
+  upgradeTimeout: number;
+  reconnectSpread: number;
   stopDelay: number;
   handleCrashes: boolean;
   standby: boolean;
@@ -145,6 +177,8 @@ export const DEFAULTS = {
   readyTimeout: 30_000,
   shutdownTimeout: 30_000,
   idleGrace: 500,
+  upgradeTimeout: 3000,
+  reconnectSpread: 2000,
   stopDelay: 0,
   handleCrashes: false,
   standby: false,
@@ -160,6 +194,9 @@ export function resolveOptions(options: ServeOptions, env: NodeJS.ProcessEnv = {
     // Unset: the shutdown registry's own timeout (DEFAULTS.shutdownTimeout unless it was given another).
     shutdownTimeout: options.shutdownTimeout === undefined ? undefined : duration('shutdownTimeout', options.shutdownTimeout, DEFAULTS.shutdownTimeout),
     idleGrace: duration('idleGrace', options.idleGrace, DEFAULTS.idleGrace),
+    webSockets: checkWebSocketServers('options.webSockets', options.webSockets),
+    upgradeTimeout: duration('upgradeTimeout', options.upgradeTimeout, DEFAULTS.upgradeTimeout),
+    reconnectSpread: duration('reconnectSpread', options.reconnectSpread, DEFAULTS.reconnectSpread),
     stopDelay: options.stopDelay === undefined ? stopDelayFromEnv(env) : duration('stopDelay', options.stopDelay, DEFAULTS.stopDelay),
     handleCrashes: flag('handleCrashes', options.handleCrashes, DEFAULTS.handleCrashes),
     standby: options.standby === undefined ? standbyFromEnv(env) : flag('standby', options.standby, DEFAULTS.standby),

@@ -1,4 +1,5 @@
 import type { Drainer } from '../serving/drain.js';
+import { LongLivedClosing } from '../serving/long-lived.js';
 import { removeSocketFile } from '../sockets/unix-socket.js';
 import type { Listener } from '../sockets/net.js';
 import { exitAfterDrain, EXIT_GRACE_MS } from '../shutdown/exit-after-drain.js';
@@ -52,16 +53,22 @@ export class Stopping {
     // Stop accepting at once; the registry waits for the drain in its drain phase.
     // A stop during the warm-up aborts it: drained once its channel is gone too.
     g.warming?.abort.abort();
-    const drained = Promise.all([...this.drainers.map((d) => d.drain(g.options.idleGrace)), g.warming?.over]);
+    const { options } = g;
+    const shutdownTimeout = options.shutdownTimeout ?? g.shutdown.timeout;
+    const longLived = new LongLivedClosing({ ...options, shutdownTimeout }, g.log);
+    const drained = Promise.all([...this.drainers.map((d) => d.drain(options.idleGrace, longLived.pace)), g.warming?.over]);
+    longLived.begin(this.drainers);
     let forced = 0;
     const unregister = g.shutdown.register(() => drained, {
       name: `servers (${g.where || 'not listening'})`,
       phase: 'drain',
       force: () => {
+        longLived.end();
         for (const drainer of this.drainers) forced += drainer.forceClose();
       },
     });
-    const report = await g.shutdown.shutdown({ reason, timeout: g.options.shutdownTimeout });
+    const report = await g.shutdown.shutdown({ reason, timeout: options.shutdownTimeout });
+    longLived.end();
     unregister();
     // After a handover the successor serves on these paths and wrote its pid,
     // and under a supervisor both are the supervisor's: leave them.
@@ -70,8 +77,7 @@ export class Stopping {
       g.status?.stopped();
     }
     if (forced > 0) {
-      const timeout = g.options.shutdownTimeout ?? g.shutdown.timeout;
-      const deadline = report.durationMs >= timeout ? `after ${timeout} ms` : 'on a forced stop';
+      const deadline = report.durationMs >= shutdownTimeout ? `after ${shutdownTimeout} ms` : 'on a forced stop';
       g.log.warn(`destroyed ${forced} connection(s) still open ${deadline}`, { event: 'connections-destroyed', count: forced });
     }
     this.drained = { report, forced };

@@ -2,8 +2,8 @@ import { GraceError } from './errors.js';
 
 /*
  * Every duration a user gives grace is checked here, one way: serve options
- * (readyTimeout, shutdownTimeout, stopDelay, idleGrace, warmUp.timeout,
- * health.checkTimeout), the shutdown registry's timeouts, `grace run` and
+ * (readyTimeout, shutdownTimeout, stopDelay, idleGrace, upgradeTimeout,
+ * reconnectSpread, warmUp.timeout, health.checkTimeout), the shutdown registry's timeouts, `grace run` and
  * `grace reload` flags, and GRACE_STOP_DELAY. Node's timers count in a signed
  * 32-bit number of milliseconds: a longer setTimeout warns
  * (TimeoutOverflowWarning) and fires after 1 ms, so a stop timeout of 3e9

@@ -1,7 +1,9 @@
 import http from 'node:http';
-import type { Http2Session } from 'node:http2';
+import type { Http2Session, ServerHttp2Stream } from 'node:http2';
 import { Server, type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
+import type { Pace } from './close-pace.js';
+import { endHttp1EventStream, endHttp2EventStream, isHttp1EventStream, isHttp2EventStream } from './event-stream.js';
 
 /*
  * Draining one server, the counterpart of Go's httpdown. HTTP/1.1 has no way to
@@ -11,6 +13,15 @@ import type { TLSSocket } from 'node:tls';
  * `Connection: close` and the connection closes after it; connections that stay
  * idle for `idleGrace` ms are closed (the one remaining race, narrowed to
  * clients that wait that long and then send at the very moment we close).
+ *
+ * Some connections never finish on their own (docs/long-lived.md). Server-Sent
+ * Events are ended as the drain begins (event-stream.ts), in `pace`, so their
+ * clients come back a few at a time. An upgraded connection (a WebSocket) is
+ * the app's: its WebSocket server closes it (web-sockets.ts), or the app does;
+ * one still open at the long-lived bound (`upgradeTimeout`) is closed here,
+ * a FIN, then destroyed `idleGrace` later. Every other response, however long,
+ * is work in flight: grace cannot tell an endless stream from a slow download,
+ * so it is waited for until the deadline (`forceClose`), and counted.
  */
 
 type ServerKind = 'http1' | 'http2' | 'net';
@@ -21,10 +32,26 @@ type ServerKind = 'http1' | 'http2' | 'net';
  * connections belong to grpc-js, which has its own GOAWAY: see grpc.ts).
  */
 export interface Drainer {
-  /** Stops accepting at once and lets connections finish; resolves once the last one has closed. */
-  drain(idleGrace: number): Promise<void>;
+  /**
+   * Stops accepting at once and lets connections finish; resolves once the
+   * last one has closed. Closes of long-lived connections go in `pace`.
+   */
+  drain(idleGrace: number, pace?: Pace): Promise<void>;
   /** Cuts every connection still open; returns how many it cut (reported as `forced`). */
   forceClose(): number;
+  /**
+   * The long-lived bound has come (`upgradeTimeout` into the drain): queue the
+   * close of what is long-lived and still open in `pace`, and say what is left.
+   */
+  closeLongLived?(pace: Pace): LongLivedLeft;
+}
+
+/** What a drain still held at the long-lived bound. */
+export interface LongLivedLeft {
+  /** Upgraded connections (WebSockets) still open: closed now. */
+  upgraded: number;
+  /** Responses, HTTP/2 streams or gRPC connections with calls still open: waited for until the deadline. */
+  inFlight: number;
 }
 
 interface Connection {
@@ -49,8 +76,11 @@ export class ConnectionDrainer implements Drainer {
   private readonly plainHttp: boolean;
   private readonly connections = new Map<Socket, Connection>();
   private readonly sessions = new Set<Http2Session>();
+  /** HTTP/2 streams open now, to end the event streams among them. */
+  private readonly streams = new Set<ServerHttp2Stream>();
   private draining = false;
   private idleGrace = 0;
+  private pace: Pace | undefined;
   private closed: Promise<void> | undefined;
 
   constructor(readonly server: Server) {
@@ -60,22 +90,27 @@ export class ConnectionDrainer implements Drainer {
     server.on('secureConnection', this.onSecureConnection);
     // First, so the app's handler already sees `Connection: close` decided.
     server.prependListener('request', this.onRequest);
-    if (this.kind === 'http2') server.on('session', this.onSession);
+    if (this.kind === 'http2') {
+      server.on('session', this.onSession);
+      server.on('stream', this.onStream);
+    }
   }
 
   /**
    * Stops accepting and starts closing connections as they finish. Resolves when
    * the last connection has closed; call `forceClose()` to stop waiting.
    */
-  drain(idleGrace: number): Promise<void> {
+  drain(idleGrace: number, pace?: Pace): Promise<void> {
     if (this.closed) return this.closed;
     this.draining = true;
     this.idleGrace = idleGrace;
+    this.pace = pace;
     this.closed = new Promise((resolve) => this.server.once('close', () => resolve()));
     // net's close, not http's: http.Server#close also cuts idle keep-alive
     // connections at once, which is the race described above.
     Server.prototype.close.call(this.server);
     for (const session of this.sessions) session.close();
+    this.endEventStreams();
     for (const connection of this.connections.values()) {
       const newest = connection.newest;
       if (newest && responding(connection)) this.closeAfter(connection, newest);
@@ -84,8 +119,26 @@ export class ConnectionDrainer implements Drainer {
     return this.closed;
   }
 
+  closeLongLived(pace: Pace): LongLivedLeft {
+    this.pace = pace;
+    // Event streams begun since the drain began (their head came later than the request).
+    this.endEventStreams();
+    let upgraded = 0;
+    let inFlight = 0;
+    for (const connection of this.connections.values()) {
+      if (connection.raw.destroyed) continue;
+      if (socketState(connection) === 'detached') {
+        upgraded++;
+        pace.add(() => this.closeUpgraded(connection));
+      } else if (responding(connection) && !isHttp1EventStream(connection.newest!)) inFlight++;
+    }
+    for (const stream of this.streams) if (!isHttp2EventStream(stream)) inFlight++;
+    return { upgraded, inFlight };
+  }
+
   /** Destroys every connection still open; returns how many it destroyed. */
   forceClose(): number {
+    this.pace = undefined;
     let forced = 0;
     for (const session of this.sessions) session.destroy();
     for (const connection of this.connections.values()) {
@@ -135,6 +188,11 @@ export class ConnectionDrainer implements Drainer {
     // before it are still answered.
     if (previous && previous !== res && !previous.headersSent) previous.shouldKeepAlive = connection.newestKeepAlive;
     this.closeAfter(connection, res);
+    // An event stream begun while draining (an EventSource back on a kept-alive
+    // connection): the app's handler has run by then, and sent its head.
+    setImmediate(() => {
+      if (isHttp1EventStream(res)) this.pace?.add(() => endHttp1EventStream(res));
+    });
   };
 
   /** `res` is the connection's newest response: it says close, and we look again once it is done. */
@@ -144,6 +202,33 @@ export class ConnectionDrainer implements Drainer {
       res.shouldKeepAlive = false;
     }
     res.once('close', () => this.closeWhenIdle(connection));
+  }
+
+  private readonly onStream = (stream: ServerHttp2Stream) => {
+    this.streams.add(stream);
+    stream.once('close', () => this.streams.delete(stream));
+  };
+
+  /** Queues the end of every event stream open now, HTTP/1 and HTTP/2. */
+  private endEventStreams(): void {
+    const pace = this.pace;
+    if (!pace) return;
+    for (const { newest } of this.connections.values()) {
+      if (newest && isHttp1EventStream(newest)) pace.add(() => endHttp1EventStream(newest));
+    }
+    for (const stream of this.streams) {
+      if (isHttp2EventStream(stream)) pace.add(() => endHttp2EventStream(stream));
+    }
+  }
+
+  /** An upgraded connection past the bound: a FIN (TLS's close_notify first), destroyed if still open `idleGrace` later. */
+  private closeUpgraded(connection: Connection): void {
+    const socket = connection.http ?? connection.raw;
+    socket.end();
+    setTimeout(() => {
+      connection.http?.destroy();
+      connection.raw.destroy();
+    }, this.idleGrace).unref();
   }
 
   private readonly onSession = (session: Http2Session) => {

@@ -1,6 +1,6 @@
 import type { Server, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { Drainer } from './drain.js';
+import type { Drainer, LongLivedLeft } from './drain.js';
 
 /*
  * Serving a @grpc/grpc-js server. grpc-js binds its own ports, which grace
@@ -22,6 +22,13 @@ import type { Drainer } from './drain.js';
  * side of it has finished writing (grpc-js closed the session: its calls are
  * done) or if its client has still sent nothing (no HTTP/2 preface, no TLS
  * handshake), unless the client closed it first. It is not counted as forced.
+ *
+ * A long server stream (a watch, a feed) never ends on its own, and grpc-js
+ * waits for it after GOAWAY: grace cannot end a call, only cut its
+ * connection. The app ends it on `shutdown.signal` with status UNAVAILABLE,
+ * which clients take as "try again" (docs/long-lived.md); at the long-lived
+ * bound grace names the connections still carrying calls, then waits for
+ * them until the deadline.
  *
  * Limits, from grpc-js:
  * - `tryShutdown` shuts down the whole grpc-js Server, including ports the app
@@ -89,6 +96,12 @@ export class GrpcDrainer implements Drainer {
     setTimeout(() => {
       if (!socket.destroyed && (socket.writableFinished || socket.bytesRead === 0)) socket.destroy();
     }, this.idleGrace).unref();
+  }
+
+  closeLongLived(): LongLivedLeft {
+    let inFlight = 0;
+    for (const socket of this.connections) if (!socket.destroyed && !socket.writableFinished && socket.bytesRead > 0) inFlight++;
+    return { upgraded: 0, inFlight };
   }
 
   forceClose(): number {
