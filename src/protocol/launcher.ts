@@ -98,8 +98,11 @@ export class Launch {
   exitStatus: ExitStatus | undefined;
   /** Resolves once it said "ready"; rejects (ERR_GRACE_RESTART_FAILED) once a failed one is reaped. */
   readonly outcome: Promise<void>;
-  /** When it last said "ready" or answered a "ping" (performance.now()); 0 before. */
-  lastAnswer = 0;
+  /**
+   * How many "pong"s it has written (under `grace run --watchdog`). The
+   * channel keeps order, so each answers the oldest "ping" not yet answered.
+   */
+  pongs = 0;
   private failure: GraceError | undefined;
   private timer: NodeJS.Timeout | undefined;
   private pipe: Readable | undefined;
@@ -148,7 +151,7 @@ export class Launch {
       const words = (partial + chunk.toString()).split('\n');
       partial = words.pop()!.slice(-64); // words are short: never hold more
       for (const word of words) {
-        if (word === 'ready' || word === 'pong') this.lastAnswer = performance.now();
+        if (word === 'pong') this.pongs++;
         if (word === 'ready') this.on({ type: 'ready-word' });
       }
     });
@@ -185,7 +188,7 @@ export class Launch {
     this.signal('SIGTERM');
   }
 
-  /** Under `grace run --watchdog`: a heartbeat; its event loop answers "pong" (`lastAnswer`). */
+  /** Under `grace run --watchdog`: a heartbeat; its event loop answers "pong" (`pongs`). */
   ping(): void {
     const channel = this.pipe as Duplex | undefined;
     if (this.state === 'ready' && channel?.writable) channel.write('ping\n');
