@@ -19,6 +19,9 @@ import { formatStatus, readStatus } from './cli/status-command.js';
 import { MAX_STANDBY, Supervisor } from './supervisor/supervisor.js';
 import { MAX_WORKERS } from './supervisor/worker-table.js';
 import { parseListenSpecs } from './sockets/held-sockets.js';
+import { launchedBy } from './generation/launched-by.js';
+import { readProcess } from './platform/proc.js';
+import type { Wrapper } from './supervisor/follow-wrapper.js';
 
 const RELOAD_USAGE = `
   grace reload --pid-file FILE [--timeout MS]
@@ -61,7 +64,9 @@ const RUN_USAGE = `
       --watchdog MS (at least 1000): a worker whose event loop has not
       answered a heartbeat for MS is replaced (a new one first; the hung one
       gets SIGTERM, then SIGKILL after --stop-timeout). Under systemd's
-      WatchdogSec=, grace run sends WATCHDOG=1 at half the interval.
+      WatchdogSec=, grace run sends WATCHDOG=1 at half the interval. Started
+      by npm (npx, npm exec, npm start), yarn, pnpm or the tsx CLI, grace run
+      stops (as on SIGTERM) once that wrapper exits.
 `;
 
 const STOP_USAGE = `
@@ -214,6 +219,7 @@ async function runSupervisor(args: string[]): Promise<number> {
     readyTimeout: timeout('--ready-timeout', values['ready-timeout']),
     stopTimeout,
     stopDelay,
+    wrapper: startedBy(),
   });
   return supervisor.run();
 }
@@ -236,6 +242,14 @@ async function runScale(args: string[]): Promise<number> {
   const result = await scale({ pidFile, workers, timeout: timeout('--timeout', values.timeout) });
   process.stdout.write(`scaled: ${result.from} → ${result.to} workers serving (pid${result.pids.length > 1 ? 's' : ''} ${result.pids.join(', ')})\n`);
   return 0;
+}
+
+/** The wrapper `grace run` was started by (npm under npx or `npm start`, yarn, pnpm, the tsx CLI), if any: it follows it. */
+function startedBy(): Wrapper | undefined {
+  const parent = process.ppid;
+  // Watchers are not looked for: a wrapper is followed wherever it runs.
+  const launched = launchedBy({ env: process.env, execArgv: process.execArgv, ppid: parent, readProcess }, false);
+  return launched.kind === 'wrapper' ? { name: launched.name, pid: launched.pid, parent } : undefined;
 }
 
 /** Each `--listen` spec checked now: a bad or repeated one is a usage error, like any bad flag. */
