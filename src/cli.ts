@@ -173,7 +173,7 @@ async function runStop(args: string[]): Promise<number> {
   if (!pidFile) throw new GraceError('ERR_GRACE_USAGE', 'grace stop needs --pid-file FILE');
   const result = await stop({ pidFile, timeout: timeout('--timeout', values.timeout) });
   const parts = [`pid ${result.pid}`];
-  if (result.workers.length) parts.push(`its workers ${result.workers.join(', ')}`);
+  if (result.workers.length) parts.push(`its worker${result.workers.length > 1 ? 's' : ''} ${result.workers.join(', ')}`);
   if (result.spares.length) parts.push(`its parked spare${result.spares.length > 1 ? 's' : ''} ${result.spares.join(', ')}`);
   const who = parts.length > 1 ? `${parts.slice(0, -1).join(', ')} and ${parts.at(-1)}` : parts[0];
   process.stdout.write(`stopped: ${who} exited within ${result.elapsedMs} ms\n`);
