@@ -5,12 +5,12 @@
 import { readFileSync, realpathSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { availableParallelism } from 'node:os';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { checkDurationSum, parseDuration } from './platform/duration.js';
+import { checkDurationSum } from './platform/duration.js';
 import { GraceError } from './platform/errors.js';
 import { resolveLogger } from './platform/logger.js';
 import { canReadRss, parseBytes } from './supervisor/memory-limit.js';
 import { nonUtf8Warning } from './platform/non-utf8.js';
+import { asUsageError, count, milliseconds, parseFlags, timeout } from './cli/flags.js';
 import { reload } from './cli/reload.js';
 import { scale } from './cli/scale-command.js';
 import { stop } from './cli/stop.js';
@@ -18,6 +18,10 @@ import { printableJson, printableLines } from './platform/printable.js';
 import { formatStatus, readStatus } from './cli/status-command.js';
 import { MAX_STANDBY, Supervisor } from './supervisor/supervisor.js';
 import { MAX_WORKERS } from './supervisor/worker-table.js';
+import { parseListenSpecs } from './sockets/held-sockets.js';
+import { launchedBy } from './generation/launched-by.js';
+import { readProcess } from './platform/proc.js';
+import type { Wrapper } from './supervisor/follow-wrapper.js';
 
 const RELOAD_USAGE = `
   grace reload --pid-file FILE [--timeout MS]
@@ -44,7 +48,7 @@ const RUN_USAGE = `
       SIGTTIN/SIGTTOU: one worker more/fewer (see grace scale). --stop-delay MS: on a stop, workers serve MS longer with
       readiness 503 first (GRACE_STOP_DELAY; not on reloads); --stop-timeout
       then counts from the end of it. A crashed worker is restarted in its slot. --max-memory 512M:
-      replace a worker whose RSS is over it (Linux). --standby K: keep K
+      replace a worker whose RSS is over it (Linux; K, M, G are powers of 1024). --standby K: keep K
       workers booted and parked before any of the app runs; reloads and crash
       replacements take them first (docs/standby.md). --env-file FILE: read
       at every worker start (first start, reload, crash replacement), its
@@ -52,13 +56,17 @@ const RUN_USAGE = `
       with node --env-file). Exit status 127 (126) at
       once if COMMAND is not found (not executable). Every MS is a whole
       number of milliseconds up to 2147483647 (about 24.8 days, Node's
-      longest timer); --stop-delay plus --stop-timeout too. With N > 1, each
+      longest timer), at least 1 for a timeout; --stop-delay plus
+      --stop-timeout too. Each flag is given once (--listen and --env-file
+      may repeat). With N > 1, each
       line a worker writes starts with [wSLOT PID] (a JSON line gets
       "grace_worker" and "grace_pid" fields); --no-log-prefix: as written.
       --watchdog MS (at least 1000): a worker whose event loop has not
       answered a heartbeat for MS is replaced (a new one first; the hung one
       gets SIGTERM, then SIGKILL after --stop-timeout). Under systemd's
-      WatchdogSec=, grace run sends WATCHDOG=1 at half the interval.
+      WatchdogSec=, grace run sends WATCHDOG=1 at half the interval. Started
+      by npm (npx, npm exec, npm start), yarn, pnpm or the tsx CLI, grace run
+      stops (as on SIGTERM) once that wrapper exits.
 `;
 
 const STOP_USAGE = `
@@ -147,10 +155,12 @@ async function runReload(args: string[]): Promise<number> {
   const { values } = parseFlags(args, { 'pid-file': { type: 'string' }, timeout: { type: 'string' } });
   const pidFile = values['pid-file'];
   if (!pidFile) throw new GraceError('ERR_GRACE_USAGE', 'grace reload needs --pid-file FILE');
-  const result = await reload({ pidFile, timeout: milliseconds('--timeout', values.timeout) });
+  const result = await reload({ pidFile, timeout: timeout('--timeout', values.timeout) });
   if (result.workers) {
     const [before, after] = result.workers;
-    process.stdout.write(`reloaded: workers ${before.join(', ')} → ${after.join(', ')} (generation ${result.generation})\n`);
+    // After a crash loop nothing served before the reload.
+    const was = before.length ? `workers ${before.join(', ')}` : 'nothing serving';
+    process.stdout.write(`reloaded: ${was} → ${before.length ? '' : 'workers '}${after.join(', ')} (generation ${result.generation})\n`);
   } else {
     process.stdout.write(`reloaded: old pid ${result.oldPid}, new pid ${result.newPid} (generation ${result.generation})\n`);
   }
@@ -161,9 +171,12 @@ async function runStop(args: string[]): Promise<number> {
   const { values } = parseFlags(args, { 'pid-file': { type: 'string' }, timeout: { type: 'string' } });
   const pidFile = values['pid-file'];
   if (!pidFile) throw new GraceError('ERR_GRACE_USAGE', 'grace stop needs --pid-file FILE');
-  const result = await stop({ pidFile, timeout: milliseconds('--timeout', values.timeout) });
-  const workers = result.workers.length ? ` and its workers ${result.workers.join(', ')}` : '';
-  process.stdout.write(`stopped: pid ${result.pid}${workers} exited within ${result.elapsedMs} ms\n`);
+  const result = await stop({ pidFile, timeout: timeout('--timeout', values.timeout) });
+  const parts = [`pid ${result.pid}`];
+  if (result.workers.length) parts.push(`its worker${result.workers.length > 1 ? 's' : ''} ${result.workers.join(', ')}`);
+  if (result.spares.length) parts.push(`its parked spare${result.spares.length > 1 ? 's' : ''} ${result.spares.join(', ')}`);
+  const who = parts.length > 1 ? `${parts.slice(0, -1).join(', ')} and ${parts.at(-1)}` : parts[0];
+  process.stdout.write(`stopped: ${who} exited within ${result.elapsedMs} ms\n`);
   return 0;
 }
 
@@ -186,7 +199,7 @@ async function runSupervisor(args: string[]): Promise<number> {
   });
   const maxMemory = values['max-memory'] === undefined ? undefined : parseBytes('--max-memory', values['max-memory']);
   if (maxMemory !== undefined && !canReadRss()) throw new GraceError('ERR_GRACE_USAGE', '--max-memory needs /proc (Linux) to read a worker\'s RSS');
-  const stopTimeout = milliseconds('--stop-timeout', values['stop-timeout']);
+  const stopTimeout = timeout('--stop-timeout', values['stop-timeout']);
   const stopDelay = milliseconds('--stop-delay', values['stop-delay']);
   // The supervisor's kill deadline waits out both (supervisor.ts; its default stop timeout is 60 000).
   checkDurationSum(['--stop-delay', '--stop-timeout'], [stopDelay ?? 0, stopTimeout ?? 60_000], 'ERR_GRACE_USAGE');
@@ -194,18 +207,19 @@ async function runSupervisor(args: string[]): Promise<number> {
   if (lossy) resolveLogger(undefined).warn(lossy, { event: 'non-utf8' });
   const supervisor = new Supervisor({
     command: args.slice(split + 1),
-    listen: values.listen ?? [],
-    workers: values.workers === 'max' ? Math.min(availableParallelism(), MAX_WORKERS) : count('--workers', values.workers),
-    surge: count('--surge', values.surge),
+    listen: listenFlags(values.listen ?? []),
+    workers: values.workers === 'max' ? Math.min(availableParallelism(), MAX_WORKERS) : count('--workers', values.workers, MAX_WORKERS),
+    surge: count('--surge', values.surge, MAX_WORKERS),
     standby: count('--standby', values.standby, MAX_STANDBY),
     maxMemory,
     pidFile: values['pid-file'],
     logPrefix: !values['no-log-prefix'],
     watchdog: milliseconds('--watchdog', values.watchdog),
     envFiles: values['env-file'],
-    readyTimeout: milliseconds('--ready-timeout', values['ready-timeout']),
+    readyTimeout: timeout('--ready-timeout', values['ready-timeout']),
     stopTimeout,
     stopDelay,
+    wrapper: startedBy(),
   });
   return supervisor.run();
 }
@@ -224,57 +238,30 @@ async function runScale(args: string[]): Promise<number> {
   const pidFile = values['pid-file'];
   if (!pidFile) throw new GraceError('ERR_GRACE_USAGE', 'grace scale needs --pid-file FILE');
   if (positionals.length !== 1) throw new GraceError('ERR_GRACE_USAGE', `grace scale needs one worker count, got ${positionals.length === 0 ? 'none' : positionals.map((p) => JSON.stringify(p)).join(' ')}`);
-  const workers = count('the worker count', positionals[0])!;
-  const result = await scale({ pidFile, workers, timeout: milliseconds('--timeout', values.timeout) });
+  const workers = count('the worker count', positionals[0], MAX_WORKERS)!;
+  const result = await scale({ pidFile, workers, timeout: timeout('--timeout', values.timeout) });
   process.stdout.write(`scaled: ${result.from} → ${result.to} workers serving (pid${result.pids.length > 1 ? 's' : ''} ${result.pids.join(', ')})\n`);
   return 0;
 }
 
-/** A whole number from 1 to MAX_WORKERS (`--workers`, `--surge`). */
-function count(flag: string, value: string | undefined, max = MAX_WORKERS): number | undefined {
-  if (value === undefined) return undefined;
-  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > max) {
-    throw new GraceError('ERR_GRACE_USAGE', `${flag} must be a whole number from 1 to ${max}${flag === '--workers' ? ', or max' : ''}; got ${JSON.stringify(value)}`);
+/** The wrapper `grace run` was started by (npm under npx or `npm start`, yarn, pnpm, the tsx CLI), if any: it follows it. */
+function startedBy(): Wrapper | undefined {
+  const parent = process.ppid;
+  // Watchers are not looked for: a wrapper is followed wherever it runs.
+  const launched = launchedBy({ env: process.env, execArgv: process.execArgv, ppid: parent, readProcess }, false);
+  return launched.kind === 'wrapper' ? { name: launched.name, pid: launched.pid, parent } : undefined;
+}
+
+/** Each `--listen` spec checked now: a bad or repeated one is a usage error, like any bad flag. */
+function listenFlags(specs: string[]): string[] {
+  try {
+    parseListenSpecs(specs);
+  } catch (err) {
+    if ((err as GraceError).code !== 'ERR_GRACE_LISTEN_SPEC') throw err;
+    const message = (err as Error).message;
+    throw new GraceError('ERR_GRACE_USAGE', message.startsWith('--listen') ? message : `--listen: ${message}`, { cause: err });
   }
-  return Number(value);
-}
-
-function milliseconds(flag: string, value: string | undefined): number | undefined {
-  return value === undefined ? undefined : parseDuration(flag, value, 'ERR_GRACE_USAGE');
-}
-
-/**
- * parseArgs, but a negative number after a flag that takes a value is that
- * value (`--workers -1`), so the flag's own check refuses it with its range,
- * rather than parseArgs calling it a missing value.
- */
-function parseFlags<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T, allowPositionals = false) {
-  const joined: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const name = /^--([^=]+)$/.exec(args[i]!)?.[1];
-    const next = args[i + 1];
-    if (name && options[name]?.type === 'string' && next !== undefined && /^-[\d.]/.test(next)) {
-      joined.push(`${args[i]}=${next}`);
-      i++;
-    } else joined.push(args[i]!);
-  }
-  return parseArgs({ args: joined, options, strict: true, allowPositionals });
-}
-
-/**
- * parseArgs's errors (ERR_PARSE_ARGS_*) as usage errors naming the argument,
- * rather than a TypeError's stack; others as they are.
- */
-function asUsageError(err: Error & { code?: string }, command: string): Error & { code?: string } {
-  if (!err.code?.startsWith('ERR_PARSE_ARGS_')) return err;
-  const arg = /'([^' ]*)/.exec(err.message)?.[1] ?? '';
-  const message =
-    err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION'
-      ? `grace ${command} has no option ${arg}`
-      : err.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL'
-        ? `grace ${command} takes no argument ${JSON.stringify(arg)}${command === 'run' ? ' before --' : ''}`
-        : `${arg} needs a value`;
-  return new GraceError('ERR_GRACE_USAGE', message, { cause: err });
+  return specs;
 }
 
 const argv = process.argv.slice(2);

@@ -160,6 +160,25 @@ for (const { doc, file, code } of snippets) {
   });
 }
 
+test('README "For TypeScript": the quick start runs as app.mts under node --import tsx in a CommonJS package; as app.ts there it does not', async () => {
+  const dir = join(root, 'typescript');
+  mkdirSync(join(dir, 'node_modules'), { recursive: true });
+  // What `npm init -y` writes: npm 11 says "commonjs", older ones leave it out, which means the same.
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'typescript-app', version: '1.0.0', type: 'commonjs' }));
+  symlinkSync(join(consumer, 'node_modules', 'grace-restart'), join(dir, 'node_modules', 'grace-restart'));
+  symlinkSync(join(repo, 'node_modules', 'tsx'), join(dir, 'node_modules', 'tsx'));
+  const quickStart = snippets.find((s) => s.doc === 'README.md')!.code.replace('port: 8080', 'port: 0');
+  for (const file of ['app.mts', 'app.ts']) writeFileSync(join(dir, file), quickStart);
+  const mts = new Run(process.execPath, ['--import', 'tsx', 'app.mts'], dir);
+  const port = await mts.servingAs(mts.proc.pid!);
+  assert.match((await get({ port }, '/')).body, new RegExp(`hello from ${mts.proc.pid}\\b`));
+  mts.proc.kill('SIGTERM');
+  assert.equal(await mts.exited, 0, mts.output);
+  const ts = new Run(process.execPath, ['--import', 'tsx', 'app.ts'], dir);
+  assert.notEqual(await ts.exited, 0, ts.output);
+  assert.match(ts.output, /Top-level await is currently not supported with the "cjs" output format/);
+});
+
 test('"Development": npm start serves the example, npm run reload reloads it', async () => {
   // A copy of the repo, so the pid file npm start writes is the copy's.
   const copy = join(root, 'repo');

@@ -338,11 +338,13 @@ test('grace run refuses a --listen given twice, or a bare word, before binding a
   const cases: Array<[string[], string]> = [
     [['--listen', ':9', '--listen', '0.0.0.0:9'], 'grace: --listen :9 is given twice (":9" and "0.0.0.0:9"): give each socket once\n'],
     [['--listen', `127.0.0.1:${port}`, '--listen', `127.0.0.1:${port}`], `grace: --listen 127.0.0.1:${port} is given twice: give each socket once\n`],
-    [['--listen', 'localhost'], 'grace: invalid listen spec "localhost": expected a port ("8080" or ":8080"), "host:port"'],
+    [['--listen', 'localhost'], 'grace: --listen: invalid listen spec "localhost": expected a port ("8080" or ":8080"), "host:port"'],
   ];
   for (const [flags, message] of cases) {
     const outcome = await run(t, ['--import', 'tsx', CLI, 'run', ...flags, '--', process.execPath, ...app], { started: /app pid \d+\n/ });
-    assert.equal(outcome.code, 1, outcome.stderr);
+    // A usage error: exit 2, the usage after the message.
+    assert.equal(outcome.code, 2, outcome.stderr);
+    assert.match(outcome.stderr, /\n\nusage:\n {2}grace run /);
     assert.ok(outcome.stderr.includes(message), outcome.stderr);
     assert.doesNotMatch(outcome.stdout, /app pid/);
   }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { CLI, FIXTURE_ARGS, isAlive, startFixture, tempDir, waitUntil } from './helpers.ts';
+import { CLI, FIXTURE_ARGS, isAlive, killQuietly, startFixture, tempDir, waitUntil } from './helpers.ts';
 import { readPidFile } from '../src/reporting/pid-file.ts';
 
 // `grace stop --pid-file F [--timeout MS]`: SIGTERM, then wait for the
@@ -48,6 +48,28 @@ test('grace stop: exit 0 once the supervisor and every worker have exited', { ti
   assert.equal(Number(listed[1]), app.proc.pid);
   assert.deepEqual([Number(listed[2]), Number(listed[3])].sort(), [...workers].sort());
   for (const pid of [app.proc.pid!, ...workers]) assert.equal(isAlive(pid), false, `pid ${pid}`);
+});
+
+test('grace stop under --standby: the parked spare is waited for and named as a spare, not a worker', { timeout: 60_000 }, async (t) => {
+  const pidFile = join(tempDir(t), 'grace.pid');
+  const args = ['--import', 'tsx', CLI, 'run', '--listen', '127.0.0.1:0', '--standby', '1', '--pid-file', pidFile, '--', node, ...FIXTURE_ARGS];
+  const app = startFixture(t, { listen: [{ port: 0, host: '127.0.0.1' }] }, {}, { file: node, args });
+  const { pid: worker } = await app.ready();
+  let spare = 0;
+  await waitUntil(() => {
+    try {
+      const state = readPidFile(pidFile);
+      spare = state.workers?.find((w) => w.state === 'standby')?.pid ?? 0;
+      return state.state === 'serving' && spare > 0;
+    } catch {
+      return false;
+    }
+  });
+  t.after(() => killQuietly(spare));
+  const result = await graceStop(['--pid-file', pidFile]);
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(result.stdout.replace(/\d+ ms/, 'N ms'), `stopped: pid ${app.proc.pid}, its worker ${worker} and its parked spare ${spare} exited within N ms\n`);
+  for (const pid of [app.proc.pid!, worker, spare]) assert.equal(isAlive(pid), false, `pid ${pid}`);
 });
 
 test('grace stop: exit 1 naming the pid still running at --timeout; a second stop waits it out', { timeout: 60_000 }, async (t) => {

@@ -122,6 +122,8 @@ for (const workers of [1, 2]) {
     writeFileSync(file!, 'fixed');
     const result = await grace(['reload', '--pid-file', pidFile!]);
     assert.equal(result.code, 0, `${result.stdout}${result.stderr}\n${app.log}`);
+    // Nothing served before the reload: said so, not an empty list ("workers  → 4310").
+    assert.match(result.stdout, new RegExp(`^reloaded: nothing serving → workers \\d+${', \\d+'.repeat(workers - 1)} \\(generation \\d+\\)\n$`));
     assert.match((await get({ socketPath: socket! }, '/')).body, /"version":"fixed"/, 'fixed');
     for (const text of [result.stdout, result.stderr, app.log]) assert.doesNotMatch(text, /pid 0\b|\(pids? \)/);
     await app.waitForLog(/SIGUSR2: reloading to generation \d+; nothing serves now/);

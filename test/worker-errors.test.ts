@@ -67,17 +67,17 @@ test('a crash loop at first start: the pid file says why, and the same stack is 
 
 test('the stderr kept for a report is bounded: the last 20 lines, in at most 4 KiB', () => {
   const tail = new StderrTail();
-  for (let i = 1; i <= 30; i++) tail.push(`line ${i}\n`);
+  for (let i = 1; i <= 30; i++) tail.push(Buffer.from(`line ${i}\n`));
   assert.deepEqual(tail.lines(), Array.from({ length: 20 }, (_, i) => `line ${i + 11}`));
-  tail.push(`${'x'.repeat(10_000)}end\n`);
+  tail.push(Buffer.from(`${'x'.repeat(10_000)}end\n`));
   const [long] = tail.lines();
   assert.equal(tail.lines().length, 1);
   assert.ok(long!.startsWith('…') && long!.endsWith('xend') && long!.length <= TAIL_BYTES + 1, `${long!.length}`);
 });
 
 test('failures with no output are not counted as the same error', () => {
-  const shown: string[] = [];
-  const slot = new SlotStderr((text) => shown.push(text));
+  const shown: Buffer[] = [];
+  const slot = new SlotStderr((bytes) => shown.push(bytes));
   assert.deepEqual(slot.attach(undefined).failed(), { repeated: 0 });
   assert.deepEqual(slot.attach(undefined).failed(), { repeated: 0 });
   assert.deepEqual(shown, []);

@@ -24,7 +24,7 @@ function run(t: TestContext, flags: string[], env: NodeJS.ProcessEnv = {}) {
   t.after(() => {
     for (const pid of [...pids(), ...orphans(), proc.pid!]) killQuietly(pid);
   });
-  return { proc, stdout: () => Buffer.concat(out), stderr: () => Buffer.concat(err).toString('utf8'), pids };
+  return { proc, stdout: () => Buffer.concat(out), stderr: () => Buffer.concat(err).toString('utf8'), stderrBytes: () => Buffer.concat(err), pids };
 }
 
 test('--workers 2: plain lines are prefixed, JSON lines get grace_worker and grace_pid, bytes pass untouched', { timeout: 60_000 }, async (t) => {
@@ -50,6 +50,8 @@ test('--workers 2: plain lines are prefixed, JSON lines get grace_worker and gra
     // The last line had no newline: flushed at the worker's exit, prefixed, given one.
     assert.ok(lines.includes(`[w${slot} ${pid}] partial at exit ${slot}`), text);
     assert.match(app.stderr(), new RegExp(`^\\[w${slot} ${pid}\\] stderr line from worker ${slot}$`, 'm'));
+    // On stderr too: the bytes as written, not U+FFFD (EF BF BD).
+    assert.ok(app.stderrBytes().includes(Buffer.concat([Buffer.from(`\n[w${slot} ${pid}] `), BINARY_ERR])), `binary stderr line intact:\n${app.stderr()}`);
   }
   // The supervisor's own lines are its logger's, unprefixed.
   assert.match(app.stderr(), /^grace: supervisor pid \d+ holding/m);
@@ -64,6 +66,10 @@ test('--no-log-prefix: the workers write as they would alone', { timeout: 60_000
   const text = app.stdout().toString('latin1');
   assert.match(text, /^plain line from worker 0$/m);
   assert.doesNotMatch(text, /grace_worker|\[w\d/);
+  // Bytes on stderr that are not UTF-8 pass through as written (they were decoded to EF BF BD).
+  const stderr = app.stderrBytes();
+  assert.equal(stderr.toString('latin1').split(BINARY_ERR.toString('latin1')).length - 1, 2, `both workers' binary stderr lines intact:\n${app.stderr()}`);
+  assert.ok(!stderr.includes(Buffer.from([0xef, 0xbf, 0xbd])), 'nothing was decoded');
 });
 
 test('a process a worker left behind, holding its stdout, does not keep the supervisor from exiting', { timeout: 60_000 }, async (t) => {
@@ -73,6 +79,9 @@ test('a process a worker left behind, holding its stdout, does not keep the supe
   await waitUntil(() => app.proc.exitCode !== null, 15_000, () => `the supervisor to exit\n${app.stderr()}`);
   assert.equal(app.proc.exitCode, 0, app.stderr());
 });
+
+/** What ops-app.ts writes to stderr that is not UTF-8. */
+const BINARY_ERR = Buffer.from([0xff, 0xfe, 0x65, 0x72, 0x72, 0x0a]);
 
 /** [slot, pid] of each worker's ready line. */
 function readyPids(lines: string[]): Array<[number, number]> {

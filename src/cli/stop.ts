@@ -25,6 +25,8 @@ export interface StopResult {
   pid: number;
   /** Under `grace run`: the workers that were running, all gone now. */
   workers: number[];
+  /** Under `grace run --standby`: the parked spares (booted, never serving), gone too. */
+  spares: number[];
   elapsedMs: number;
 }
 
@@ -45,7 +47,9 @@ export async function stop(options: StopOptions): Promise<StopResult> {
   const { state } = trustedPidFile(options.pidFile);
   const watched: Watched[] = [{ pid: state.pid, start: state.start, what: state.workers ? 'supervisor' : 'app' }];
   for (const worker of state.workers ?? []) {
-    if (worker.pid > 0 && worker.pid !== state.pid) watched.push({ pid: worker.pid, start: readStat(worker.pid)?.startTime, what: `worker ${worker.index}` });
+    // A spare (slot -1) is not a worker: it never served, and is named apart.
+    const what = worker.index < 0 ? 'standby spare' : `worker ${worker.index}`;
+    if (worker.pid > 0 && worker.pid !== state.pid) watched.push({ pid: worker.pid, start: readStat(worker.pid)?.startTime, what });
   }
   const sentAt = Date.now();
   try {
@@ -62,5 +66,6 @@ export async function stop(options: StopOptions): Promise<StopResult> {
     }
     await new Promise((resolve) => setTimeout(resolve, poll));
   }
-  return { pid: state.pid, workers: watched.slice(1).map((p) => p.pid), elapsedMs: Date.now() - sentAt };
+  const pids = (spare: boolean) => watched.slice(1).filter((p) => (p.what === 'standby spare') === spare).map((p) => p.pid);
+  return { pid: state.pid, workers: pids(false), spares: pids(true), elapsedMs: Date.now() - sentAt };
 }

@@ -31,13 +31,14 @@ export function checkDuration(name: string, value: unknown, { positive = false }
 
 /**
  * A duration written as text (a command-line flag, an environment variable):
- * whole milliseconds from 0 to {@link MAX_DURATION_MS}. Throws `code`
- * (ERR_GRACE_USAGE for a flag, ERR_GRACE_OPTIONS for the environment) naming
- * `name` and the range.
+ * whole milliseconds from 0 (from 1 with `positive`) to {@link MAX_DURATION_MS}.
+ * Throws `code` (ERR_GRACE_USAGE for a flag, ERR_GRACE_OPTIONS for the
+ * environment) naming `name` and the range.
  */
-export function parseDuration(name: string, text: string, code: 'ERR_GRACE_USAGE' | 'ERR_GRACE_OPTIONS'): number {
-  if (!/^\d+$/.test(text) || Number(text) > MAX_DURATION_MS) {
-    throw new GraceError(code, `${name} must be a whole number of milliseconds from 0 to ${UP_TO}, got ${JSON.stringify(text)}`);
+export function parseDuration(name: string, text: string, code: 'ERR_GRACE_USAGE' | 'ERR_GRACE_OPTIONS', { positive = false } = {}): number {
+  const least = positive ? 1 : 0;
+  if (!/^\d+$/.test(text) || Number(text) < least || Number(text) > MAX_DURATION_MS) {
+    throw new GraceError(code, `${name} must be a whole number of milliseconds from ${least} to ${UP_TO}, got ${JSON.stringify(text)}`);
   }
   return Number(text);
 }

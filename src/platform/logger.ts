@@ -73,8 +73,8 @@ export function writeSafely(stream: Writable, chunk: string | Uint8Array): void 
 }
 
 /** Writes to stderr, as {@link writeSafely}. */
-export function writeStderr(line: string): void {
-  writeSafely(process.stderr, line);
+export function writeStderr(chunk: string | Uint8Array): void {
+  writeSafely(process.stderr, chunk);
 }
 
 const silentLogger: Logger = { info() {}, warn() {}, error() {} };

@@ -100,8 +100,11 @@ export class Launch {
   exitStatus: ExitStatus | undefined;
   /** Resolves once it said "ready"; rejects (ERR_GRACE_RESTART_FAILED) once a failed one is reaped. */
   readonly outcome: Promise<void>;
-  /** When it last said "ready" or answered a "ping" (performance.now()); 0 before. */
-  lastAnswer = 0;
+  /**
+   * How many "pong"s it has written (under `grace run --watchdog`). The
+   * channel keeps order, so each answers the oldest "ping" not yet answered.
+   */
+  pongs = 0;
   /**
    * Called in the same turn as it said "ready" (before `outcome` resolves):
    * whoever decides whose a signal is must know of the word synchronously.
@@ -111,7 +114,7 @@ export class Launch {
   private timer: NodeJS.Timeout | undefined;
   private pipe: Readable | undefined;
   private readonly words = new ChannelWords((word) => {
-    if (word === 'ready' || word === 'pong') this.lastAnswer = performance.now();
+    if (word === 'pong') this.pongs++;
     if (word === 'ready') this.on({ type: 'ready-word' });
   });
   private settle!: { resolve: () => void; reject: (err: GraceError) => void };
@@ -200,7 +203,7 @@ export class Launch {
     this.signal('SIGTERM');
   }
 
-  /** Under `grace run --watchdog`: a heartbeat; its event loop answers "pong" (`lastAnswer`). */
+  /** Under `grace run --watchdog`: a heartbeat; its event loop answers "pong" (`pongs`). */
   ping(): void {
     const channel = this.pipe as Duplex | undefined;
     if (this.state === 'ready' && channel?.writable) channel.write('ping\n');

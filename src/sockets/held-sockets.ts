@@ -53,7 +53,7 @@ export async function holdSockets(specs: ListenSpec[], host: ProcessHost, option
     names.push(name ?? `systemd:${fd}`);
   }
 
-  const parsed = parseAll(specs);
+  const parsed = parseListenSpecs(specs);
   try {
     for (const spec of parsed) {
       if (spec.kind === 'unix') {
@@ -84,9 +84,12 @@ export async function holdSockets(specs: ListenSpec[], host: ProcessHost, option
   };
 }
 
-// Every spec is checked before anything is bound. One socket per name: the
-// app could adopt only one of two (port 0 asks for a new port each time).
-function parseAll(specs: ListenSpec[]): ParsedListenSpec[] {
+/**
+ * `--listen`'s specs, each checked before anything is bound (the command
+ * line checks them too, for a usage error). One socket per name: the app
+ * could adopt only one of two (port 0 asks for a new port each time).
+ */
+export function parseListenSpecs(specs: ListenSpec[]): ParsedListenSpec[] {
   const parsed = specs.map(parseListenSpec);
   const seen = new Map<string, ListenSpec>();
   parsed.forEach((spec, i) => {

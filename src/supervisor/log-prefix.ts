@@ -71,17 +71,17 @@ export function prefixWorkerOutput(stdout: Readable | null | undefined, index: n
 }
 
 /**
- * A text writer that names each line as above, for output another reader
+ * A writer that names each line as above, for output another reader
  * takes first (a worker's stderr goes through worker-stderr.ts, which keeps
  * its tail). Partial lines are held until their newline, or the worker's
  * exit (plus OUTPUT_AFTER_EXIT_MS, as for the pipes).
  */
-export function prefixedWriter(index: number, pid: number, sink: Writable, exited: Promise<unknown>): (text: string) => void {
+export function prefixedWriter(index: number, pid: number, sink: Writable, exited: Promise<unknown>): (bytes: Buffer) => void {
   const through = new PassThrough();
   eachLine(through, prefixLines(index, pid, (bytes) => writeSafely(sink, bytes)));
   void exited.then(() => setTimeout(() => through.end(), OUTPUT_AFTER_EXIT_MS).unref());
-  return (text) => {
-    if (!through.writableEnded) through.write(text);
+  return (bytes) => {
+    if (!through.writableEnded) through.write(bytes);
   };
 }
 

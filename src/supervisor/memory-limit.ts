@@ -15,12 +15,20 @@ const UNITS: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 **
 // The largest size --max-memory takes: 2^53 − 1 bytes (8 PiB), the largest whole number a JS number holds exactly.
 const MAX_BYTES = Number.MAX_SAFE_INTEGER;
 
-/** `1073741824`, `512M`, `1.5G`, `300k` (powers of 1024) → bytes, from 1 to 2^53 − 1. */
+/**
+ * `1073741824`, `512M`, `1.5G`, `300k`, `512MiB` (powers of 1024) → bytes,
+ * from 1 to 2^53 − 1. `512MB` is refused: MB is 10^6 bytes to some and 2^20
+ * to others (PM2 and grace mean 2^20), so grace asks which.
+ */
 export function parseBytes(flag: string, text: string): number {
-  const match = /^(\d+(?:\.\d+)?)\s*([kmg]?)(?:i?b)?$/i.exec(text.trim());
-  const bytes = match ? Math.round(Number(match[1]) * UNITS[match[2]!.toLowerCase()]!) : NaN;
+  const match = /^(\d+(?:\.\d+)?)([kmg](?:ib)?)?$/i.exec(text);
+  const unit = match?.[2]?.[0]?.toLowerCase() ?? '';
+  const bytes = match && (unit || !match[1]!.includes('.')) ? Math.round(Number(match[1]) * UNITS[unit]!) : NaN;
   if (!Number.isFinite(bytes) || bytes < 1 || bytes > MAX_BYTES) {
-    throw new GraceError('ERR_GRACE_USAGE', `${flag} takes a size from 1 byte to ${MAX_BYTES} bytes (8 PiB), in bytes or with K, M or G (512M, 1.5G); got ${JSON.stringify(text)}`);
+    const form = `${flag} takes a size from 1 byte to ${MAX_BYTES} bytes (8 PiB), in bytes or with K, M or G (powers of 1024: 512M or 512MiB is 512 MiB)`;
+    const decimal = /^([\d.]+)([kmg])b$/i.exec(text);
+    const which = decimal ? `: ${decimal[2]!.toUpperCase()}B could mean powers of 1000 or of 1024; write ${decimal[1]}${decimal[2]!.toUpperCase()} for ${decimal[1]} ${decimal[2]!.toUpperCase()}iB` : '';
+    throw new GraceError('ERR_GRACE_USAGE', `${form}; got ${JSON.stringify(text)}${which}`);
   }
   return bytes;
 }

@@ -11,6 +11,7 @@ import { SupervisorStatus } from './supervisor-status.js';
 import { checkWorkers, handleScaleSignals } from './scale.js';
 import { petSystemdWatchdog } from '../reporting/systemd-watchdog.js';
 import { checkWatchdog, watchWorkers, type Watchdog } from './watchdog.js';
+import { followWrapper, type Wrapper } from './follow-wrapper.js';
 import { WorkerPool } from './worker-pool.js';
 
 /*
@@ -60,6 +61,8 @@ export interface SupervisorOptions {
   logPrefix?: boolean;
   /** `--env-file`: files read at every launch; their values go beneath the supervisor's environment. */
   envFiles?: string[];
+  /** Started by npm (npx, `npm start`), yarn, pnpm or the tsx CLI: stop once it is gone (follow-wrapper.ts). */
+  wrapper?: Wrapper;
   logger?: Logger | false;
   /** @internal */
   host?: ProcessHost;
@@ -82,6 +85,7 @@ export class Supervisor {
   private memory: MemoryWatch | undefined;
   private watchdog: Watchdog | undefined;
   private stopPetting: () => void = () => {};
+  private stopFollowing: () => void = () => {};
   private stopping = false;
   /** The signal that asked for the reload the table is deciding on (for its log line). */
   private reloadSignal: NodeJS.Signals = 'SIGUSR2';
@@ -172,6 +176,7 @@ export class Supervisor {
     if (this.options.maxMemory !== undefined) this.watchMemory(this.options.maxMemory);
     if (this.options.watchdog !== undefined) this.watchHangs(this.options.watchdog);
     this.stopPetting = petSystemdWatchdog(this.host, this.logger);
+    if (this.options.wrapper) this.stopFollowing = followWrapper(this.host, this.options.wrapper, (why) => this.wrapperGone(why));
     pool.start();
     return done;
   }
@@ -220,6 +225,12 @@ export class Supervisor {
     }, deadline);
     this.pool?.once('exit', () => clearTimeout(killer));
     this.pool?.stop(signal);
+  }
+
+  private wrapperGone(why: string): void {
+    if (this.stopping) return; // it passed a stop signal on before it went
+    this.logger.info(`${why}: stopping, as on SIGTERM (grace run follows the wrapper it was started by)`, { event: 'wrapper-gone' });
+    this.stop('SIGTERM', true);
   }
 
   private reloadFailed(generation: number, index: number, reason: string): void {
@@ -294,6 +305,7 @@ export class Supervisor {
     this.memory?.stop();
     this.watchdog?.stop();
     this.stopPetting();
+    this.stopFollowing();
     this.sockets?.close();
     this.reporter.stopped();
     this.logger.info(`supervisor pid ${this.host.pid} exiting`, { event: 'supervisor-exit', status });

@@ -5,6 +5,9 @@ import type { Readable } from 'node:stream';
  * worker's stderr through to its own and keeps the last lines (bounded), so a
  * failed start or a crash can be reported with the app's own words: in the
  * supervisor's log, in the pid file (`grace status`), and by `grace reload`.
+ * What passes through is bytes, never decoded: output that is not UTF-8
+ * reaches the supervisor's stderr as the worker wrote it. Only the kept tail
+ * is decoded, when a report asks for its lines.
  *
  * A crash loop at first start prints the same stack at every try. While a
  * slot's last start failed, the next start's stderr is held until it is
@@ -21,14 +24,19 @@ const MAX_HELD = 64 * 1024;
 
 /** The last lines of a stream, bounded by TAIL_LINES and TAIL_BYTES (a longer line keeps its end). */
 export class StderrTail {
-  private text = '';
+  private bytes = Buffer.alloc(0);
 
-  push(chunk: string): void {
-    this.text = (this.text + chunk).slice(-TAIL_BYTES * 2);
+  push(chunk: Buffer): void {
+    const joined = Buffer.concat([this.bytes, chunk.subarray(-TAIL_BYTES * 2)]);
+    let start = Math.max(0, joined.length - TAIL_BYTES * 2);
+    // Cut at a character: skip the continuation bytes of one cut in two.
+    while (start > 0 && start < joined.length && (joined[start]! & 0xc0) === 0x80) start++;
+    this.bytes = start === 0 ? joined : Buffer.from(joined.subarray(start));
   }
 
+  /** The kept lines, decoded (bytes that are not UTF-8 read as U+FFFD: this is a report, not the output). */
   lines(): string[] {
-    const lines = this.text.split('\n');
+    const lines = this.bytes.toString('utf8').split('\n');
     if (lines.at(-1) === '') lines.pop();
     const kept: string[] = [];
     let bytes = 0;
@@ -45,20 +53,20 @@ export class StderrTail {
 
 /** One slot's stderr across its launches: whether the last start failed, with what output, and how often. */
 export class SlotStderr {
-  private lastFailure: string | undefined;
+  private lastFailure: Buffer | undefined;
   private repeats = 0;
 
-  constructor(private readonly write: (text: string) => void) {}
+  constructor(private readonly write: Write) {}
 
   /** Starts passing a new launch's stderr through (held, while this slot's last start failed). */
-  attach(stream: Readable | null | undefined, write: (text: string) => void = this.write): WorkerStderr {
+  attach(stream: Readable | null | undefined, write: Write = this.write): WorkerStderr {
     return new WorkerStderr(stream, write, this.lastFailure !== undefined, this);
   }
 
   /** A start failed with `output`: whether it was the same as the last failure's, and how many times in a row now. */
-  failedWith(output: string): { same: boolean; times: number } {
+  failedWith(output: Buffer): { same: boolean; times: number } {
     // No output is nothing to repeat (an env file that could not be read, a kill).
-    const same = output !== '' && output === this.lastFailure;
+    const same = output.length > 0 && this.lastFailure !== undefined && output.equals(this.lastFailure);
     this.repeats = same ? this.repeats + 1 : 1;
     this.lastFailure = output;
     return { same, times: this.repeats };
@@ -71,23 +79,26 @@ export class SlotStderr {
   }
 }
 
+/** Where a worker's stderr goes: bytes, as read. */
+export type Write = (bytes: Buffer) => void;
+
 /** One launch's stderr: passed through (or held), its tail kept. */
 export class WorkerStderr {
   readonly tail = new StderrTail();
-  private held: string[] | undefined;
+  private held: Buffer[] | undefined;
   private heldBytes = 0;
   /** What it wrote while starting (bounded), to compare with the last failure's. */
-  private all: string | undefined = '';
+  private all: Buffer[] | undefined = [];
+  private allBytes = 0;
 
   constructor(
     stream: Readable | null | undefined,
-    private readonly write: (text: string) => void,
+    private readonly write: Write,
     hold: boolean,
     private readonly slot: SlotStderr,
   ) {
     this.held = hold ? [] : undefined;
-    stream?.setEncoding('utf8');
-    stream?.on('data', (chunk: string) => this.data(chunk));
+    stream?.on('data', (chunk: Buffer) => this.data(chunk));
     stream?.on('error', () => {}); // a worker's dying pipe: its exit says why
   }
 
@@ -103,7 +114,7 @@ export class WorkerStderr {
    * as the last failure's. Returns how many times in a row it was the same.
    */
   failed(): { repeated: number } {
-    const { same, times } = this.slot.failedWith(this.all ?? '');
+    const { same, times } = this.slot.failedWith(Buffer.concat(this.all ?? []));
     if (same && this.held) {
       this.held = undefined; // not shown again
       return { repeated: times - 1 };
@@ -112,9 +123,12 @@ export class WorkerStderr {
     return { repeated: 0 };
   }
 
-  private data(chunk: string): void {
+  private data(chunk: Buffer): void {
     this.tail.push(chunk);
-    if (this.all !== undefined && this.all.length <= MAX_HELD) this.all += chunk;
+    if (this.all !== undefined && this.allBytes <= MAX_HELD) {
+      this.all.push(chunk);
+      this.allBytes += chunk.length;
+    }
     if (!this.held) return this.write(chunk);
     this.held.push(chunk);
     this.heldBytes += chunk.length;
@@ -124,6 +138,6 @@ export class WorkerStderr {
   private release(): void {
     const held = this.held;
     this.held = undefined;
-    if (held?.length) this.write(held.join(''));
+    if (held?.length) this.write(Buffer.concat(held));
   }
 }
