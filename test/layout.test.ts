@@ -12,6 +12,7 @@ const SRC = new URL('../src/', import.meta.url).pathname;
 /** Lower layers first; a file may import its own folder and any folder ranked below it. */
 const RANK: Record<string, number> = {
   platform: 0,
+  lifecycle: 0.5, // the lifecycle table every process runs: above platform, below everything that runs it
   sockets: 1,
   shutdown: 1,
   reporting: 1,

@@ -2,7 +2,7 @@ import { GraceError } from '../platform/errors.js';
 import { nonUtf8Warning } from '../platform/non-utf8.js';
 import { nextGenerationSpec } from '../protocol/next-generation.js';
 import { launchNext, Standby } from '../protocol/standby.js';
-import type { Action } from './lifecycle.js';
+import type { Action } from '../lifecycle/lifecycle.js';
 import { addresses, type GenerationContext } from './context.js';
 import { RestartAttempt } from './restart-attempt.js';
 
