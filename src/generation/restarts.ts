@@ -1,7 +1,7 @@
 import { GraceError } from '../platform/errors.js';
 import { nonUtf8Warning } from '../platform/non-utf8.js';
 import { nextGenerationSpec } from '../protocol/next-generation.js';
-import { launchNext, Standby } from '../protocol/standby.js';
+import { fitOrDrop, launchNext, Standby } from '../protocol/standby.js';
 import type { Action } from '../lifecycle/lifecycle.js';
 import { addresses, type GenerationContext } from './context.js';
 import { RestartAttempt } from './restart-attempt.js';
@@ -28,7 +28,7 @@ export class Restarts {
       readyTimeout: g.options.readyTimeout,
       beforeRestart: g.options.beforeRestart,
       generation: g.generation + 1,
-      ...(g.options.standby && { launch: (spec) => launchNext(spec, this.takeStandby(), g.log) }),
+      ...(g.options.standby && { launch: (spec) => launchNext(spec, fitOrDrop(this.takeStandby(), spec, g.log), g.log) }),
       onSpawned: (pid) => {
         g.log.info(`Starting new generation pid ${pid} from pid ${g.host.pid}`, { event: 'restart', child: pid });
         g.events.emit('restart', { pid });
