@@ -33,11 +33,12 @@ export class Restarts {
         g.log.info(`Starting new generation pid ${pid} from pid ${g.host.pid}`, { event: 'restart', child: pid });
         g.events.emit('restart', { pid });
       },
-      // In the turn the word is read (by the loop, or by `readChildNow` at a
-      // signal): the SIGTERM that follows it must find the handover begun.
-      // The successor stays referenced until that SIGTERM is in: an old
-      // generation whose loop emptied first could still be exiting when the
-      // signal lands, after its handlers are gone, and die of it.
+      // In the turn the word is read (by the loop, or by `readChildNow` before
+      // a signal is taken): the SIGTERM that follows it must find the
+      // handover begun. Until that SIGTERM is in, the successor stays
+      // referenced and our signal handlers stay (`successorSignalled`
+      // releases it), so a drain that ends first never lets this process
+      // exit, or drop its handlers, before the signal lands.
       onReady: (pid) => {
         g.dispatch({ type: 'child-ready' });
         if (g.lifecycle().reason !== 'handover') return; // a stop won: abandon-child stopped it
