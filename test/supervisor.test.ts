@@ -25,6 +25,7 @@ test('supervisor mode: the pid stays the same across 3 reloads under load, with 
   const port = portOf(first);
   await waitUntil(() => readPidFileFirstLine(pidFile) === String(supervisor));
   const stop = new AbortController();
+  t.after(() => stop.abort()); // a failed assertion must not leave the load running
   const live = new Samples();
   const load = runLoad({ host: '127.0.0.1', port, connections: 4, keepAlive: true, signal: stop.signal, samples: live });
   const pids = [first.pid];

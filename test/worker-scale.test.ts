@@ -33,6 +33,7 @@ test('grace scale up and down, and SIGTTIN / SIGTTOU, under load: 0 failed reque
   const port = portOf(first);
   await waitUntil(() => pidFileState(pidFile).workers.some((w) => w.state === 'serving'));
   const stop = new AbortController();
+  t.after(() => stop.abort()); // a failed assertion must not leave the load running
   const loads = [true, false].map((keepAlive) => runLoad({ host: '127.0.0.1', port, connections: 4, keepAlive, signal: stop.signal }));
 
   const up = await grace(['scale', '3', '--pid-file', pidFile]);

@@ -70,6 +70,7 @@ test('--workers 2: rolling reloads under load lose no request, and each slot kee
   const port = portOf(generation[0]!);
   await waitUntil(() => existsSync(pidFile));
   const stop = new AbortController();
+  t.after(() => stop.abort()); // a failed assertion must not leave the load running
   const loads = [true, false].map((keepAlive) => runLoad({ host: '127.0.0.1', port, connections: 4, keepAlive, signal: stop.signal }));
   const seenPids = generation.map((w) => w.pid);
   for (let i = 0; i < 2; i++) {
