@@ -1,5 +1,6 @@
 // Shared by the tests: run fixtures as real processes, talk to them over real
 // sockets, and make sure every process a test started is gone when it ends.
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -113,6 +114,22 @@ export class Fixture {
     const children = this.events.map((e) => e.child).filter((c): c is number => typeof c === 'number');
     return [...new Set([this.proc.pid!, ...this.events.map((e) => e.pid), ...children])];
   }
+}
+
+/**
+ * A stop while a new generation starts: the old generation (the fixture's
+ * first process) killed that unready child, reaped it, then exited 0. The
+ * child shares the fixture's stdout, so 'close' comes once both are gone. The
+ * old generation logs "abandoned" only once it has reaped the child, and a
+ * child that was killed never ran its own exit (the fixture reports 'exit').
+ */
+export async function assertKilledUnreadyChild(app: Fixture, child: number): Promise<void> {
+  await waitForExit(child, 10_000);
+  const { code, signal } = await app.closed();
+  assert.deepEqual({ code, signal }, { code: 0, signal: null }, `the old generation drained and exited 0\n${app.log}`);
+  assert.match(app.log, new RegExp(`new generation abandoned: stopping before pid ${child} was ready`), 'the old generation reaped its child');
+  assert.deepEqual(app.events.filter((e) => e.pid === child && e.event === 'exit'), [], `pid ${child} was killed: it never exited on its own\n${app.log}`);
+  assert.doesNotMatch(app.log, /Graceful handoff/);
 }
 
 /** A fixture that is killed (every generation, by pid) when the test ends. */
