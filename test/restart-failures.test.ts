@@ -62,7 +62,7 @@ test('a second USR2 during a restart is refused and only one new generation star
   assert.match(app.log, /restart refused: a restart is already in progress/);
   const second = await app.handedOver(first.pid);
   assert.equal(second.pid, spawned.child);
-  await waitForExit(first.pid);
+  await app.waitFor((e) => e.event === 'exit' && e.pid === first.pid); // its last line: every 'restart' it said is read
   assert.equal(app.events.filter((e) => e.event === 'restart').length, 1);
   assert.equal((await get({ port: portOf(first) }, '/')).json.pid, second.pid);
 });

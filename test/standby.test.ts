@@ -224,7 +224,7 @@ test('a storm of restart signals: one restart, by the standby', { timeout: 60_00
   const standby = await parked(app);
   for (let i = 0; i < 5; i++) process.kill(first, 'SIGUSR2');
   await app.handedOver(first);
-  await waitForExit(first);
+  await app.waitFor((e) => e.event === 'exit' && e.pid === first); // every line it wrote is read
   assert.equal((await get({ port }, '/')).json.pid, standby);
   const ready = new Set(app.events.filter((e) => e.event === 'ready').map((e) => e.pid));
   assert.deepEqual([...ready].sort(), [first, standby].sort());
