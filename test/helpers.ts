@@ -132,6 +132,16 @@ export async function assertKilledUnreadyChild(app: Fixture, child: number): Pro
   assert.doesNotMatch(app.log, /Graceful handoff/);
 }
 
+/** Each of `lines` is in `log`, its first time after the first time of the one before it (a process's own lines are in the order it acted). */
+export function assertInOrder(log: string, lines: Array<string | RegExp>): void {
+  let before = -1;
+  for (const line of lines) {
+    const at = typeof line === 'string' ? log.indexOf(line) : log.search(line);
+    assert.ok(at > before, `${line} ${at < 0 ? 'is missing' : 'comes too early'} in:\n${log}`);
+    before = at;
+  }
+}
+
 /** A fixture that is killed (every generation, by pid) when the test ends. */
 export function startFixture(t: TestContext, config: object, env?: NodeJS.ProcessEnv, command?: ConstructorParameters<typeof Fixture>[2]): Fixture {
   const fixture = new Fixture(config, env, command);

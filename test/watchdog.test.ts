@@ -6,22 +6,11 @@ import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CLI, fakeSystemdNotify, get, isAlive, startFixture, tempDir, waitUntil } from './helpers.ts';
+import { assertInOrder, CLI, fakeSystemdNotify, get, isAlive, startFixture, tempDir, waitUntil } from './helpers.ts';
 
 const APP = new URL('./fixtures/ops-app.ts', import.meta.url).pathname;
 const QUEUE = new URL('./fixtures/queue-worker.ts', import.meta.url).pathname;
 const node = process.execPath;
-
-/** Each of `lines` is in `log`, each after the one before it. */
-function assertInOrder(log: string, lines: Array<string | RegExp>): void {
-  let from = 0;
-  for (const line of lines) {
-    const rest = log.slice(from);
-    const at = typeof line === 'string' ? rest.indexOf(line) : rest.search(line);
-    assert.ok(at >= 0, `${line} after offset ${from} of:\n${log}`);
-    from += at + 1;
-  }
-}
 
 function supervise(t: TestContext, flags: string[], env: NodeJS.ProcessEnv = {}) {
   return startFixture(t, {}, env, { file: node, args: ['--import', 'tsx', CLI, 'run', '--listen', '127.0.0.1:0', ...flags, '--', node, '--import', 'tsx', APP] });
