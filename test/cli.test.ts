@@ -31,7 +31,7 @@ test('grace reload: USR2 to the pid file, waits for the new generation, prints b
   assert.equal(readFileSync(pidFile, 'utf8').split('\n')[0], String(first.pid));
   const result = await grace(['reload', '--pid-file', pidFile]);
   assert.equal(result.code, 0, result.stderr);
-  const second = app.events.find((e) => e.event === 'ready' && e.pid !== first.pid)!;
+  const second = await app.waitFor((e) => e.event === 'ready' && e.pid !== first.pid); // its line comes on another pipe than the answer
   assert.equal(result.stdout.trim(), `reloaded: old pid ${first.pid}, new pid ${second.pid} (generation 2)`);
   assert.equal(isAlive(first.pid), false, 'the old generation has exited when reload returns');
   assert.equal((await get({ port: portOf(first) }, '/')).json.pid, second.pid);

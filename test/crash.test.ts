@@ -1,7 +1,6 @@
 // Crash handling (handleCrashes) and a worker with no server: real processes,
 // real signals, the exit status and the log as a user sees them.
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -27,7 +26,7 @@ for (const path of ['/throw', '/reject']) {
     assert.equal(res.json.pid, ready.pid);
     const cut = await crashed;
     assert.equal(cut.code, 'ECONNRESET', `cut by the server at its deadline, not by the client's timeout: ${cut.message}`);
-    const [code] = await once(app.proc, 'exit');
+    const { code } = await app.closed();
     assert.equal(code, 1);
     const what = path === '/throw' ? 'uncaught exception' : 'unhandled rejection';
     assert.equal(app.log.split(`${what}: boom from ${path}`).length - 1, 1, app.log);
@@ -44,7 +43,7 @@ test('a crash whose request was answered drains clean, and still exits 1', { tim
   const app = startFixture(t, { listen: [local], options: { handleCrashes: true } });
   const ready = await app.ready();
   assert.equal((await get({ port: portOf(ready) }, '/reject?answer')).json.pid, ready.pid);
-  const [code] = await once(app.proc, 'exit');
+  const { code } = await app.closed();
   assert.equal(code, 1);
   assert.deepEqual(
     app.events.filter((e) => e.event === 'stopped').map((e) => [e.reason, e.forced]),
@@ -61,7 +60,7 @@ for (const crashOnStop of ['throw', 'reject'] as const) {
     process.kill(ready.pid, 'SIGTERM');
     const res = await inFlight;
     assert.equal(res.json.pid, ready.pid);
-    const [code] = await once(app.proc, 'exit');
+    const { code } = await app.closed();
     await app.waitForLog(/boom while stopping; while stopping; the stop goes on/);
     assert.deepEqual(
       app.events.filter((e) => e.event === 'stopped').map((e) => [e.reason, e.forced]),
@@ -127,8 +126,8 @@ test('a crash while a new generation starts, and that generation never gets read
   assert.equal((await get({ port }, '/')).json.pid, first.pid, 'still served while the new generation starts');
   // The new generation dies in its ready hook, after the crash: the restart fails.
   process.kill(hung.pid, 'SIGKILL');
-  const exit = await app.waitFor((e) => e.event === 'exit' && e.pid === first.pid);
-  assert.equal(exit.code, 1);
+  // Both are gone now (the old one exited, the new one was killed): every line either wrote is read at 'close'.
+  assert.deepEqual(await app.closed(), { code: 1, signal: null });
   assert.match(app.log, /restart failed: .*; pid \d+ had crashed, so it stops/);
   assert.deepEqual(
     app.events.filter((e) => e.event === 'stopped').map((e) => [e.pid, e.reason, e.forced]),
@@ -141,7 +140,7 @@ test('without handleCrashes, Node\'s default stands: the process dies at once', 
   const app = startFixture(t, { listen: [local] });
   const ready = await app.ready();
   await get({ port: portOf(ready) }, '/throw').catch(() => undefined);
-  const [code] = await once(app.proc, 'exit');
+  const { code } = await app.closed();
   assert.equal(code, 1);
   assert.ok(!app.events.some((e) => e.event === 'stopped'), 'no graceful stop ran');
 });
@@ -156,8 +155,7 @@ test('a queue worker with Shutdown.handleSignals() finishes its job in hand on S
   const worker = startWorker(t, { GRACE_JOB_MS: '800' });
   const started = await worker.waitFor((e) => e.event === 'job-start');
   process.kill(started.pid, 'SIGTERM');
-  const [code, signal] = await once(worker.proc, 'exit');
-  assert.deepEqual([code, signal], [0, null], 'not killed by the signal (status 143)');
+  assert.deepEqual(await worker.closed(), { code: 0, signal: null }, 'not killed by the signal (status 143)');
   const events = worker.events.map((e) => `${e.event}${e.n === undefined ? '' : e.n}`);
   assert.deepEqual(events.slice(events.indexOf('job-start1')), ['job-start1', 'job-end1', 'queue-closed', 'exit']);
 });
@@ -168,7 +166,7 @@ test('a second SIGTERM forces a worker\'s stop: exit 1, the unfinished job named
   process.kill(started.pid, 'SIGTERM');
   await waitUntil(() => /SIGTERM: shutting down/.test(worker.log));
   process.kill(started.pid, 'SIGTERM');
-  const [code] = await once(worker.proc, 'exit');
+  const { code } = await worker.closed();
   assert.equal(code, 1);
   assert.match(worker.log, /shutdown forced; unfinished: .*consumer/);
 });

@@ -40,8 +40,7 @@ test('SIGTERM lets an in-flight request finish with Connection: close, then exit
   const res = await inFlight;
   assert.equal(res.json.pid, ready.pid);
   assert.equal(res.headers.connection, 'close');
-  const [code] = await once(app.proc, 'exit');
-  assert.equal(code, 0);
+  assert.deepEqual(await app.closed(), { code: 0, signal: null });
   const stopped = app.events.find((e) => e.event === 'stopped');
   assert.deepEqual([stopped?.reason, stopped?.forced], ['signal', 0]);
 });
@@ -106,23 +105,26 @@ test('a request hung past shutdownTimeout is destroyed and the process exits wit
   await app.waitFor((e) => e.event === 'request-start');
   process.kill(ready.pid, 'SIGTERM');
   await assert.rejects(hung, /socket hang up|ECONNRESET/);
-  const [code] = await once(app.proc, 'exit');
-  assert.equal(code, 1);
+  assert.deepEqual(await app.closed(), { code: 1, signal: null });
   assert.match(app.log, /the stop was forced: exit status 1/);
   const stopped = app.events.find((e) => e.event === 'stopped');
   assert.equal(stopped?.forced, 1);
   assert.match(app.log, /destroyed 1 connection\(s\) still open after 700 ms/);
 });
 
-test('a second SIGTERM forces the stop at once', { timeout: 30_000 }, async (t) => {
-  const app = startFixture(t, { listen: [local], options: { shutdownTimeout: 60_000 } });
-  const ready = await app.ready();
-  const hung = get({ port: portOf(ready) }, '/hang?report');
-  await app.waitFor((e) => e.event === 'request-start');
-  process.kill(ready.pid, 'SIGTERM');
-  await app.waitForLog('Stopping pid');
-  process.kill(ready.pid, 'SIGINT');
-  await assert.rejects(hung);
-  await waitForExit(ready.pid, 5000);
-  assert.match(app.log, /SIGINT during shutdown: closing remaining connections now/);
-});
+for (const second of ['SIGTERM', 'SIGINT'] as const) {
+  test(`SIGTERM, then ${second} during the drain: the second stop signal forces the stop at once, exit 1`, { timeout: 30_000 }, async (t) => {
+    const app = startFixture(t, { listen: [local], options: { shutdownTimeout: 60_000 } });
+    const ready = await app.ready();
+    const hung = get({ port: portOf(ready) }, '/hang?report');
+    await app.waitFor((e) => e.event === 'request-start');
+    process.kill(ready.pid, 'SIGTERM');
+    await app.waitForLog('Stopping pid');
+    process.kill(ready.pid, second);
+    await assert.rejects(hung);
+    await waitForExit(ready.pid, 5000); // long before the 60 s shutdownTimeout
+    assert.deepEqual(await app.closed(), { code: 1, signal: null });
+    assert.match(app.log, new RegExp(`${second} during shutdown: closing remaining connections now`));
+    assert.equal(app.events.find((e) => e.event === 'stopped')?.forced, 1);
+  });
+}

@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import http2 from 'node:http2';
 import https from 'node:https';
+import net from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { get, isAlive, makeCertificate, portOf, startFixture, tempDir, waitForExit, zombiesOf } from './helpers.ts';
@@ -118,12 +119,12 @@ test('an http2 server is handed over; a session open across the restart is close
   await waitForExit(first.pid);
 });
 
-test('a plain net server and a cleartext http2 server are handed over together', { timeout: 60_000 }, async (t) => {
-  const app = startFixture(t, { kind: 'h2c', listen: [local] });
+test('a plain net server and a cleartext http2 server in one generation are handed over together', { timeout: 60_000 }, async (t) => {
+  const app = startFixture(t, { kinds: ['h2c', 'net'], listen: [local, local] });
   const first = await app.ready();
-  const port = portOf(first);
+  const [h2cPort, netPort] = [portOf(first, 0), portOf(first, 1)];
   const h2cPid = async () => {
-    const session = http2.connect(`http://127.0.0.1:${port}`);
+    const session = http2.connect(`http://127.0.0.1:${h2cPort}`);
     try {
       const stream = session.request({ ':path': '/' });
       let body = '';
@@ -134,26 +135,17 @@ test('a plain net server and a cleartext http2 server are handed over together',
       session.close();
     }
   };
-  assert.equal(await h2cPid(), first.pid);
-  process.kill(first.pid, 'SIGUSR2');
-  const second = await app.handedOver(first.pid);
-  assert.equal(await h2cPid(), second.pid);
-  await waitForExit(first.pid);
-
-  const raw = startFixture(t, { kind: 'net', listen: [local] });
-  const netFirst = await raw.ready();
-  const netPort = portOf(netFirst);
-  const readPid = async () => {
-    const { connect } = await import('node:net');
-    const socket = connect(netPort, '127.0.0.1');
+  const netPid = async () => {
+    const socket = net.connect(netPort, '127.0.0.1');
     let data = '';
     socket.setEncoding('utf8').on('data', (c) => (data += c));
     await once(socket, 'end');
     return Number(data.trim());
   };
-  assert.equal(await readPid(), netFirst.pid);
-  process.kill(netFirst.pid, 'SIGUSR2');
-  const netSecond = await raw.handedOver(netFirst.pid);
-  assert.equal(await readPid(), netSecond.pid);
-  await waitForExit(netFirst.pid);
+  assert.deepEqual([await h2cPid(), await netPid()], [first.pid, first.pid]);
+  process.kill(first.pid, 'SIGUSR2');
+  const second = await app.handedOver(first.pid);
+  assert.deepEqual([portOf(second, 0), portOf(second, 1)], [h2cPort, netPort], 'each server kept its port');
+  await waitForExit(first.pid);
+  assert.deepEqual([await h2cPid(), await netPid()], [second.pid, second.pid], 'one restart handed both over');
 });

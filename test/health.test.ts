@@ -19,7 +19,7 @@ function startApp(t: TestContext, framework: string, mount: 'option' | 'handler'
   writeFileSync(control, 'ok');
   const app = new Fixture({}, { FRAMEWORK: framework, MOUNT: mount, CONTROL: control, ...env }, { file: process.execPath, args: ['--import', 'tsx', APP] });
   t.after(() => killQuietly(app.proc.pid!));
-  const exited = new Promise<number | null>((resolve) => app.proc.on('exit', (code) => resolve(code)));
+  const exited = app.closed().then(({ code }) => code); // exited, and its output read to the end
   return { app, exited, setDb: (state: 'ok' | 'fail' | 'throw' | 'hang') => writeFileSync(control, state) };
 }
 

@@ -1,5 +1,6 @@
 // Shared by the tests: run fixtures as real processes, talk to them over real
 // sockets, and make sure every process a test started is gone when it ends.
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -112,6 +113,32 @@ export class Fixture {
   pids(): number[] {
     const children = this.events.map((e) => e.child).filter((c): c is number => typeof c === 'number');
     return [...new Set([this.proc.pid!, ...this.events.map((e) => e.pid), ...children])];
+  }
+}
+
+/**
+ * A stop while a new generation starts: the old generation (the fixture's
+ * first process) killed that unready child, reaped it, then exited 0. The
+ * child shares the fixture's stdout, so 'close' comes once both are gone. The
+ * old generation logs "abandoned" only once it has reaped the child, and a
+ * child that was killed never ran its own exit (the fixture reports 'exit').
+ */
+export async function assertKilledUnreadyChild(app: Fixture, child: number): Promise<void> {
+  await waitForExit(child, 10_000);
+  const { code, signal } = await app.closed();
+  assert.deepEqual({ code, signal }, { code: 0, signal: null }, `the old generation drained and exited 0\n${app.log}`);
+  assert.match(app.log, new RegExp(`new generation abandoned: stopping before pid ${child} was ready`), 'the old generation reaped its child');
+  assert.deepEqual(app.events.filter((e) => e.pid === child && e.event === 'exit'), [], `pid ${child} was killed: it never exited on its own\n${app.log}`);
+  assert.doesNotMatch(app.log, /Graceful handoff/);
+}
+
+/** Each of `lines` is in `log`, its first time after the first time of the one before it (a process's own lines are in the order it acted). */
+export function assertInOrder(log: string, lines: Array<string | RegExp>): void {
+  let before = -1;
+  for (const line of lines) {
+    const at = typeof line === 'string' ? log.indexOf(line) : log.search(line);
+    assert.ok(at > before, `${line} ${at < 0 ? 'is missing' : 'comes too early'} in:\n${log}`);
+    before = at;
   }
 }
 

@@ -4,7 +4,6 @@
 // file it cannot make sense of. Real processes: the CLI, the fixture app.
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { chownSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -31,7 +30,7 @@ function grace(args: string[]): Promise<{ code: number; stdout: string; stderr: 
 /** A fixture that must refuse to start: its exit code and what it said. */
 async function refusedStart(t: TestContext, config: object, env: NodeJS.ProcessEnv = {}): Promise<string> {
   const app = startFixture(t, config, env);
-  const [code] = await once(app.proc, 'exit');
+  const { code } = await app.closed();
   assert.notEqual(code, 0, app.log);
   assert.ok(!app.events.some((e) => e.event === 'ready'), 'it never served');
   return app.log;
@@ -99,7 +98,7 @@ test('shutdownTimeout at the maximum is accepted and does not fire early: a stop
   const res = await inFlight;
   assert.equal(res.status, 200);
   assert.equal(res.json.pid, ready.pid);
-  const [code] = await once(app.proc, 'exit');
+  const { code } = await app.closed();
   assert.equal(code, 0, app.log);
   assert.equal(app.events.find((e) => e.event === 'stopped')?.forced, 0);
   assert.doesNotMatch(app.log, /TimeoutOverflowWarning/);
@@ -117,8 +116,7 @@ test('grace run --stop-timeout at the maximum: a stop drains the request in flig
   const res = await inFlight;
   assert.equal(res.status, 200);
   assert.equal(res.json.pid, ready.pid);
-  const [code, signal] = await once(app.proc, 'exit');
-  assert.deepEqual([code, signal], [0, null], app.log);
+  assert.deepEqual(await app.closed(), { code: 0, signal: null }, app.log);
   assert.doesNotMatch(app.log, /TimeoutOverflowWarning|killing/);
 });
 
@@ -276,6 +274,5 @@ test('grace run says when its argv or environment holds bytes its workers will g
   assert.ok(procEntries(worker.pid, 'environ').includes(Buffer.from('CAFE=caf\ufffd').toString('hex')));
   assert.match(app.log, /warning: argument \d+ \("caf\uFFFD"\), environment variable "CAFE" of pid \d+ hold bytes that are not UTF-8: .*every worker gets U\+FFFD/);
   process.kill(app.proc.pid!, 'SIGTERM');
-  const [code] = await once(app.proc, 'exit');
-  assert.equal(code, 0);
+  assert.deepEqual(await app.closed(), { code: 0, signal: null }, app.log);
 });

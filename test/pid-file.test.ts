@@ -45,7 +45,7 @@ class Target {
 
   /** Stops it and returns how many SIGUSR2s it got; proves it was still alive. */
   async usr2Count(): Promise<number> {
-    const exited = new Promise((r) => this.proc.once('exit', r));
+    const exited = new Promise((r) => this.proc.once('close', r)); // exited, and its output read to the end
     process.kill(this.pid, 'SIGTERM');
     await exited;
     const match = /usr2 (\d+)/.exec(this.out);
@@ -185,7 +185,7 @@ test('grace reload on a full disk reports the restart that happened', { timeout:
   const first = await app.ready();
   fill(dir);
   const result = await reload({ pidFile, timeout: 20_000 });
-  const second = app.events.find((e) => e.event === 'ready' && e.pid !== first.pid)!;
+  const second = await app.waitFor((e) => e.event === 'ready' && e.pid !== first.pid); // its line comes on another pipe than the answer
   assert.deepEqual(result, { signalled: first.pid, oldPid: first.pid, newPid: second.pid, generation: 2 });
   assert.equal((await get({ port: portOf(first) }, '/')).json.pid, second.pid);
   assert.deepEqual(readdirSync(dir).sort(), ['app.pid', 'filler']);

@@ -19,7 +19,8 @@ function runFixture(t: TestContext, env: NodeJS.ProcessEnv, extraFds: number[] =
   let stdout = '';
   proc.stderr!.setEncoding('utf8').on('data', (c) => (stderr += c));
   proc.stdout!.setEncoding('utf8').on('data', (c) => (stdout += c));
-  const exited = once(proc, 'exit').then(([code]) => ({ code: code as number, stderr, stdout }));
+  // 'close': exited, and its output read to the end.
+  const exited = once(proc, 'close').then(([code]) => ({ code: code as number, stderr, stdout }));
   return { proc, exited, output: () => ({ stderr, stdout }) };
 }
 
@@ -99,8 +100,7 @@ test('GRACE_READY_FD without LISTEN_FDS is ignored with one warning: grace never
   const ready = await app.ready();
   assert.equal((await get({ port: portOf(ready) }, '/')).json.pid, ready.pid);
   process.kill(ready.pid, 'SIGTERM');
-  const [code, signal] = await once(app.proc, 'exit');
-  assert.deepEqual([code, signal], [0, null], 'a graceful stop, not an abort');
+  assert.deepEqual(await app.closed(), { code: 0, signal: null }, 'a graceful stop, not an abort');
   assert.equal(app.log.match(/ignoring GRACE_READY_FD set without LISTEN_FDS/g)?.length, 1, app.log);
 });
 

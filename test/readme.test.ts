@@ -67,12 +67,15 @@ class Run {
   readonly proc: ChildProcess;
   /** The exit code, or the signal's name if a signal ended it. */
   readonly exited: Promise<number | string>;
+  /** Its output read to the end: it and every generation that shares its stdout and stderr are gone. */
+  readonly closed: Promise<void>;
   static all: Run[] = [];
 
   constructor(command: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = cleanEnv()) {
     this.proc = spawn(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
     for (const stream of [this.proc.stdout!, this.proc.stderr!]) stream.setEncoding('utf8').on('data', (chunk: string) => (this.output += chunk));
     this.exited = new Promise((resolve) => this.proc.on('exit', (code, signal) => resolve(code ?? signal!)));
+    this.closed = new Promise((resolve) => this.proc.on('close', () => resolve()));
     Run.all.push(this);
   }
 
@@ -155,6 +158,7 @@ for (const { doc, file, code } of snippets) {
     assert.match((await get({ port: samePort }, '/')).body, new RegExp(`hello from ${next}\\b`));
     process.kill(next, 'SIGTERM');
     await waitForExit(next);
+    await app.closed; // the last generation's lines read too
     assert.match(app.output, new RegExp(`Exiting pid ${next}\\b`));
     assert.doesNotMatch(app.output, /forced|failed|Error/i);
   });

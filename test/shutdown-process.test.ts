@@ -21,7 +21,7 @@ test('a worker mid-task at USR2 finishes that task in the old process and starts
   await app.waitFor((e) => e.event === 'task-start' && e.pid === first.pid); // mid-task: it takes 700 ms
   process.kill(first.pid, 'SIGUSR2');
   const second = await app.waitFor((e) => e.event === 'ready' && e.pid !== first.pid);
-  await waitForExit(first.pid);
+  await app.waitFor((e) => e.event === 'exit' && e.pid === first.pid); // its last line: every task line before it is read
   const started = app.events.filter((e) => e.pid === first.pid && e.event === 'task-start').map((e) => e.n);
   const ended = app.events.filter((e) => e.pid === first.pid && e.event === 'task-end').map((e) => e.n);
   assert.deepEqual(ended, started, 'every task the old process started, it finished');
@@ -34,7 +34,7 @@ test('an interval job starts no run after shutdown began', { timeout: 30_000 }, 
   const ready = await app.ready();
   await app.waitFor((e) => e.event === 'job-run' && (e.n as number) >= 3);
   process.kill(ready.pid, 'SIGTERM');
-  await waitForExit(ready.pid);
+  await app.closed();
   assert.deepEqual(afterShutdown(app, ready.pid, 'job-run'), []);
   assert.ok(app.events.filter((e) => e.event === 'job-run').every((e) => e.shuttingDown === false));
 });
@@ -61,7 +61,7 @@ test('upgraded sockets are not cut when the server stops listening; they are des
   ws.socket.write('still here\n');
   const closedAt = await ws.closed;
   assert.ok(closedAt - stoppedAt >= 1100, `closed after ${closedAt - stoppedAt} ms`);
-  await waitForExit(ready.pid);
+  await app.closed();
   assert.match(app.log, /destroyed 1 connection\(s\) still open after 1200 ms/);
 });
 

@@ -136,6 +136,7 @@ test('a standby killed from outside: the restart spawns afresh, with no failed r
   process.kill(standby, 'SIGKILL');
   await app.waitForLog(`standby pid ${standby} exited with SIGKILL while parked`);
   const stop = new AbortController();
+  t.after(() => stop.abort()); // a failed assertion must not leave the load running
   const load = runLoad({ host: '127.0.0.1', port, connections: 4, keepAlive: true, signal: stop.signal });
   process.kill(first, 'SIGUSR2');
   const next = await app.handedOver(first);
@@ -170,6 +171,7 @@ test('the node binary replaced after the standby booted: the restart runs the ne
   copyFileSync(process.execPath, `${node}.new`);
   renameSync(`${node}.new`, node);
   const stop = new AbortController();
+  t.after(() => stop.abort()); // a failed assertion must not leave the load running
   const load = runLoad({ host: '127.0.0.1', port, connections: 4, keepAlive: false, signal: stop.signal });
   process.kill(first, 'SIGUSR2');
   const next = await app.handedOver(first);
@@ -222,7 +224,7 @@ test('a storm of restart signals: one restart, by the standby', { timeout: 60_00
   const standby = await parked(app);
   for (let i = 0; i < 5; i++) process.kill(first, 'SIGUSR2');
   await app.handedOver(first);
-  await waitForExit(first);
+  await app.waitFor((e) => e.event === 'exit' && e.pid === first); // every line it wrote is read
   assert.equal((await get({ port }, '/')).json.pid, standby);
   const ready = new Set(app.events.filter((e) => e.event === 'ready').map((e) => e.pid));
   assert.deepEqual([...ready].sort(), [first, standby].sort());

@@ -94,8 +94,7 @@ test('under grace run, a reload retires the old generation at once; the supervis
   await app.waitFor((e) => e.event === 'leaving' && e.pid === second.pid);
   assert.equal((await get({ port: portOf(first) }, '/')).json.pid, second.pid);
   process.kill(supervisor, 'SIGTERM'); // forwarded: skips the delay
-  const [code] = await once(app.proc, 'exit');
-  assert.equal(code, 0);
+  assert.deepEqual(await app.closed(), { code: 0, signal: null }, app.log);
 });
 
 test('grace run --workers 2 --stop-delay: a rolling reload retires without the delay; a stop leaves on every worker', { timeout: 90_000 }, async (t) => {
@@ -127,6 +126,5 @@ test('grace run --workers 2 --stop-delay: a rolling reload retires without the d
   }
   assert.ok(serving.includes((await get({ port }, '/')).json.pid as number), 'still serving new connections while leaving');
   process.kill(supervisor, 'SIGTERM'); // forwarded: skips the delay
-  const [code] = await once(app.proc, 'exit');
-  assert.equal(code, 0);
+  assert.deepEqual(await app.closed(), { code: 0, signal: null }, app.log);
 });

@@ -3,7 +3,6 @@
 // exits non-zero, and a reload during one starts the fixed code.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { once } from 'node:events';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -95,9 +94,8 @@ for (const workers of [1, 2]) {
     const app = supervise(t, ['--listen', '127.0.0.1:0', '--workers', String(workers)], { listen: [{ port: 0, host: '127.0.0.1' }], control });
     // Every slot has failed a start at least once.
     await app.waitForLog(workers === 1 ? /restarting the app in/ : /restarting worker 1 in[\s\S]*restarting worker 0 in|restarting worker 0 in[\s\S]*restarting worker 1 in/);
-    const exited = once(app.proc, 'exit');
     app.proc.kill('SIGTERM');
-    const [code] = await exited;
+    const { code } = await app.closed();
     assert.equal(code, 3, app.log);
     await app.waitForLog(workers === 1 ? /the app never became ready \(its last start exited with code 3\): exit status 3/ : /worker 0 never became ready/);
   });

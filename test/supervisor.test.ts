@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { once } from 'node:events';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
@@ -25,8 +24,19 @@ test('supervisor mode: the pid stays the same across 3 reloads under load, with 
   const port = portOf(first);
   await waitUntil(() => readPidFileFirstLine(pidFile) === String(supervisor));
   const stop = new AbortController();
+  t.after(() => stop.abort()); // a failed assertion must not leave the load running
   const live = new Samples();
   const load = runLoad({ host: '127.0.0.1', port, connections: 4, keepAlive: true, signal: stop.signal, samples: live });
+  // The pid file as a deploy script would read it at any moment: sampled all through the reloads.
+  const named = new Set<string | undefined>();
+  const states = new Set<string>();
+  const sample = () => {
+    const text = readPidFileText(pidFile);
+    named.add(text?.split('\n')[0]);
+    if (text) states.add(JSON.parse(text.split('\n')[1]!.slice('grace '.length)).state);
+  };
+  const sampler = setInterval(sample, 5);
+  t.after(() => clearInterval(sampler));
   const pids = [first.pid];
   for (let i = 0; i < 3; i++) {
     const serving = pids.at(-1)!;
@@ -42,7 +52,10 @@ test('supervisor mode: the pid stays the same across 3 reloads under load, with 
   assert.equal(samples.failures(), 0, JSON.stringify(Object.fromEntries(samples.errors)));
   assert.equal(new Set(samples.pid.filter(Boolean)).size, 4);
   assert.ok(isAlive(supervisor));
-  assert.equal(readPidFileFirstLine(pidFile), String(supervisor), 'the pid file names the supervisor throughout');
+  clearInterval(sampler);
+  sample();
+  assert.ok(states.has('restarting'), `the sampling saw a reload under way: ${[...states]}`);
+  assert.deepEqual([...named], [String(supervisor)], 'the pid file names the supervisor throughout');
 });
 
 test('supervisor mode: a crashed app is restarted and the sockets wait for it', { timeout: 60_000 }, async (t) => {
@@ -64,8 +77,7 @@ test('supervisor mode: SIGTERM drains the app and the supervisor exits with the 
   await app.waitFor((e) => e.event === 'request-start');
   process.kill(app.proc.pid!, 'SIGTERM');
   assert.equal((await slow).json.pid, ready.pid, 'the in-flight request finished');
-  const [code] = await once(app.proc, 'exit');
-  assert.equal(code, 7);
+  assert.deepEqual(await app.closed(), { code: 7, signal: null }, app.log);
   assert.equal(isAlive(ready.pid), false);
 });
 
@@ -159,10 +171,14 @@ test('once the app has run, a command gone missing is retried with backoff (a de
   assert.equal((await get({ port: portOf(first) }, '/')).json.pid, next.pid);
 });
 
-function readPidFileFirstLine(path: string): string | undefined {
+function readPidFileText(path: string): string | undefined {
   try {
-    return readFileSync(path, 'utf8').split('\n')[0];
+    return readFileSync(path, 'utf8');
   } catch {
     return undefined;
   }
+}
+
+function readPidFileFirstLine(path: string): string | undefined {
+  return readPidFileText(path)?.split('\n')[0];
 }

@@ -141,10 +141,9 @@ test('with a TMPDIR too long for a socket path (150 bytes), warm-up runs inside 
 test('a stop during warm-up aborts it, removes its directory, and exits 0 at once (no "still busy" wait)', { timeout: 60_000 }, async (t) => {
   // 80 requests of 50 ms, one at a time: a 4 s warm-up.
   const { app, tmp } = startApp(t, { warmUp: { requests: ['/slow'], rounds: 80, concurrency: 1, timeout: 10_000 }, slowMs: 50 });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => app.proc.on('exit', (code, signal) => resolve({ code, signal })));
   await app.waitFor((e) => e.event === 'warming');
   process.kill(app.proc.pid!, 'SIGTERM');
-  assert.deepEqual(await exited, { code: 0, signal: null });
+  assert.deepEqual(await app.closed(), { code: 0, signal: null });
   assert.match(app.log, /Stopping pid \d+ on SIGTERM/);
   assert.doesNotMatch(app.log, /still busy/);
   const ready = app.events.find((e) => e.event === 'ready') as Ready | undefined;
@@ -155,8 +154,7 @@ test('a stop during warm-up aborts it, removes its directory, and exits 0 at onc
 
 test('a process that dies of an uncaught error during warm-up leaves no warm-up directory behind', { timeout: 60_000 }, async (t) => {
   const { app, tmp } = startApp(t, { warmUp: { requests: ['/slow'], rounds: 80, concurrency: 1, timeout: 10_000 }, slowMs: 50, crashOnWarm: true });
-  const exited = new Promise<number | null>((resolve) => app.proc.on('exit', (code) => resolve(code)));
-  assert.equal(await exited, 1);
+  assert.equal((await app.closed()).code, 1);
   assert.match(app.log, /crash during warm-up/);
   assert.deepEqual(warmDirs(readdirSync(tmp)), []);
   assert.deepEqual(socketsUnder(tmp), []);

@@ -10,7 +10,7 @@ import http from 'node:http';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { runLoad } from '../bench/load.ts';
-import { CLI, fakeSystemdNotify, FIXTURE_ARGS, get, isAlive, portOf, startFixture, tempDir, waitForExit, waitUntil, type Fixture, type FixtureEvent, type Target } from './helpers.ts';
+import { assertInOrder, CLI, fakeSystemdNotify, FIXTURE_ARGS, get, isAlive, portOf, startFixture, tempDir, waitForExit, waitUntil, type Fixture, type FixtureEvent, type Target } from './helpers.ts';
 
 const node = process.execPath;
 
@@ -70,6 +70,7 @@ test('--workers 2: rolling reloads under load lose no request, and each slot kee
   const port = portOf(generation[0]!);
   await waitUntil(() => existsSync(pidFile));
   const stop = new AbortController();
+  t.after(() => stop.abort()); // a failed assertion must not leave the load running
   const loads = [true, false].map((keepAlive) => runLoad({ host: '127.0.0.1', port, connections: 4, keepAlive, signal: stop.signal }));
   const seenPids = generation.map((w) => w.pid);
   for (let i = 0; i < 2; i++) {
@@ -177,7 +178,13 @@ test('--max-memory replaces a worker over the limit gracefully: a new one first,
   const bloated = ready.find((w) => w.pid === grew.json.pid)!;
   const replacement = await app.waitFor((e) => e.event === 'ready' && e.worker === bloated.worker && e.pid !== bloated.pid, 30_000);
   await waitForExit(bloated.pid);
-  await app.waitForLog(new RegExp(`worker ${bloated.worker} pid ${bloated.pid} uses \\d+ MiB, over --max-memory 400 MiB: replacing it`));
+  await app.waitForLog(`retiring worker ${bloated.worker} (pid ${bloated.pid}, generation 1)`);
+  // The supervisor's own lines, in the order it acted: the new one is ready before the old one retires.
+  assertInOrder(app.log, [
+    new RegExp(`worker ${bloated.worker} pid ${bloated.pid} uses \\d+ MiB, over --max-memory 400 MiB: replacing it`),
+    `worker ${bloated.worker} (pid ${replacement.pid}, generation 2) is ready`,
+    `retiring worker ${bloated.worker} (pid ${bloated.pid}, generation 1)`,
+  ]);
   // Its lines come through the supervisor: maybe after its exit.
   const exit = await app.waitFor((e) => e.event === 'exit' && e.pid === bloated.pid);
   assert.equal(exit.code, 0, 'retired and drained, not killed');

@@ -13,6 +13,7 @@ async function restartsUnderLoad(t: TestContext, keepAlive: boolean, restarts: n
   t.after(() => server.stop());
   await server.until(() => server.generations.length > 0);
   const stop = new AbortController();
+  t.after(() => stop.abort()); // a failed assertion must not leave the load running
   const live = new Samples();
   const load = runLoad({ host: '127.0.0.1', port: server.port, connections: 8, keepAlive, signal: stop.signal, samples: live });
   for (let i = 0; i < restarts; i++) {

@@ -257,8 +257,10 @@ export class Launch {
           this.fail(`${this.describe()} exited with ${describeExit(event.status)} before it was ready`);
           this.reaped(event.status);
         } else {
-          this.fail(event.reason, event.cause);
+          // Killed before its channel closes: closed first, the child could
+          // read the end-of-file and take its starter for dead meanwhile.
           this.signal('SIGKILL');
+          this.fail(event.reason, event.cause);
         }
         return;
       case 'failing':
