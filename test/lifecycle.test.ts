@@ -3,17 +3,17 @@
 // processes go through the same table in handover-edges and restart-failures.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { replay, replayTimed, type Step } from './table-replay.ts';
-import { initialLifecycle, transition, type Action, type Lifecycle, type LifecycleEvent } from '../src/lifecycle/lifecycle.ts';
+import { FakeClock, replay } from './table-replay.ts';
+import { initialLifecycle, transition, type Action, type DeadlineKey, type Lifecycle, type LifecycleEvent } from '../src/lifecycle/lifecycle.ts';
 
 /** Feeds events in order; returns the final lifecycle and every action, as short strings. */
 function run(events: LifecycleEvent[], from: Lifecycle = initialLifecycle()): { now: Lifecycle; did: string[] } {
   return replay(transition, events, from, describe);
 }
 
-/** The same, with time passing on a fake clock for the table's deadlines (`{ wait: ms }`). */
-function runTimed(steps: Array<Step<LifecycleEvent>>, from: Lifecycle) {
-  return replayTimed(transition, steps, from, describe);
+/** The table from `from` on a fake clock: its `arm` and `disarm` set the clock's timers, and `advance` fires them as `timer` events. */
+function clock(from: Lifecycle): FakeClock<Lifecycle, LifecycleEvent, Action, DeadlineKey> {
+  return new FakeClock<Lifecycle, LifecycleEvent, Action, DeadlineKey>(from, transition, (key) => ({ type: 'timer', key }), describe);
 }
 
 function describe(action: Action): string {
@@ -198,15 +198,15 @@ test('the starter gone (the ready channel\'s EOF) drains at once, skipping a sto
 // it when leaving ends early, and judges its timer against the state then.
 
 test('the stop delay is a deadline of the table: still leaving at 4999 ms, draining at 5000 ms', () => {
-  const early = runTimed([started, sigterm, { wait: 4999 }], delayed);
-  assert.deepEqual(early.did, ['announce', 'leave', 'arm:stop-delay:5000']);
-  assert.equal(early.now.state, 'leaving');
-  assert.deepEqual([...early.armed], [['stop-delay', 1]]);
-  const whole = runTimed([started, sigterm, { wait: 4999 }, { wait: 1 }], delayed);
-  assert.deepEqual(whole.did, ['announce', 'leave', 'arm:stop-delay:5000', 'drain:signal']);
-  assert.equal(whole.now.state, 'draining');
-  assert.equal(whole.now.reason, 'signal');
-  assert.deepEqual([...whole.armed], []);
+  const c = clock(delayed).send(started).send(sigterm).advance(4999);
+  assert.deepEqual(c.did, ['announce', 'leave', 'arm:stop-delay:5000']);
+  assert.equal(c.state.state, 'leaving');
+  assert.deepEqual(c.armed(), { 'stop-delay': 5000 });
+  c.advance(1);
+  assert.deepEqual(c.did, ['announce', 'leave', 'arm:stop-delay:5000', 'drain:signal']);
+  assert.equal(c.state.state, 'draining');
+  assert.equal(c.state.reason, 'signal');
+  assert.deepEqual(c.armed(), {});
 });
 
 test('leaving that ends early disarms the stop delay: a second signal, a retire, a crash, the starter gone', () => {
@@ -218,26 +218,27 @@ test('leaving that ends early disarms the stop delay: a second signal, a retire,
     [{ type: 'starter-gone' }, 'drain:signal'],
   ];
   for (const [ender, drain] of enders) {
-    const { now, did, armed } = runTimed([started, sigterm, { wait: 1000 }, ender, { wait: 60_000 }], supervised);
-    assert.deepEqual(did, ['announce', 'leave', 'arm:stop-delay:5000', 'disarm:stop-delay', drain], ender.type);
-    assert.equal(now.state, 'draining');
-    assert.deepEqual([...armed], [], `${ender.type}: nothing left armed`);
+    const c = clock(supervised);
+    c.send(started).send(sigterm).advance(1000).send(ender).advance(60_000);
+    assert.deepEqual(c.did, ['announce', 'leave', 'arm:stop-delay:5000', 'disarm:stop-delay', drain], ender.type);
+    assert.equal(c.state.state, 'draining');
+    assert.deepEqual(c.armed(), {}, `${ender.type}: nothing left armed`);
   }
 });
 
 test('the stop delay\'s timer fired late, after the state moved on, changes nothing', () => {
   const supervised = initialLifecycle({ supervised: true, stopDelay: 5000 });
   // Retired during the delay: a handover, whose drain a late timer must not turn into a stop.
-  const retired = runTimed([started, sigterm, { type: 'retire' }, delayOver], supervised);
+  const retired = clock(supervised).send(started).send(sigterm).send({ type: 'retire' }).fireAt('stop-delay', 5000);
   assert.deepEqual(retired.did, ['announce', 'leave', 'arm:stop-delay:5000', 'disarm:stop-delay', 'drain:handover']);
-  assert.equal(retired.now.reason, 'handover');
-  assert.equal(retired.now.childSigtermDue, true);
+  assert.equal(retired.state.reason, 'handover');
+  assert.equal(retired.state.childSigtermDue, true);
   // Drained and stopped: the timer is no signal to act on either.
-  const stopped = run([started, sigterm, sigint, drained, delayOver], delayed);
+  const stopped = clock(delayed).send(started).send(sigterm).send(sigint).send(drained).fireAt('stop-delay', 5000);
   assert.deepEqual(stopped.did.slice(-1), ['finish']);
-  assert.equal(stopped.now.state, 'stopped');
+  assert.equal(stopped.state.state, 'stopped');
   // Never leaving at all (no stop delay): a stray timer is nothing.
-  assert.deepEqual(run([started, delayOver]).did, ['announce']);
+  assert.deepEqual(clock(initialLifecycle()).send(started).fireAt('stop-delay', 0).did, ['announce']);
 });
 
 test('start-up\'s facts arrive as an event: the state stays, and restarts follow them', () => {

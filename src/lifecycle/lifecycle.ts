@@ -1,5 +1,5 @@
 import type { GraceError } from '../platform/errors.js';
-import type { Arm, Disarm, TimerEvent } from '../platform/table-timers.js';
+import type { Arm, Disarm, TimerEvent } from '../platform/deadline-timers.js';
 
 /*
  * The lifecycle of a process grace runs, as one table: its state, the events

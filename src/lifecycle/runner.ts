@@ -1,5 +1,5 @@
 import type { Log } from '../platform/logger.js';
-import { TableTimers } from '../platform/table-timers.js';
+import { DeadlineTimers } from '../platform/deadline-timers.js';
 import { transition, type Action, type DeadlineKey, type Lifecycle, type LifecycleEvent } from './lifecycle.js';
 
 /** The actions an owner carries out: all but the deadlines, which the runner keeps. */
@@ -16,12 +16,12 @@ export interface LifecycleOwner<R> {
 /**
  * The one loop that moves a lifecycle: each event goes through the table
  * (`transition`), the move is logged at debug, the table's deadlines become
- * timers (platform/table-timers.ts) whose `timer` events come back here, and
- * every other action goes to the owner, in order.
+ * timers (platform/deadline-timers.ts) whose `timer` events come back here,
+ * and every other action goes to the owner, in order.
  */
 export class LifecycleRunner<R> {
   private now: Lifecycle;
-  private readonly timers = new TableTimers<DeadlineKey>((event) => this.dispatch(event));
+  private readonly timers = new DeadlineTimers<DeadlineKey>((key) => this.dispatch({ type: 'timer', key }));
 
   constructor(
     initial: Lifecycle,
@@ -52,8 +52,9 @@ export class LifecycleRunner<R> {
     this.now = next;
     const results: R[] = [];
     for (const action of actions) {
-      if (TableTimers.owns<DeadlineKey>(action)) this.timers.carryOut(action);
-      else results.push(this.owner.carryOut(action as OwnerAction));
+      if (action.do === 'arm') this.timers.arm(action.key, action.ms);
+      else if (action.do === 'disarm') this.timers.disarm(action.key);
+      else results.push(this.owner.carryOut(action));
     }
     this.owner.moved?.(from, next);
     return results;
