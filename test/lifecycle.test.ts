@@ -2,6 +2,7 @@
 // restarts and readiness, each in milliseconds and the same every run. Real
 // processes go through the same table in handover-edges and restart-failures.
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { FakeClock, replay } from './table-replay.ts';
 import { initialLifecycle, transition, type Action, type DeadlineKey, type Lifecycle, type LifecycleEvent } from '../src/lifecycle/lifecycle.ts';
@@ -251,4 +252,17 @@ test('start-up\'s facts arrive as an event: the state stays, and restarts follow
   assert.deepEqual(off.actions, [{ do: 'refuse', code: 'ERR_GRACE_RESTART_FAILED', why: 'unavailable', detail: 'hot restart is off under nodemon' }]);
   // Learnt after a stop began (the app shut the registry down first): the stop goes on.
   assert.equal(run([{ type: 'stop', delay: false }, known(true)]).now.state, 'draining');
+});
+
+test('the table is pure and keeps its own time: it imports nothing at run time, and no shell of it arms a timer', () => {
+  const src = new URL('../src/', import.meta.url);
+  const table = readFileSync(new URL('lifecycle/lifecycle.ts', src), 'utf8');
+  assert.deepEqual(table.match(/^import (?!type ).*$/gm) ?? [], [], 'type imports only');
+  const shells = [
+    ...readdirSync(new URL('lifecycle/', src)).map((f) => `lifecycle/${f}`),
+    ...readdirSync(new URL('generation/', src)).map((f) => `generation/${f}`),
+    'shutdown/handle-signals.ts',
+  ];
+  const arming = shells.filter((file) => /\bset(Timeout|Interval)\(/.test(readFileSync(new URL(file, src), 'utf8')));
+  assert.deepEqual(arming, [], 'the stop delay is armed by platform/deadline-timers.ts, for the table');
 });

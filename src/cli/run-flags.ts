@@ -1,4 +1,4 @@
-import { usage, type FlagTable } from './flags.js';
+import { usage, type FlagTable } from './usage.js';
 
 /*
  * `grace run`'s flags, in one table: what parseArgs reads (cli.ts) and what
