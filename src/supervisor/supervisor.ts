@@ -89,7 +89,7 @@ export class Supervisor {
   private sockets: HeldSockets | undefined;
   private pool: WorkerPool | undefined;
   private status: SupervisorStatus | undefined;
-  private say: SupervisorLog | undefined;
+  private log: SupervisorLog | undefined;
   private readonly timers = new DeadlineTimers((key) => this.dispatch({ type: 'timer', key }));
   /** Events that came while a step's actions were carried out (what the shell looked at): taken in order, after it. */
   private readonly queue: WorkerEvent[] = [];
@@ -136,9 +136,9 @@ export class Supervisor {
     // A spare booted, parked or died: what status shows changed.
     pool.spares.onChange = () => {
       this.changed = true;
-      if (!this.stepping) this.told();
+      if (!this.stepping) this.report();
     };
-    this.say = new SupervisorLog(this.logger, command, (ids) => pool.pids(ids));
+    this.log = new SupervisorLog(this.logger, command, (ids) => pool.pids(ids));
     this.removeHandlers.push(...handleScaleSignals(this.host, size, (workers) => this.dispatch({ type: 'scale', workers }), this.logger));
     for (const signal of ['SIGUSR2', 'SIGHUP'] as const) this.removeHandlers.push(this.host.onSignal(signal, () => this.dispatch({ type: 'reload', signal, at: Date.now() })));
     for (const signal of ['SIGINT', 'SIGTERM'] as const) this.removeHandlers.push(this.host.onSignal(signal, () => this.dispatch({ type: 'stop', signal })));
@@ -168,17 +168,17 @@ export class Supervisor {
     } finally {
       this.stepping = false;
     }
-    this.told();
+    this.report();
   }
 
   /** The pid file says what changed, then systemd hears what the steps said. */
-  private told(): void {
+  private report(): void {
     this.status?.tell(this.table, this.changed);
     this.changed = false;
   }
 
   private carryOut(action: WorkerAction): void {
-    this.say?.say(action, this.table);
+    this.log?.say(action, this.table);
     this.status?.note(action, this.table);
     switch (action.do) {
       case 'arm':
