@@ -91,13 +91,13 @@ function lateAnswerIsIgnored(c: Clock, answer: WorkerEvent): void {
   assert.deepEqual(did(), [], `a late ${answer.type} does nothing`);
 }
 
-const exited = (index: number, id: number): WorkerEvent => ({ type: 'exited', index, id, status: { code: 0, signal: null }, ranMs: 1000 });
+const exited = (index: number, id: number, code = 0): WorkerEvent => ({ type: 'exited', index, id, status: { code, signal: null }, ranMs: 1000 });
 const failed = (index: number, id: number): WorkerEvent => ({ type: 'failed', index, id, reason: 'no' });
 
 test('backoff: a slot left with nothing starts again when it comes; a reload disarms it; a late one is ignored', () => {
   const c = serving(2);
   const did = from(c);
-  c.send({ ...exited(1, 2), status: { code: 1, signal: null } }).advance(99);
+  c.send(exited(1, 2, 1)).advance(99);
   assert.deepEqual(did(), ['0 arm backoff:1 100']);
   c.advance(1);
   assert.deepEqual(did().slice(1), ['100 launch 1 #3 crash', '100 arm ready:3 30000']);
