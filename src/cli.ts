@@ -19,8 +19,8 @@ import { scale } from './cli/scale-command.js';
 import { stop } from './cli/stop.js';
 import { printableJson, printableLines } from './platform/printable.js';
 import { formatStatus, readStatus } from './cli/status-command.js';
-import { MAX_STANDBY, Supervisor } from './supervisor/supervisor.js';
-import { MAX_WORKERS } from './supervisor/worker-table.js';
+import { Supervisor } from './supervisor/supervisor.js';
+import { checkWatchdog, DEFAULTS, MAX_STANDBY, MAX_WORKERS } from './supervisor/core/settings.js';
 import { parseListenSpecs } from './sockets/held-sockets.js';
 import { launchedBy } from './generation/launched-by.js';
 import { readProcess } from './platform/proc.js';
@@ -153,8 +153,9 @@ async function runSupervisor(args: string[]): Promise<number> {
   if (maxMemory !== undefined && !canReadRss()) throw new GraceError('ERR_GRACE_USAGE', '--max-memory needs /proc (Linux) to read a worker\'s RSS');
   const stopTimeout = timeout('--stop-timeout', values['stop-timeout']);
   const stopDelay = milliseconds('--stop-delay', values['stop-delay']);
-  // The supervisor's kill deadline waits out both (supervisor.ts; its default stop timeout is 60 000).
-  checkDurationSum(['--stop-delay', '--stop-timeout'], [stopDelay ?? 0, stopTimeout ?? 60_000], 'ERR_GRACE_USAGE');
+  // The supervisor's kill deadline waits out both (core/stop.ts).
+  checkDurationSum(['--stop-delay', '--stop-timeout'], [stopDelay ?? 0, stopTimeout ?? DEFAULTS.stopTimeout], 'ERR_GRACE_USAGE');
+  const watchdog = milliseconds('--watchdog', values.watchdog);
   const lossy = nonUtf8Warning(process.pid, process.env, 'every worker');
   if (lossy) resolveLogger(undefined).warn(lossy, { event: 'non-utf8' });
   const supervisor = new Supervisor({
@@ -166,7 +167,7 @@ async function runSupervisor(args: string[]): Promise<number> {
     maxMemory,
     pidFile: values['pid-file'],
     logPrefix: !values['no-log-prefix'],
-    watchdog: milliseconds('--watchdog', values.watchdog),
+    watchdog: watchdog === undefined ? undefined : checkWatchdog(watchdog),
     envFiles: values['env-file'],
     readyTimeout: timeout('--ready-timeout', values['ready-timeout']),
     stopTimeout,

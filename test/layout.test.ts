@@ -13,6 +13,8 @@ const SRC = new URL('../src/', import.meta.url).pathname;
 const RANK: Record<string, number> = {
   platform: 0,
   lifecycle: 0.5, // the lifecycle table every process runs: above platform, below everything that runs it
+  // grace run's decisions, pure: they stand on platform alone, and nothing of the supervisor's shell.
+  'supervisor/core': 0.5,
   sockets: 1,
   shutdown: 1,
   reporting: 1,
@@ -50,7 +52,13 @@ function importGraph(): Map<string, string[]> {
   return graph;
 }
 
-const layerOf = (path: string) => (path.includes('/') ? path.split('/')[0]! : '.');
+/** A file's layer: its folder under src/, or a folder inside it that has a rank of its own (supervisor/core). */
+function layerOf(path: string): string {
+  const parts = path.split('/');
+  if (parts.length === 1) return '.';
+  const inner = parts.slice(0, 2).join('/');
+  return parts.length > 2 && inner in RANK ? inner : parts[0]!;
+}
 
 test('every source file sits in a known layer folder', () => {
   const unknown = [...importGraph().keys()].filter((f) => !(layerOf(f) in RANK));
@@ -67,6 +75,22 @@ test('imports go down the layers, never up or across', () => {
     }
   }
   assert.deepEqual(wrong, []);
+});
+
+test('the supervisor\'s core is pure: it imports its own folder and platform/errors.ts, nothing with a side effect', () => {
+  const wrong: string[] = [];
+  for (const [file, deps] of importGraph()) {
+    if (layerOf(file) !== 'supervisor/core') continue;
+    for (const dep of deps) if (layerOf(dep) !== 'supervisor/core' && dep !== 'platform/errors.ts') wrong.push(`${file} -> ${dep}`);
+  }
+  assert.deepEqual(wrong, []);
+});
+
+test('grace run keeps time in one place: under supervisor/ only the deadline adapter (and the output that outlives a worker) arms a timer', () => {
+  const timers = walk(join(SRC, 'supervisor'))
+    .filter((file) => /\bset(Timeout|Interval|Immediate)\(/.test(readFileSync(file, 'utf8')))
+    .map((file) => relative(SRC, file));
+  assert.deepEqual(timers.sort(), ['supervisor/deadline-timers.ts', 'supervisor/log-prefix.ts']);
 });
 
 test('there is no import cycle between source files', () => {

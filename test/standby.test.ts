@@ -197,8 +197,11 @@ test('NODE_OPTIONS changed after the standby booted: node reads it only as it st
   await waitForExit(standby);
 });
 
-test('the parent SIGKILLed: its standby exits and nothing holds the port', { timeout: 60_000 }, async (t) => {
-  const { app, port } = await startApp(t);
+test('the parent SIGKILLed: its standby exits and nothing holds the socket', { timeout: 60_000 }, async (t) => {
+  // A unix socket in our own directory: a TCP port freed here could be taken
+  // by any other process on the machine before we look, or self-connect.
+  const path = join(tempDir(t), 'app.sock');
+  const { app } = await startApp(t, { STANDBY_LISTEN: path });
   const standby = await parked(app);
   const parentGone = app.proc.exitCode !== null || app.proc.signalCode !== null ? Promise.resolve() : once(app.proc, 'exit');
   process.kill(app.proc.pid!, 'SIGKILL');
@@ -207,9 +210,8 @@ test('the parent SIGKILLed: its standby exits and nothing holds the port', { tim
   await parentGone;
   // No listening socket is left: a connection is refused (one held by a
   // process that does not accept would still complete the handshake).
-  // Binding the port again would race every client on the machine for it.
   const refused = await new Promise<string | undefined>((resolve) => {
-    const socket = connect(port, '127.0.0.1', () => {
+    const socket = connect(path, () => {
       socket.destroy();
       resolve(undefined);
     });

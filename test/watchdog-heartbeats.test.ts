@@ -1,46 +1,42 @@
 // `grace run --watchdog MS` judges a worker by its oldest unanswered ping,
 // with its channel read to its end first: a loop blocked for most of MS
-// is never taken for a hang, one blocked past it is. The rule through a fake
-// clock (every tick, read and check placed by the test), then real processes.
+// is never taken for a hang, one blocked past it is. The rule through the
+// workers' table on a fake clock (every tick, read and check placed by the
+// test), then real processes.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { watchWorkers, type WatchdogClock } from '../src/supervisor/watchdog.ts';
+import type { DeadlineKey } from '../src/supervisor/core/deadlines.ts';
+import type { WorkerAction, WorkerEvent } from '../src/supervisor/core/events.ts';
+import { step } from '../src/supervisor/core/step.ts';
+import { initialTable, type WorkerTable } from '../src/supervisor/core/table.ts';
+import { FakeClock } from './table-replay.ts';
 import { CLI, get, startFixture, waitForExit } from './helpers.ts';
 
 const MS = 1000;
 const EVERY = MS / 4;
 
 /**
- * One worker under the watchdog, on a fake clock. `answer(sentAt)` says when
- * the worker's pong for a ping sent then is in the supervisor's socket (the
- * channel keeps order: never before the previous one's). Each tick is the
- * supervisor's timer at `at`, reading every pong that arrived by then
- * (`readNow`) before it judges. Returns each hung report.
+ * One worker under the watchdog, in the workers' table on a fake clock.
+ * `answer(sentAt)` says when the worker's pong for a ping sent then is in the
+ * supervisor's socket (the channel keeps order: never before the previous
+ * one's). Each tick is the table's `watchdog` deadline coming at `at`; the
+ * shell reads every pong that arrived by then (`readNow`) before the table
+ * judges. Returns each replacement for a hang.
  */
 function simulate(ticks: number[], answer: (sentAt: number) => number): Array<{ at: number; silentMs: number }> {
-  let now = 0;
-  let tick = () => {};
-  const clock: WatchdogClock = {
-    now: () => now,
-    every: (ms, fn) => {
-      assert.equal(ms, EVERY);
-      tick = fn;
-      return () => {};
-    },
-  };
   const pongsAt: number[] = [];
-  const launch = {
-    pongs: 0,
-    ping: () => pongsAt.push(Math.max(answer(now), pongsAt.at(-1) ?? 0)),
-    // What has arrived by now is read, whichever phase the tick runs in.
-    readNow: () => (launch.pongs = pongsAt.filter((t) => t <= now).length),
-  };
   const hung: Array<{ at: number; silentMs: number }> = [];
-  watchWorkers({ timeout: MS, serving: () => [{ launch }], hung: (_w, silentMs) => hung.push({ at: now, silentMs }), clock });
-  for (const at of ticks) {
-    now = at;
-    tick();
-  }
+  const shell = (action: WorkerAction, now: number): WorkerEvent[] => {
+    if (action.do === 'arm' && action.key === 'watchdog') assert.equal(action.ms, EVERY);
+    if (action.do === 'ping') pongsAt.push(Math.max(answer(now), pongsAt.at(-1) ?? 0));
+    if (action.do === 'replace' && action.why === 'watchdog') hung.push({ at: now, silentMs: action.silentMs });
+    // What has arrived by now is read, whichever phase the tick runs in.
+    if (action.do === 'read-heartbeats') return [{ type: 'heartbeats', at: now, workers: action.workers.map((w) => ({ ...w, pongs: pongsAt.filter((t) => t <= now).length })) }];
+    return [];
+  };
+  const clock = new FakeClock<WorkerTable, WorkerEvent, WorkerAction, DeadlineKey>(initialTable(1, 1, { watchdog: MS }), step, (key) => ({ type: 'timer', key }), () => undefined, shell);
+  clock.send({ type: 'start' }).send({ type: 'ready', index: 0, id: 1 });
+  for (const at of ticks) clock.fireAt('watchdog', at);
   return hung;
 }
 

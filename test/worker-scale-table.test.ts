@@ -4,19 +4,23 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { replay } from './table-replay.ts';
-import { activeSlots, initialTable, step, type WorkerAction, type WorkerEvent, type WorkerTable } from '../src/supervisor/worker-table.ts';
+import type { WorkerAction, WorkerEvent } from '../src/supervisor/core/events.ts';
+import { step } from '../src/supervisor/core/step.ts';
+import { activeSlots, initialTable, type WorkerTable } from '../src/supervisor/core/table.ts';
 
 function run(events: WorkerEvent[], from: WorkerTable): { now: WorkerTable; did: string[] } {
   return replay(step, events, from, describe);
 }
 
-function describe(a: WorkerAction): string {
+/** What these scenarios speak of; deadlines, reports and notes are deadline-table.test.ts's (a disarmed backoff is a cancel, as always). */
+function describe(a: WorkerAction): string | undefined {
   if (a.do === 'launch') return `launch ${a.index} #${a.id} g${a.generation} ${a.why}`;
   if (a.do === 'retire' || a.do === 'abandon') return `${a.do} ${a.index} #${a.id}`;
   if (a.do === 'scaled') return `scaled ${a.from}->${a.to}`;
   if (a.do === 'refuse-scale') return `refuse-scale: ${a.why}`;
   if (a.do === 'reload-started' || a.do === 'reload-done') return `${a.do} g${a.generation}`;
-  if (a.do === 'cancel-restart') return `cancel-backoff ${a.index}`;
+  if (a.do === 'disarm' && a.key.startsWith('backoff:')) return `cancel-backoff ${a.key.slice('backoff:'.length)}`;
+  if (a.do === 'arm' || a.do === 'disarm' || a.do === 'reaped' || a.do === 'stopping') return undefined;
   return a.do;
 }
 

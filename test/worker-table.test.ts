@@ -4,24 +4,31 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { replay } from './table-replay.ts';
-import { fleetGeneration, initialTable, step, type WorkerAction, type WorkerEvent, type WorkerTable } from '../src/supervisor/worker-table.ts';
+import type { WorkerAction, WorkerEvent } from '../src/supervisor/core/events.ts';
+import { step } from '../src/supervisor/core/step.ts';
+import { fleetGeneration, initialTable, type WorkerTable } from '../src/supervisor/core/table.ts';
 
-/** Feeds events in order; returns the final table and every action, as short strings. */
+/** Feeds events in order; returns the final table and every action these scenarios speak of, as short strings. */
 function run(events: WorkerEvent[], from: WorkerTable): { now: WorkerTable; did: string[] } {
   return replay(step, events, from, describe);
 }
 
-function describe(a: WorkerAction): string {
+/** The backoff as it was always written here; the other deadlines, reports and notes are deadline-table.test.ts's. */
+function describe(a: WorkerAction): string | undefined {
   switch (a.do) {
     case 'launch':
       return `launch ${a.index} #${a.id} g${a.generation} ${a.why}`;
     case 'retire':
     case 'abandon':
       return `${a.do} ${a.index} #${a.id}`;
-    case 'schedule-restart':
-      return `backoff ${a.index} ${a.delay}`;
-    case 'cancel-restart':
-      return `cancel-backoff ${a.index}`;
+    case 'arm':
+      return a.key.startsWith('backoff:') ? `backoff ${a.key.slice('backoff:'.length)} ${a.ms}` : undefined;
+    case 'disarm':
+      return a.key.startsWith('backoff:') ? `cancel-backoff ${a.key.slice('backoff:'.length)}` : undefined;
+    case 'reaped':
+    case 'replace':
+    case 'stopping':
+      return undefined;
     case 'reload-started':
     case 'reload-done':
       return `${a.do} g${a.generation}`;
@@ -40,6 +47,9 @@ const ready = (index: number, id: number): WorkerEvent => ({ type: 'ready', inde
 const failed = (index: number, id: number): WorkerEvent => ({ type: 'failed', index, id, reason: 'exited with code 3 before it was ready' });
 const exited = (index: number, id: number, ranMs = 1000): WorkerEvent => ({ type: 'exited', index, id, status: { code: null, signal: 'SIGKILL' }, ranMs });
 const reload: WorkerEvent = { type: 'reload' };
+/** A slot's backoff came. */
+const due = (index: number): WorkerEvent => ({ type: 'timer', key: `backoff:${index}` });
+const overMemory = (index: number, id: number): WorkerEvent => ({ type: 'over-memory', index, id, rss: 2 ** 30 });
 
 /** Two workers serving: ids #1 and #2, generation 1. */
 function serving(workers = 2, surge = 1): WorkerTable {
@@ -106,19 +116,19 @@ test('with --surge 2, one failure abandons the other new worker still starting, 
 test('a reload is refused while one is in flight, and while a replacement starts beside a serving worker', () => {
   const inFlight = run([reload, reload], serving());
   assert.deepEqual(inFlight.did.slice(-1), ['refuse: a reload to generation 2 is in progress']);
-  const memory = run([{ type: 'over-memory', index: 1, id: 2 }, reload], serving());
+  const memory = run([overMemory(1, 2), reload], serving());
   assert.deepEqual(memory.did.slice(-1), ['refuse: worker 1 (generation 2) is still starting']);
 });
 
 test('a reload replaces a start in a slot with nothing serving (a crash loop): the new code starts, the old start is reaped', () => {
-  const crashed = run([exited(1, 2), { type: 'restart-due', index: 1 }, reload], serving());
+  const crashed = run([exited(1, 2), due(1), reload], serving());
   assert.deepEqual(crashed.did.slice(-3), ['reload-started g3', 'abandon 1 #3', 'launch 1 #4 g3 reload']);
   assert.deepEqual(crashed.now.slots[1]!.retiring, [{ id: 3, generation: 2 }], 'counted until it is reaped');
   const reaped = run([failed(1, 3), ready(1, 4)], crashed.now);
   assert.deepEqual(reaped.now.slots[1]!.retiring, []);
   assert.deepEqual(reaped.did, ['launch 0 #5 g3 reload'], 'the reaped start is no failure of the reload');
   // Every slot down, from the start: both starts are replaced, one reload launch at a time (surge 1).
-  const down = run([{ type: 'start' }, failed(0, 1), failed(1, 2), { type: 'restart-due', index: 0 }, reload], initialTable(2, 1));
+  const down = run([{ type: 'start' }, failed(0, 1), failed(1, 2), due(0), reload], initialTable(2, 1));
   assert.deepEqual(down.did.slice(-4), ['reload-started g3', 'abandon 0 #3', 'cancel-backoff 1', 'launch 0 #4 g3 reload']);
   assert.deepEqual(run([failed(0, 3), ready(0, 4)], down.now).did, ['launch 1 #5 g3 reload']);
 });
@@ -128,7 +138,7 @@ test('a failed start is the slot\'s last word for the stop\'s status; a start ki
   const { now } = run([{ type: 'start' }, { type: 'failed', index: 0, id: 1, reason: 'exited with code 3', status }], initialTable(1, 1));
   assert.deepEqual(now.slots[0]!.lastExit, { ...status, beforeReady: true });
   assert.equal(now.slots[0]!.served, false);
-  const stopped = run([{ type: 'restart-due', index: 0 }, { type: 'stop' }, { type: 'failed', index: 0, id: 2, reason: 'stopping', status: { code: null, signal: 'SIGKILL' } }], now);
+  const stopped = run([due(0), { type: 'stop' }, { type: 'failed', index: 0, id: 2, reason: 'stopping', status: { code: null, signal: 'SIGKILL' } }], now);
   assert.deepEqual(stopped.now.slots[0]!.lastExit, { ...status, beforeReady: true });
 });
 
@@ -136,9 +146,9 @@ test('a crashed worker restarts in its slot with backoff doubling per slot, rese
   const { now, did } = run(
     [
       exited(1, 2),
-      { type: 'restart-due', index: 1 },
+      due(1),
       failed(1, 3),
-      { type: 'restart-due', index: 1 },
+      due(1),
       ready(1, 4),
       exited(1, 4, 60_000),
     ],
@@ -152,7 +162,7 @@ test('a crashed worker restarts in its slot with backoff doubling per slot, rese
 
 test('a worker that dies during a reload restarts after its backoff, and its new worker counts for the reload', () => {
   // Slot 0's new worker is in flight (surge 1): slot 1 waits its backoff.
-  const { did } = run([reload, exited(1, 2), ready(0, 3), { type: 'restart-due', index: 1 }, ready(1, 4)], serving());
+  const { did } = run([reload, exited(1, 2), ready(0, 3), due(1), ready(1, 4)], serving());
   assert.deepEqual(did, ['reload-started g2', 'launch 0 #3 g2 reload', 'backoff 1 100', 'retire 0 #1', 'launch 1 #4 g3 crash', 'reload-done g2']);
 });
 
@@ -167,14 +177,14 @@ test('a reload during a backoff starts that slot now, as part of the reload', ()
 });
 
 test('over the memory limit: a replacement first, the old one retired once it is ready', () => {
-  const { now, did } = run([{ type: 'over-memory', index: 0, id: 1 }, { type: 'over-memory', index: 0, id: 1 }, ready(0, 3)], serving());
+  const { now, did } = run([overMemory(0, 1), overMemory(0, 1), ready(0, 3)], serving());
   assert.deepEqual(did, ['launch 0 #3 g2 memory', 'retire 0 #1']);
   assert.equal(now.slots[0]!.restarts, 1);
   assert.equal(servingCount(now), 2);
 });
 
 test('a memory replacement that fails leaves the old worker serving, and backs off', () => {
-  const { now, did } = run([{ type: 'over-memory', index: 0, id: 1 }, failed(0, 3)], serving());
+  const { now, did } = run([overMemory(0, 1), failed(0, 3)], serving());
   assert.deepEqual(did, ['launch 0 #3 g2 memory', 'backoff 0 100']);
   assert.equal(now.slots[0]!.current?.id, 1);
 });

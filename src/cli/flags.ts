@@ -1,6 +1,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { parseDuration } from '../platform/duration.js';
 import { GraceError } from '../platform/errors.js';
+import { checkCount } from '../supervisor/core/settings.js';
 
 /*
  * The flags of every `grace` command, read one way. node's parseArgs lets a
@@ -48,13 +49,9 @@ export function parseFlags<T extends FlagOptions>(args: string[], options: T, al
   return { values: parsed.values as FlagValues<T>, positionals: parsed.positionals };
 }
 
-/** A whole number from 1 to `max` (`--workers`, `--surge`, `--standby`, a worker count). */
+/** A whole number from 1 to `max` (`--workers`, `--surge`, `--standby`, a worker count): the rule is core/settings.ts's. */
 export function count(flag: string, value: string | undefined, max: number): number | undefined {
-  if (value === undefined) return undefined;
-  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > max) {
-    throw new GraceError('ERR_GRACE_USAGE', `${flag} must be a whole number from 1 to ${max}${flag === '--workers' ? ', or max' : ''}; got ${JSON.stringify(value)}`);
-  }
-  return Number(value);
+  return value === undefined ? undefined : checkCount(flag, value, max, flag === '--workers' ? ', or max' : '');
 }
 
 /** A duration that may be 0 (`--stop-delay`: no delay). */

@@ -34,8 +34,11 @@ export interface LaunchSpec {
   detached?: boolean;
   /** stdout and stderr: shared with ours (default), or pipes the owner reads (`child.stdout`, `child.stderr`). */
   output?: 'inherit' | 'pipe';
-  /** How long it may take to say "ready" before it is killed. */
-  readyTimeout: number;
+  /**
+   * How long it may take to say "ready" before it is killed. Undefined: no
+   * timer of its own (`grace run`'s table keeps that deadline and calls `timedOut`).
+   */
+  readyTimeout?: number;
   /** Names it in messages: "new generation", "generation 3". */
   label: string;
 }
@@ -174,10 +177,8 @@ export class Launch {
     this.pipe = channelOf(child, spec);
     this.pipe?.on('data', (chunk: Buffer) => this.words.push(chunk));
     this.pipe?.on('error', () => {}); // EPIPE/ECONNRESET when it dies: its exit says why
-    this.timer = setTimeout(
-      () => this.on({ type: 'give-up', reason: `${this.describe()} was not ready within ${spec.readyTimeout} ms` }),
-      spec.readyTimeout,
-    );
+    const readyTimeout = spec.readyTimeout;
+    if (readyTimeout !== undefined) this.timer = setTimeout(() => this.timedOut(readyTimeout), readyTimeout);
   }
 
   get pid(): number | undefined {
@@ -196,6 +197,11 @@ export class Launch {
    */
   readNow(): void {
     if (this.state === 'starting' || this.state === 'ready') this.words.readNow(this.pipe);
+  }
+
+  /** Its ready deadline (`ms`) passed: abandoned, saying so. */
+  timedOut(ms: number): void {
+    this.on({ type: 'give-up', reason: `${this.describe()} was not ready within ${ms} ms` });
   }
 
   /** Stops waiting for it: kills it, and `outcome` rejects with `reason` once it is reaped. */

@@ -7,7 +7,7 @@ import { systemdNotifier, type Notify } from './notify.js';
  * WATCHDOG_PID, the process it watches) and restarts the service unless it
  * hears WATCHDOG=1 within that time. `grace run` says it at half the
  * interval, from its event loop: a supervisor that hangs is restarted; its
- * workers' hangs are `--watchdog`'s (supervisor/watchdog.ts).
+ * workers' hangs are `--watchdog`'s (supervisor/core/heartbeats.ts).
  */
 
 /** Starts petting when systemd asks for it; returns what stops it (a no-op otherwise). */

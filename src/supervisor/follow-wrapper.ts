@@ -11,22 +11,20 @@ import { isSameLiveProcess } from '../reporting/pid-file.js';
  * CLI), grace run therefore follows the wrapper that started it: once that
  * process is gone, grace run stops as on SIGTERM, its workers draining.
  *
- * How it tells, twice a second on an unref'd timer: the wrapper's pid still
- * names the process it named at the start (its start time from /proc; a
- * zombie counts as gone), and our parent pid has not changed (a reparent:
- * the only sign where /proc cannot be read, or where the wrapper was not
- * found). The wrapper itself, not only the parent: a shell in between
- * outlives a SIGKILLed npm. Node has no PR_SET_PDEATHSIG and no event for a
- * parent's death, and npm holds no pipe of ours whose end we could wait
- * for; a kill(0), a small /proc read and getppid() per tick cost a few
+ * How it tells, each time the table's `wrapper` deadline comes (every
+ * FOLLOW_INTERVAL_MS, core/settings.ts): the wrapper's pid still names the
+ * process it named at the start (its start time from /proc; a zombie counts
+ * as gone), and our parent pid has not changed (a reparent: the only sign
+ * where /proc cannot be read, or where the wrapper was not found). The
+ * wrapper itself, not only the parent: a shell in between outlives a
+ * SIGKILLed npm. Node has no PR_SET_PDEATHSIG and no event for a parent's
+ * death, and npm holds no pipe of ours whose end we could wait for; a
+ * kill(0), a small /proc read and getppid() per look cost a few
  * microseconds, and the address is held at most FOLLOW_INTERVAL_MS longer.
  *
  * Under systemd or Docker, `grace run` is started directly (the examples
  * call it so): there is no wrapper, and nothing to follow.
  */
-
-/** How often the wrapper is looked at, ms. */
-export const FOLLOW_INTERVAL_MS = 500;
 
 /** The wrapper that started `grace run`, as launched-by.ts found it, and our parent then. */
 export interface Wrapper {
@@ -37,20 +35,13 @@ export interface Wrapper {
   parent: number;
 }
 
-/** Calls `gone` once, when the wrapper (or our parent) has exited. Returns the function that stops following. */
-export function followWrapper(host: ProcessHost, wrapper: Wrapper, gone: (why: string) => void): () => void {
+/** Returns the look: why the wrapper (or our parent) is gone, or undefined while it is there. */
+export function wrapperLook(host: ProcessHost, wrapper: Wrapper): () => string | undefined {
   const start = wrapper.pid === undefined ? undefined : readStat(wrapper.pid)?.startTime;
-  const timer = setInterval(() => {
-    const why =
-      wrapper.pid !== undefined && !isSameLiveProcess(wrapper.pid, start)
-        ? `${wrapper.name} pid ${wrapper.pid}, which started grace run, exited`
-        : host.ppid() !== wrapper.parent
-          ? `the parent of grace run (pid ${wrapper.parent}, under ${wrapper.name}) exited`
-          : undefined;
-    if (why === undefined) return;
-    clearInterval(timer);
-    gone(why);
-  }, FOLLOW_INTERVAL_MS);
-  timer.unref();
-  return () => clearInterval(timer);
+  return () =>
+    wrapper.pid !== undefined && !isSameLiveProcess(wrapper.pid, start)
+      ? `${wrapper.name} pid ${wrapper.pid}, which started grace run, exited`
+      : host.ppid() !== wrapper.parent
+        ? `the parent of grace run (pid ${wrapper.parent}, under ${wrapper.name}) exited`
+        : undefined;
 }

@@ -8,6 +8,8 @@ import { readRss } from '../platform/proc.js';
  * RSS comes from /proc/<pid>/status (VmRSS), so the limit works on Linux
  * only; elsewhere `grace run` refuses the option. It is the RSS of the
  * process grace started: run `node app.js`, not a shell or npm around it.
+ * The table samples on its `memory` deadline (core/health.ts); here are the
+ * sizes: the flag's, and how a sample is said.
  */
 
 const UNITS: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
@@ -36,30 +38,6 @@ export function parseBytes(flag: string, text: string): number {
 /** Whether RSS can be read here (a Linux /proc). */
 export function canReadRss(): boolean {
   return readRss(process.pid) !== undefined;
-}
-
-export interface MemoryWatch {
-  stop(): void;
-}
-
-/**
- * Samples each serving worker's RSS every `interval` ms and calls `over` for
- * one past `limit`. The timer is unref'd: it never holds the supervisor open.
- */
-export function watchMemory(options: {
-  limit: number;
-  interval: number;
-  serving: () => Array<{ index: number; id: number; pid: number }>;
-  over: (worker: { index: number; id: number; pid: number }, rss: number) => void;
-}): MemoryWatch {
-  const timer = setInterval(() => {
-    for (const worker of options.serving()) {
-      const rss = readRss(worker.pid);
-      if (rss !== undefined && rss > options.limit) options.over(worker, rss);
-    }
-  }, options.interval);
-  timer.unref();
-  return { stop: () => clearInterval(timer) };
 }
 
 /** 123456789 → "118 MiB". */

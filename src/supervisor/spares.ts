@@ -8,14 +8,14 @@ import { fitOrDrop, launchNext, Standby } from '../protocol/standby.js';
  * fds. Every start of a worker (a rolling reload, a crash replacement, a
  * restart after backoff) takes a parked spare that is still what a fresh
  * spawn would be, released with that worker's environment (its slot, its
- * generation); otherwise it spawns afresh. Spares are refilled in the
- * background after each start, booted with the last start's command.
+ * generation); otherwise it spawns afresh. Spares are refilled when the
+ * table says (its `refill` deadline, a turn after the starts: their spawns
+ * go first), booted with the last start's command.
  */
 export class Spares {
   private readonly spares: Standby[] = [];
   private template: ResolvedLaunchSpec | undefined;
   private closed = false;
-  private refillDue = false;
   /** A spare booted, parked or died: what status shows changed. */
   onChange: () => void = () => {};
 
@@ -40,9 +40,7 @@ export class Spares {
       });
     }
     this.template = spec;
-    const launch = launchNext(spec, this.take(spec), this.log);
-    this.refill();
-    return launch;
+    return launchNext(spec, this.take(spec), this.log);
   }
 
   /** The spares' pids, parked or booting (for status). */
@@ -68,26 +66,21 @@ export class Spares {
     return undefined;
   }
 
-  private refill(): void {
-    if (this.refillDue) return;
-    this.refillDue = true;
-    // After the launch that emptied a place: its spawn goes first.
-    setImmediate(() => {
-      this.refillDue = false;
-      while (!this.closed && this.template && this.spares.filter((s) => !s.gone).length < this.count) {
-        let spare: Standby | undefined;
-        try {
-          spare = Standby.boot(this.template, this.log);
-        } catch (err) {
-          // spawn() throws for some environments (a NUL byte, E2BIG): the next start spawns afresh and says why.
-          this.log.debug(`no spare: ${(err as Error).message}`, { event: 'standby-unavailable', err });
-        }
-        if (!spare) return;
-        spare.onChange = () => this.onChange();
-        this.spares.push(spare);
+  /** Boots spares up to K with the last start's command (none before the first start, none once closed). */
+  refill(): void {
+    while (!this.closed && this.template && this.spares.filter((s) => !s.gone).length < this.count) {
+      let spare: Standby | undefined;
+      try {
+        spare = Standby.boot(this.template, this.log);
+      } catch (err) {
+        // spawn() throws for some environments (a NUL byte, E2BIG): the next start spawns afresh and says why.
+        this.log.debug(`no spare: ${(err as Error).message}`, { event: 'standby-unavailable', err });
       }
-      this.onChange();
-      for (const spare of this.spares.filter((s) => s.gone)) this.spares.splice(this.spares.indexOf(spare), 1);
-    }).unref();
+      if (!spare) return;
+      spare.onChange = () => this.onChange();
+      this.spares.push(spare);
+    }
+    this.onChange();
+    for (const spare of this.spares.filter((s) => s.gone)) this.spares.splice(this.spares.indexOf(spare), 1);
   }
 }

@@ -1,0 +1,86 @@
+import { backoffKey, disarm, waiting } from './deadlines.js';
+import type { WorkerAction, WorkerEvent } from './events.js';
+import { activeSlots, type Slot, type WorkerTable } from './table.js';
+import { abandon, launch } from './workers.js';
+
+/*
+ * A rolling reload: a new generation for every slot, `--surge` launches
+ * starting at a time, slots with nothing serving first; each old worker is
+ * retired in the step its replacement is ready (step.ts). A failed launch
+ * ends the reload: the new workers already ready stay (the command that
+ * would start the old code is the same command), the others starting are
+ * abandoned, the old ones keep serving.
+ */
+
+export function requestReload(t: WorkerTable, event: Extract<WorkerEvent, { type: 'reload' }>, actions: WorkerAction[]): void {
+  const signal = event.signal ?? 'SIGUSR2';
+  if (t.phase === 'stopping') {
+    actions.push({ do: 'refuse-reload', kind: 'stopping', why: 'stopping', signal });
+    return;
+  }
+  if (t.reload) {
+    actions.push({ do: 'refuse-reload', kind: 'in-progress', why: `a reload to generation ${t.reload.generation} is in progress`, signal });
+    return;
+  }
+  // A replacement starting beside a serving worker (the memory limit, the watchdog) finishes first.
+  const replacing = t.slots.find((s) => s.pending && s.current);
+  if (replacing) {
+    const why = `worker ${replacing.index} (generation ${replacing.pending!.generation}) is still starting`;
+    actions.push({ do: 'refuse-reload', kind: 'starting', why, signal });
+    // Written to the pid file as a failure, so `grace reload` hears it at once.
+    t.failure = { message: `reload refused: ${why}`, at: event.at ?? 0 };
+    return;
+  }
+  const generation = (t.reload = { generation: ++t.generation }).generation;
+  t.failure = undefined;
+  actions.push({ do: 'reload-started', generation, signal });
+  for (const s of t.slots) {
+    // A slot waiting out a backoff starts now, as part of the reload.
+    disarm(t, backoffKey(s.index), actions);
+    // Nothing serves here, and what is starting (at start-up, or after a
+    // crash: a crash loop) may be the code the operator just fixed: the
+    // reload's start replaces it.
+    if (!s.current && s.pending && s.pending.why !== 'reload') abandon(t, s, `replaced by the reload to generation ${generation}`, actions);
+  }
+  advanceReload(t, actions);
+}
+
+/** Starts reload launches up to the surge; the reload is done once every slot serves its generation. */
+export function advanceReload(t: WorkerTable, actions: WorkerAction[]): void {
+  const reload = t.reload;
+  if (!reload) return;
+  // Slots with nothing serving first: a start there adds a worker, one elsewhere only swaps one.
+  const active = activeSlots(t);
+  const order = [...active.filter((s) => !s.current), ...active.filter((s) => s.current)];
+  for (const s of order) {
+    if (inFlight(t) >= t.settings.surge) break;
+    const behind = (s.current?.generation ?? 0) < reload.generation;
+    if (behind && !s.pending && !waiting(t, s)) launch(t, s, reload.generation, 'reload', actions);
+  }
+  if (active.every((s) => (s.current?.generation ?? 0) >= reload.generation)) {
+    t.reload = undefined;
+    actions.push({ do: 'reload-done', generation: reload.generation });
+  }
+}
+
+/**
+ * The reload's launch in `s` failed: the reload ends here. The other new
+ * workers still starting go (they never accepted; each is reaped as a failed
+ * start of its own), those already ready stay.
+ */
+export function reloadFailed(t: WorkerTable, s: Slot, generation: number, reason: string, at: number, actions: WorkerAction[]): void {
+  const failed = t.reload!.generation;
+  t.reload = undefined;
+  for (const other of t.slots) {
+    if (other.pending?.why === 'reload') {
+      actions.push({ do: 'abandon', index: other.index, id: other.pending.id, reason: `the reload to generation ${failed} failed (worker ${s.index})` });
+    }
+  }
+  actions.push({ do: 'reload-failed', generation, index: s.index, reason });
+  const message = activeSlots(t).length === 1 ? reason : `worker ${s.index} failed: ${reason}; the reload to generation ${generation} was abandoned`;
+  t.failure = { message, at };
+}
+
+function inFlight(t: WorkerTable): number {
+  return t.slots.filter((s) => s.pending?.why === 'reload').length;
+}
