@@ -101,6 +101,11 @@ export class Standby {
     return this.child.pid;
   }
 
+  /** Not parked yet: it may still be, later. */
+  get booting(): boolean {
+    return this.state === 'booting';
+  }
+
   /** Parked: it may be released (if still what a fresh spawn would be). */
   get parked(): boolean {
     return this.state === 'parked';
