@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // The `grace` command: `grace reload` for deploy scripts, `grace run` for
 // supervisor mode (a stable pid for systemd, Docker and Kubernetes; N
-// workers), `grace stop` to stop and wait, `grace status` to see what it runs.
+// workers), `grace stop` to stop and wait, `grace status` to see what it
+// runs, `grace scale` to change how many workers it runs.
 import { readFileSync, realpathSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { availableParallelism } from 'node:os';
@@ -11,6 +12,8 @@ import { resolveLogger } from './platform/logger.js';
 import { canReadRss, parseBytes } from './supervisor/memory-limit.js';
 import { nonUtf8Warning } from './platform/non-utf8.js';
 import { asUsageError, count, milliseconds, parseFlags, timeout } from './cli/flags.js';
+import { RUN_FLAGS, RUN_USAGE } from './cli/run-flags.js';
+import { flagOptions } from './cli/usage.js';
 import { reload } from './cli/reload.js';
 import { scale } from './cli/scale-command.js';
 import { stop } from './cli/stop.js';
@@ -29,44 +32,6 @@ const RELOAD_USAGE = `
       serves and the old one has exited. Exit 0 on success, 1 (saying why) if
       the new generation failed or timed out; the old one then still serves.
       Under a supervisor, a failed worker's last lines of stderr follow.
-`;
-
-const RUN_USAGE = `
-  grace run [--listen SPEC]... [--workers N|max] [--surge K] [--standby K] [--pid-file FILE]
-            [--ready-timeout MS] [--stop-timeout MS] [--stop-delay MS] [--max-memory SIZE]
-            [--watchdog MS] [--no-log-prefix] [--env-file FILE]... -- COMMAND [ARGS...]
-      Supervisor mode: hold the listening sockets (SPEC: PORT, HOST:PORT,
-      [IPv6]:PORT or a unix socket path; or sockets from systemd socket
-      activation) and run COMMAND as the app, in N worker processes (default 1;
-      max: one per CPU, at most 1024) that all accept on the same sockets; each gets
-      GRACE_WORKER (0..N-1) and GRACE_WORKERS. With no socket (no --listen,
-      none from systemd), the workers do not listen (queue consumers, jobs):
-      each is ready when its Shutdown.handleSignals() says so. SIGUSR2 or SIGHUP: rolling
-      reload, K new workers at a time (default 1), each old one retired once
-      a new one is ready. SIGINT/SIGTERM: every worker drains; exit 0 when every
-      slot's last worker was ready and exited 0, else the app's status (or 1).
-      SIGTTIN/SIGTTOU: one worker more/fewer (see grace scale). --stop-delay MS: on a stop, workers serve MS longer with
-      readiness 503 first (GRACE_STOP_DELAY; not on reloads); --stop-timeout
-      then counts from the end of it. A crashed worker is restarted in its slot. --max-memory 512M:
-      replace a worker whose RSS is over it (Linux; K, M, G are powers of 1024). --standby K: keep K
-      workers booted and parked before any of the app runs; reloads and crash
-      replacements take them first (docs/standby.md). --env-file FILE: read
-      at every worker start (first start, reload, crash replacement), its
-      variables beneath the supervisor's own environment (which wins, as
-      with node --env-file). Exit status 127 (126) at
-      once if COMMAND is not found (not executable). Every MS is a whole
-      number of milliseconds up to 2147483647 (about 24.8 days, Node's
-      longest timer), at least 1 for a timeout; --stop-delay plus
-      --stop-timeout too. Each flag is given once (--listen and --env-file
-      may repeat). With N > 1, each
-      line a worker writes starts with [wSLOT PID] (a JSON line gets
-      "grace_worker" and "grace_pid" fields); --no-log-prefix: as written.
-      --watchdog MS (at least 1000): a worker whose event loop has not
-      answered a heartbeat for MS is replaced (a new one first; the hung one
-      gets SIGTERM, then SIGKILL after --stop-timeout). Under systemd's
-      WatchdogSec=, grace run sends WATCHDOG=1 at half the interval. Started
-      by npm (npx, npm exec, npm start), yarn, pnpm or the tsx CLI, grace run
-      stops (as on SIGTERM) once that wrapper exits.
 `;
 
 const STOP_USAGE = `
@@ -183,20 +148,7 @@ async function runStop(args: string[]): Promise<number> {
 async function runSupervisor(args: string[]): Promise<number> {
   const split = args.indexOf('--');
   if (split < 0) throw new GraceError('ERR_GRACE_USAGE', 'grace run needs -- before the app command');
-  const { values } = parseFlags(args.slice(0, split), {
-    listen: { type: 'string', multiple: true },
-    'pid-file': { type: 'string' },
-    'ready-timeout': { type: 'string' },
-    'stop-timeout': { type: 'string' },
-    'stop-delay': { type: 'string' },
-    workers: { type: 'string' },
-    surge: { type: 'string' },
-    standby: { type: 'string' },
-    'max-memory': { type: 'string' },
-    'no-log-prefix': { type: 'boolean' },
-    watchdog: { type: 'string' },
-    'env-file': { type: 'string', multiple: true },
-  });
+  const { values } = parseFlags(args.slice(0, split), flagOptions(RUN_FLAGS));
   const maxMemory = values['max-memory'] === undefined ? undefined : parseBytes('--max-memory', values['max-memory']);
   if (maxMemory !== undefined && !canReadRss()) throw new GraceError('ERR_GRACE_USAGE', '--max-memory needs /proc (Linux) to read a worker\'s RSS');
   const stopTimeout = timeout('--stop-timeout', values['stop-timeout']);

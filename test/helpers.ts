@@ -68,7 +68,7 @@ export class Fixture {
     return this.stderr.join('');
   }
 
-  /** Waits for the nth (0-based, counting from `from`) event matching `match`. */
+  /** Waits for the first event matching `match` (one already seen included). */
   async waitFor(match: (e: FixtureEvent) => boolean, timeoutMs = 15_000): Promise<FixtureEvent> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {

@@ -2,18 +2,26 @@
 // restarts and readiness, each in milliseconds and the same every run. Real
 // processes go through the same table in handover-edges and restart-failures.
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { replay } from './table-replay.ts';
-import { initialLifecycle, transition, type Action, type Lifecycle, type LifecycleEvent } from '../src/generation/lifecycle.ts';
+import { FakeClock, replay } from './table-replay.ts';
+import { initialLifecycle, transition, type Action, type DeadlineKey, type Lifecycle, type LifecycleEvent } from '../src/lifecycle/lifecycle.ts';
 
 /** Feeds events in order; returns the final lifecycle and every action, as short strings. */
-function run(events: LifecycleEvent[], from: Lifecycle = initialLifecycle(false)): { now: Lifecycle; did: string[] } {
+function run(events: LifecycleEvent[], from: Lifecycle = initialLifecycle()): { now: Lifecycle; did: string[] } {
   return replay(transition, events, from, describe);
+}
+
+/** The table from `from` on a fake clock: its `arm` and `disarm` set the clock's timers, and `advance` fires them as `timer` events. */
+function clock(from: Lifecycle): FakeClock<Lifecycle, LifecycleEvent, Action, DeadlineKey> {
+  return new FakeClock<Lifecycle, LifecycleEvent, Action, DeadlineKey>(from, transition, (key) => ({ type: 'timer', key }), describe);
 }
 
 function describe(action: Action): string {
   if (action.do === 'drain') return `drain:${action.reason}`;
   if (action.do === 'refuse') return `refuse:${action.why}`;
+  if (action.do === 'arm') return `arm:${action.key}:${action.ms}`;
+  if (action.do === 'disarm') return `disarm:${action.key}`;
   return action.do;
 }
 
@@ -76,7 +84,7 @@ test('a SIGTERM that is not a stop signal (stopSignals: [SIGINT]) gets its defau
 });
 
 test('under a supervisor a restart is asked of it and the generation keeps serving', () => {
-  const { now, did } = run([started, restart], initialLifecycle(true));
+  const { now, did } = run([started, restart], initialLifecycle({ supervised: true }));
   assert.deepEqual(did, ['announce', 'ask-supervisor']);
   assert.equal(now.state, 'serving');
 });
@@ -92,12 +100,12 @@ test('after a final stop, a stop signal takes its default action (nothing is lef
   assert.deepEqual(run([started, sigterm, { type: 'drained' }, sigint]).did.slice(-1), ['default-action']);
 });
 
-const delayed = initialLifecycle(false, true);
-const delayOver: LifecycleEvent = { type: 'delay-over' };
+const delayed = initialLifecycle({ stopDelay: 5000 });
+const delayOver: LifecycleEvent = { type: 'timer', key: 'stop-delay' };
 
 test('with a stop delay, a stop signal leaves first: still serving, then drains when the delay is over', () => {
   const { now, did } = run([started, sigterm], delayed);
-  assert.deepEqual(did, ['announce', 'leave']);
+  assert.deepEqual(did, ['announce', 'leave', 'arm:stop-delay:5000']);
   assert.equal(now.state, 'leaving');
   const after = run([delayOver], now);
   assert.deepEqual(after.did, ['drain:signal']);
@@ -105,13 +113,13 @@ test('with a stop delay, a stop signal leaves first: still serving, then drains 
 });
 
 test('a second stop signal skips the rest of the stop delay; a third forces the drain', () => {
-  assert.deepEqual(run([started, sigterm, sigint, sigterm], delayed).did, ['announce', 'leave', 'drain:signal', 'force']);
+  assert.deepEqual(run([started, sigterm, sigint, sigterm], delayed).did, ['announce', 'leave', 'arm:stop-delay:5000', 'disarm:stop-delay', 'drain:signal', 'force']);
   // The delay's timer firing after that changes nothing.
-  assert.deepEqual(run([started, sigterm, sigint, delayOver], delayed).did, ['announce', 'leave', 'drain:signal']);
+  assert.deepEqual(run([started, sigterm, sigint, delayOver], delayed).did, ['announce', 'leave', 'arm:stop-delay:5000', 'disarm:stop-delay', 'drain:signal']);
 });
 
 test('stop() leaves too, but the app shutting the shared registry down drains at once', () => {
-  assert.deepEqual(run([started, { type: 'stop', delay: true }], delayed).did, ['announce', 'leave']);
+  assert.deepEqual(run([started, { type: 'stop', delay: true }], delayed).did, ['announce', 'leave', 'arm:stop-delay:5000']);
   assert.deepEqual(run([started, { type: 'stop', delay: false }], delayed).did, ['announce', 'drain:stop']);
 });
 
@@ -122,20 +130,20 @@ test('the stop delay is not applied to a handover, nor while still starting (not
 
 test('a stop signal during a restart with a stop delay abandons the child and leaves', () => {
   const { now, did } = run([started, restart, sigterm], delayed);
-  assert.deepEqual(did, ['announce', 'spawn', 'abandon-child', 'leave']);
+  assert.deepEqual(did, ['announce', 'spawn', 'abandon-child', 'leave', 'arm:stop-delay:5000']);
   assert.deepEqual(run([childReady, restart], now).did, ['refuse:shutting down'], 'the abandoned child\'s word is too late; no restart while leaving');
 });
 
 test('under grace run, "retire" is a handover: no stop delay, and the SIGTERM after it is expected', () => {
-  const supervised = initialLifecycle(true, true);
+  const supervised = initialLifecycle({ supervised: true, stopDelay: 5000 });
   const { now, did } = run([started, { type: 'retire' }, sigterm], supervised);
   assert.deepEqual(did, ['announce', 'drain:handover']);
   assert.equal(now.reason, 'handover');
   assert.equal(now.childSigtermDue, false);
   // Retired while leaving (the supervisor replaced us during our stop delay): a handover still.
-  assert.deepEqual(run([started, sigterm, { type: 'retire' }], supervised).did, ['announce', 'leave', 'drain:handover']);
+  assert.deepEqual(run([started, sigterm, { type: 'retire' }], supervised).did, ['announce', 'leave', 'arm:stop-delay:5000', 'disarm:stop-delay', 'drain:handover']);
   // A plain SIGTERM from the supervisor (its own stop) leaves as usual.
-  assert.deepEqual(run([started, sigterm], supervised).did, ['announce', 'leave']);
+  assert.deepEqual(run([started, sigterm], supervised).did, ['announce', 'leave', 'arm:stop-delay:5000']);
 });
 
 const crash: LifecycleEvent = { type: 'crash' };
@@ -143,7 +151,7 @@ const drained: LifecycleEvent = { type: 'drained' };
 
 test('a crash drains at once, even while leaving, and once only', () => {
   assert.deepEqual(run([started, crash, crash], delayed).did, ['announce', 'drain:crash']);
-  assert.deepEqual(run([started, sigterm, crash], delayed).did, ['announce', 'leave', 'drain:crash']);
+  assert.deepEqual(run([started, sigterm, crash], delayed).did, ['announce', 'leave', 'arm:stop-delay:5000', 'disarm:stop-delay', 'drain:crash']);
 });
 
 test('a crash during a stop\'s drain: the stop goes on, and it finishes as a crash (exit status 1)', () => {
@@ -176,13 +184,85 @@ test('a crash while a new generation starts, then the restart fails: the stop th
 
 test('the starter gone (the ready channel\'s EOF) drains at once, skipping a stop delay, and once only', () => {
   const gone: LifecycleEvent = { type: 'starter-gone' };
-  const supervised = initialLifecycle(true, true);
+  const supervised = initialLifecycle({ supervised: true, stopDelay: 5000 });
   assert.deepEqual(run([started, gone, gone], supervised).did, ['announce', 'drain:signal']);
-  assert.deepEqual(run([started, sigterm, gone], supervised).did, ['announce', 'leave', 'drain:signal']);
+  assert.deepEqual(run([started, sigterm, gone], supervised).did, ['announce', 'leave', 'arm:stop-delay:5000', 'disarm:stop-delay', 'drain:signal']);
   // Still starting (its ready hook running): nothing is accepted, it stops before it serves.
-  const { now, did } = run([gone], initialLifecycle(false, true));
+  const { now, did } = run([gone], initialLifecycle({ stopDelay: 5000 }));
   assert.deepEqual(did, ['drain:signal']);
   assert.deepEqual(run([started], now).did, [], 'a start that finishes after it announces nothing');
   // A generation draining after a handover finishes its drain.
   assert.deepEqual(run([started, { type: 'retire' }, gone], supervised).did, ['announce', 'drain:handover']);
+});
+
+// The stop delay is the table's own deadline: it arms it as it leaves, disarms
+// it when leaving ends early, and judges its timer against the state then.
+
+test('the stop delay is a deadline of the table: still leaving at 4999 ms, draining at 5000 ms', () => {
+  const c = clock(delayed).send(started).send(sigterm).advance(4999);
+  assert.deepEqual(c.did, ['announce', 'leave', 'arm:stop-delay:5000']);
+  assert.equal(c.state.state, 'leaving');
+  assert.deepEqual(c.armed(), { 'stop-delay': 5000 });
+  c.advance(1);
+  assert.deepEqual(c.did, ['announce', 'leave', 'arm:stop-delay:5000', 'drain:signal']);
+  assert.equal(c.state.state, 'draining');
+  assert.equal(c.state.reason, 'signal');
+  assert.deepEqual(c.armed(), {});
+});
+
+test('leaving that ends early disarms the stop delay: a second signal, a retire, a crash, the starter gone', () => {
+  const supervised = initialLifecycle({ supervised: true, stopDelay: 5000 });
+  const enders: Array<[LifecycleEvent, string]> = [
+    [sigint, 'drain:signal'],
+    [{ type: 'retire' }, 'drain:handover'],
+    [crash, 'drain:crash'],
+    [{ type: 'starter-gone' }, 'drain:signal'],
+  ];
+  for (const [ender, drain] of enders) {
+    const c = clock(supervised);
+    c.send(started).send(sigterm).advance(1000).send(ender).advance(60_000);
+    assert.deepEqual(c.did, ['announce', 'leave', 'arm:stop-delay:5000', 'disarm:stop-delay', drain], ender.type);
+    assert.equal(c.state.state, 'draining');
+    assert.deepEqual(c.armed(), {}, `${ender.type}: nothing left armed`);
+  }
+});
+
+test('the stop delay\'s timer fired late, after the state moved on, changes nothing', () => {
+  const supervised = initialLifecycle({ supervised: true, stopDelay: 5000 });
+  // Retired during the delay: a handover, whose drain a late timer must not turn into a stop.
+  const retired = clock(supervised).send(started).send(sigterm).send({ type: 'retire' }).fireAt('stop-delay', 5000);
+  assert.deepEqual(retired.did, ['announce', 'leave', 'arm:stop-delay:5000', 'disarm:stop-delay', 'drain:handover']);
+  assert.equal(retired.state.reason, 'handover');
+  assert.equal(retired.state.childSigtermDue, true);
+  // Drained and stopped: the timer is no signal to act on either.
+  const stopped = clock(delayed).send(started).send(sigterm).send(sigint).send(drained).fireAt('stop-delay', 5000);
+  assert.deepEqual(stopped.did.slice(-1), ['finish']);
+  assert.equal(stopped.state.state, 'stopped');
+  // Never leaving at all (no stop delay): a stray timer is nothing.
+  assert.deepEqual(clock(initialLifecycle()).send(started).fireAt('stop-delay', 0).did, ['announce']);
+});
+
+test('start-up\'s facts arrive as an event: the state stays, and restarts follow them', () => {
+  const known = (supervised: boolean, restartOff?: string): LifecycleEvent => ({ type: 'starter-known', supervised, restartOff });
+  const { now, did } = run([known(true), started, restart]);
+  assert.deepEqual(did, ['announce', 'ask-supervisor']);
+  assert.equal(now.supervised, true);
+  assert.equal(run([known(false, 'hot restart is off under nodemon')]).now.state, 'starting');
+  const off = transition(run([known(false, 'hot restart is off under nodemon'), started]).now, restart);
+  assert.deepEqual(off.actions, [{ do: 'refuse', code: 'ERR_GRACE_RESTART_FAILED', why: 'unavailable', detail: 'hot restart is off under nodemon' }]);
+  // Learnt after a stop began (the app shut the registry down first): the stop goes on.
+  assert.equal(run([{ type: 'stop', delay: false }, known(true)]).now.state, 'draining');
+});
+
+test('the table is pure and keeps its own time: it imports nothing at run time, and no shell of it arms a timer', () => {
+  const src = new URL('../src/', import.meta.url);
+  const table = readFileSync(new URL('lifecycle/lifecycle.ts', src), 'utf8');
+  assert.deepEqual(table.match(/^import (?!type ).*$/gm) ?? [], [], 'type imports only');
+  const shells = [
+    ...readdirSync(new URL('lifecycle/', src)).map((f) => `lifecycle/${f}`),
+    ...readdirSync(new URL('generation/', src)).map((f) => `generation/${f}`),
+    'shutdown/handle-signals.ts',
+  ];
+  const arming = shells.filter((file) => /\bset(Timeout|Interval)\(/.test(readFileSync(new URL(file, src), 'utf8')));
+  assert.deepEqual(arming, [], 'the stop delay is armed by platform/deadline-timers.ts, for the table');
 });

@@ -70,3 +70,20 @@ test('--stop-timeout: a queue worker whose job outlasts the stop delay and the s
   await app.waitForLog('workers still running 1000 ms after SIGTERM: killing them');
   assert.deepEqual(await app.closed(), { code: 137, signal: null }, app.log);
 });
+
+test('a second stop signal during a queue worker\'s stop delay skips the rest of it: the job in hand still finishes, exit 0', { timeout: 60_000 }, async (t) => {
+  // The lifecycle every process runs: as for a server, the second stop signal
+  // ends the delay; only a third forces the shutdown.
+  const app = supervise(t, ['--stop-delay', '20000'], { GRACE_JOB_MS: '1500' });
+  const worker = await app.ready();
+  await app.waitFor((e) => e.event === 'job-start' && e.pid === worker.pid);
+  process.kill(worker.pid, 'SIGTERM');
+  await app.waitFor((e) => e.event === 'sigterm' && e.pid === worker.pid);
+  assert.ok(!app.events.some((e) => e.event === 'shutdown-started' && e.pid === worker.pid), 'the first waits out the stop delay');
+  process.kill(worker.pid, 'SIGTERM');
+  const exit = await app.waitFor((e) => e.event === 'exit' && e.pid === worker.pid, 15_000);
+  assert.equal(exit.code, 0, app.log);
+  const mine = app.events.filter((e) => e.pid === worker.pid);
+  assert.deepEqual(mine.filter((e) => e.event === 'job-end').map((e) => e.n), mine.filter((e) => e.event === 'job-start').map((e) => e.n), 'the job in hand finished');
+  assert.doesNotMatch(app.log, /shutdown forced/);
+});

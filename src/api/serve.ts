@@ -8,7 +8,7 @@ import type { ServeOptions, ServeSeams } from '../generation/options.js';
 
 export { Graceful } from '../generation/graceful.js';
 export type { ServeTarget, GracefulEvents } from '../generation/context.js';
-export type { StopReason } from '../generation/lifecycle.js';
+export type { StopReason } from '../lifecycle/lifecycle.js';
 
 type ServeArgs = [server: Server, listen?: ListenSpec, options?: ServeOptions] | [targets: ServeTarget[], options?: ServeOptions];
 

@@ -11,7 +11,8 @@ import type { Listener, Net } from '../sockets/net.js';
 import type { Shutdown } from '../shutdown/shutdown.js';
 import type { StatusReporter } from '../reporting/status.js';
 import type { LaunchedBy } from './launched-by.js';
-import type { Action, Lifecycle, LifecycleEvent, StopReason } from './lifecycle.js';
+import type { Lifecycle, LifecycleEvent, StopReason } from '../lifecycle/lifecycle.js';
+import type { OwnerAction } from '../lifecycle/runner.js';
 import type { ResolvedOptions } from './options.js';
 
 /** One server and where it listens. */
@@ -55,8 +56,10 @@ export interface GracefulEvents {
 /**
  * What the parts of one generation (start-up, signals, restarts, stopping)
  * share: the process, the options, the sockets, who started us, and the one
- * way to change state, `dispatch`. `Graceful` owns it; the parts only read it,
- * but for the facts start-up learns (`starter`, `generation`, `launch`).
+ * way to change state, `dispatch`. `Graceful` makes it. The fields that are
+ * not readonly are what start-up learns: start-up.ts alone writes them, as
+ * it learns them (before any other part runs but signals); every other part
+ * only reads them.
  */
 export interface GenerationContext {
   readonly host: ProcessHost;
@@ -64,19 +67,20 @@ export interface GenerationContext {
   readonly net: Net;
   readonly shutdown: Shutdown;
   readonly events: EventEmitter<GracefulEvents>;
+  /** With `generation` added once it is known. */
   log: Log;
   /** Who started us (a previous generation, `grace run`, systemd), once inherited. */
   starter: Starter | undefined;
   generation: number;
   /** A file watcher or a wrapper that started us (generation 1 only); see launched-by.ts. */
-  launch: LaunchedBy;
+  launchedBy: LaunchedBy;
   /** The pid file and systemd, in direct mode (under `grace run` they are the supervisor's). */
   status: StatusReporter | undefined;
   /** The ready channel to whoever started us, read for "retire" and for its EOF (ready-pipe.ts). */
   channel: StarterChannel | undefined;
   /** While warming up: a stop aborts the warm-up, and its drain waits until the warm-up's channel is gone. */
   warming: { abort: AbortController; over: Promise<unknown> } | undefined;
-  /** The servers listening, in the order given. */
+  /** The servers listening, in the order given (start-up pushes each as it listens). */
   readonly bound: Listener[];
   /** Where we serve, as a log label; read once listening (a closed server has no address). */
   where: string;
@@ -86,7 +90,7 @@ export interface GenerationContext {
 }
 
 /** What carrying out an action gave: a restart's outcome, or nothing. */
-export type ActionResult = { action: Action; restart?: Promise<number>; announced?: Promise<void> };
+export type ActionResult = { action: OwnerAction; restart?: Promise<number>; announced?: Promise<void> };
 
 /** Where each server listens, in order: an address, or a unix socket path. */
 export function addresses(g: Pick<GenerationContext, 'bound'>): Array<AddressInfo | string> {

@@ -3,15 +3,17 @@ import type { AddressInfo, Server } from 'node:net';
 import { claimCurrentGeneration, releaseCurrentGeneration } from '../platform/current-generation.js';
 import { GraceError } from '../platform/errors.js';
 import { resolveLogger } from '../platform/logger.js';
-import { canPassSockets, realProcess } from '../platform/process-host.js';
+import { realProcess } from '../platform/process-host.js';
 import { ConnectionDrainer, type Drainer } from '../serving/drain.js';
 import { installHealth } from '../serving/health.js';
 import type { ListenSpec } from '../sockets/listen-spec.js';
 import { processNet } from '../sockets/net.js';
 import { Shutdown } from '../shutdown/shutdown.js';
+import { initialLifecycle, type Lifecycle } from '../lifecycle/lifecycle.js';
+import { LifecycleRunner, type OwnerAction } from '../lifecycle/runner.js';
 import { addresses, emitAfterStart, type ActionResult, type GenerationContext, type GracefulEvents } from './context.js';
-import { initialLifecycle, transition, type Action, type Lifecycle, type LifecycleEvent } from './lifecycle.js';
 import { resolveOptions, type ServeOptions, type ServeSeams } from './options.js';
+import { platformOff } from './restart-off.js';
 import { Restarts } from './restarts.js';
 import { Signals } from './signals.js';
 import { startUp } from './start-up.js';
@@ -20,16 +22,16 @@ import { Stopping } from './stopping.js';
 /**
  * A running generation: its servers, its signal handling and its restarts.
  * Made by `start`; `serve` is `start` then `done`. A facade: it owns the
- * lifecycle (`lifecycle.ts`), which changes only in `dispatch`, and hands
- * each action to the part that carries it out — start-up, signals, restarts,
- * stopping.
+ * lifecycle (lifecycle/lifecycle.ts, moved by lifecycle/runner.ts), and
+ * hands each action to the part that carries it out — start-up, signals,
+ * restarts, stopping.
  */
 export class Graceful extends EventEmitter<GracefulEvents> {
   /** Resolves once this process has finished serving (after a handover or a stop has drained). */
   readonly done: Promise<void>;
   /** The shutdown registry this generation drains through (given in options, or its own). */
   readonly shutdown: Shutdown;
-  private lifecycle: Lifecycle;
+  private readonly runner: LifecycleRunner<ActionResult>;
   private readonly g: GenerationContext;
   private readonly signals: Signals;
   private readonly restarts: Restarts;
@@ -55,14 +57,14 @@ export class Graceful extends EventEmitter<GracefulEvents> {
       log: resolveLogger(options.logger, host.env).with({ pid: host.pid }),
       starter: undefined,
       generation: 1,
-      launch: { kind: 'direct' },
+      launchedBy: { kind: 'direct' },
       status: undefined,
       channel: undefined,
       warming: undefined,
       bound: [],
       where: '',
-      lifecycle: () => this.lifecycle,
-      dispatch: (event) => this.dispatch(event),
+      lifecycle: () => this.runner.lifecycle,
+      dispatch: (event) => this.runner.dispatch(event),
     };
     // Before the drainers: their listener goes in front of the health one.
     installHealth(targets.map((t) => t.server), resolved.health, () => this.isReady(), this.g.log);
@@ -81,11 +83,13 @@ export class Graceful extends EventEmitter<GracefulEvents> {
     this.stopping.onFinished = (crashed) => {
       if (!crashed) this.signals.uninstallCrashHandler();
     };
-    const platformOff = canPassSockets(host) ? undefined : `hot restart is not available on ${host.platform}`;
-    this.lifecycle = initialLifecycle(false, resolved.stopDelay > 0, platformOff);
+    this.runner = new LifecycleRunner(initialLifecycle({ stopDelay: resolved.stopDelay, restartOff: platformOff(host) }), () => this.g.log, {
+      carryOut: (action) => ({ action, ...this.carryOut(action) }),
+      moved: (from, to) => this.moved(from, to),
+    });
     // A registry shared with the app may be shut down by the app: stop serving
     // then too, with no delay (its closers are already running).
-    this.shutdown.on('shutdown', () => this.dispatch({ type: 'stop', delay: false }));
+    this.shutdown.on('shutdown', () => this.runner.dispatch({ type: 'stop', delay: false }));
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
   }
 
@@ -96,7 +100,7 @@ export class Graceful extends EventEmitter<GracefulEvents> {
    * starting and from the first moment of a stop.
    */
   isReady(): boolean {
-    const { state, reason } = this.lifecycle;
+    const { state, reason } = this.runner.lifecycle;
     return state === 'serving' || state === 'restarting' || (reason === 'handover' && state !== 'stopped');
   }
 
@@ -112,9 +116,8 @@ export class Graceful extends EventEmitter<GracefulEvents> {
    */
   async start(): Promise<void> {
     const { g } = this;
-    if (!canPassSockets(g.host)) {
-      g.log.warn(`hot restart is not available on ${g.host.platform}; serving with graceful stop only`, { event: 'no-hot-restart', platform: g.host.platform });
-    }
+    const off = platformOff(g.host);
+    if (off) g.log.warn(`${off}; serving with graceful stop only`, { event: 'no-hot-restart', platform: g.host.platform });
     // Only one serve per process: inherited sockets and signals are the process's.
     if (!claimCurrentGeneration(this)) {
       throw new GraceError('ERR_GRACE_OPTIONS', 'gracehttp is already serving in this process: pass every server to one call, serve([{ server, listen }, …])');
@@ -123,7 +126,6 @@ export class Graceful extends EventEmitter<GracefulEvents> {
     let outcome: 'serving' | 'stopped';
     try {
       outcome = await startUp(g, this.targets, {
-        setLifecycle: (lifecycle) => (this.lifecycle = lifecycle),
         installSignals: () => this.signals.install(),
         uninstallSignals: () => {
           this.signals.uninstall();
@@ -135,7 +137,7 @@ export class Graceful extends EventEmitter<GracefulEvents> {
       throw err;
     }
     if (outcome === 'serving') {
-      for (const result of this.dispatch({ type: 'started' })) await result.announced;
+      for (const result of this.runner.dispatch({ type: 'started' })) await result.announced;
     }
   }
 
@@ -147,7 +149,7 @@ export class Graceful extends EventEmitter<GracefulEvents> {
    * supervisor's pid at once; the supervisor reports the outcome.
    */
   restart(): Promise<number> {
-    const outcome = this.dispatch({ type: 'restart' }).find((r) => r.restart)?.restart;
+    const outcome = this.runner.dispatch({ type: 'restart' }).find((r) => r.restart)?.restart;
     return outcome ?? Promise.reject(new GraceError('ERR_GRACE_NOT_SERVING', `pid ${this.g.host.pid} is not serving`));
   }
 
@@ -156,36 +158,22 @@ export class Graceful extends EventEmitter<GracefulEvents> {
    * resolves when done. Idempotent: every call returns the same promise.
    */
   stop(): Promise<void> {
-    this.dispatch({ type: 'stop', delay: true });
+    this.runner.dispatch({ type: 'stop', delay: true });
     return this.done;
   }
 
-  /** Applies one event to the lifecycle and carries out its actions; returns what each gave. */
-  private dispatch(event: LifecycleEvent): ActionResult[] {
-    const { next, actions } = transition(this.lifecycle, event);
-    if (next !== this.lifecycle || actions.length) {
-      this.g.log.debug(`${event.type}${event.type === 'signal' ? ` ${event.signal}` : ''}: ${this.lifecycle.state} -> ${next.state}${actions.length ? ` (${actions.map((a) => a.do).join(', ')})` : ''}`, {
-        event: 'transition',
-        on: event.type,
-        from: this.lifecycle.state,
-        to: next.state,
-        actions: actions.map((a) => a.do),
-      });
-    }
-    const successorSignalled = this.lifecycle.childSigtermDue && !next.childSigtermDue;
-    this.lifecycle = next;
-    if (next.state !== 'starting' && next.state !== 'serving' && next.state !== 'restarting') this.restarts.dropStandby();
-    const results = actions.map((action) => ({ action, ...this.carryOut(action) }));
-    if (successorSignalled) {
+  // What follows from a move itself, once its actions are carried out.
+  private moved(from: Lifecycle, to: Lifecycle): void {
+    if (to.state !== 'starting' && to.state !== 'serving' && to.state !== 'restarting') this.restarts.dropStandby();
+    if (from.childSigtermDue && !to.childSigtermDue) {
       this.restarts.successorSignalled();
       this.stopping.exitWhenDone();
     }
     // Once stopped and no successor's SIGTERM is due, signals are no longer ours.
-    if (next.state === 'stopped' && !next.childSigtermDue) this.signals.uninstall();
-    return results;
+    if (to.state === 'stopped' && !to.childSigtermDue) this.signals.uninstall();
   }
 
-  private carryOut(action: Action): Omit<ActionResult, 'action'> {
+  private carryOut(action: OwnerAction): Omit<ActionResult, 'action'> {
     const { g } = this;
     switch (action.do) {
       case 'announce':

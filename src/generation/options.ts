@@ -1,4 +1,4 @@
-import { checkDuration, parseDuration } from '../platform/duration.js';
+import { checkDuration, stopDelayFromEnv } from '../platform/duration.js';
 import { GraceError } from '../platform/errors.js';
 import { checkSignals, signalName } from '../platform/signal-names.js';
 import { resolveHealth, type HealthOptions, type ResolvedHealth } from '../serving/health.js';
@@ -211,12 +211,6 @@ export function resolveOptions(options: ServeOptions, env: NodeJS.ProcessEnv = {
 
 function duration(name: string, value: number | undefined, fallback: number): number {
   return value === undefined ? fallback : checkDuration(`options.${name}`, value);
-}
-
-function stopDelayFromEnv(env: NodeJS.ProcessEnv): number {
-  const raw = env.GRACE_STOP_DELAY;
-  if (raw === undefined || raw === '') return DEFAULTS.stopDelay;
-  return parseDuration('GRACE_STOP_DELAY', raw, 'ERR_GRACE_OPTIONS');
 }
 
 function standbyFromEnv(env: NodeJS.ProcessEnv): boolean {

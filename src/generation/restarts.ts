@@ -1,8 +1,8 @@
 import { GraceError } from '../platform/errors.js';
 import { nonUtf8Warning } from '../platform/non-utf8.js';
 import { nextGenerationSpec } from '../protocol/next-generation.js';
-import { launchNext, Standby } from '../protocol/standby.js';
-import type { Action } from './lifecycle.js';
+import { fitOrDrop, launchNext, Standby } from '../protocol/standby.js';
+import type { Action } from '../lifecycle/lifecycle.js';
 import { addresses, type GenerationContext } from './context.js';
 import { RestartAttempt } from './restart-attempt.js';
 
@@ -28,16 +28,17 @@ export class Restarts {
       readyTimeout: g.options.readyTimeout,
       beforeRestart: g.options.beforeRestart,
       generation: g.generation + 1,
-      ...(g.options.standby && { launch: (spec) => launchNext(spec, this.takeStandby(), g.log) }),
+      ...(g.options.standby && { launch: (spec) => launchNext(spec, fitOrDrop(this.takeStandby(), spec, g.log), g.log) }),
       onSpawned: (pid) => {
         g.log.info(`Starting new generation pid ${pid} from pid ${g.host.pid}`, { event: 'restart', child: pid });
         g.events.emit('restart', { pid });
       },
-      // In the turn the word is read (by the loop, or by `readChildNow` at a
-      // signal): the SIGTERM that follows it must find the handover begun.
-      // The successor stays referenced until that SIGTERM is in: an old
-      // generation whose loop emptied first could still be exiting when the
-      // signal lands, after its handlers are gone, and die of it.
+      // In the turn the word is read (by the loop, or by `readChildNow` before
+      // a signal is taken): the SIGTERM that follows it must find the
+      // handover begun. Until that SIGTERM is in, the successor stays
+      // referenced and our signal handlers stay (`successorSignalled`
+      // releases it), so a drain that ends first never lets this process
+      // exit, or drop its handlers, before the signal lands.
       onReady: (pid) => {
         g.dispatch({ type: 'child-ready' });
         if (g.lifecycle().reason !== 'handover') return; // a stop won: abandon-child stopped it

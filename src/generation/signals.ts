@@ -1,5 +1,5 @@
-import { canPassSockets } from '../platform/process-host.js';
 import type { GenerationContext } from './context.js';
+import { restartSignalRole } from './restart-off.js';
 
 /**
  * Signals and crashes in, lifecycle events out. Before a signal is taken,
@@ -25,10 +25,10 @@ export class Signals {
     // A registry that handled the stop signals on its own hands them to us.
     g.shutdown.releaseSignals();
     // Under a file watcher the restart signal is the watcher's "stop, I will restart you".
-    const watched = g.launch.kind === 'watcher';
-    const restartable = restartSignal !== false && canPassSockets(g.host) && !watched;
+    const role = restartSignalRole(g.host, g.launchedBy, restartSignal);
+    const restartable = role === 'restart' && restartSignal !== false;
     const stops = new Set(stopSignals);
-    if (watched && restartSignal !== false) stops.add(restartSignal);
+    if (role === 'stop' && restartSignal !== false) stops.add(restartSignal);
     // A new generation says it is ready with SIGTERM too: with restarts on,
     // SIGTERM is always ours to tell apart.
     const handled = new Set(stops);

@@ -1,6 +1,5 @@
 import type { Server } from 'node:net';
 import { GraceError } from '../platform/errors.js';
-import { canPassSockets } from '../platform/process-host.js';
 import { defaultListenSpec, describeSpec, ONLY_INHERITED, type ListenSpec } from '../sockets/listen-spec.js';
 import type { Listener } from '../sockets/net.js';
 import { openStarterChannel } from '../protocol/ready-pipe.js';
@@ -8,13 +7,11 @@ import { StatusReporter } from '../reporting/status.js';
 import type { ResolvedWarmUp } from '../serving/warm-up.js';
 import { addresses, emitAfterStart, type GenerationContext } from './context.js';
 import { directCommand, launchedBy, watcherSetting, wrapperWarning } from './launched-by.js';
-import { initialLifecycle, type Lifecycle } from './lifecycle.js';
+import { platformOff, restartOff } from './restart-off.js';
 import { removeSocketFiles } from './stopping.js';
 
 /** What start-up needs from the rest of the generation. */
 export interface StartUpHooks {
-  /** Replaces the lifecycle once we know who started us (supervised or not, restartable or not). */
-  setLifecycle(lifecycle: Lifecycle): void;
   /** Signals and crash handling, installed before the ready hook runs. */
   installSignals(): void;
   /** Start-up failed: signals and crash handling go. */
@@ -26,6 +23,9 @@ export interface StartUpHooks {
  * started us, install the signals, run the ready hook and the warm-up, then
  * adopt or bind every socket. Nothing is accepted before the ready hook
  * resolved; a stop that arrives meanwhile ends start-up without accepting.
+ * What it learns it writes into the context (`starter`, `generation`, `log`,
+ * `launchedBy`, `channel`, `status`, `warming`, `bound`, `where`) and tells
+ * the lifecycle (`starter-known`).
  */
 export async function startUp(
   g: GenerationContext,
@@ -52,11 +52,11 @@ export async function startUp(
       });
     }
     const sayLaunch = readLaunch(g);
-    hooks.setLifecycle(initialLifecycle(supervised, g.options.stopDelay > 0, restartOff(g, supervised)));
+    g.dispatch({ type: 'starter-known', supervised, restartOff: restartOff(g.host, g.launchedBy, supervised) });
     if (!supervised) {
       g.status = new StatusReporter(g.host, g.log, {
         pidFile: g.options.pidFile,
-        signal: g.options.restartSignal === false || g.launch.kind === 'watcher' ? null : g.options.restartSignal,
+        signal: g.options.restartSignal === false || g.launchedBy.kind === 'watcher' ? null : g.options.restartSignal,
         mainPidMoves: true,
       });
     }
@@ -109,17 +109,6 @@ async function warmUp(g: GenerationContext, targets: ReadonlyArray<{ server: Ser
   }
 }
 
-/** Why hot restart is off in this process, if it is: the lifecycle refuses restarts with it. */
-export function restartOff(g: GenerationContext, supervised: boolean): string | undefined {
-  if (g.launch.kind === 'watcher') return `hot restart is off under ${g.launch.name}: it restarts the app itself`;
-  if (!canPassSockets(g.host)) return `hot restart is not available on ${g.host.platform}`;
-  // Our exit would end the container: run under `grace run` (or an init) instead.
-  if (g.host.pid === 1 && !supervised) {
-    return 'hot restart is not available as pid 1: the old generation exiting would end the container; run under `grace run` or `docker run --init`';
-  }
-  return undefined;
-}
-
 /**
  * Who started us, when nobody in grace did (generation 1, not under `grace
  * run`): a file watcher turns hot restarts off, a wrapper earns a warning.
@@ -130,10 +119,10 @@ function readLaunch(g: GenerationContext): () => void {
   if (g.starter) return () => {};
   const { setting, source, invalidEnv } = watcherSetting(devWatcher, g.host.env);
   const facts = { env: g.host.env, execArgv: g.host.execArgv, ppid: g.host.ppid(), readProcess: g.host.readProcess };
-  const launch = (g.launch = launchedBy(facts, setting));
+  const launch = (g.launchedBy = launchedBy(facts, setting));
   return () => {
     if (invalidEnv) g.log.warn(`ignoring ${invalidEnv}`, { event: 'env-ignored' });
-    if (restartSignal === false || !canPassSockets(g.host)) return;
+    if (restartSignal === false || platformOff(g.host)) return;
     if (launch.kind === 'watcher') {
       const why = launch.how === 'forced' ? ` (${source})` : '';
       g.log.info(`running under ${launch.name}${why}: ${restartSignal} stops gracefully instead of restarting (the watcher restarts the app)`, { event: 'watcher', watcher: launch.name });

@@ -5,7 +5,7 @@ import type { Listener } from '../sockets/net.js';
 import { exitAfterDrain, EXIT_GRACE_MS } from '../shutdown/exit-after-drain.js';
 import type { ShutdownReport } from '../shutdown/shutdown.js';
 import type { GenerationContext } from './context.js';
-import type { StopReason } from './lifecycle.js';
+import type { StopReason } from '../lifecycle/lifecycle.js';
 
 /**
  * Carrying out a stop: the stop delay (still serving while readiness says
@@ -13,7 +13,6 @@ import type { StopReason } from './lifecycle.js';
  * its status once nothing of the protocol is left to wait for.
  */
 export class Stopping {
-  private delayTimer: NodeJS.Timeout | undefined;
   /** The exit status, once a managed stop finished and is waiting for the successor's SIGTERM. */
   private exitDue: number | undefined;
   /** How the drain went, for `finish`: the registry's report and the connections destroyed. */
@@ -26,7 +25,7 @@ export class Stopping {
     private readonly drainers: Drainer[],
   ) {}
 
-  /** A stop with a stop delay: readiness says "going away" while we go on serving. */
+  /** A stop with a stop delay: readiness says "going away" while we go on serving (the lifecycle keeps the delay's deadline). */
   leave(signal: NodeJS.Signals | undefined): void {
     const { g } = this;
     const delay = g.options.stopDelay;
@@ -38,12 +37,10 @@ export class Stopping {
     g.status?.stopping();
     g.shutdown.markLeaving();
     g.events.emit('leaving', { signal, stopDelay: delay });
-    this.delayTimer = setTimeout(() => g.dispatch({ type: 'delay-over' }), delay);
   }
 
   async drain(reason: StopReason, signal: NodeJS.Signals | undefined): Promise<void> {
     const { g } = this;
-    clearTimeout(this.delayTimer);
     if (reason !== 'handover') {
       const why = reason === 'crash' ? ' after an uncaught error' : signal ? ` on ${signal}` : '';
       g.log.info(`Stopping pid ${g.host.pid}${why}`, { event: 'stopping', reason, signal });
@@ -110,7 +107,8 @@ export class Stopping {
 
   /**
    * Exit even if something else (a timer, a pool) holds the event loop open,
-   * and say so; not before a successor's SIGTERM is in (see Restarts.spawn).
+   * and say so; not before a successor's SIGTERM is in (Graceful calls this
+   * again once it is).
    */
   exitWhenDone(): void {
     const { g } = this;

@@ -3,7 +3,10 @@ import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 
 /*
- * The words on a ready channel, one per line, from either end. A word
+ * The ready channel's protocol: its words, one per line, from either end,
+ * and the one reader of them. Here and only here (but for the park preload,
+ * which cannot import: standby-preload.cts keeps a copy, and
+ * test/channel-words.test.ts checks the two agree). A word
  * decides whose a signal is ("ready" before a new generation's SIGTERM,
  * "retire" before the supervisor's), so at a signal the channel is read to
  * its end *now* (`readNow`), not at the event loop's next poll: libuv reads
@@ -13,6 +16,41 @@ import type { Readable } from 'node:stream';
  * sends the signal, so whatever was written before the signal is either
  * read already or still in the kernel's buffer when the handler runs.
  */
+
+/** Every word on the channel, by who writes it. */
+export const WORDS = {
+  /** The started process to its starter: it serves (in direct mode its SIGTERM to the parent follows). */
+  ready: 'ready',
+  /** The supervisor to a worker it replaces: the SIGTERM that follows is a handover, not a stop. */
+  retire: 'retire',
+  /** The supervisor to a ready worker (--watchdog): answer from your event loop. */
+  ping: 'ping',
+  /** A worker to the supervisor: the answer to the oldest "ping" not yet answered. */
+  pong: 'pong',
+  /** A standby's park (standby-preload.cts) to its starter: node booted, nothing of the app ran; it waits for the release line. */
+  parked: 'parked',
+} as const;
+
+export type Word = (typeof WORDS)[keyof typeof WORDS];
+
+/** A word as it is written: on a line of its own. */
+export function line(word: Word): string {
+  return `${word}\n`;
+}
+
+/**
+ * What releases a parked standby: the environment the next generation must
+ * have, and the priority to run at (when it was lowered), as one JSON line
+ * (the only line that is not a word; the park reads nothing after it).
+ */
+export interface Release {
+  env: NodeJS.ProcessEnv;
+  priority: number | undefined;
+}
+
+export function releaseLine(release: Release): string {
+  return `${JSON.stringify({ env: release.env, priority: release.priority })}\n`;
+}
 
 /** Words are short: a partial line longer than this is not one of ours, and is not held. */
 const MAX_WORD = 64;

@@ -55,6 +55,17 @@ export function checkDurationSum(names: [string, string], values: [number, numbe
   return sum;
 }
 
+/**
+ * GRACE_STOP_DELAY, the stop delay `grace run --stop-delay` passes its app
+ * (and anyone may set): read the one way for a server (its `stopDelay`
+ * default) and for a worker with no server (handle-signals.ts). Unset or
+ * empty: no delay.
+ */
+export function stopDelayFromEnv(env: NodeJS.ProcessEnv): number {
+  const raw = env.GRACE_STOP_DELAY;
+  return raw === undefined || raw === '' ? 0 : parseDuration('GRACE_STOP_DELAY', raw, 'ERR_GRACE_OPTIONS');
+}
+
 function describe(value: unknown): string {
   return typeof value === 'string' ? JSON.stringify(value) : String(value);
 }

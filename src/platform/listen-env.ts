@@ -1,5 +1,7 @@
 import { fstatSync } from 'node:fs';
 import { GraceError } from './errors.js';
+import { pidExists } from './proc.js';
+import type { ProcessHost } from './process-host.js';
 
 /*
  * The fd protocol between generations, in environment variables, compatible
@@ -11,9 +13,9 @@ import { GraceError } from './errors.js';
  * the sockets, to write "ready" to) and `GRACE_GENERATION` (counts restarts).
  *
  * In platform/, below everything that uses it: the process host takes these
- * variables out of process.env as the package loads, the sockets layer
- * inherits through them (net.ts, held-sockets.ts) and the protocol layer
- * starts children with them (launcher.ts).
+ * variables out of process.env as the package loads, `readInherited` is how
+ * every part reads them (net.ts, held-sockets.ts, handle-signals.ts), and
+ * the protocol layer starts children with them (launcher.ts).
  */
 
 /** The first inherited fd, after stdin, stdout and stderr. */
@@ -180,6 +182,35 @@ function parsePid(raw: string | undefined, key: string): number | undefined {
     throw new GraceError('ERR_GRACE_LISTEN_FDS', `${key}=${JSON.stringify(raw)} is not a process id`);
   }
   return Number(raw);
+}
+
+/**
+ * The protocol variables `host` was started with (`host.protocolEnv`), read
+ * the one way, as `reader` must:
+ * - `'started'`, a process grace started (a generation, a worker; or one
+ *   systemd started): grace's variables are honoured only toward our real
+ *   parent, and a starter that died before we were ready is refused
+ *   (ERR_GRACE_STARTER_GONE) rather than ignored;
+ * - `'supervisor'`, `grace run` itself: only systemd's sockets; grace's
+ *   variables are never meant for it.
+ * With `take`, they are removed too (whoever adopts the sockets takes them:
+ * the app's own subprocesses never see them), even when they are malformed.
+ * Throws a GraceError naming any malformed value.
+ */
+export function readInherited(
+  host: Pick<ProcessHost, 'pid' | 'ppid' | 'protocolEnv' | 'env'>,
+  reader: 'started' | 'supervisor',
+  { take = false } = {},
+): ListenEnv {
+  try {
+    const self: Self = reader === 'started' ? { pid: host.pid, ppid: host.ppid(), isAlive: pidExists } : { pid: host.pid, ppid: undefined };
+    return readListenEnv(host.protocolEnv, self);
+  } finally {
+    if (take) {
+      clearListenEnv(host.protocolEnv);
+      clearListenEnv(host.env);
+    }
+  }
 }
 
 /** Removes the protocol variables so the app's own subprocesses never see them. */

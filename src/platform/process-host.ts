@@ -118,6 +118,6 @@ export const realProcess: ProcessHost = {
 };
 
 /** Whether this platform can pass listening sockets to a child process. */
-export function canPassSockets(host: ProcessHost): boolean {
+export function canPassSockets(host: Pick<ProcessHost, 'platform'>): boolean {
   return host.platform !== 'win32';
 }

@@ -1,7 +1,7 @@
 import { closeSync, writeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import type { Starter } from './listen-env.js';
-import { ChannelWords } from './channel-words.js';
+import { ChannelWords, line, WORDS } from './channel-words.js';
 import type { Log } from './logger.js';
 
 /*
@@ -75,9 +75,9 @@ export function openChannel(starter: Starter, logger: Log, on: ChannelEvents): S
   channel?.unref();
   const words = new ChannelWords((word) => {
     if (!open) return;
-    if (word === 'ping') {
-      channel!.write('pong\n');
-    } else if (word === 'retire') {
+    if (word === WORDS.ping) {
+      channel!.write(line(WORDS.pong));
+    } else if (word === WORDS.retire) {
       open = false;
       logger.debug('the supervisor retires this process', { event: 'retire-word' });
       channel!.destroy();
@@ -95,7 +95,7 @@ export function openChannel(starter: Starter, logger: Log, on: ChannelEvents): S
     ready() {
       if (!open) return false;
       try {
-        writeSync(starter.readyFd, 'ready\n');
+        writeSync(starter.readyFd, line(WORDS.ready));
         return true;
       } catch (err) {
         const { code, message } = err as NodeJS.ErrnoException;

@@ -4,7 +4,7 @@ import { GraceError } from '../platform/errors.js';
 import { compileCacheEnv } from './compile-cache.js';
 import { childListenEnv, readyFdAfter, type Starter } from '../platform/listen-env.js';
 import { envWithFiles, type EnvFiles } from '../platform/env-file.js';
-import { ChannelWords } from '../platform/channel-words.js';
+import { ChannelWords, line, WORDS } from '../platform/channel-words.js';
 import { largest } from '../platform/exec-size.js';
 
 /*
@@ -72,6 +72,26 @@ export function generationEnv(
   return { ...childListenEnv(env, socketNames, generation, starter), ...compileCacheEnv(env) };
 }
 
+/**
+ * Spawns a generation for `spec` with `env`, the one way every generation is
+ * spawned (a fresh launch, a standby with its park in front): stdin ours,
+ * stdout and stderr ours or piped (`output`, `stderr`), the sockets as fds
+ * 3.., the channel (a socket pair) right after them.
+ */
+export function spawnGeneration(spec: LaunchSpec, env: NodeJS.ProcessEnv): ChildProcess {
+  return spawn(spec.file, [...spec.args], {
+    env,
+    cwd: spec.cwd,
+    stdio: ['inherit', spec.output ?? 'inherit', spec.stderr ?? spec.output ?? 'inherit', ...spec.fds, 'pipe'],
+    detached: spec.detached ?? false,
+  });
+}
+
+/** Our end of a spawned generation's channel; none when spawn could not make the pipes (EMFILE, ENFILE: its 'error' follows). */
+export function channelOf(child: ChildProcess, spec: Pick<LaunchSpec, 'fds'>): Duplex | undefined {
+  return (child.stdio?.[readyFdAfter(spec.fds.length)] as Duplex | null | undefined) ?? undefined;
+}
+
 /** How a process ended, as node reports it: an exit code, or the signal that killed it. */
 export interface ExitStatus {
   code: number | null;
@@ -115,10 +135,10 @@ export class Launch {
   onReady: () => void = () => {};
   private failure: GraceError | undefined;
   private timer: NodeJS.Timeout | undefined;
-  private pipe: Readable | undefined;
+  private pipe: Duplex | undefined;
   private readonly words = new ChannelWords((word) => {
-    if (word === 'pong') this.pongs++;
-    if (word === 'ready') this.on({ type: 'ready-word' });
+    if (word === WORDS.pong) this.pongs++;
+    if (word === WORDS.ready) this.on({ type: 'ready-word' });
   });
   private settle!: { resolve: () => void; reject: (err: GraceError) => void };
   private markExited!: (status: ExitStatus) => void;
@@ -132,14 +152,7 @@ export class Launch {
     let env: NodeJS.ProcessEnv | undefined;
     try {
       if (!started) env = typeof spec.env === 'function' ? spec.env() : spec.env;
-      child =
-        started ??
-        spawn(spec.file, [...spec.args], {
-          env,
-          cwd: spec.cwd,
-          stdio: ['inherit', spec.output ?? 'inherit', spec.stderr ?? spec.output ?? 'inherit', ...spec.fds, 'pipe'],
-          detached: spec.detached ?? false,
-        });
+      child = started ?? spawnGeneration(spec, env!);
     } catch (cause) {
       this.notStarted(cause as NodeJS.ErrnoException, env);
       return;
@@ -161,8 +174,7 @@ export class Launch {
       if (child.pid === undefined) return this.notStarted(cause);
       this.on({ type: 'give-up', reason: `could not start the ${spec.label}: ${cause.message}`, cause });
     });
-    // No stdio at all when spawn could not make the pipes (EMFILE, ENFILE): its 'error' follows.
-    this.pipe = (child.stdio?.[readyFdAfter(spec.fds.length)] as Readable | null | undefined) ?? undefined;
+    this.pipe = channelOf(child, spec);
     this.pipe?.on('data', (chunk: Buffer) => this.words.push(chunk));
     this.pipe?.on('error', () => {}); // EPIPE/ECONNRESET when it dies: its exit says why
     const readyTimeout = spec.readyTimeout;
@@ -204,15 +216,13 @@ export class Launch {
    */
   retire(): void {
     // fds past stderr are socket pairs: the child reads what we write.
-    const channel = this.pipe as Duplex | undefined;
-    if (channel?.writable) channel.write('retire\n');
+    if (this.pipe?.writable) this.pipe.write(line(WORDS.retire));
     this.signal('SIGTERM');
   }
 
   /** Under `grace run --watchdog`: a heartbeat; its event loop answers "pong" (`pongs`). */
   ping(): void {
-    const channel = this.pipe as Duplex | undefined;
-    if (this.state === 'ready' && channel?.writable) channel.write('ping\n');
+    if (this.state === 'ready' && this.pipe?.writable) this.pipe.write(line(WORDS.ping));
   }
 
   /** Sends `signal` if the process was started and has not exited (never to a reaped pid). */

@@ -4,32 +4,25 @@ import type { Log } from '../platform/logger.js';
 import type { ProcessHost } from '../platform/process-host.js';
 
 /*
- * The child's side of the readiness protocol. It writes "ready" on the pipe
- * its starter gave it, and only then, in direct mode, sends SIGTERM to the
- * previous generation (Go grace's signal). The word is in the pipe before the
- * signal is sent, so the parent, which looks at the signal only after the
- * I/O of the turn it arrived in, has always read the word by then: whose
- * SIGTERM it is needs no timing guess.
- *
- * Under `grace run` the channel (a socket pair) stays open the other way:
- * the supervisor writes "retire" before the SIGTERM that replaces this
- * generation, and the same ordering tells a handover from a stop; and, with
- * --watchdog, "ping", answered "pong" (platform/starter-channel.ts, where
- * the words are read and written, for processes without sockets too).
- *
- * The channel is read from the start, for its end-of-file: the only end
- * besides ours is in the starter, so EOF means the starter is gone. Who is told:
- * - under `grace run`, always: a worker whose supervisor died must not serve
- *   on as an orphan (old code, no reloads, its socket in the way of the next
- *   `grace run`), so it drains and exits (as if its process group had got
- *   the supervisor's SIGKILL; workers have their own group, see
- *   worker-pool.ts);
- * - in direct mode, until "ready" is written: the parent's pid is what the
- *   pid file, systemd and the shell that started it know; a child that took
- *   over after its death would hold the port with no record anywhere naming
- *   it, and a restart of the service would fail with EADDRINUSE. It never
- *   accepted anything, so stopping it resets nobody. After "ready" the
- *   parent's exit is the handover itself.
+ * The ready channel as a generation serving sockets speaks it. The channel
+ * itself (the words, reading them, the starter's death as EOF) is
+ * platform/starter-channel.ts's; what a generation adds is direct mode's
+ * end of it. Having written "ready", it sends SIGTERM to the previous
+ * generation (Go grace's signal) and stops listening:
+ * - the word is in the pipe before the signal is sent, and the parent reads
+ *   its channels to their end before it takes a signal
+ *   (platform/channel-words.ts), so whose SIGTERM it is needs no timing guess;
+ * - until "ready", the parent's death is news (EOF: "starter gone"): its pid
+ *   is what the pid file, systemd and the shell that started it know, and a
+ *   child that took over after its death would hold the port with no record
+ *   anywhere naming it, so that a restart of the service would fail with
+ *   EADDRINUSE. It never accepted anything, so stopping it resets nobody;
+ * - after "ready", the parent's exit is the handover itself: nothing more to
+ *   hear, so the channel is closed.
+ * Under `grace run` the channel stays open, both ways, for the worker's
+ * whole life: the supervisor's "retire" and "ping", and its death at any
+ * time (a worker whose supervisor died must not serve on as an orphan: old
+ * code, no reloads, its socket in the way of the next `grace run`).
  */
 
 export type { StarterChannel } from '../platform/starter-channel.js';

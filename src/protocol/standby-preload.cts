@@ -12,10 +12,25 @@
  *
  * Plain JavaScript in a .cts file: node loads it as it is from src/ (under
  * tsx, which is not loaded yet when this runs) and tsc compiles it to .cjs.
+ * It can import nothing of grace's, so it keeps its own copy of its part of
+ * the channel's protocol (platform/channel-words.ts): the word it says and
+ * how it reads the release line. test/channel-words.test.ts checks they
+ * agree with the protocol module.
  */
 'use strict';
 const fs = require('node:fs');
 const os = require('node:os');
+
+/** Said once booted: WORDS.parked, on a line of its own. */
+const PARKED = 'parked';
+
+/** The release line (platform/channel-words.ts `releaseLine`): the environment and the priority to run with. */
+function readRelease(line = '') {
+  const { env, priority } = JSON.parse(line);
+  return { env, priority };
+}
+
+module.exports = { PARKED, readRelease };
 
 const channel = process.env.GRACE_STANDBY_FD;
 if (channel !== undefined) {
@@ -25,7 +40,7 @@ if (channel !== undefined) {
   const parts = [];
   let released = '';
   try {
-    fs.writeSync(fd, 'parked\n');
+    fs.writeSync(fd, `${PARKED}\n`);
     for (;;) {
       let n = 0;
       try {
@@ -50,7 +65,7 @@ if (channel !== undefined) {
   } catch {
     process.exit(0); // the channel broke: the parent is gone
   }
-  const release = JSON.parse(released);
+  const release = readRelease(released);
   for (const key of Object.keys(process.env)) if (!(key in release.env)) delete process.env[key];
   for (const [key, value] of Object.entries(release.env)) process.env[key] = String(value);
   if (typeof release.priority === 'number') {

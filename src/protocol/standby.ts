@@ -1,11 +1,12 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { accessSync, constants, existsSync, readlinkSync, statSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
 import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { ChannelWords, releaseLine, WORDS } from '../platform/channel-words.js';
 import type { Log } from '../platform/logger.js';
-import { Launch, type ResolvedLaunchSpec as LaunchSpec } from './launcher.js';
+import { channelOf, Launch, spawnGeneration, type ResolvedLaunchSpec as LaunchSpec } from './launcher.js';
 import { readyFdAfter } from '../platform/listen-env.js';
 import { readAtBoot } from './boot-env.js';
 import { quoteNodeOption } from './node-options.js';
@@ -60,28 +61,22 @@ export class Standby {
     const readyFd = readyFdAfter(spec.fds.length);
     // In front of the user's NODE_OPTIONS, which follow byte for byte.
     const nodeOptions = [`--require ${quoteNodeOption(preload)}`, spec.env.NODE_OPTIONS].filter(Boolean).join(' ');
-    this.child = spawn(spec.file, [...spec.args], {
-      env: { ...spec.env, NODE_OPTIONS: nodeOptions, GRACE_STANDBY_FD: String(readyFd) },
-      cwd: spec.cwd,
-      stdio: ['inherit', spec.output ?? 'inherit', spec.stderr ?? spec.output ?? 'inherit', ...spec.fds, 'pipe'],
-      detached: spec.detached ?? false,
-    });
+    this.child = spawnGeneration(spec, { ...spec.env, NODE_OPTIONS: nodeOptions, GRACE_STANDBY_FD: String(readyFd) });
     this.restoreTo = this.child.pid === undefined ? undefined : lower(this.child.pid);
     // A parked spare never keeps this generation alive; its exit is EOF there.
     this.child.unref();
-    // No stdio at all when spawn could not make the pipes (EMFILE, ENFILE): its 'error' follows.
-    this.channel = (this.child.stdio?.[readyFd] as Duplex | null | undefined) ?? undefined;
+    this.channel = channelOf(this.child, spec);
     (this.channel as { unref?: () => void } | undefined)?.unref?.();
     this.channel?.on('error', () => {});
-    let said = '';
-    const onData = (chunk: Buffer) => {
-      said += chunk.toString();
-      if (this.state !== 'booting' || !said.includes('parked')) return;
+    // Its one word; from its release on, the channel is the launch's (launcher.ts reads "ready" there).
+    const words = new ChannelWords((word) => {
+      if (this.state !== 'booting' || word !== WORDS.parked) return;
       this.state = 'parked';
       this.channel?.off('data', onData);
       log.debug(`standby pid ${this.pid} parked`, { event: 'standby-parked', standby: this.pid });
       this.onChange();
-    };
+    });
+    const onData = (chunk: Buffer) => words.push(chunk);
     this.channel?.on('data', onData);
     this.child.once('error', (err: NodeJS.ErrnoException) => this.died(`could not start (${err.code ?? err.message})`));
     this.child.once('exit', (code, signal) => this.died(`exited with ${signal ?? `code ${code}`}`));
@@ -104,6 +99,11 @@ export class Standby {
 
   get pid(): number | undefined {
     return this.child.pid;
+  }
+
+  /** Not parked yet: it may still be, later. */
+  get booting(): boolean {
+    return this.state === 'booting';
   }
 
   /** Parked: it may be released (if still what a fresh spawn would be). */
@@ -145,7 +145,7 @@ export class Standby {
   release(spec: LaunchSpec): ChildProcess {
     this.state = 'released';
     const priority = this.restoreTo === undefined ? undefined : getPriority();
-    this.channel!.write(`${JSON.stringify({ env: spec.env, priority })}\n`);
+    this.channel!.write(releaseLine({ env: spec.env, priority }));
     this.child.ref();
     (this.channel as { ref?: () => void }).ref?.();
     return this.child;
@@ -170,23 +170,27 @@ export class Standby {
 }
 
 /**
- * The next generation's launch: the standby, released, when it is what a
- * fresh spawn of `spec` would be; else a fresh spawn, with the reason logged
- * once (at debug) and the standby killed.
+ * The next generation's launch: `fit`, released, when there is one (a
+ * standby `fitOrDrop` found to be what a fresh spawn of `spec` would be, in
+ * this same turn: it is not checked again); else a fresh spawn.
  */
-export function launchNext(spec: LaunchSpec, standby: Standby | undefined, log: Log): Launch {
-  if (!standby || !fitOrDrop(standby, spec, log)) return new Launch(spec);
-  log.debug(`releasing standby pid ${standby.pid} as the next generation`, { event: 'standby-release', standby: standby.pid });
-  return new Launch(spec, standby.release(spec));
+export function launchNext(spec: LaunchSpec, fit: Standby | undefined, log: Log): Launch {
+  if (!fit) return new Launch(spec);
+  log.debug(`releasing standby pid ${fit.pid} as the next generation`, { event: 'standby-release', standby: fit.pid });
+  return new Launch(spec, fit.release(spec));
 }
 
-/** Whether `standby` can stand in for a fresh spawn of `spec`; if not, it is killed and why is logged once, at debug. */
-export function fitOrDrop(standby: Standby, spec: LaunchSpec, log: Log): boolean {
+/**
+ * `standby`, when it can stand in for a fresh spawn of `spec`; if not, it is
+ * killed, why is logged once (at debug), and undefined is returned.
+ */
+export function fitOrDrop(standby: Standby | undefined, spec: LaunchSpec, log: Log): Standby | undefined {
+  if (!standby) return undefined;
   const unfit = standby.unfitFor(spec);
-  if (!unfit) return true;
+  if (!unfit) return standby;
   standby.drop();
   log.debug(`standby pid ${standby.pid ?? '(none)'} not used: ${unfit}; starting a fresh process`, { event: 'standby-fallback', standby: standby.pid, why: unfit });
-  return false;
+  return undefined;
 }
 
 /** Lowers a just-spawned standby when it can be restored on release; returns the priority to restore. */

@@ -5,9 +5,9 @@ import { constants } from 'node:os';
 import { addressInUse, type InUseContext } from './address-in-use.js';
 import { GraceError } from '../platform/errors.js';
 import { addressSatisfies } from './inherited-address.js';
-import { InheritedPool } from './inherited-fds.js';
+import { checkInheritedSockets } from './inherited-fds.js';
 import { listenError } from './listen-error.js';
-import { clearListenEnv, readListenEnv } from '../platform/listen-env.js';
+import { readInherited } from '../platform/listen-env.js';
 import { describeSpec, parseListenSpec, type ListenSpec, type ParsedListenSpec } from './listen-spec.js';
 import type { ProcessHost } from '../platform/process-host.js';
 import { bindAtPath, removeSocketFile, type SocketFile } from './unix-socket.js';
@@ -45,9 +45,8 @@ export async function holdSockets(specs: ListenSpec[], host: ProcessHost, option
   const files: SocketFile[] = [];
 
   // From systemd socket activation: already listening; passed on as they are.
-  const env = readListenEnv(host.protocolEnv, { pid: host.pid, ppid: undefined });
-  clearListenEnv(host.protocolEnv);
-  new InheritedPool(env.fds); // checks that each is a socket
+  const env = readInherited(host, 'supervisor', { take: true });
+  checkInheritedSockets(env.fds);
   for (const { fd, name } of env.fds) {
     fds.push(fd);
     names.push(name ?? `systemd:${fd}`);

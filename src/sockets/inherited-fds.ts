@@ -17,7 +17,7 @@ export class InheritedPool {
   private readonly unclaimed: InheritedFd[];
 
   constructor(fds: InheritedFd[]) {
-    for (const inherited of fds) checkIsSocket(inherited);
+    checkInheritedSockets(fds);
     this.unclaimed = [...fds];
   }
 
@@ -40,6 +40,11 @@ export class InheritedPool {
     }
     return left;
   }
+}
+
+/** Checks that each inherited fd is open and a socket; throws ERR_GRACE_INHERITED_FD saying what one is instead. */
+export function checkInheritedSockets(fds: readonly InheritedFd[]): void {
+  for (const inherited of fds) checkIsSocket(inherited);
 }
 
 function checkIsSocket({ fd, name }: InheritedFd): void {

@@ -3,9 +3,8 @@ import { addressInUse, type InUseContext } from './address-in-use.js';
 import { GraceError } from '../platform/errors.js';
 import { checkInheritedAddress, readRealAddress, type RealAddress } from './inherited-address.js';
 import { InheritedPool } from './inherited-fds.js';
-import { clearListenEnv, readListenEnv, type InheritedFd, type ListenEnv } from '../platform/listen-env.js';
+import { readInherited, type InheritedFd, type ListenEnv } from '../platform/listen-env.js';
 import { describeSpec, parseListenSpec, specFromName, type ListenSpec, type ParsedListenSpec } from './listen-spec.js';
-import { pidExists } from '../platform/proc.js';
 import { realProcess, type ProcessHost } from '../platform/process-host.js';
 import { listen } from './server-listen.js';
 import { bindUnixSocket, socketFileAt, type SocketFile } from './unix-socket.js';
@@ -53,14 +52,11 @@ export class Net {
     if (this.inheritError) throw this.inheritError;
     if (!this.inheritance) {
       try {
-        const env = readListenEnv(this.host.protocolEnv, { pid: this.host.pid, ppid: this.host.ppid(), isAlive: pidExists });
+        const env = readInherited(this.host, 'started', { take: true });
         this.inheritance = { env, pool: new InheritedPool(env.fds) };
       } catch (err) {
         this.inheritError = err;
         throw err;
-      } finally {
-        clearListenEnv(this.host.protocolEnv);
-        clearListenEnv(this.host.env);
       }
     }
     return this.inheritance.env;

@@ -58,7 +58,7 @@ export class Spares {
   // flags changed, dead) are dropped, with the reason; booting ones are kept.
   private take(spec: ResolvedLaunchSpec): Standby | undefined {
     for (const spare of [...this.spares]) {
-      if (spare.unfitFor(spec) === 'it is still booting') continue;
+      if (spare.booting) continue;
       this.spares.splice(this.spares.indexOf(spare), 1);
       if (fitOrDrop(spare, spec, this.log)) return spare;
     }

@@ -7,11 +7,12 @@ import { resolveLogger, type Log, type Logger } from '../platform/logger.js';
 import { realProcess, type ProcessHost } from '../platform/process-host.js';
 import { StatusReporter } from '../reporting/status.js';
 import { petSystemdWatchdog } from '../reporting/systemd-watchdog.js';
+import { DeadlineTimers } from '../platform/deadline-timers.js';
+import type { DeadlineKey } from './core/deadlines.js';
 import type { WorkerAction, WorkerEvent } from './core/events.js';
 import { DEFAULTS } from './core/settings.js';
 import { step } from './core/step.js';
 import { activeSlots, initialTable, type WorkerTable } from './core/table.js';
-import { DeadlineTimers } from './deadline-timers.js';
 import { wrapperLook, type Wrapper } from './follow-wrapper.js';
 import { handleScaleSignals } from './scale.js';
 import { SupervisorLog } from './supervisor-log.js';
@@ -30,7 +31,7 @@ import { WorkerPool } from './worker-pool.js';
  * Every decision is the workers' table's (core/, pure: open core/step.ts
  * first). This is its shell: signals become the table's events, and each
  * action goes to the part that carries it out: a process (worker-pool.ts),
- * a timer (deadline-timers.ts), a log line (supervisor-log.ts), the pid file
+ * a timer (platform/deadline-timers.ts), a log line (supervisor-log.ts), the pid file
  * and systemd (supervisor-status.ts).
  */
 
@@ -90,7 +91,7 @@ export class Supervisor {
   private pool: WorkerPool | undefined;
   private status: SupervisorStatus | undefined;
   private log: SupervisorLog | undefined;
-  private readonly timers = new DeadlineTimers((key) => this.dispatch({ type: 'timer', key }));
+  private readonly timers = new DeadlineTimers<DeadlineKey>((key) => this.dispatch({ type: 'timer', key }));
   /** Events that came while a step's actions were carried out (what the shell looked at): taken in order, after it. */
   private readonly queue: WorkerEvent[] = [];
   private stepping = false;

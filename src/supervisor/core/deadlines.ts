@@ -5,7 +5,7 @@ import type { Slot, WorkerTable } from './table.js';
  * Time as an input. Every deadline `grace run` keeps is the table's: it arms
  * one by name (`arm {key, ms}`), disarms it when what it waited for happened
  * (`disarm {key}`), and hears it come as an event (`timer {key}`). One small
- * adapter turns them into timers (supervisor/deadline-timers.ts); the tests
+ * adapter turns them into timers (platform/deadline-timers.ts); the tests
  * run a fake clock instead. The table lists what it armed (`armed`), so a
  * timer that comes after its deadline was disarmed (the state moved on in
  * the same turn) finds nothing armed and changes nothing (step.ts).

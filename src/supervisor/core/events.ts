@@ -81,7 +81,7 @@ export type WorkerAction =
   | { do: 'ping'; id: number }
   | { do: 'sample-memory'; workers: Array<{ index: number; id: number }>; limit: number }
   | { do: 'check-wrapper' }
-  // Deadlines (deadline-timers.ts): a `timer` event for `key` after `ms`, unless disarmed first.
+  // Deadlines (platform/deadline-timers.ts): a `timer` event for `key` after `ms`, unless disarmed first.
   | { do: 'arm'; key: DeadlineKey; ms: number }
   | { do: 'disarm'; key: DeadlineKey }
   // What the outside world hears.

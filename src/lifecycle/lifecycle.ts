@@ -1,12 +1,18 @@
 import type { GraceError } from '../platform/errors.js';
+import type { Arm, Disarm, TimerEvent } from '../platform/deadline-timers.js';
 
 /*
- * A generation's lifecycle as one table: its state, the events that move it,
- * and what to do for each. `Graceful` feeds it every event (signals, restart
- * requests, the new generation's word, the end of a drain) and carries out the
- * actions; nothing else changes the state. Being a pure function, the races
- * (a SIGTERM during a restart, a second restart, a stop while starting) are
- * tested against the table directly, and once each through real processes.
+ * The lifecycle of a process grace runs, as one table: its state, the events
+ * that move it, and what to do for each. A generation serving sockets
+ * (generation/graceful.ts) and a process with no server
+ * (shutdown/handle-signals.ts) both feed it every event (signals, restart
+ * requests, the new generation's word, the supervisor's, the end of a drain,
+ * its own deadlines) through one runner (runner.ts), which carries out the
+ * actions; `transition` is the only place the state changes, from the
+ * initial state on (even what start-up learns arrives as an event). Being a
+ * pure function, the races (a SIGTERM during a restart, a second restart, a
+ * stop while starting, a deadline that fires late) are tested against the
+ * table directly, and once each through real processes.
  */
 
 /**
@@ -41,8 +47,8 @@ export interface Lifecycle {
   readonly childSigtermDue: boolean;
   /** Under `grace run`: restarts are the supervisor's to make. */
   readonly supervised: boolean;
-  /** A stop waits out a stop delay (`stopDelay` > 0) before draining. */
-  readonly delaysStop: boolean;
+  /** How long a stop leaves before it drains, in ms (`stopDelay`, GRACE_STOP_DELAY); 0: it drains at once. */
+  readonly stopDelay: number;
   /** While leaving: the signal that asked for the stop, if one did. */
   readonly stopSignal: NodeJS.Signals | undefined;
   /** Why hot restart is off in this process (a file watcher, the platform, pid 1), if it is. */
@@ -54,8 +60,16 @@ export interface Lifecycle {
   readonly crashed: boolean;
 }
 
+/** The lifecycle's own deadlines: the stop delay, while leaving. */
+export type DeadlineKey = 'stop-delay';
+
 export type LifecycleEvent =
-  /** Every server accepts: the ready hook resolved and the sockets were adopted. */
+  /**
+   * Start-up read who started us: under `grace run` or not, and whether hot
+   * restart is off here (and why). Facts, not a move: the state stays.
+   */
+  | { type: 'starter-known'; supervised: boolean; restartOff: string | undefined }
+  /** Every server accepts (the ready hook resolved, the sockets were adopted), or a process with no server is ready. */
   | { type: 'started' }
   /** The restart signal, or `restart()`. */
   | { type: 'restart' }
@@ -74,8 +88,8 @@ export type LifecycleEvent =
    * by the app (`delay: false`: its closers are already running).
    */
   | { type: 'stop'; delay: boolean }
-  /** The stop delay is over. */
-  | { type: 'delay-over' }
+  /** A deadline is due: `stop-delay`, the stop delay is over. */
+  | TimerEvent<DeadlineKey>
   /**
    * Under `grace run`, the supervisor wrote "retire": a successor serves our
    * sockets, and the SIGTERM that follows is a handover, not a stop.
@@ -102,16 +116,20 @@ export type Action =
   | { do: 'note-abandoned'; error: GraceError | undefined }
   | { do: 'drain'; reason: StopReason; signal: NodeJS.Signals | undefined }
   | { do: 'abandon-child' }
-  /** Start the stop delay: readiness turns to "going away", a timer runs. */
+  /** The stop delay begins (its deadline is armed beside it): readiness turns to "going away". */
   | { do: 'leave'; reason: StopReason; signal: NodeJS.Signals | undefined }
+  | Arm<DeadlineKey>
+  | Disarm<DeadlineKey>
   | { do: 'force'; signal: NodeJS.Signals }
   /** Not a stop signal here: let it do what it would without grace (terminate). */
   | { do: 'default-action'; signal: NodeJS.Signals }
   /** The drain is over: exit, with status 1 if `crashed` (else as the drain went). */
   | { do: 'finish'; crashed: boolean };
 
-export function initialLifecycle(supervised: boolean, delaysStop = false, restartOff?: string): Lifecycle {
-  return { state: 'starting', reason: undefined, childSigtermDue: false, supervised, delaysStop, stopSignal: undefined, crashed: false, restartOff };
+/** Starting: not supervised and restartable until start-up says otherwise (`starter-known`); no stop delay unless given. */
+export function initialLifecycle(facts: { supervised?: boolean; stopDelay?: number; restartOff?: string } = {}): Lifecycle {
+  const { supervised = false, stopDelay = 0, restartOff } = facts;
+  return { state: 'starting', reason: undefined, childSigtermDue: false, supervised, stopDelay, stopSignal: undefined, crashed: false, restartOff };
 }
 
 /** The one place the lifecycle changes: the next state and what to do. */
@@ -120,6 +138,9 @@ export function transition(now: Lifecycle, event: LifecycleEvent): { next: Lifec
   const stay = (...actions: Action[]) => ({ next: now, actions });
   const { state } = now;
   switch (event.type) {
+    case 'starter-known':
+      return { next: { ...now, supervised: event.supervised, restartOff: event.restartOff }, actions: [] };
+
     case 'started':
       return state === 'starting' ? { next: to('serving'), actions: [{ do: 'announce' }] } : stay();
 
@@ -165,15 +186,16 @@ export function transition(now: Lifecycle, event: LifecycleEvent): { next: Lifec
     case 'stop':
       return state === 'draining' || state === 'stopped' || state === 'leaving' ? stay() : stop(now, 'stop', undefined, event.delay);
 
-    case 'delay-over':
-      return state === 'leaving' ? stop(now, now.reason!, now.stopSignal, false) : stay();
+    case 'timer':
+      // Fired late (a second signal, a retire or a crash ended the delay first): nothing left to do.
+      return state === 'leaving' ? drain(now, now.reason!, now.stopSignal, []) : stay();
 
     case 'retire':
       // Only a generation that said "ready" is retired; a stop already under way goes on.
       if (state !== 'serving' && state !== 'restarting' && state !== 'leaving') return stay();
       return {
         next: to('draining', { reason: 'handover', childSigtermDue: true, stopSignal: undefined }),
-        actions: [{ do: 'drain', reason: 'handover', signal: undefined }],
+        actions: [...endDelay(now), { do: 'drain', reason: 'handover', signal: undefined }],
       };
 
     case 'starter-gone':
@@ -201,10 +223,18 @@ export function transition(now: Lifecycle, event: LifecycleEvent): { next: Lifec
 // crashed is suspect, so it does not linger.
 function stop(now: Lifecycle, reason: StopReason, signal: NodeJS.Signals | undefined, delay: boolean): { next: Lifecycle; actions: Action[] } {
   const actions: Action[] = now.state === 'restarting' ? [{ do: 'abandon-child' }] : [];
-  if (delay && now.delaysStop && now.state !== 'starting' && !now.crashed) {
-    actions.push({ do: 'leave', reason, signal });
+  if (delay && now.stopDelay > 0 && now.state !== 'starting' && !now.crashed) {
+    actions.push({ do: 'leave', reason, signal }, { do: 'arm', key: 'stop-delay', ms: now.stopDelay });
     return { next: { ...now, state: 'leaving', reason, stopSignal: signal }, actions };
   }
-  actions.push({ do: 'drain', reason, signal });
-  return { next: { ...now, state: 'draining', reason, stopSignal: undefined }, actions };
+  return drain(now, reason, signal, [...actions, ...endDelay(now)]);
+}
+
+function drain(now: Lifecycle, reason: StopReason, signal: NodeJS.Signals | undefined, first: Action[]): { next: Lifecycle; actions: Action[] } {
+  return { next: { ...now, state: 'draining', reason, stopSignal: undefined }, actions: [...first, { do: 'drain', reason, signal }] };
+}
+
+// Leaving ends before its deadline (a second signal, a retire, a crash, the starter gone): the delay's timer goes.
+function endDelay(now: Lifecycle): Action[] {
+  return now.state === 'leaving' ? [{ do: 'disarm', key: 'stop-delay' }] : [];
 }
