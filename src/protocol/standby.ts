@@ -262,14 +262,15 @@ let preloadPath: string | null | undefined;
 /**
  * The park preload beside this module: standby-preload.cts in src/ (run
  * under tsx), .cjs once built, in protocol/ beside the bundled index.js of
- * dist/esm and dist/cjs. Found through the stack, which names this file in
- * both builds (the CommonJS one cannot hold `import.meta`).
+ * dist/esm and dist/cjs, and beside dist/cjs/supervisor/, the bundle of
+ * `grace run` (scripts/bundle.mjs). Found through the stack, which names this
+ * file in every build (the CommonJS one cannot hold `import.meta`).
  */
 function parkPreload(): string | undefined {
   if (preloadPath === undefined) {
     const here = ownFile();
     const dir = here === undefined ? undefined : dirname(here);
-    const candidates = dir === undefined ? [] : ['standby-preload.cjs', 'standby-preload.cts', 'protocol/standby-preload.cjs'].map((f) => join(dir, f));
+    const candidates = dir === undefined ? [] : ['standby-preload.cjs', 'standby-preload.cts', 'protocol/standby-preload.cjs', '../protocol/standby-preload.cjs'].map((f) => join(dir, f));
     preloadPath = candidates.find((path) => existsSync(path)) ?? null;
   }
   return preloadPath ?? undefined;
