@@ -9,8 +9,8 @@ import { fitOrDrop, launchNext, Standby } from '../protocol/standby.js';
  * restart after backoff) takes a parked spare that is still what a fresh
  * spawn would be, released with that worker's environment (its slot, its
  * generation); otherwise it spawns afresh. Spares are refilled when the
- * table says (its `refill` deadline, a turn after the starts: their spawns
- * go first), booted with the last start's command.
+ * table says (its `refill` deadline, once the starts are over: core/spares.ts),
+ * booted with the last start's command.
  */
 export class Spares {
   private readonly spares: Standby[] = [];

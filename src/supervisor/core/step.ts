@@ -4,7 +4,7 @@ import type { WorkerAction, WorkerEvent } from './events.js';
 import { heartbeats, memoryTick, overMemory, watchdogTick, watchHealth } from './health.js';
 import { advanceReload, requestReload } from './reload.js';
 import { scale } from './scale.js';
-import { refillAfterLaunches, refillDue } from './spares.js';
+import { refillDue, refillWhenQuiet } from './spares.js';
 import { exitAction, followWrapper, retireLate, stop, stopLate, wrapperGone, wrapperTick } from './stop.js';
 import { copyTable, fleetGeneration, isEmpty, type Slot, type WorkerTable } from './table.js';
 import { announceOnce, launch, retire } from './workers.js';
@@ -14,8 +14,8 @@ import { announceOnce, launch, retire } from './workers.js';
  * belongs to (a start, a worker ready; crash.ts, reload.ts, scale.ts,
  * stop.ts, health.ts; a deadline to whoever armed it), then what holds after
  * any step: a slot scaled away goes once empty, the generation the fleet
- * reached, the spares' refill, and the exit once the last process of a stop
- * is gone.
+ * reached, the spares' refill once the starts are over, and the exit once
+ * the last process of a stop is gone.
  */
 
 /** The next table and what to do, in order. The caller's table is never touched. */
@@ -80,7 +80,7 @@ function timer(t: WorkerTable, key: DeadlineKey, ms: number, actions: WorkerActi
     case 'wrapper':
       return wrapperTick(t, actions);
     case 'refill':
-      return refillDue(actions);
+      return refillDue(t, actions);
   }
 }
 
@@ -119,7 +119,7 @@ function settle(before: WorkerTable, t: WorkerTable, actions: WorkerAction[]): v
   // A slot scaled away goes once its last worker has (the leaving slots are the last ones).
   while (t.slots.at(-1)?.leaving && isEmpty(t.slots.at(-1)!)) t.slots.pop();
   t.reached = Math.max(t.reached, fleetGeneration(t));
-  refillAfterLaunches(t, actions);
+  refillWhenQuiet(t, actions);
   // Once, in the step where the last process of a stop is gone.
   if (t.phase === 'stopping' && t.slots.every(isEmpty) && !(before.phase === 'stopping' && before.slots.every(isEmpty))) {
     disarmAll(t, actions);
