@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { runLoad } from '../bench/load.ts';
 import { resolveOptions } from '../src/generation/options.ts';
-import { get, isAlive, killQuietly, portOf, startFixture, tempDir, waitForExit, waitUntil, type Fixture } from './helpers.ts';
+import { assertInOrder, get, isAlive, killQuietly, portOf, startFixture, tempDir, waitForExit, waitUntil, type Fixture } from './helpers.ts';
 
 const APP = new URL('./fixtures/standby-app.ts', import.meta.url).pathname;
 
@@ -149,9 +149,21 @@ test('a standby killed from outside: the restart spawns afresh, with no failed r
   assert.equal((await get({ port }, '/')).json.pid, next.pid);
 });
 
+test('a restart as the generation starts serving: its standby is not booted yet, so the restart spawns afresh and none was booted for it', { timeout: 60_000 }, async (t) => {
+  // The app calls restart() in the turn it serves: the standby boots only a while after (off the first requests' path).
+  const { app } = await startApp(t, { STANDBY_RESTART_AT_ONCE: '1' });
+  const first = app.proc.pid!;
+  const next = await app.handedOver(first);
+  await waitForExit(first);
+  // The new generation boots its own, a while after it serves.
+  await app.waitForLog(/standby pid \d+ parked/);
+  assertInOrder(app.log, [`Starting new generation pid ${next.pid} from pid ${first}`, /booting standby pid \d+/]);
+  assert.doesNotMatch(app.log, /not used/);
+});
+
 test('a standby still booting when the restart comes: a fresh spawn, and the standby is gone', { timeout: 60_000 }, async (t) => {
   // The app calls restart() in the same turn as its standby was spawned: it cannot have said "parked".
-  const { app } = await startApp(t, { STANDBY_RESTART_AT_ONCE: '1' });
+  const { app } = await startApp(t, { STANDBY_RESTART_AT_BOOT: '1' });
   const first = app.proc.pid!;
   const next = await app.handedOver(first);
   const standby = standbys(app)[0]!;

@@ -66,10 +66,9 @@ export class Restarts {
       g.status?.failed(g.generation, g.host.pid, message);
     }
     if (error) g.events.emit('restart-failed', error);
-    this.bootStandby();
   }
 
-  /** With the `standby` option, while serving: boot the next generation ahead and park it. */
+  /** With the `standby` option, serving a while (the lifecycle's `standby` deadline): boot the next generation ahead and park it. */
   bootStandby(): void {
     const { g } = this;
     const { state, supervised, restartOff } = g.lifecycle();
