@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { getPriority } from 'node:os';
 import { join } from 'node:path';
@@ -31,7 +31,9 @@ async function startApp(t: TestContext, env: NodeJS.ProcessEnv = {}, node = proc
   const flags: string[] = [];
   if (preloads) {
     for (const name of ['cli', 'env']) {
-      writeFileSync(join(dir, `${name}.cjs`), `process.stdout.write(JSON.stringify({ event: 'preload', from: '${name}', pid: process.pid }) + '\\n');\n`);
+      // Whether node's undici is loaded by then: a standby of an app that loaded it loads it before it parks (Node >= 22).
+      const undici = "process.moduleLoadList.includes('NativeModule internal/deps/undici/undici')";
+      writeFileSync(join(dir, `${name}.cjs`), `process.stdout.write(JSON.stringify({ event: 'preload', from: '${name}', pid: process.pid, undici: ${undici} }) + '\\n');\n`);
     }
     flags.push('--require', join(dir, 'cli.cjs'));
     env = { ...env, NODE_OPTIONS: `--require ${join(dir, 'env.cjs')}` };
@@ -72,6 +74,11 @@ test('a restart releases the parked standby, which serves the code and environme
   assert.deepEqual(preloadsIn(first), ['cli', 'env']);
   assert.deepEqual(app.events.filter((e) => e.pid === standby), []);
   assert.ok(isAlive(standby));
+  // Booted at nice 19 (root here may restore it), it waits for its release at its parent's priority, every thread.
+  assert.match(app.log, new RegExp(`booting standby pid ${standby} at nice 19`));
+  const threads = readdirSync(`/proc/${standby}/task`).map(Number);
+  assert.ok(threads.length > 1, 'node runs threads besides the main one');
+  assert.deepEqual(threads.map((tid) => getPriority(tid)), threads.map(() => getPriority()), 'every thread back at its parent\'s priority once parked');
   // Deployed after the standby booted: new code on disk, a new variable in the environment.
   writeCode(code, 'v2');
   await get({ port }, '/setenv?value=set-after-boot');
@@ -86,6 +93,11 @@ test('a restart releases the parked standby, which serves the code and environme
   assert.equal(nice, getPriority(), 'released at the priority a fresh spawn inherits');
   assert.deepEqual(preloadsIn(standby), ['cli', 'env']);
   assert.equal(app.events.filter((e) => e.pid === standby && e.event === 'loaded').length, 1);
+  // Node 22 and 24 load undici for the app's ESM `import http from 'node:http'`: its standby loaded it before it parked, so
+  // the user's preloads, run after the release, find it loaded; a fresh start has not loaded it by then (nor does Node 20's http).
+  const undiciAtPreload = (pid: number) => [...new Set(app.events.filter((e) => e.event === 'preload' && e.pid === pid).map((e) => e.undici))];
+  assert.deepEqual(undiciAtPreload(first), [false]);
+  assert.deepEqual(undiciAtPreload(standby), [Number(process.versions.node.split('.')[0]) >= 22]);
   await waitForExit(first);
 
   // The new generation parks its own standby; a stop takes it away.

@@ -10,7 +10,7 @@ import { channelOf, Launch, spawnGeneration, type ResolvedLaunchSpec as LaunchSp
 import { readyFdAfter } from '../platform/listen-env.js';
 import { readAtBoot } from './boot-env.js';
 import { quoteNodeOption } from './node-options.js';
-import { restorablePriority, STANDBY_NICE } from './standby-priority.js';
+import { restorablePriority, restorePriority, STANDBY_NICE } from './standby-priority.js';
 
 /*
  * A standby generation: the next generation booted ahead of time and parked
@@ -30,6 +30,26 @@ import { restorablePriority, STANDBY_NICE } from './standby-priority.js';
  */
 
 type State = 'booting' | 'parked' | 'released' | 'gone';
+
+export interface BootOptions {
+  /**
+   * `undici`: node's undici is loaded in the park, before it says "parked"
+   * (standby-preload.cts says why): for the next generation of an app that
+   * loaded it (`undiciLoaded()`).
+   */
+  warm?: 'undici' | undefined;
+}
+
+/**
+ * Whether this process has loaded node's own undici (Node 22 and 24 load it
+ * for an ESM `import 'node:http'`, and for fetch): the next generation of
+ * the same app will, so its standby loads it while booting.
+ */
+export function undiciLoaded(): boolean {
+  // process.moduleLoadList: a Node internal (undocumented), read only; absent, nothing is warmed.
+  const list = (process as { moduleLoadList?: string[] }).moduleLoadList;
+  return list?.includes('NativeModule internal/deps/undici/undici') ?? false;
+}
 
 interface FileId {
   dev: number;
@@ -55,13 +75,14 @@ export class Standby {
     private readonly spec: LaunchSpec,
     private readonly log: Log,
     preload: string,
+    warm: BootOptions['warm'],
   ) {
     this.binary = fileId(commandPath(spec));
     this.dir = spec.cwd === undefined ? undefined : fileId(spec.cwd);
     const readyFd = readyFdAfter(spec.fds.length);
     // In front of the user's NODE_OPTIONS, which follow byte for byte.
     const nodeOptions = [`--require ${quoteNodeOption(preload)}`, spec.env.NODE_OPTIONS].filter(Boolean).join(' ');
-    this.child = spawnGeneration(spec, { ...spec.env, NODE_OPTIONS: nodeOptions, GRACE_STANDBY_FD: String(readyFd) });
+    this.child = spawnGeneration(spec, { ...spec.env, NODE_OPTIONS: nodeOptions, GRACE_STANDBY_FD: String(readyFd), ...(warm && { GRACE_STANDBY_WARM: warm }) });
     this.restoreTo = this.child.pid === undefined ? undefined : lower(this.child.pid);
     // A parked spare never keeps this generation alive; its exit is EOF there.
     this.child.unref();
@@ -73,6 +94,8 @@ export class Standby {
       if (this.state !== 'booting' || word !== WORDS.parked) return;
       this.state = 'parked';
       this.channel?.off('data', onData);
+      // Booted at nice 19; parked, it waits at its parent's priority, so that its release starts at once.
+      if (this.restoreTo !== undefined && this.pid !== undefined) restorePriority(this.pid, this.restoreTo);
       log.debug(`standby pid ${this.pid} parked`, { event: 'standby-parked', standby: this.pid });
       this.onChange();
     });
@@ -86,13 +109,13 @@ export class Standby {
    * Boots a standby for `spec` (what a fresh spawn would be now); undefined,
    * with the reason logged, when it cannot be (no park preload beside grace).
    */
-  static boot(spec: LaunchSpec, log: Log): Standby | undefined {
+  static boot(spec: LaunchSpec, log: Log, { warm }: BootOptions = {}): Standby | undefined {
     const preload = parkPreload();
     if (!preload) {
       log.debug('no standby: the park preload (standby-preload.cjs) is not beside grace', { event: 'standby-unavailable' });
       return undefined;
     }
-    const standby = new Standby(spec, log, preload);
+    const standby = new Standby(spec, log, preload, warm);
     log.debug(`booting standby pid ${standby.pid ?? '(not spawned)'}${standby.restoreTo === undefined ? '' : ` at nice ${STANDBY_NICE}`}`, { event: 'standby-boot', standby: standby.pid });
     return standby;
   }
