@@ -163,6 +163,8 @@ interface StandbyLog {
   booted: number[];
   parked: Set<number>;
   released: number;
+  /** Of those, released while still booting (it ran once parked). */
+  releasedBooting: number;
   /** Why a restart spawned afresh instead, each time. */
   fallbacks: string[];
 }
@@ -186,7 +188,7 @@ function startGrace(target: Target) {
   const server = kindOf(target) === 'grace-standby-samenice'
     ? new ServerProcess(['--bounding-set', '-sys_nice', process.execPath, ...COST_APP], env, 'setpriv')
     : new ServerProcess(COST_APP, env);
-  const standbys: StandbyLog = { booted: [], parked: new Set(), released: 0, fallbacks: [] };
+  const standbys: StandbyLog = { booted: [], parked: new Set(), released: 0, releasedBooting: 0, fallbacks: [] };
   server.lineListeners.push((line) => {
     if (line.startsWith('bench-marks ')) {
       const m = JSON.parse(line.slice(12)) as Marks;
@@ -198,7 +200,10 @@ function startGrace(target: Target) {
     let m: RegExpExecArray | null;
     if ((m = /booting standby pid (\d+)/.exec(line))) standbys.booted.push(Number(m[1]));
     else if ((m = /standby pid (\d+) parked/.exec(line))) standbys.parked.add(Number(m[1]));
-    else if (/releasing standby pid/.test(line)) standbys.released++;
+    else if (/releasing standby pid/.test(line)) {
+      standbys.released++;
+      if (/still booting/.test(line)) standbys.releasedBooting++;
+    }
     else if ((m = /standby pid \d+ not used: (.*); starting a fresh process/.exec(line))) standbys.fallbacks.push(m[1]!);
   });
   /** With a standby: until the newest one parked; its pid. */
@@ -435,7 +440,7 @@ interface Round {
   warm?: { p99: number; mean: number };
   log?: string[];
   /** grace-standby: restarts by a released standby, and by a fresh spawn instead (it was not parked yet, say). */
-  standby?: { released: number; fallbacks: number };
+  standby?: { released: number; releasedBooting: number; fallbacks: number };
 }
 
 async function loadRound(target: Target | 'bare', mode: Mode): Promise<Round> {
@@ -467,6 +472,7 @@ async function loadRound(target: Target | 'bare', mode: Mode): Promise<Round> {
       once = await window;
     }
     const released = running.standbys?.released ?? 0;
+    const releasedBooting = running.standbys?.releasedBooting ?? 0;
     const fallbacks = running.standbys?.fallbacks.length ?? 0;
     const ratio = during.requestsPerSecond / steady.requestsPerSecond;
     const costSeconds = (steady.requestsPerSecond * (during.durationMs / 1000) - during.requests) / steady.requestsPerSecond / Math.max(1, restarts);
@@ -479,7 +485,7 @@ async function loadRound(target: Target | 'bare', mode: Mode): Promise<Round> {
       restarts,
       ratio,
       costSeconds,
-      ...(running.standbys ? { standby: { released, fallbacks } } : {}),
+      ...(running.standbys ? { standby: { released, releasedBooting, fallbacks } } : {}),
       ...(during.socketErrors.total > 0 && running.log ? { log: running.log() } : {}),
       ...(reports.length
         ? { cold: { p99: median(reports.map((r) => r.cold.p99)), mean: median(reports.map((r) => r.cold.mean)) }, warm: { p99: median(reports.filter((r) => r.warm.count > 100).map((r) => r.warm.p99)), mean: median(reports.filter((r) => r.warm.count > 100).map((r) => r.warm.mean)) } }
@@ -524,6 +530,7 @@ async function underLoad() {
         coldP99: median(rs.map((r) => r.cold?.p99 ?? NaN)),
         warmP99: median(rs.map((r) => r.warm?.p99 ?? NaN)),
         standbyReleased: rs.reduce((a, r) => a + (r.standby?.released ?? 0), 0),
+        standbyReleasedBooting: rs.reduce((a, r) => a + (r.standby?.releasedBooting ?? 0), 0),
         standbyFallbacks: rs.reduce((a, r) => a + (r.standby?.fallbacks ?? 0), 0),
       };
       (summary[mode] ??= {})[target] = s;
@@ -532,7 +539,7 @@ async function underLoad() {
         `${target.padEnd(11)} ${f0(s.steadyRps).padStart(13)} ${f0(s.duringRps).padStart(7)}  ${(restarting ? range(rs.map((r) => r.ratio!), f2) : '').padEnd(17)} ${(restarting ? range(rs.map((r) => r.costSeconds!), f2) : '').padEnd(17)} ${f1(s.steadyP99).padStart(14)} ${f1(s.duringP99).padStart(6)}  ${(restarting ? String(s.errors) : '').padStart(6)} ${(restarting ? String(s.non2xx) : '').padStart(7)}  ${Number.isFinite(s.coldP99) ? `${f2(s.coldP99)} / ${f2(s.warmP99)}` : ''}`,
       );
       if (restarting && onceSeconds > 0) console.log(`${''.padEnd(11)} one restart in ${onceSeconds} s: throughput ÷ without ${range(rs.map((r) => r.once!.requestsPerSecond / r.steady.requestsPerSecond), f2)}, p99 ${range(rs.map((r) => r.once!.latencyMs.p99), f1)} ms`);
-      if (target.startsWith('grace-standby')) console.log(`${''.padEnd(11)} (restarts by the released standby: ${s.standbyReleased}; by a fresh spawn, the standby not parked yet or gone: ${s.standbyFallbacks})`);
+      if (target.startsWith('grace-standby')) console.log(`${''.padEnd(11)} (restarts by the released standby: ${s.standbyReleased}, of which still booting when released: ${s.standbyReleasedBooting}; by a fresh spawn, the standby gone or unfit: ${s.standbyFallbacks})`);
     }
   }
   return { summary, rounds: all };

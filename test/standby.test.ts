@@ -173,15 +173,19 @@ test('a restart as the generation starts serving: its standby is not booted yet,
   assert.doesNotMatch(app.log, /not used/);
 });
 
-test('a standby still booting when the restart comes: a fresh spawn, and the standby is gone', { timeout: 60_000 }, async (t) => {
+test('a standby still booting when the restart comes is released all the same: it serves once parked, at its parent\'s priority', { timeout: 60_000 }, async (t) => {
   // The app calls restart() in the same turn as its standby was spawned: it cannot have said "parked".
-  const { app } = await startApp(t, { STANDBY_RESTART_AT_BOOT: '1' });
+  const { app, port } = await startApp(t, { STANDBY_RESTART_AT_BOOT: '1' });
   const first = app.proc.pid!;
   const next = await app.handedOver(first);
   const standby = standbys(app)[0]!;
-  await app.waitForLog(new RegExp(`standby pid ${standby} not used: it is still booting; starting a fresh process`));
-  assert.notEqual(next.pid, standby);
-  await waitForExit(standby);
+  assert.match(app.log, new RegExp(`releasing standby pid ${standby} as the next generation \\(still booting`));
+  assert.equal(next.pid, standby);
+  const answer = await get({ port }, '/');
+  assert.equal(answer.json.pid, standby);
+  assert.equal((answer.json as unknown as { nice: number }).nice, getPriority(), 'released at the priority a fresh spawn inherits');
+  assert.doesNotMatch(app.log, /not used/);
+  await waitForExit(first);
 });
 
 test('the node binary replaced after the standby booted: the restart runs the new binary, afresh', { timeout: 90_000 }, async (t) => {

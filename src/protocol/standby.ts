@@ -25,8 +25,10 @@ import { restorablePriority, restorePriority, STANDBY_NICE } from './standby-pri
  * Correct or not at all: it stands in for a fresh spawn only when it is what
  * a fresh spawn would be. Node's binary, its flags, the environment read at
  * exec or as node boots (boot-env.ts), the script and cwd are fixed at boot;
- * if any changed, or it died, or it has not said "parked" yet, the restart
- * spawns afresh and the standby is killed.
+ * if any changed, or it died, the restart spawns afresh and the standby is
+ * killed. One still booting is released all the same: its release line
+ * waits in the channel until the park reads it, and the rest of its boot
+ * runs at its parent's priority (further along than a fresh spawn would be).
  */
 
 type State = 'booting' | 'parked' | 'released' | 'gone';
@@ -62,6 +64,8 @@ export class Standby {
   private state: State = 'booting';
   private readonly child: ChildProcess;
   private readonly channel: Duplex | undefined;
+  /** Hears its one word ("parked"); off once parked or released (the channel is then the launch's). */
+  private readonly onData: (chunk: Buffer) => void;
   private readonly binary: FileId | undefined;
   private readonly dir: FileId | undefined;
   /** The priority it must be given back on release, when it was lowered. */
@@ -93,14 +97,14 @@ export class Standby {
     const words = new ChannelWords((word) => {
       if (this.state !== 'booting' || word !== WORDS.parked) return;
       this.state = 'parked';
-      this.channel?.off('data', onData);
+      this.channel?.off('data', this.onData);
       // Booted at nice 19; parked, it waits at its parent's priority, so that its release starts at once.
       if (this.restoreTo !== undefined && this.pid !== undefined) restorePriority(this.pid, this.restoreTo);
       log.debug(`standby pid ${this.pid} parked`, { event: 'standby-parked', standby: this.pid });
       this.onChange();
     });
-    const onData = (chunk: Buffer) => words.push(chunk);
-    this.channel?.on('data', onData);
+    this.onData = (chunk: Buffer) => words.push(chunk);
+    this.channel?.on('data', this.onData);
     this.child.once('error', (err: NodeJS.ErrnoException) => this.died(`could not start (${err.code ?? err.message})`));
     this.child.once('exit', (code, signal) => this.died(`exited with ${signal ?? `code ${code}`}`));
   }
@@ -141,8 +145,7 @@ export class Standby {
 
   /** Why it cannot stand in for a fresh spawn of `spec`, or undefined when it can. */
   unfitFor(spec: LaunchSpec): string | undefined {
-    if (this.state === 'booting') return 'it is still booting';
-    if (this.state !== 'parked') return 'it is gone';
+    if (this.state !== 'parked' && this.state !== 'booting') return 'it is gone';
     const command = commandPath(spec);
     if (!sameFile(this.binary, fileId(command))) return `the ${command === this.spec.file ? 'node binary' : 'command'} ${command} changed on disk`;
     const replaced = this.pid === undefined ? undefined : replacedBinary(this.pid);
@@ -166,6 +169,9 @@ export class Standby {
    * launch's to watch (`new Launch(spec, child)`). Only after `unfitFor` said yes.
    */
   release(spec: LaunchSpec): ChildProcess {
+    // Still booting (at nice 19, maybe): the rest of its boot is the restart's, at its parent's priority.
+    if (this.state === 'booting' && this.restoreTo !== undefined && this.pid !== undefined) restorePriority(this.pid, this.restoreTo);
+    this.channel?.off('data', this.onData);
     this.state = 'released';
     const priority = this.restoreTo === undefined ? undefined : getPriority();
     this.channel!.write(releaseLine({ env: spec.env, priority }));
@@ -199,7 +205,8 @@ export class Standby {
  */
 export function launchNext(spec: LaunchSpec, fit: Standby | undefined, log: Log): Launch {
   if (!fit) return new Launch(spec);
-  log.debug(`releasing standby pid ${fit.pid} as the next generation`, { event: 'standby-release', standby: fit.pid });
+  const booting = fit.booting ? ' (still booting: it runs once parked)' : '';
+  log.debug(`releasing standby pid ${fit.pid} as the next generation${booting}`, { event: 'standby-release', standby: fit.pid, booting: fit.booting });
   return new Launch(spec, fit.release(spec));
 }
 
