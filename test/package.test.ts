@@ -71,7 +71,9 @@ test('the packed package works from ESM and CommonJS and ships only dist, docs a
   writeFileSync(join(app, 'standby.mjs'), `import http from 'node:http'; import { gracehttp } from 'grace-restart'; await gracehttp.start(http.createServer(), '127.0.0.1:0', { standby: true });`);
   writeFileSync(join(app, 'worker.mjs'), `import http from 'node:http'; import { gracehttp } from 'grace-restart'; await gracehttp.serve(http.createServer(), undefined, { logger: false });`);
   const grace = join(app, 'node_modules', '.bin', 'grace');
-  for (const [file, args] of [[process.execPath, ['standby.cjs']], [process.execPath, ['standby.mjs']], [grace, ['run', '--listen', '127.0.0.1:0', '--standby', '1', '--', process.execPath, 'worker.mjs']]] as const) {
+  const esmCli = join(app, 'node_modules', 'grace-restart', 'dist', 'esm', 'cli.js');
+  const run = ['run', '--listen', '127.0.0.1:0', '--standby', '1', '--', process.execPath, 'worker.mjs'];
+  for (const [file, args] of [[process.execPath, ['standby.cjs']], [process.execPath, ['standby.mjs']], [grace, run], [process.execPath, [esmCli, ...run]]] as const) {
     const child = spawn(file, args, { cwd: app, env: { ...process.env, GRACE_DEBUG: '1' }, stdio: ['ignore', 'ignore', 'pipe'] });
     t.after(() => killQuietly(child.pid!));
     let log = '';
@@ -87,6 +89,17 @@ test('the packed package works from ESM and CommonJS and ships only dist, docs a
     child.kill('SIGTERM');
     await waitForExit(standby).finally(() => killQuietly(standby));
     await waitForExit(child.pid!);
+  }
+});
+
+test('the bundled command leaves out exactly what cli.ts loads lazily, so grace run alone loads its supervisor', () => {
+  const lazy = [...readFileSync(join(root, 'src', 'cli.ts'), 'utf8').matchAll(/await import\('(\.\/[^']+)'\)/g)].map((m) => m[1]!).sort();
+  const { scripts } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+  for (const format of ['cjs', 'esm']) {
+    const call = scripts.bundle!.split(' && ').find((c) => c.includes(`dist/${format}/cli.js`));
+    assert.ok(call, `the bundle script bundles dist/${format}/cli.js`);
+    assert.deepEqual([...call.matchAll(/--external:(\S+)/g)].map((m) => m[1]).sort(), lazy, `dist/${format}/cli.js leaves the lazy modules out`);
+    for (const path of lazy) assert.ok(call.includes(`dist/${format}/${path.slice(2)}`), `${path} is bundled on its own (${format})`);
   }
 });
 

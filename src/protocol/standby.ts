@@ -293,7 +293,7 @@ let preloadPath: string | null | undefined;
  * The park preload beside this module: standby-preload.cts in src/ (run
  * under tsx), .cjs once built, in protocol/ beside the bundled index.js of
  * dist/esm and dist/cjs, and beside dist/cjs/supervisor/, the bundle of
- * `grace run` (scripts/bundle.mjs). Found through the stack, which names this
+ * `grace run` (package.json's bundle script). Found through the stack, which names this
  * file in every build (the CommonJS one cannot hold `import.meta`).
  */
 function parkPreload(): string | undefined {
