@@ -3,8 +3,6 @@
 // supervisor mode (a stable pid for systemd, Docker and Kubernetes; N
 // workers), `grace stop` to stop and wait, `grace status` to see what it
 // runs, `grace scale` to change how many workers it runs.
-import { readFileSync, realpathSync } from 'node:fs';
-import { dirname, join } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { checkDurationSum } from './platform/duration.js';
 import { GraceError } from './platform/errors.js';
@@ -19,6 +17,7 @@ import { scale } from './cli/scale-command.js';
 import { stop } from './cli/stop.js';
 import { printableJson, printableLines } from './platform/printable.js';
 import { formatStatus, readStatus } from './cli/status-command.js';
+import { graceVersion } from './platform/package-version.js';
 import { Supervisor } from './supervisor/supervisor.js';
 import { checkWatchdog, DEFAULTS, MAX_STANDBY, MAX_WORKERS } from './supervisor/core/settings.js';
 import { parseListenSpecs } from './sockets/held-sockets.js';
@@ -81,7 +80,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (command === '--help' || command === '-h') return print(USAGE);
   if (command === 'help') return print(usageOf(rest[0]));
-  if (command === '--version' || command === '-v') return print(`${packageVersion()}\n`);
+  if (command === '--version' || command === '-v') return print(`${version()}\n`);
   if (command.startsWith('-')) throw new GraceError('ERR_GRACE_USAGE', `unknown option ${command}`);
   throw new GraceError('ERR_GRACE_USAGE', command ? `unknown command ${JSON.stringify(command)}` : 'no command given');
 }
@@ -95,25 +94,10 @@ function usageOf(command: string | undefined): string {
   return command !== undefined && Object.hasOwn(COMMANDS, command) ? COMMANDS[command]!.usage : USAGE;
 }
 
-/**
- * This package's version, from the package.json above this file: src/ in
- * development, dist/esm/ or dist/cjs/ once installed. This file is always
- * the process's main script, so argv[1] locates it in both builds (the
- * CommonJS build cannot contain `import.meta`, the ESM one has no __dirname).
- */
-function packageVersion(): string {
-  let dir = dirname(realpathSync(process.argv[1]!));
-  for (;;) {
-    try {
-      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === 'grace-restart' && pkg.version) return pkg.version;
-    } catch {
-      // none here (dist/cjs/package.json has no name): look further up
-    }
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error(`cannot find grace-restart's package.json above ${process.argv[1]}`);
-    dir = parent;
-  }
+function version(): string {
+  const found = graceVersion();
+  if (!found) throw new Error(`cannot find grace-restart's package.json above ${process.argv[1]}`);
+  return found;
 }
 
 async function runReload(args: string[]): Promise<number> {
