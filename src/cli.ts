@@ -9,7 +9,7 @@ import { GraceError } from './platform/errors.js';
 import { resolveLogger } from './platform/logger.js';
 import { canReadRss, parseBytes } from './supervisor/memory-limit.js';
 import { nonUtf8Warning } from './platform/non-utf8.js';
-import { asUsageError, count, milliseconds, parseFlags, timeout } from './cli/flags.js';
+import { asUsageError, count, milliseconds, parseFlags, pidFileOf, timeout } from './cli/flags.js';
 import { RUN_FLAGS, RUN_USAGE } from './cli/run-flags.js';
 import { flagOptions } from './cli/usage.js';
 import { reload } from './cli/reload.js';
@@ -56,17 +56,22 @@ const SCALE_USAGE = `
       serve and the others have exited; 1 (saying why) on a timeout.
 `;
 
+const ENVIRONMENT = `
+  GRACE_PID_FILE=FILE stands in for --pid-file FILE in every command (the flag
+  wins; an empty one is refused).
+`;
+
 const USAGE = `usage:${RELOAD_USAGE}${RUN_USAGE}${STOP_USAGE}${STATUS_USAGE}${SCALE_USAGE}
   grace --help, grace COMMAND --help
   grace --version
-`;
+${ENVIRONMENT}`;
 
 const COMMANDS: Record<string, { usage: string; run: (args: string[]) => Promise<number> }> = {
-  reload: { usage: `usage:${RELOAD_USAGE}`, run: runReload },
-  run: { usage: `usage:${RUN_USAGE}`, run: runSupervisor },
-  stop: { usage: `usage:${STOP_USAGE}`, run: runStop },
-  status: { usage: `usage:${STATUS_USAGE}`, run: runStatus },
-  scale: { usage: `usage:${SCALE_USAGE}`, run: runScale },
+  reload: { usage: `usage:${RELOAD_USAGE}${ENVIRONMENT}`, run: runReload },
+  run: { usage: `usage:${RUN_USAGE}${ENVIRONMENT}`, run: runSupervisor },
+  stop: { usage: `usage:${STOP_USAGE}${ENVIRONMENT}`, run: runStop },
+  status: { usage: `usage:${STATUS_USAGE}${ENVIRONMENT}`, run: runStatus },
+  scale: { usage: `usage:${SCALE_USAGE}${ENVIRONMENT}`, run: runScale },
 };
 
 async function main(argv: string[]): Promise<number> {
@@ -102,8 +107,7 @@ function version(): string {
 
 async function runReload(args: string[]): Promise<number> {
   const { values } = parseFlags(args, { 'pid-file': { type: 'string' }, timeout: { type: 'string' } });
-  const pidFile = values['pid-file'];
-  if (!pidFile) throw new GraceError('ERR_GRACE_USAGE', 'grace reload needs --pid-file FILE');
+  const pidFile = pidFileOf('reload', values['pid-file'], process.env, true)!;
   const result = await reload({ pidFile, timeout: timeout('--timeout', values.timeout) });
   if (result.workers) {
     const [before, after] = result.workers;
@@ -118,8 +122,7 @@ async function runReload(args: string[]): Promise<number> {
 
 async function runStop(args: string[]): Promise<number> {
   const { values } = parseFlags(args, { 'pid-file': { type: 'string' }, timeout: { type: 'string' } });
-  const pidFile = values['pid-file'];
-  if (!pidFile) throw new GraceError('ERR_GRACE_USAGE', 'grace stop needs --pid-file FILE');
+  const pidFile = pidFileOf('stop', values['pid-file'], process.env, true)!;
   const result = await stop({ pidFile, timeout: timeout('--timeout', values.timeout) });
   const parts = [`pid ${result.pid}`];
   if (result.workers.length) parts.push(`its worker${result.workers.length > 1 ? 's' : ''} ${result.workers.join(', ')}`);
@@ -149,7 +152,7 @@ async function runSupervisor(args: string[]): Promise<number> {
     surge: count('--surge', values.surge, MAX_WORKERS),
     standby: count('--standby', values.standby, MAX_STANDBY),
     maxMemory,
-    pidFile: values['pid-file'],
+    pidFile: pidFileOf('run', values['pid-file'], process.env, false),
     logPrefix: !values['no-log-prefix'],
     watchdog: watchdog === undefined ? undefined : checkWatchdog(watchdog),
     envFiles: values['env-file'],
@@ -163,8 +166,7 @@ async function runSupervisor(args: string[]): Promise<number> {
 
 async function runStatus(args: string[]): Promise<number> {
   const { values } = parseFlags(args, { 'pid-file': { type: 'string' }, json: { type: 'boolean' } });
-  const pidFile = values['pid-file'];
-  if (!pidFile) throw new GraceError('ERR_GRACE_USAGE', 'grace status needs --pid-file FILE');
+  const pidFile = pidFileOf('status', values['pid-file'], process.env, true)!;
   const report = readStatus(pidFile);
   process.stdout.write(values.json ? `${printableJson(report)}\n` : formatStatus(report));
   return 0;
@@ -172,8 +174,7 @@ async function runStatus(args: string[]): Promise<number> {
 
 async function runScale(args: string[]): Promise<number> {
   const { values, positionals } = parseFlags(args, { 'pid-file': { type: 'string' }, timeout: { type: 'string' } }, true);
-  const pidFile = values['pid-file'];
-  if (!pidFile) throw new GraceError('ERR_GRACE_USAGE', 'grace scale needs --pid-file FILE');
+  const pidFile = pidFileOf('scale', values['pid-file'], process.env, true)!;
   if (positionals.length !== 1) throw new GraceError('ERR_GRACE_USAGE', `grace scale needs one worker count, got ${positionals.length === 0 ? 'none' : positionals.map((p) => JSON.stringify(p)).join(' ')}`);
   const workers = count('the worker count', positionals[0], MAX_WORKERS)!;
   const result = await scale({ pidFile, workers, timeout: timeout('--timeout', values.timeout) });
