@@ -1,7 +1,7 @@
 import { readRss } from '../platform/proc.js';
 import type { PidFileState } from '../reporting/pid-file.js';
 import { printable } from '../platform/printable.js';
-import { trustedPidFile } from './reload.js';
+import { trustedPidFile } from './trusted-pid-file.js';
 
 /*
  * `grace status --pid-file F`: what the grace process in F runs, like
