@@ -16,7 +16,8 @@ import { reload } from './cli/reload.js';
 import { scale } from './cli/scale-command.js';
 import { stop } from './cli/stop.js';
 import { printableJson, printableLines } from './platform/printable.js';
-import { formatStatus, readStatus } from './cli/status-command.js';
+import { readStatus, VERDICT_STATUS } from './cli/status-command.js';
+import { formatStatus } from './cli/status-text.js';
 import { graceVersion } from './platform/package-version.js';
 import { Supervisor } from './supervisor/supervisor.js';
 import { checkWatchdog, DEFAULTS, MAX_STANDBY, MAX_WORKERS } from './supervisor/core/settings.js';
@@ -44,8 +45,13 @@ const STOP_USAGE = `
 const STATUS_USAGE = `
   grace status --pid-file FILE [--json]
       Show what the grace process in FILE runs: under grace run, each worker's
-      slot, pid, generation, state, uptime, RSS (Linux) and restarts, and the
-      last worker that failed or crashed, with its last lines of stderr.
+      slot, pid, generation, state, uptime, RSS (Linux) and restarts; the
+      command, cwd, env files, node, grace, uptime, the options in force and
+      the reloads; the last worker that failed or crashed, with its last lines
+      of stderr. Exit 0 while a worker serves, 1 while nothing serves (starting,
+      a crash loop), 3 when nothing runs (no pid file, or its process is
+      gone), 4 when the pid file cannot be trusted. --json: the same as JSON,
+      with the verdict.
 `;
 
 const SCALE_USAGE = `
@@ -167,9 +173,12 @@ async function runSupervisor(args: string[]): Promise<number> {
 async function runStatus(args: string[]): Promise<number> {
   const { values } = parseFlags(args, { 'pid-file': { type: 'string' }, json: { type: 'boolean' } });
   const pidFile = pidFileOf('status', values['pid-file'], process.env, true)!;
-  const report = readStatus(pidFile);
-  process.stdout.write(values.json ? `${printableJson(report)}\n` : formatStatus(report));
-  return 0;
+  const answer = readStatus(pidFile);
+  if (values.json) process.stdout.write(`${printableJson(answer)}\n`);
+  // Nothing to show: why, as any refusal is said.
+  else if ('pidFile' in answer) process.stderr.write(`grace: ${printableLines(answer.message)}\n`);
+  else process.stdout.write(formatStatus(answer));
+  return VERDICT_STATUS[answer.verdict];
 }
 
 async function runScale(args: string[]): Promise<number> {
