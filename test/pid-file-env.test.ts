@@ -61,7 +61,7 @@ test('--pid-file wins over GRACE_PID_FILE, in grace run and in the commands that
 
 test('an empty GRACE_PID_FILE is refused (exit 2) as an empty --pid-file is, unless the flag is given', { timeout: 30_000 }, async () => {
   const empty = { GRACE_PID_FILE: '' };
-  for (const result of await Promise.all([grace(['status'], empty), grace(['run', '--', node, '-e', '0'], empty)])) {
+  for (const result of await Promise.all([grace(['status'], empty), grace(['run', '--', 'grace-test-no-such-command'], empty)])) {
     assert.equal(result.code, 2, result.stderr);
     assert.match(result.stderr, /^grace: GRACE_PID_FILE is set but empty: set it to the pid file's path, or unset it\n\nusage:/);
   }
