@@ -2,7 +2,7 @@
 // clock: the crash-loop limit (--max-restarts N, --min-uptime MS: the count,
 // its reset after a stable run, the edge at exactly MS, a reload's fresh
 // count) and --watch (the debounce, one reload queued behind the one in
-// flight, never one per change). Real processes: ops-policies.test.ts.
+// flight, never one per change). Real processes: crash-loop.test.ts, watch.test.ts.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { DeadlineKey } from '../src/supervisor/core/deadlines.ts';
