@@ -5,6 +5,7 @@
 // flight, never one per change). Real processes: crash-loop.test.ts, watch.test.ts.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import type { ExitStatus } from '../src/protocol/launcher.ts';
 import type { DeadlineKey } from '../src/supervisor/core/deadlines.ts';
 import type { WorkerAction, WorkerEvent } from '../src/supervisor/core/events.ts';
 import type { Settings } from '../src/supervisor/core/settings.ts';
@@ -46,7 +47,7 @@ function describe(a: WorkerAction, now: number): string | undefined {
 }
 
 function clock(workers: number, settings: Partial<Settings> = {}): Clock {
-  return new FakeClock(initialTable(workers, 1, settings), step, (key) => ({ type: 'timer', key }), describe);
+  return new FakeClock<WorkerTable, WorkerEvent, WorkerAction, DeadlineKey>(initialTable(workers, 1, settings), step, (key) => ({ type: 'timer', key }), describe);
 }
 
 /** What the clock did from here on. */
@@ -55,7 +56,7 @@ function from(c: Clock): () => string[] {
   return () => c.did.slice(start);
 }
 
-const failed = (index: number, id: number, code = 3): WorkerEvent => ({ type: 'failed', index, id, reason: `exited with code ${code} before it was ready`, status: { code, signal: null } });
+const failed = (index: number, id: number, status: ExitStatus = { code: 3, signal: null }): WorkerEvent => ({ type: 'failed', index, id, reason: 'exited before it was ready', status });
 const exited = (index: number, id: number, code = 3): WorkerEvent => ({ type: 'exited', index, id, status: { code, signal: null }, ranMs: 0 });
 const ready = (index: number, id: number): WorkerEvent => ({ type: 'ready', index, id });
 const changed = (path: string): WorkerEvent => ({ type: 'changed', path });
@@ -87,7 +88,7 @@ test('--max-restarts 3: an app failing from its first start gets that start and 
   // Killed by a signal: the shell's status; an exit with 0 before it was ready: 1.
   for (const [status, expected] of [[{ code: null, signal: 'SIGSEGV' as const }, 139], [{ code: 0, signal: null }, 1]] as const) {
     const d = clock(1, { maxRestarts: 1 }).send({ type: 'start' });
-    d.send({ ...failed(0, 1), status }).advance(100).send({ ...failed(0, 2), status });
+    d.send(failed(0, 1, status)).advance(100).send(failed(0, 2, status));
     assert.equal(d.did.at(-1), `100 exit ${expected}`);
   }
   // Unset: restarted forever, with the backoff as always.

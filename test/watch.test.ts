@@ -31,11 +31,11 @@ test('--watch: an edit is served after a rolling reload, a syntax error keeps th
   closeSync(log);
   let out = '';
   let err = '';
-  proc.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+  proc.stdout!.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
   const read = () => (err = readFileSync(join(dir, 'grace.log'), 'utf8'));
   const readies = () => [...out.matchAll(/\{"event":"ready".*\}/g)].map((m) => JSON.parse(m[0]) as { pid: number; version: number; port: number });
   running = [proc.pid!];
-  proc.stdout.on('data', () => (running = [proc.pid!, ...readies().map((r) => r.pid)]));
+  proc.stdout!.on('data', () => (running = [proc.pid!, ...readies().map((r) => r.pid)]));
   const reloaded = (generation: number) => waitUntil(() => read().includes(`reload done: generation ${generation} serves`), 30_000, () => `reload ${generation}\n${err}`);
   const version = async () => (JSON.parse((await get({ port: readies()[0]!.port }, '/')).body) as { version: number }).version;
 
