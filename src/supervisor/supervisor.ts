@@ -10,6 +10,8 @@ import { petSystemdWatchdog } from '../reporting/systemd-watchdog.js';
 import { DeadlineTimers } from '../platform/deadline-timers.js';
 import type { DeadlineKey } from './core/deadlines.js';
 import type { WorkerAction, WorkerEvent } from './core/events.js';
+import { graceVersion } from '../platform/package-version.js';
+import type { RunFacts } from './core/describe.js';
 import { DEFAULTS } from './core/settings.js';
 import { step } from './core/step.js';
 import { activeSlots, initialTable, type WorkerTable } from './core/table.js';
@@ -147,7 +149,8 @@ export class Supervisor {
       { size, event: (event) => this.dispatch(event) },
     );
     this.pool = pool;
-    const facts = () => ({ process: (id: number) => pool.processes.get(id), spares: pool.spares.pids(), lastFailure: pool.lastFailure });
+    const run = this.runFacts();
+    const facts = () => ({ process: (id: number) => pool.processes.get(id), spares: pool.spares.pids(), lastFailure: pool.lastFailure, run });
     this.status = new SupervisorStatus(this.reporter, facts);
     // A spare booted, parked or died: what status shows changed.
     pool.spares.onChange = () => {
@@ -229,6 +232,19 @@ export class Supervisor {
     const envFiles: EnvFiles | undefined = paths.length ? { files: paths.map((path) => ({ path, optional: false })), cwd: this.host.cwd(), taken: {} } : undefined;
     checkExecSize(this.options.command, envWithFiles(this.host.env, envFiles), envFiles);
     return envFiles;
+  }
+
+  /** What `grace status` describes of this start: the app's command, where, with what (no environment value). */
+  private runFacts(): RunFacts {
+    const grace = graceVersion();
+    return {
+      command: this.options.command,
+      cwd: this.host.cwd(),
+      envFiles: this.options.envFiles ?? [],
+      node: { version: process.version, path: this.host.execPath },
+      ...(grace ? { grace } : {}),
+      startedAt: Math.round(performance.timeOrigin),
+    };
   }
 
   private exit(status: number): void {
