@@ -6,7 +6,7 @@
 import { availableParallelism } from 'node:os';
 import { checkDurationSum } from './platform/duration.js';
 import { GraceError } from './platform/errors.js';
-import { resolveLogger } from './platform/logger.js';
+import { resolveLogger, timestamped } from './platform/logger.js';
 import { canReadRss, parseBytes } from './supervisor/memory-limit.js';
 import { nonUtf8Warning } from './platform/non-utf8.js';
 import { asUsageError, count, milliseconds, parseFlags, pidFileOf, timeout } from './cli/flags.js';
@@ -20,7 +20,8 @@ import { readStatus, VERDICT_STATUS } from './cli/status-command.js';
 import { formatStatus } from './cli/status-text.js';
 import { graceVersion } from './platform/package-version.js';
 import { Supervisor } from './supervisor/supervisor.js';
-import { checkWatchdog, DEFAULTS, MAX_STANDBY, MAX_WORKERS } from './supervisor/core/settings.js';
+import { watchDirs } from './supervisor/watch.js';
+import { checkWatchdog, DEFAULTS, MAX_RESTARTS, MAX_STANDBY, MAX_WORKERS } from './supervisor/core/settings.js';
 import { parseListenSpecs } from './sockets/held-sockets.js';
 import { launchedBy } from './generation/launched-by.js';
 import { readProcess } from './platform/proc.js';
@@ -149,8 +150,9 @@ async function runSupervisor(args: string[]): Promise<number> {
   // The supervisor's kill deadline waits out both (core/stop.ts).
   checkDurationSum(['--stop-delay', '--stop-timeout'], [stopDelay ?? 0, stopTimeout ?? DEFAULTS.stopTimeout], 'ERR_GRACE_USAGE');
   const watchdog = milliseconds('--watchdog', values.watchdog);
+  const timestamps = values.timestamps === true;
   const lossy = nonUtf8Warning(process.pid, process.env, 'every worker');
-  if (lossy) resolveLogger(undefined).warn(lossy, { event: 'non-utf8' });
+  if (lossy) resolveLogger(undefined, process.env, { timestamps }).warn(lossy, { event: 'non-utf8' });
   const supervisor = new Supervisor({
     command: args.slice(split + 1),
     listen: listenFlags(values.listen ?? []),
@@ -160,6 +162,10 @@ async function runSupervisor(args: string[]): Promise<number> {
     maxMemory,
     pidFile: pidFileOf('run', values['pid-file'], process.env, false),
     logPrefix: !values['no-log-prefix'],
+    timestamps,
+    maxRestarts: count('--max-restarts', values['max-restarts'], MAX_RESTARTS),
+    minUptime: milliseconds('--min-uptime', values['min-uptime']),
+    watch: watchDirs(values.watch === true, values['watch-path'], process.cwd()),
     watchdog: watchdog === undefined ? undefined : checkWatchdog(watchdog),
     envFiles: values['env-file'],
     readyTimeout: timeout('--ready-timeout', values['ready-timeout']),
@@ -211,6 +217,12 @@ function listenFlags(specs: string[]): string[] {
   return specs;
 }
 
+/** `grace run --timestamps`: its own last word, an error, is stamped as its log lines are. */
+function stampedRun(argv: string[]): boolean {
+  const ours = argv.includes('--') ? argv.slice(0, argv.indexOf('--')) : argv;
+  return ours[0] === 'run' && ours.includes('--timestamps');
+}
+
 const argv = process.argv.slice(2);
 main(argv).then(
   (code) => {
@@ -219,7 +231,8 @@ main(argv).then(
   (thrown: Error & { code?: string }) => {
     const err = asUsageError(thrown, argv[0] ?? '');
     // A message may quote a file or an argument: its escape sequences are shown, not sent.
-    process.stderr.write(`grace: ${printableLines(err.message)}\n`);
+    const message = `grace: ${printableLines(err.message)}`;
+    process.stderr.write(`${stampedRun(argv) ? timestamped(message) : message}\n`);
     if (err.code === 'ERR_GRACE_USAGE') process.stderr.write(`\n${usageOf(argv[0])}`);
     process.exitCode = err.code === 'ERR_GRACE_USAGE' ? 2 : 1;
   },
