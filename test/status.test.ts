@@ -172,6 +172,10 @@ test('the reloads status shows are the table\'s, each stamped when carried out: 
   const set = Object.entries(t.settings).filter(([, value]) => value !== undefined);
   assert.deepEqual([options!.readyTimeout, options!.surge, 'stopDelay' in options!], [5000, 1, false], 'as given, defaulted, or left out when unset');
   assert.deepEqual(options, { workers: 1, ...Object.fromEntries(set) });
+  // And the options only the shell carries out (--timestamps, --watch), beside them.
+  const shell = aboutRun(t, { ...facts, shellOptions: { timestamps: true, watch: ['/srv/app'] } }, reloads);
+  assert.deepEqual(shell.options, { workers: 1, ...Object.fromEntries(set), timestamps: true, watch: ['/srv/app'] });
+  assert.equal('shellOptions' in shell, false);
 });
 
 /** A pid file as grace writes it, naming `pid` (a live process's start time recorded), with `fields` over it. */

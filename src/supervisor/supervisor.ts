@@ -244,6 +244,11 @@ export class Supervisor {
       node: { version: process.version, path: this.host.execPath },
       ...(grace ? { grace } : {}),
       startedAt: Math.round(performance.timeOrigin),
+      shellOptions: {
+        ...(this.options.timestamps ? { timestamps: true } : {}),
+        ...(this.options.watch ? { watch: this.options.watch } : {}),
+        ...(this.options.logPrefix === false ? { logPrefix: false } : {}),
+      },
     };
   }
 

@@ -12,8 +12,12 @@ import { activeSlots, type WorkerTable } from './table.js';
  * itself keeps no clock.
  */
 
-/** What the supervisor knows of its own start (supervisor.ts): never an environment value, env files by path. */
-export type RunFacts = Omit<About, 'options' | 'reloads'>;
+/**
+ * What the supervisor knows of its own start (supervisor.ts): never an
+ * environment value, env files by path; and the options its shell alone
+ * carries out (`--timestamps`, `--watch`, which the table never sees).
+ */
+export type RunFacts = Omit<About, 'options' | 'reloads'> & { shellOptions?: Record<string, unknown> };
 
 export const NO_RELOADS: Reloads = { done: 0, failed: 0, refused: 0 };
 
@@ -41,6 +45,7 @@ function ended(r: Reloads, result: 'done' | 'failed', generation: number, now: n
 
 /** The pid file's `about`: the start's facts, `workers` as it is now and every setting that is set, the reloads. */
 export function aboutRun(t: WorkerTable, run: RunFacts, reloads: Reloads): About {
+  const { shellOptions, ...facts } = run;
   const settings = Object.entries(t.settings).filter(([, value]) => value !== undefined);
-  return { ...run, options: { workers: activeSlots(t).length, ...Object.fromEntries(settings) }, reloads };
+  return { ...facts, options: { workers: activeSlots(t).length, ...Object.fromEntries(settings), ...shellOptions }, reloads };
 }
