@@ -76,6 +76,7 @@ function kebab(name: string): string {
 /** A setting's value as the table keeps it (durations in ms, sizes in bytes); on/off for a switch. */
 function optionValue(value: unknown): string {
   if (typeof value === 'boolean') return value ? 'on' : 'off';
+  if (Array.isArray(value) && value.every((v) => typeof v === 'string')) return printable(value.join(' '));
   return printable(typeof value === 'string' || typeof value === 'number' ? String(value) : JSON.stringify(value) ?? String(value));
 }
 
