@@ -3,23 +3,24 @@
 // supervisor mode (a stable pid for systemd, Docker and Kubernetes; N
 // workers), `grace stop` to stop and wait, `grace status` to see what it
 // runs, `grace scale` to change how many workers it runs.
-import { readFileSync, realpathSync } from 'node:fs';
-import { dirname, join } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { checkDurationSum } from './platform/duration.js';
 import { GraceError } from './platform/errors.js';
-import { resolveLogger } from './platform/logger.js';
+import { resolveLogger, timestamped } from './platform/logger.js';
 import { canReadRss, parseBytes } from './supervisor/memory-limit.js';
 import { nonUtf8Warning } from './platform/non-utf8.js';
-import { asUsageError, count, milliseconds, parseFlags, timeout } from './cli/flags.js';
+import { asUsageError, count, milliseconds, parseFlags, pidFileOf, timeout } from './cli/flags.js';
 import { RUN_FLAGS, RUN_USAGE } from './cli/run-flags.js';
 import { flagOptions } from './cli/usage.js';
 import { reload } from './cli/reload.js';
 import { scale } from './cli/scale-command.js';
 import { stop } from './cli/stop.js';
 import { printableJson, printableLines } from './platform/printable.js';
-import { formatStatus, readStatus } from './cli/status-command.js';
-import { checkWatchdog, DEFAULTS, MAX_STANDBY, MAX_WORKERS } from './supervisor/core/settings.js';
+import { readStatus, VERDICT_STATUS } from './cli/status-command.js';
+import { formatStatus } from './cli/status-text.js';
+import { graceVersion } from './platform/package-version.js';
+import { watchDirs } from './supervisor/watch.js';
+import { checkWatchdog, DEFAULTS, MAX_RESTARTS, MAX_STANDBY, MAX_WORKERS } from './supervisor/core/settings.js';
 import { launchedBy } from './generation/launched-by.js';
 import { readProcess } from './platform/proc.js';
 import type { Wrapper } from './supervisor/follow-wrapper.js';
@@ -43,8 +44,13 @@ const STOP_USAGE = `
 const STATUS_USAGE = `
   grace status --pid-file FILE [--json]
       Show what the grace process in FILE runs: under grace run, each worker's
-      slot, pid, generation, state, uptime, RSS (Linux) and restarts, and the
-      last worker that failed or crashed, with its last lines of stderr.
+      slot, pid, generation, state, uptime, RSS (Linux) and restarts; the
+      command, cwd, env files, node, grace, uptime, the options in force and
+      the reloads; the last worker that failed or crashed, with its last lines
+      of stderr. Exit 0 while a worker serves, 1 while nothing serves (starting,
+      a crash loop), 3 when nothing runs (no pid file, or its process is
+      gone), 4 when the pid file cannot be trusted. --json: the same as JSON,
+      with the verdict.
 `;
 
 const SCALE_USAGE = `
@@ -55,17 +61,22 @@ const SCALE_USAGE = `
       serve and the others have exited; 1 (saying why) on a timeout.
 `;
 
+const ENVIRONMENT = `
+  GRACE_PID_FILE=FILE stands in for --pid-file FILE in every command (the flag
+  wins; an empty one is refused).
+`;
+
 const USAGE = `usage:${RELOAD_USAGE}${RUN_USAGE}${STOP_USAGE}${STATUS_USAGE}${SCALE_USAGE}
   grace --help, grace COMMAND --help
   grace --version
-`;
+${ENVIRONMENT}`;
 
 const COMMANDS: Record<string, { usage: string; run: (args: string[]) => Promise<number> }> = {
-  reload: { usage: `usage:${RELOAD_USAGE}`, run: runReload },
-  run: { usage: `usage:${RUN_USAGE}`, run: runSupervisor },
-  stop: { usage: `usage:${STOP_USAGE}`, run: runStop },
-  status: { usage: `usage:${STATUS_USAGE}`, run: runStatus },
-  scale: { usage: `usage:${SCALE_USAGE}`, run: runScale },
+  reload: { usage: `usage:${RELOAD_USAGE}${ENVIRONMENT}`, run: runReload },
+  run: { usage: `usage:${RUN_USAGE}${ENVIRONMENT}`, run: runSupervisor },
+  stop: { usage: `usage:${STOP_USAGE}${ENVIRONMENT}`, run: runStop },
+  status: { usage: `usage:${STATUS_USAGE}${ENVIRONMENT}`, run: runStatus },
+  scale: { usage: `usage:${SCALE_USAGE}${ENVIRONMENT}`, run: runScale },
 };
 
 async function main(argv: string[]): Promise<number> {
@@ -79,7 +90,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (command === '--help' || command === '-h') return print(USAGE);
   if (command === 'help') return print(usageOf(rest[0]));
-  if (command === '--version' || command === '-v') return print(`${packageVersion()}\n`);
+  if (command === '--version' || command === '-v') return print(`${version()}\n`);
   if (command.startsWith('-')) throw new GraceError('ERR_GRACE_USAGE', `unknown option ${command}`);
   throw new GraceError('ERR_GRACE_USAGE', command ? `unknown command ${JSON.stringify(command)}` : 'no command given');
 }
@@ -93,31 +104,15 @@ function usageOf(command: string | undefined): string {
   return command !== undefined && Object.hasOwn(COMMANDS, command) ? COMMANDS[command]!.usage : USAGE;
 }
 
-/**
- * This package's version, from the package.json above this file: src/ in
- * development, dist/esm/ or dist/cjs/ once installed. This file is always
- * the process's main script, so argv[1] locates it in both builds (the
- * CommonJS build cannot contain `import.meta`, the ESM one has no __dirname).
- */
-function packageVersion(): string {
-  let dir = dirname(realpathSync(process.argv[1]!));
-  for (;;) {
-    try {
-      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === 'grace-restart' && pkg.version) return pkg.version;
-    } catch {
-      // none here (dist/cjs/package.json has no name): look further up
-    }
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error(`cannot find grace-restart's package.json above ${process.argv[1]}`);
-    dir = parent;
-  }
+function version(): string {
+  const found = graceVersion();
+  if (!found) throw new Error(`cannot find grace-restart's package.json above ${process.argv[1]}`);
+  return found;
 }
 
 async function runReload(args: string[]): Promise<number> {
   const { values } = parseFlags(args, { 'pid-file': { type: 'string' }, timeout: { type: 'string' } });
-  const pidFile = values['pid-file'];
-  if (!pidFile) throw new GraceError('ERR_GRACE_USAGE', 'grace reload needs --pid-file FILE');
+  const pidFile = pidFileOf('reload', values['pid-file'], process.env, true)!;
   const result = await reload({ pidFile, timeout: timeout('--timeout', values.timeout) });
   if (result.workers) {
     const [before, after] = result.workers;
@@ -132,8 +127,7 @@ async function runReload(args: string[]): Promise<number> {
 
 async function runStop(args: string[]): Promise<number> {
   const { values } = parseFlags(args, { 'pid-file': { type: 'string' }, timeout: { type: 'string' } });
-  const pidFile = values['pid-file'];
-  if (!pidFile) throw new GraceError('ERR_GRACE_USAGE', 'grace stop needs --pid-file FILE');
+  const pidFile = pidFileOf('stop', values['pid-file'], process.env, true)!;
   const result = await stop({ pidFile, timeout: timeout('--timeout', values.timeout) });
   const parts = [`pid ${result.pid}`];
   if (result.workers.length) parts.push(`its worker${result.workers.length > 1 ? 's' : ''} ${result.workers.join(', ')}`);
@@ -156,8 +150,9 @@ async function runSupervisor(args: string[]): Promise<number> {
   // The supervisor's kill deadline waits out both (core/stop.ts).
   checkDurationSum(['--stop-delay', '--stop-timeout'], [stopDelay ?? 0, stopTimeout ?? DEFAULTS.stopTimeout], 'ERR_GRACE_USAGE');
   const watchdog = milliseconds('--watchdog', values.watchdog);
+  const timestamps = values.timestamps === true;
   const lossy = nonUtf8Warning(process.pid, process.env, 'every worker');
-  if (lossy) resolveLogger(undefined).warn(lossy, { event: 'non-utf8' });
+  if (lossy) resolveLogger(undefined, process.env, { timestamps }).warn(lossy, { event: 'non-utf8' });
   const supervisor = new Supervisor({
     command: args.slice(split + 1),
     listen: await listenFlags(values.listen ?? []),
@@ -165,8 +160,12 @@ async function runSupervisor(args: string[]): Promise<number> {
     surge: count('--surge', values.surge, MAX_WORKERS),
     standby: count('--standby', values.standby, MAX_STANDBY),
     maxMemory,
-    pidFile: values['pid-file'],
+    pidFile: pidFileOf('run', values['pid-file'], process.env, false),
     logPrefix: !values['no-log-prefix'],
+    timestamps,
+    maxRestarts: count('--max-restarts', values['max-restarts'], MAX_RESTARTS),
+    minUptime: milliseconds('--min-uptime', values['min-uptime']),
+    watch: watchDirs(values.watch === true, values['watch-path'], process.cwd()),
     watchdog: watchdog === undefined ? undefined : checkWatchdog(watchdog),
     envFiles: values['env-file'],
     readyTimeout: timeout('--ready-timeout', values['ready-timeout']),
@@ -179,17 +178,18 @@ async function runSupervisor(args: string[]): Promise<number> {
 
 async function runStatus(args: string[]): Promise<number> {
   const { values } = parseFlags(args, { 'pid-file': { type: 'string' }, json: { type: 'boolean' } });
-  const pidFile = values['pid-file'];
-  if (!pidFile) throw new GraceError('ERR_GRACE_USAGE', 'grace status needs --pid-file FILE');
-  const report = readStatus(pidFile);
-  process.stdout.write(values.json ? `${printableJson(report)}\n` : formatStatus(report));
-  return 0;
+  const pidFile = pidFileOf('status', values['pid-file'], process.env, true)!;
+  const answer = readStatus(pidFile);
+  if (values.json) process.stdout.write(`${printableJson(answer)}\n`);
+  // Nothing to show: why, as any refusal is said.
+  else if ('pidFile' in answer) process.stderr.write(`grace: ${printableLines(answer.message)}\n`);
+  else process.stdout.write(formatStatus(answer));
+  return VERDICT_STATUS[answer.verdict];
 }
 
 async function runScale(args: string[]): Promise<number> {
   const { values, positionals } = parseFlags(args, { 'pid-file': { type: 'string' }, timeout: { type: 'string' } }, true);
-  const pidFile = values['pid-file'];
-  if (!pidFile) throw new GraceError('ERR_GRACE_USAGE', 'grace scale needs --pid-file FILE');
+  const pidFile = pidFileOf('scale', values['pid-file'], process.env, true)!;
   if (positionals.length !== 1) throw new GraceError('ERR_GRACE_USAGE', `grace scale needs one worker count, got ${positionals.length === 0 ? 'none' : positionals.map((p) => JSON.stringify(p)).join(' ')}`);
   const workers = count('the worker count', positionals[0], MAX_WORKERS)!;
   const result = await scale({ pidFile, workers, timeout: timeout('--timeout', values.timeout) });
@@ -218,6 +218,12 @@ async function listenFlags(specs: string[]): Promise<string[]> {
   return specs;
 }
 
+/** `grace run --timestamps`: its own last word, an error, is stamped as its log lines are. */
+function stampedRun(argv: string[]): boolean {
+  const ours = argv.includes('--') ? argv.slice(0, argv.indexOf('--')) : argv;
+  return ours[0] === 'run' && ours.includes('--timestamps');
+}
+
 const argv = process.argv.slice(2);
 main(argv).then(
   (code) => {
@@ -226,7 +232,8 @@ main(argv).then(
   (thrown: Error & { code?: string }) => {
     const err = asUsageError(thrown, argv[0] ?? '');
     // A message may quote a file or an argument: its escape sequences are shown, not sent.
-    process.stderr.write(`grace: ${printableLines(err.message)}\n`);
+    const message = `grace: ${printableLines(err.message)}`;
+    process.stderr.write(`${stampedRun(argv) ? timestamped(message) : message}\n`);
     if (err.code === 'ERR_GRACE_USAGE') process.stderr.write(`\n${usageOf(argv[0])}`);
     process.exitCode = err.code === 'ERR_GRACE_USAGE' ? 2 : 1;
   },

@@ -46,6 +46,13 @@ const cases: Array<{ args: string[]; says: RegExp }> = [
   { args: ['run', '--max-memory', '1.5', ...RUN], says: /--max-memory takes a size from 1 byte/ },
   { args: ['status', '--pid-file', 'a', '--json=yes'], says: /--json takes no value/ },
   { args: ['run', '--watchdog', '0', ...RUN], says: /--watchdog must be at least 1000 ms, got 0/ },
+  // The crash-loop policy: a count from 1, a duration from 0.
+  { args: ['run', '--max-restarts', '0', ...RUN], says: /--max-restarts must be a whole number from 1 to 10000; got "0"/ },
+  { args: ['run', '--max-restarts', '10001', ...RUN], says: /--max-restarts must be a whole number from 1 to 10000; got "10001"/ },
+  { args: ['run', '--min-uptime', '2147483648', ...RUN], says: /--min-uptime must be a whole number of milliseconds from 0 to 2147483647 .*got "2147483648"/ },
+  { args: ['run', '--min-uptime', '1s', ...RUN], says: /--min-uptime must be a whole number of milliseconds from 0/ },
+  { args: ['run', '--watch-path', '/nonexistent/grace-test', ...RUN], says: /--watch-path must be a directory; "\/nonexistent\/grace-test" is not one/ },
+  { args: ['run', '--watch', '--watch', ...RUN], says: /--watch is given more than once/ },
 ];
 
 test('a flag given a value it cannot mean is a usage error (exit 2) naming the flag and its range or form', { timeout: 120_000 }, async () => {

@@ -5,7 +5,7 @@
 // each step waits for an event, a log line or an exit.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, constants } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -142,8 +142,13 @@ test('grace status on a direct-mode app (no grace run): its pid, generation and 
   const lines = text.stdout.split('\n');
   assert.equal(lines[0], `pid ${first.pid}: serving, generation 1, 1 serving`);
   assert.match(lines[1]!, /^worker\s+pid\s+generation\s+state\s+uptime\s+rss\s+restarts$/);
-  assert.match(lines[2]!, new RegExp(`^0\\s+${first.pid}\\s+1\\s+serving\\s+\\S+\\s+(\\d+\\.\\d MiB|-)\\s+0$`), 'RSS where /proc tells it');
-  assert.equal(lines.length, 4, 'one row, then the final newline');
+  assert.match(lines[2]!, new RegExp(`^0\\s+${first.pid}\\s+1\\s+serving\\s+\\d+s\\s+(\\d+\\.\\d MiB|-)\\s+0$`), 'its uptime; RSS where /proc tells it');
+  // What it runs, as far as a generation can tell: its own command, node, grace, its uptime (no options or reloads: those are grace run's).
+  const version = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  assert.deepEqual(lines.slice(3, 5), ['', `command    ${node} ${FIXTURE_ARGS.join(' ')}`]);
+  assert.ok(lines.includes(`node       ${process.version} (${node})`) && lines.includes(`grace      ${version}`), text.stdout);
+  assert.match(text.stdout, /\nuptime +\d+s \(since /);
+  assert.doesNotMatch(text.stdout, /\n(options|reloads) /);
 
   const reloaded = await grace(['reload', '--pid-file', pidFile]);
   assert.equal(reloaded.code, 0, reloaded.stderr);
@@ -152,6 +157,8 @@ test('grace status on a direct-mode app (no grace run): its pid, generation and 
   assert.equal(json.code, 0, json.stderr);
   const report = JSON.parse(json.stdout);
   assert.equal(report.pid, second.pid);
+  assert.equal(report.verdict, 'serving');
+  assert.deepEqual(report.about.command, [node, ...FIXTURE_ARGS], 'the next generation runs the same command');
   assert.equal(report.state, 'serving');
   assert.equal(report.generation, 2);
   assert.equal(report.workers.length, 1);

@@ -187,11 +187,11 @@ function plantPidFile(t: TestContext, fields: object): string {
   return path;
 }
 
-test('grace status on a malformed workers field says the pid file is malformed, naming it, and exits 1', { timeout: 30_000 }, async (t) => {
+test('grace status on a malformed workers field says the pid file is malformed, naming it, and exits 4 (untrusted)', { timeout: 30_000 }, async (t) => {
   for (const workers of [{ a: 1 }, 'x', [{ index: 0, pid: 'one' }], [null]]) {
     const pidFile = plantPidFile(t, { workers });
     const result = await grace(['status', '--pid-file', pidFile]);
-    assert.equal(result.code, 1, result.stderr);
+    assert.equal(result.code, 4, result.stderr);
     assert.match(result.stderr, new RegExp(`^grace: pid file ${pidFile} is malformed: workers`));
     assert.doesNotMatch(result.stderr, /is not a function|TypeError|    at /);
     assert.equal(result.stdout, '');
@@ -203,7 +203,7 @@ test('grace status shows escape sequences from the pid file escaped, never raw',
   const pidFile = plantPidFile(t, { state: 'failed', message: `boom\u001b[2J\nnext`, workers: [{ index: 0, pid: 1, generation: 1, state: evil, startedAt: 0, restarts: 0 }] });
   for (const args of [[], ['--json']]) {
     const result = await grace(['status', '--pid-file', pidFile, ...args]);
-    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.code, 1, `nothing serves (its one worker's state is not "serving"): ${result.stderr}`);
     assert.doesNotMatch(result.stdout, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/, 'no control character but newline reaches the terminal');
     if (args.length === 0) {
       assert.match(result.stdout, /last reload failed: boom\\x1b\[2J\\x0anext\n/);
@@ -216,7 +216,7 @@ test('grace status shows escape sequences from the pid file escaped, never raw',
   const damaged = join(tempDir(t), 'damaged.pid');
   writeFileSync(damaged, `1\ngrace {\u001b[31m\n`);
   const result = await grace(['status', '--pid-file', damaged]);
-  assert.equal(result.code, 1);
+  assert.equal(result.code, 4);
   assert.doesNotMatch(result.stderr, /\u001b/);
 });
 
@@ -224,7 +224,7 @@ test('grace status on a pid file owned by another uid does not say it would sign
   const pidFile = plantPidFile(t, {});
   chownSync(pidFile, 65534, 65534);
   const result = await grace(['status', '--pid-file', pidFile]);
-  assert.equal(result.code, 1);
+  assert.equal(result.code, 4);
   assert.match(result.stderr, /owned by uid 65534, but pid \d+ runs as uid 0: not trusting what it says about a process the file's owner does not run/);
   assert.doesNotMatch(result.stderr, /signal/);
   const reload = await grace(['reload', '--pid-file', pidFile, '--timeout', '300']);

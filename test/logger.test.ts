@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { test } from 'node:test';
-import { resolveLogger, takesFieldsFirst, type Logger } from '../src/platform/logger.ts';
+import { resolveLogger, takesFieldsFirst, timestamped, type Logger } from '../src/platform/logger.ts';
 import { Net } from '../src/sockets/net.ts';
 import { startWith } from '../src/api/serve.ts';
 
@@ -64,4 +64,11 @@ test('a plain logger gets the text alone; a crash line brings the stack; debug w
 test('a logger that throws does not break the lifecycle', () => {
   const log = resolveLogger({ info: () => { throw new Error('disk full'); }, warn() {}, error() {} }, {});
   assert.doesNotThrow(() => log.info('x', { event: 'serving' }));
+});
+
+test('timestamps (grace run --timestamps): each line of a message starts with the time, a stack\'s too; a logger of the app\'s own is left to stamp its lines', () => {
+  assert.equal(timestamped('grace: error: boom\n    at x', new Date(0)), '1970-01-01T00:00:00.000Z grace: error: boom\n1970-01-01T00:00:00.000Z     at x');
+  const pino = pinoShaped();
+  resolveLogger(pino, {}, { timestamps: true }).info('hello', { event: 'e' });
+  assert.deepEqual(pino.calls, [{ level: 'info', args: [{ event: 'e' }, 'hello'] }]);
 });

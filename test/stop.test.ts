@@ -90,7 +90,7 @@ test('grace stop: exit 1 naming the pid still running at --timeout; a second sto
 test('grace stop: exit 2 for a usage error, naming it', { timeout: 30_000 }, async () => {
   const none = await graceStop([]);
   assert.equal(none.code, 2);
-  assert.match(none.stderr, /^grace: grace stop needs --pid-file FILE\n\nusage:\n {2}grace stop --pid-file FILE/);
+  assert.match(none.stderr, /^grace: grace stop needs --pid-file FILE \(or GRACE_PID_FILE=FILE in its environment\)\n\nusage:\n {2}grace stop --pid-file FILE/);
   const negative = await graceStop(['--pid-file', 'x', '--timeout', '-1']);
   assert.equal(negative.code, 2);
   assert.match(negative.stderr, /^grace: --timeout/);

@@ -115,7 +115,7 @@ for (const workers of [1, 2]) {
     await waitUntil(() => app.events.filter((e) => e.event === 'booting').length === 2 * workers, 30_000, () => `a restart\n${app.log}`);
     assert.match(readFileSync(pidFile!, 'utf8'), /"state":"starting"/, 'the pid file is there, saying nothing serves');
     const status = await grace(['status', '--pid-file', pidFile!]);
-    assert.equal(status.code, 0, status.stderr);
+    assert.equal(status.code, 1, `nothing serves: ${status.stderr}`);
     assert.match(status.stdout, /: starting, generation 0, 0 serving/);
     writeFileSync(file!, 'fixed');
     const result = await grace(['reload', '--pid-file', pidFile!]);

@@ -1,7 +1,8 @@
 // `grace run --workers 2`: each line a worker writes names its slot and pid
 // (a prefix, or fields added to a JSON line), byte for byte otherwise; a
 // partial last line comes out at the worker's exit; --no-log-prefix passes
-// the output as written. Real processes; waits on lines, never on time.
+// the output as written; --timestamps stamps every line, grace's own too.
+// Real processes; waits on lines, never on time.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -78,6 +79,73 @@ test('a process a worker left behind, holding its stdout, does not keep the supe
   app.proc.kill('SIGTERM');
   await waitUntil(() => app.proc.exitCode !== null, 15_000, () => `the supervisor to exit\n${app.stderr()}`);
   assert.equal(app.proc.exitCode, 0, app.stderr());
+});
+
+/** An ISO 8601 time, as --timestamps writes it at the start of a line. */
+const STAMP = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z /;
+
+/** Every line of `text` starts with a time within [from, to], or is a JSON object with a "time": the lines that are not. */
+function unstamped(text: string, from: number, to: number): string[] {
+  return text.split('\n').filter((line) => {
+    if (line === '') return false;
+    if (line.startsWith('{')) return typeof JSON.parse(line).time === 'undefined';
+    const at = STAMP.test(line) ? Date.parse(line.slice(0, 24)) : NaN;
+    return !(at >= from && at <= to);
+  });
+}
+
+test('--timestamps with 2 workers: every line grace writes and relays starts with the time (after it, the worker), a JSON line gets "time" only where it has none', { timeout: 60_000 }, async (t) => {
+  const from = Date.now();
+  const app = run(t, ['--workers', '2', '--timestamps']);
+  await waitUntil(() => app.pids().length === 2, 30_000, () => `2 workers ready\n${app.stderr()}`);
+  await waitUntil(() => (app.stderr().match(/stderr line/g) ?? []).length === 2, 15_000, () => `both stderr lines\n${app.stderr()}`);
+  app.proc.kill('SIGTERM');
+  const [code] = await once(app.proc, 'close');
+  assert.equal(code, 0, app.stderr());
+  const to = Date.now();
+  const out = app.stdout().toString('latin1');
+  const err = app.stderr();
+  assert.deepEqual(unstamped(out, from, to), [], out);
+  assert.deepEqual(unstamped(err, from, to), [], err);
+  const lines = out.split('\n');
+  for (const [slot, pid] of readyPids(lines.map((l) => l.replace(/,"time":"[^"]*"/, '')))) {
+    const stamped = (text: string) => new RegExp(`${STAMP.source}\\[w${slot} ${pid}\\] ${text}$`, 'm');
+    assert.match(out, stamped(`plain line from worker ${slot}`));
+    assert.match(out, stamped(`partial at exit ${slot}`), 'a partial line at the exit is stamped too');
+    assert.match(err, stamped(`stderr line from worker ${slot}`));
+    assert.match(err, stamped(`grace: Serving 127\\.0\\.0\\.1:\\d+ with pid ${pid}`), "the library's own lines in the worker, relayed");
+    // Bytes that are not UTF-8 still pass untouched, after the stamp and the name.
+    assert.ok(app.stdout().includes(Buffer.from([0x20, ...Buffer.from(`[w${slot} ${pid}] `), 0xff, 0xfe, 0x62, 0x69, 0x6e, 0x0a])), 'binary line intact');
+    const json = JSON.parse(lines.find((l) => l.includes('"msg":"json line"') && l.includes(`"grace_pid":${pid}`))!);
+    assert.deepEqual(Object.keys(json), ['level', 'pid', 'msg', 'worker', 'time', 'grace_worker', 'grace_pid']);
+    assert.ok(Date.parse(json.time) >= from && Date.parse(json.time) <= to, json.time);
+    // A line with a time of its own (pino's epoch ms) keeps it, and gets no second one.
+    const timed = lines.find((l) => l.includes('"msg":"timed json line"') && l.includes(`"grace_pid":${pid}`))!;
+    assert.equal(timed, `{"time":1733330000000,"msg":"timed json line","worker":"${slot}","grace_worker":${slot},"grace_pid":${pid}}`);
+  }
+  // grace's own lines: the supervisor's, and its last.
+  assert.match(err, new RegExp(`${STAMP.source}grace: supervisor pid \\d+ holding`, 'm'));
+  assert.match(err.trimEnd().split('\n').at(-1)!, new RegExp(`${STAMP.source}grace: supervisor pid \\d+ exiting$`));
+});
+
+test('--timestamps with one worker: its lines come through the supervisor to be stamped (no name), and a --standby spare, booted the same way, is taken', { timeout: 60_000 }, async (t) => {
+  const from = Date.now();
+  const app = run(t, ['--timestamps', '--standby', '1'], { GRACE_DEBUG: '1' });
+  await waitUntil(() => /standby pid \d+ parked/.test(app.stderr()) && app.pids().length === 1, 30_000, () => `ready, a spare parked\n${app.stderr()}`);
+  app.proc.kill('SIGUSR2');
+  await waitUntil(() => /reload done/.test(app.stderr()), 30_000, () => `the reload\n${app.stderr()}`);
+  app.proc.kill('SIGTERM');
+  const [code] = await once(app.proc, 'close');
+  assert.equal(code, 0, app.stderr());
+  const out = app.stdout().toString('latin1');
+  const err = app.stderr();
+  assert.deepEqual(unstamped(out, from, Date.now()), [], out);
+  assert.deepEqual(unstamped(err, from, Date.now()), [], err);
+  assert.match(out, new RegExp(`${STAMP.source}plain line from worker 0$`, 'm'));
+  assert.match(err, new RegExp(`${STAMP.source}stderr line from worker 0$`, 'm'));
+  assert.doesNotMatch(out + err, /\[w0 |grace_worker/);
+  assert.match(err, /releasing standby pid \d+ as the next generation/);
+  assert.doesNotMatch(err, /not used: its output is taken differently/);
 });
 
 /** What ops-app.ts writes to stderr that is not UTF-8. */

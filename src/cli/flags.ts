@@ -86,3 +86,17 @@ export function asUsageError(err: Error & { code?: string }, command: string): E
           : `${arg} needs a value`;
   return new GraceError('ERR_GRACE_USAGE', message, { cause: err });
 }
+
+/**
+ * The pid file a command is given: `--pid-file FILE`, else GRACE_PID_FILE
+ * (the flag wins). An empty GRACE_PID_FILE is refused, as an empty
+ * `--pid-file` is: `GRACE_PID_FILE=` left in a unit or a shell would
+ * otherwise run `grace run` with no pid file while `grace reload` found none.
+ */
+export function pidFileOf(command: string, flag: string | undefined, env: NodeJS.ProcessEnv, required: boolean): string | undefined {
+  if (flag !== undefined) return flag;
+  const fromEnv = env.GRACE_PID_FILE;
+  if (fromEnv === '') throw new GraceError('ERR_GRACE_USAGE', 'GRACE_PID_FILE is set but empty: set it to the pid file\'s path, or unset it');
+  if (fromEnv === undefined && required) throw new GraceError('ERR_GRACE_USAGE', `grace ${command} needs --pid-file FILE (or GRACE_PID_FILE=FILE in its environment)`);
+  return fromEnv;
+}

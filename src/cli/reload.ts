@@ -1,6 +1,6 @@
 import { GraceError } from '../platform/errors.js';
-import { readUids } from '../platform/proc.js';
 import { isSameLiveProcess, readOwnedPidFile, type PidFileState } from '../reporting/pid-file.js';
+import { trustedPidFile } from './trusted-pid-file.js';
 
 export interface ReloadOptions {
   pidFile: string;
@@ -25,7 +25,7 @@ export interface ReloadResult {
  * waits until a new generation serves and the old one has exited. Rejects with
  * a GraceError that says why (and that the old generation still serves) when
  * the restart fails or times out. Refuses (ERR_GRACE_PID_FILE, before any
- * signal) a pid file it cannot trust: see trustedPidFile.
+ * signal) a pid file it cannot trust: see trusted-pid-file.ts.
  */
 export async function reload(options: ReloadOptions): Promise<ReloadResult> {
   const timeout = options.timeout ?? 60_000;
@@ -74,45 +74,6 @@ export async function reload(options: ReloadOptions): Promise<ReloadResult> {
   const still = before.serving > 0 && isSameLiveProcess(before.serving, undefined) ? `; pid ${before.serving} is still serving` : '';
   const where = next ? `new pid ${next.serving} serves, but old pid ${before.serving} did not exit` : 'no new generation became ready';
   throw new GraceError('ERR_GRACE_RESTART_FAILED', `timed out after ${timeout} ms: ${where}${next ? '' : still}`);
-}
-
-/**
- * A pid file may sit in a directory others can write (/tmp), so its content
- * proves nothing by itself. Trust it only if whoever could have written it
- * could signal the process it names: the file's owner is the uid the process
- * runs as (real or effective; a grace process wrote it as itself). Root
- * running reload is not exempt: that is how a planted file would borrow
- * root's power. Where the OS does not tell a process's uid, the file must be
- * the caller's own, so kill()'s permission check is the owner's.
- */
-export function trustedPidFile(path: string, purpose: 'signal' | 'read' = 'signal'): { state: PidFileState; owner: number } {
-  const { state, owner } = readOwnedPidFile(path);
-  // Read the uids first: the identity check after them proves they were the recorded process's.
-  const uids = readUids(state.pid);
-  if (!isSameLiveProcess(state.pid, state.start)) {
-    throw new GraceError(
-      'ERR_GRACE_PID_FILE',
-      `pid ${state.pid} from ${path} is not the grace process that wrote it (it exited, and the pid may have been reused)`,
-    );
-  }
-  if (uids) {
-    if (owner !== uids.real && owner !== uids.effective) {
-      const runsAs = uids.real === uids.effective ? `uid ${uids.real}` : `uid ${uids.real} (effective ${uids.effective})`;
-      throw new GraceError(
-        'ERR_GRACE_PID_FILE',
-        `pid file ${path} is owned by uid ${owner}, but pid ${state.pid} runs as ${runsAs}: ${purpose === 'signal' ? 'refusing to signal' : 'not trusting what it says about'} a process the file's owner does not run`,
-      );
-    }
-  } else {
-    const caller = process.geteuid?.();
-    if (caller !== undefined && owner !== caller) {
-      throw new GraceError(
-        'ERR_GRACE_PID_FILE',
-        `pid file ${path} is owned by uid ${owner}, not by the caller (uid ${caller}), and this OS does not tell which uid runs pid ${state.pid}`,
-      );
-    }
-  }
-  return { state, owner };
 }
 
 // The file is replaced by rename, so a read sees the old or the new one whole

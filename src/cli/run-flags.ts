@@ -47,6 +47,18 @@ export const RUN_FLAGS = {
     group: 'Health',
     help: "replace a worker whose event loop has not answered a heartbeat for MS (at least 1000): a new one first, then the hung one gets SIGTERM, and SIGKILL after --stop-timeout. Under systemd's WatchdogSec=, WATCHDOG=1 is sent at half the interval.",
   },
+  'max-restarts': {
+    type: 'string',
+    value: 'N',
+    group: 'Health',
+    help: "give up after N restarts in a row of one slot (each after a crash or a failed start) with none up --min-uptime: the other workers drain, and grace run exits with the app's status, for systemd's Restart= to decide (1 to 10000; default: restart forever, with backoff).",
+  },
+  'min-uptime': {
+    type: 'string',
+    value: 'MS',
+    group: 'Health',
+    help: 'how long a worker must be up (ready) for its slot\'s count of restarts to start over (default 1000).',
+  },
   'stop-delay': {
     type: 'string',
     value: 'MS',
@@ -60,10 +72,27 @@ export const RUN_FLAGS = {
     help: 'then, workers still running are killed (default 60000); it also bounds each worker a reload retires.',
   },
   'pid-file': { type: 'string', value: 'FILE', group: 'Reporting', help: 'the pid file the other commands (reload, status, stop, scale) read.' },
+  timestamps: {
+    type: 'boolean',
+    group: 'Reporting',
+    help: 'start every line grace writes, its own and each one a worker writes, with the time (2026-12-05T17:50:01.123Z); a JSON line gets a "time" field unless it has one. Off by default: journald and Docker stamp lines already.',
+  },
   'no-log-prefix': {
     type: 'boolean',
     group: 'Reporting',
     help: 'with more than one worker, leave their lines as written; by default each starts with [wSLOT PID] (a JSON line gets "grace_worker" and "grace_pid" fields).',
+  },
+  watch: {
+    type: 'boolean',
+    group: 'Development',
+    help: 'reload (rolling) when a file under the current directory changes, 200 ms after the last change; node_modules, dotfiles and the pid file are skipped. A save that does not start keeps the last good code serving. For development.',
+  },
+  'watch-path': {
+    type: 'string',
+    multiple: true,
+    value: 'DIR',
+    group: 'Development',
+    help: 'watch DIR instead of the current directory (repeat it for several); implies --watch.',
   },
 } as const satisfies FlagTable;
 
@@ -84,9 +113,10 @@ export const RUN_USAGE = usage('grace run', RUN_FLAGS, {
       [
         ['0', "after a stop, when every slot's last worker was ready and exited 0; else the app's status (or 1)."],
         ['127, 126', 'at once, when COMMAND is not found, or not executable.'],
+        ['N', "the app's last status (or 1), when --max-restarts gave up on a slot."],
       ],
     ],
   ],
   notes:
-    "Every MS is a whole number of milliseconds up to 2147483647 (about 24.8 days, Node's longest timer), at least 1 for a timeout; --stop-delay plus --stop-timeout too. Each flag is given once (--listen and --env-file may repeat). Started by npm (npx, npm exec, npm start), yarn, pnpm or the tsx CLI, grace run stops (as on SIGTERM) once that wrapper exits.",
+    "Every MS is a whole number of milliseconds up to 2147483647 (about 24.8 days, Node's longest timer), at least 1 for a timeout; --stop-delay plus --stop-timeout too. Each flag is given once (--listen, --env-file and --watch-path may repeat). Started by npm (npx, npm exec, npm start), yarn, pnpm or the tsx CLI, grace run stops (as on SIGTERM) once that wrapper exits.",
 });

@@ -1,6 +1,6 @@
 import { GraceError } from '../platform/errors.js';
 import { isSameLiveProcess, readOwnedPidFile, type PidFileState } from '../reporting/pid-file.js';
-import { trustedPidFile } from './reload.js';
+import { trustedPidFile } from './trusted-pid-file.js';
 
 /*
  * `grace scale N --pid-file F`: asks the `grace run` supervisor in F for N

@@ -1,7 +1,7 @@
 import { GraceError } from '../platform/errors.js';
 import { readStat } from '../platform/proc.js';
 import { isSameLiveProcess } from '../reporting/pid-file.js';
-import { trustedPidFile } from './reload.js';
+import { trustedPidFile } from './trusted-pid-file.js';
 
 /*
  * `grace stop --pid-file F`: a graceful stop that waits for the end, as

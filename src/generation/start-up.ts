@@ -3,7 +3,7 @@ import { GraceError } from '../platform/errors.js';
 import { defaultListenSpec, describeSpec, ONLY_INHERITED, type ListenSpec } from '../sockets/listen-spec.js';
 import type { Listener } from '../sockets/net.js';
 import { openStarterChannel } from '../protocol/ready-pipe.js';
-import { StatusReporter } from '../reporting/status.js';
+import { processAbout, StatusReporter } from '../reporting/status.js';
 import type { ResolvedWarmUp } from '../serving/warm-up.js';
 import { addresses, emitAfterStart, type GenerationContext } from './context.js';
 import { directCommand, launchedBy, watcherSetting, wrapperWarning } from './launched-by.js';
@@ -58,6 +58,7 @@ export async function startUp(
         pidFile: g.options.pidFile,
         signal: g.options.restartSignal === false || g.launchedBy.kind === 'watcher' ? null : g.options.restartSignal,
         mainPidMoves: true,
+        ...(g.options.pidFile ? { about: processAbout(g.host) } : {}),
       });
     }
     hooks.installSignals();

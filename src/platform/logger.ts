@@ -77,6 +77,22 @@ export function writeStderr(chunk: string | Uint8Array): void {
   writeSafely(process.stderr, chunk);
 }
 
+/**
+ * The default logger with every line starting with the time it was written
+ * (ISO 8601, UTC, ms: `2026-12-05T17:50:01.123Z grace: …`), the lines of a
+ * message with several (a stack) each stamped: `grace run --timestamps`.
+ */
+export function timestampedStderrLogger(now: () => Date = () => new Date()): Logger {
+  const line = (label: string) => (message: string) => writeStderr(`${timestamped(`grace: ${label}${message}`, now())}\n`);
+  return { debug: line('debug: '), info: line(''), warn: line('warning: '), error: line('error: ') };
+}
+
+/** Each line of `text` starting with the time `at` (ISO 8601, UTC, ms) and a space. */
+export function timestamped(text: string, at: Date = new Date()): string {
+  const stamp = `${at.toISOString()} `;
+  return `${stamp}${text.replaceAll('\n', `\n${stamp}`)}`;
+}
+
 const silentLogger: Logger = { info() {}, warn() {}, error() {} };
 
 /**
@@ -90,9 +106,13 @@ export function takesFieldsFirst(logger: Logger): boolean {
   return typeof l.child === 'function' && (typeof l.bindings === 'function' || typeof l.level === 'function');
 }
 
-/** `undefined` means the default (stderr), `false` means silence. */
-export function resolveLogger(logger: Logger | false | undefined, env: NodeJS.ProcessEnv = process.env): Log {
-  const target = logger === false ? silentLogger : (logger ?? stderrLogger);
+/**
+ * `undefined` means the default (stderr; `timestamps`: each line stamped),
+ * `false` means silence. A logger of the app's own formats its lines itself
+ * (pino stamps each with its `time`).
+ */
+export function resolveLogger(logger: Logger | false | undefined, env: NodeJS.ProcessEnv = process.env, { timestamps = false } = {}): Log {
+  const target = logger === false ? silentLogger : (logger ?? (timestamps ? timestampedStderrLogger() : stderrLogger));
   const fieldsFirst = takesFieldsFirst(target);
   // A fields logger filters by its own level; a plain one would print debug
   // lines unasked (console.debug), so they wait for GRACE_DEBUG.

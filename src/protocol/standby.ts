@@ -3,9 +3,9 @@ import { accessSync, constants, existsSync, readlinkSync, statSync } from 'node:
 import { getPriority, setPriority } from 'node:os';
 import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
 import type { Duplex } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import { ChannelWords, releaseLine, WORDS } from '../platform/channel-words.js';
 import type { Log } from '../platform/logger.js';
+import { callerFile } from '../platform/source-file.js';
 import { channelOf, Launch, spawnGeneration, type ResolvedLaunchSpec as LaunchSpec } from './launcher.js';
 import { readyFdAfter } from '../platform/listen-env.js';
 import { readAtBoot } from './boot-env.js';
@@ -298,24 +298,10 @@ let preloadPath: string | null | undefined;
  */
 function parkPreload(): string | undefined {
   if (preloadPath === undefined) {
-    const here = ownFile();
+    const here = callerFile();
     const dir = here === undefined ? undefined : dirname(here);
     const candidates = dir === undefined ? [] : ['standby-preload.cjs', 'standby-preload.cts', 'protocol/standby-preload.cjs', '../protocol/standby-preload.cjs'].map((f) => join(dir, f));
     preloadPath = candidates.find((path) => existsSync(path)) ?? null;
   }
   return preloadPath ?? undefined;
-}
-
-function ownFile(): string | undefined {
-  const saved = Error.prepareStackTrace;
-  try {
-    Error.prepareStackTrace = (_, calls) => calls;
-    const calls = new Error().stack as unknown as NodeJS.CallSite[];
-    const name = calls[0]?.getFileName() ?? undefined;
-    return name?.startsWith('file:') ? fileURLToPath(name) : name;
-  } catch {
-    return undefined;
-  } finally {
-    Error.prepareStackTrace = saved;
-  }
 }

@@ -44,6 +44,41 @@ export interface PidFileState {
   size?: number;
   /** Under `grace run`: the last worker that failed to start or crashed, with its own last words. */
   lastFailure?: WorkerFailure;
+  /** What the process runs, for `grace status` (what `pm2 describe` shows): facts of its start, never an environment value. */
+  about?: About;
+}
+
+/**
+ * What a grace process runs: under `grace run`, the supervisor's start, the
+ * settings in force and its reloads; in direct mode, the generation's own
+ * start. Env files by path only: the pid file is readable by all.
+ */
+export interface About {
+  /** Under `grace run` the app's command; in direct mode node, its flags, the script and its arguments. */
+  command: string[];
+  cwd: string;
+  /** `grace run --env-file` (in direct mode, node's own `--env-file`), as given. */
+  envFiles: string[];
+  /** The node this process runs on (under `grace run`, the supervisor's). */
+  node: { version: string; path: string };
+  /** grace-restart's version, where it can tell (not in an app that bundled it). */
+  grace?: string;
+  /** When the process started, ms since epoch. */
+  startedAt: number;
+  /** Under `grace run`: `workers` (now, after any `grace scale`) and every setting the workers' table runs with, by name; unset ones left out. */
+  options?: Record<string, unknown>;
+  /** Under `grace run`: the reloads asked for since it started. */
+  reloads?: Reloads;
+}
+
+/** Reloads asked for, by how they ended, and the last one that ended. */
+export interface Reloads {
+  done: number;
+  failed: number;
+  refused: number;
+  last?: { result: 'done' | 'failed' | 'refused'; generation?: number; /** When it was asked for, ms since epoch. */ at: number; tookMs: number };
+  /** The one in flight: when it was asked for. */
+  since?: number;
 }
 
 /** A worker's failed start or crash: why (its exit), when, and its last lines of stderr (bounded). */
@@ -216,6 +251,8 @@ function shapeProblem(state: PidFileState): string | undefined {
     if (!Array.isArray(failure.stderr) || !failure.stderr.every((l) => typeof l === 'string')) return wrong('lastFailure.stderr', 'a list of lines', failure.stderr);
     if (!whole(failure.pid) || typeof failure.at !== 'number') return wrong('lastFailure', 'a pid and a time', failure);
   }
+  const about = state.about === undefined ? undefined : aboutProblem(state.about);
+  if (about) return about;
   if (state.workers === undefined) return undefined;
   if (!Array.isArray(state.workers)) return wrong('workers', 'a list', state.workers);
   for (const [i, w] of state.workers.entries()) {
@@ -226,6 +263,28 @@ function shapeProblem(state: PidFileState): string | undefined {
     if (typeof w.startedAt !== 'number' || !Number.isFinite(w.startedAt)) return wrong(`workers[${i}].startedAt`, 'a time', w.startedAt);
     if (typeof w.state !== 'string') return wrong(`workers[${i}].state`, 'a string', w.state);
   }
+  return undefined;
+}
+
+// What `grace status` formats is checked; an option's value may be anything a newer grace writes (it is shown as JSON).
+function aboutProblem(about: About): string | undefined {
+  const wrong = (field: string, what: string, value: unknown) => `about.${field} is not ${what} (got ${clip(value)})`;
+  const strings = (v: unknown) => Array.isArray(v) && v.every((s) => typeof s === 'string');
+  const count = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
+  const time = (v: unknown) => typeof v === 'number' && Number.isFinite(v);
+  if (typeof about !== 'object' || about === null) return `about is not an object (got ${clip(about)})`;
+  if (!strings(about.command)) return wrong('command', 'a list of strings', about.command);
+  if (typeof about.cwd !== 'string') return wrong('cwd', 'a string', about.cwd);
+  if (!strings(about.envFiles)) return wrong('envFiles', 'a list of strings', about.envFiles);
+  if (typeof about.node?.version !== 'string' || typeof about.node.path !== 'string') return wrong('node', 'a version and a path', about.node);
+  if (about.grace !== undefined && typeof about.grace !== 'string') return wrong('grace', 'a version', about.grace);
+  if (!time(about.startedAt)) return wrong('startedAt', 'a time', about.startedAt);
+  if (about.options !== undefined && (typeof about.options !== 'object' || about.options === null || Array.isArray(about.options))) return wrong('options', 'an object', about.options);
+  const r = about.reloads;
+  if (r === undefined) return undefined;
+  if (typeof r !== 'object' || r === null || !count(r.done) || !count(r.failed) || !count(r.refused)) return wrong('reloads', 'counts of done, failed and refused', r);
+  if (r.last !== undefined && (typeof r.last?.result !== 'string' || !time(r.last.at) || !time(r.last.tookMs))) return wrong('reloads.last', 'a result, a time and a duration', r.last);
+  if (r.last?.generation !== undefined && !count(r.last.generation)) return wrong('reloads.last.generation', 'a whole number', r.last.generation);
   return undefined;
 }
 

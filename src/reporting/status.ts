@@ -1,8 +1,9 @@
 import type { Log } from '../platform/logger.js';
 import { systemdNotifier, type Notify } from './notify.js';
 import { readStat } from '../platform/proc.js';
-import { removePidFile, writePidFile, type PidFileState } from './pid-file.js';
+import { removePidFile, writePidFile, type About, type PidFileState } from './pid-file.js';
 import type { ProcessHost } from '../platform/process-host.js';
+import { graceVersion } from '../platform/package-version.js';
 
 /*
  * What the outside world is told about a service's state, in one place: the
@@ -16,7 +17,12 @@ export interface StatusOptions {
   signal: string | null;
   /** Direct mode: the main pid moves to each new generation, so say MAINPID. */
   mainPidMoves: boolean;
+  /** Direct mode: what this generation runs (`processAbout`), written with every state. */
+  about?: About;
 }
+
+/** What the pid file holds besides the state, the generation and the serving pid. */
+type Extra = Pick<PidFileState, 'message' | 'workers' | 'size' | 'lastFailure' | 'about'> & { at?: number };
 
 export class StatusReporter {
   private readonly notify: Notify;
@@ -42,7 +48,7 @@ export class StatusReporter {
 
   /** A restart failed; the service still serves as before. */
   failed(generation: number, servingPid: number, message: string): void {
-    this.write('failed', generation, servingPid, message);
+    this.write('failed', generation, servingPid, { message });
     void this.notify('READY=1');
   }
 
@@ -56,13 +62,8 @@ export class StatusReporter {
   }
 
   /** Under `grace run`: the pid file, with its workers; `extra.at` is when a failure happened. */
-  record(
-    state: PidFileState['state'],
-    generation: number,
-    servingPid: number,
-    extra: { message?: string; at?: number; workers?: PidFileState['workers']; size?: number; lastFailure?: PidFileState['lastFailure'] },
-  ): void {
-    this.write(state, generation, servingPid, extra.message, extra.at, extra.workers, extra.size, extra.lastFailure);
+  record(state: PidFileState['state'], generation: number, servingPid: number, extra: Extra): void {
+    this.write(state, generation, servingPid, extra);
   }
 
   stopping(): void {
@@ -74,16 +75,7 @@ export class StatusReporter {
     if (this.options.pidFile) removePidFile(this.options.pidFile, this.host.pid);
   }
 
-  private write(
-    state: PidFileState['state'],
-    generation: number,
-    serving: number,
-    message?: string,
-    at?: number,
-    workers?: PidFileState['workers'],
-    size?: number,
-    lastFailure?: PidFileState['lastFailure'],
-  ): void {
+  private write(state: PidFileState['state'], generation: number, serving: number, extra: Extra = {}): void {
     const path = this.options.pidFile;
     if (!path) return;
     try {
@@ -94,14 +86,28 @@ export class StatusReporter {
         serving,
         signal: this.options.signal,
         state,
-        ...(message === undefined ? {} : { message }),
-        at: at ?? Date.now(),
-        ...(workers === undefined ? {} : { workers }),
-        ...(size === undefined ? {} : { size }),
-        ...(lastFailure === undefined ? {} : { lastFailure }),
+        ...defined({ ...extra, about: extra.about ?? this.options.about }),
+        at: extra.at ?? Date.now(),
       });
     } catch (err) {
       this.logger.warn(`could not write pid file ${path}: ${(err as Error).message}`, { event: 'pid-file-failed', path, err });
     }
   }
+}
+
+function defined<T extends object>(fields: T): Partial<T> {
+  return Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined)) as Partial<T>;
+}
+
+/** Direct mode's `about`: this generation's command (node, its flags, the script), cwd, node's own env files, node, grace, its start. */
+export function processAbout(host: ProcessHost): About {
+  const grace = graceVersion();
+  return {
+    command: [host.execPath, ...host.execArgv, ...host.argv.slice(1)],
+    cwd: host.cwd(),
+    envFiles: (host.envFiles?.files ?? []).map((f) => f.path),
+    node: { version: process.version, path: host.execPath },
+    ...(grace ? { grace } : {}),
+    startedAt: Math.round(performance.timeOrigin),
+  };
 }

@@ -1,5 +1,6 @@
 import { describeExit } from '../protocol/launcher.js';
 import type { Log } from '../platform/logger.js';
+import type { WorkerFailure } from '../reporting/pid-file.js';
 import { parseKey } from './core/deadlines.js';
 import type { UncleanSlot, WorkerAction } from './core/events.js';
 import { reloadSurge } from './core/reload.js';
@@ -19,6 +20,8 @@ export class SupervisorLog {
     private readonly command: string[],
     /** The pids of the launches named. */
     private readonly pids: (ids: Array<{ id: number }>) => number[],
+    /** The last worker that failed to start or crashed, with its last lines of stderr. */
+    private readonly lastFailure: () => WorkerFailure | undefined = () => undefined,
   ) {}
 
   /** `t` is the table after the step that gave `action`. */
@@ -35,7 +38,7 @@ export class SupervisorLog {
       case 'reload-started': {
         // Said once the table took it: a refused reload logs only its refusal.
         const { generation, signal } = action;
-        logger.info(`${signal}: reloading to generation ${generation}; ${this.whileReloading(t)}`, { event: 'reload', signal, generation });
+        logger.info(`${signal === 'watch' ? '--watch' : signal}: reloading to generation ${generation}; ${this.whileReloading(t)}`, { event: 'reload', signal, generation });
         return logger.debug(`rolling reload to generation ${generation}, ${reloadSurge(t)} at a time`, { event: 'reload-started', generation });
       }
       case 'reload-done': {
@@ -52,6 +55,13 @@ export class SupervisorLog {
         return logger.warn(`scale refused: ${action.why}`, { event: 'scale-refused', why: action.why });
       case 'replace':
         return this.replacing(action, t);
+      case 'files-changed': {
+        const { first, others, count, queued } = action;
+        const then = queued ? `: one more reload once ${t.reload ? `the reload to generation ${t.reload.generation}` : 'the worker starting now'} is over` : '';
+        return logger.info(`${first}${others ? ' and other files' : ''} changed${then}`, { event: 'files-changed', first, others, count, queued });
+      }
+      case 'crash-loop':
+        return this.crashLoop(action, t);
       case 'unrunnable':
         return logger.error(`cannot run ${JSON.stringify(this.command[0])}: ${action.why}; exiting with status ${action.status}`, { event: 'command-unrunnable', status: action.status });
       case 'wrapper-gone':
@@ -82,6 +92,21 @@ export class SupervisorLog {
       const { silentMs } = action;
       this.logger.warn(`${who} has not answered the watchdog for ${silentMs} ms (--watchdog ${t.settings.watchdog}): replacing it`, { event: 'worker-hung', worker: index, pid, silentMs });
     }
+  }
+
+  /** --max-restarts reached: which slot, how many restarts, and the app's own last words. */
+  private crashLoop({ index, restarts, status }: Extract<WorkerAction, { do: 'crash-loop' }>, t: WorkerTable): void {
+    const { maxRestarts, minUptime } = t.settings;
+    const workers = activeSlots(t).length;
+    const failure = this.lastFailure();
+    const stderr = failure?.worker === index ? failure.stderr : [];
+    const who = workers === 1 ? 'the app' : `worker ${index}`;
+    const others = workers === 1 ? '' : 'the other workers drain; ';
+    const lines = stderr.length ? `; its last lines of stderr:\n${stderr.map((line) => `  ${line}`).join('\n')}` : '; it wrote nothing to stderr';
+    this.logger.error(
+      `${who} was restarted ${restarts} time${restarts === 1 ? '' : 's'} in a row and never stayed up ${minUptime} ms (--max-restarts ${maxRestarts}, --min-uptime ${minUptime}): giving up; ${others}exit status ${status}${lines}`,
+      { event: 'crash-loop', worker: index, restarts, status, stderr },
+    );
   }
 
   private whileReloading(t: WorkerTable): string {

@@ -1,4 +1,6 @@
+import type { Reloads } from '../reporting/pid-file.js';
 import type { StatusReporter } from '../reporting/status.js';
+import { NO_RELOADS, recordReload } from './core/describe.js';
 import type { WorkerAction } from './core/events.js';
 import { pidFileReport, systemdNote, type ProcessFacts, type SystemdNote } from './core/report.js';
 import type { WorkerTable } from './core/table.js';
@@ -8,10 +10,12 @@ import type { WorkerTable } from './core/table.js';
  * what to say is core/report.ts's, from the table and the processes' facts.
  * The pid file is rewritten after every step that changed the table, from
  * the first launch until a stop; systemd hears the step's notes after it, so
- * a `grace reload` that sees READY=1's effect also sees the file.
+ * a `grace reload` that sees READY=1's effect also sees the file. The
+ * reloads' history is kept here, each stamped as it is carried out.
  */
 export class SupervisorStatus {
   private notes: SystemdNote[] = [];
+  private reloads: Reloads = NO_RELOADS;
 
   constructor(
     private readonly reporter: StatusReporter,
@@ -20,6 +24,7 @@ export class SupervisorStatus {
 
   /** An action of the step under way: what systemd will hear once it is over. */
   note(action: WorkerAction, t: WorkerTable): void {
+    this.reloads = recordReload(this.reloads, action, Date.now());
     const note = systemdNote(action, t);
     if (note) this.notes.push(note);
   }
@@ -31,7 +36,7 @@ export class SupervisorStatus {
    */
   tell(t: WorkerTable, changed: boolean): void {
     if (changed && t.phase !== 'stopping') {
-      const { state, generation, serving, extra } = pidFileReport(t, this.facts());
+      const { state, generation, serving, extra } = pidFileReport(t, { ...this.facts(), reloads: this.reloads });
       this.reporter.record(state, generation, serving, extra);
     }
     for (const note of this.notes.splice(0)) {

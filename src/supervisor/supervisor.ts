@@ -10,6 +10,8 @@ import { petSystemdWatchdog } from '../reporting/systemd-watchdog.js';
 import { DeadlineTimers } from '../platform/deadline-timers.js';
 import type { DeadlineKey } from './core/deadlines.js';
 import type { WorkerAction, WorkerEvent } from './core/events.js';
+import { graceVersion } from '../platform/package-version.js';
+import type { RunFacts } from './core/describe.js';
 import { DEFAULTS } from './core/settings.js';
 import { step } from './core/step.js';
 import { activeSlots, initialTable, type WorkerTable } from './core/table.js';
@@ -17,6 +19,7 @@ import { wrapperLook, type Wrapper } from './follow-wrapper.js';
 import { handleScaleSignals } from './scale.js';
 import { SupervisorLog } from './supervisor-log.js';
 import { SupervisorStatus } from './supervisor-status.js';
+import { watchFiles } from './watch.js';
 import { WorkerPool } from './worker-pool.js';
 
 /*
@@ -69,6 +72,18 @@ export interface SupervisorOptions {
    * line; log-prefix.ts). Default true; false leaves the workers' output as it is.
    */
   logPrefix?: boolean;
+  /**
+   * Every line the supervisor writes, its own and each one it relays from a
+   * worker, starts with the time it was written (a JSON line gets a `time`
+   * field unless it has one; log-prefix.ts). Default false.
+   */
+  timestamps?: boolean;
+  /** `--max-restarts`: a slot restarted this many times in a row, none up `minUptime`, ends grace run (core/crash-loop.ts). */
+  maxRestarts?: number;
+  /** `--min-uptime`: how long a worker must be up for its slot's restarts to start over. Default 1000. */
+  minUptime?: number;
+  /** `--watch`: these directories, a rolling reload when a file under them changes (watch.ts; development). */
+  watch?: string[];
   /** `--env-file`: files read at every launch; their values go beneath the supervisor's environment. */
   envFiles?: string[];
   /** Started by npm (npx, `npm start`), yarn, pnpm or the tsx CLI: stop once it is gone (follow-wrapper.ts). */
@@ -105,7 +120,7 @@ export class Supervisor {
   constructor(private readonly options: SupervisorOptions) {
     if (options.command.length === 0) throw new GraceError('ERR_GRACE_USAGE', 'grace run needs a command after --');
     this.host = options.host ?? realProcess;
-    this.logger = resolveLogger(options.logger);
+    this.logger = resolveLogger(options.logger, process.env, { timestamps: options.timestamps });
     this.reporter = new StatusReporter(this.host, this.logger, { pidFile: options.pidFile, signal: 'SIGUSR2', mainPidMoves: false });
     this.table = initialTable(options.workers ?? DEFAULTS.workers, options.surge, {
       standby: options.standby,
@@ -116,6 +131,8 @@ export class Supervisor {
       memoryInterval: options.memoryInterval,
       watchdog: options.watchdog,
       followWrapper: options.wrapper !== undefined,
+      maxRestarts: options.maxRestarts,
+      minUptime: options.minUptime,
     });
   }
 
@@ -128,18 +145,19 @@ export class Supervisor {
     const { command, stopDelay } = this.options;
     const size = () => activeSlots(this.table).length;
     const pool = new WorkerPool(
-      { command, sockets, host: this.host, logger: this.logger, stopDelay, standby: this.table.settings.standby, logPrefix: this.options.logPrefix ?? true, envFiles },
+      { command, sockets, host: this.host, logger: this.logger, stopDelay, standby: this.table.settings.standby, logPrefix: this.options.logPrefix ?? true, timestamps: this.options.timestamps ?? false, envFiles },
       { size, event: (event) => this.dispatch(event) },
     );
     this.pool = pool;
-    const facts = () => ({ process: (id: number) => pool.processes.get(id), spares: pool.spares.pids(), lastFailure: pool.lastFailure });
+    const run = this.runFacts();
+    const facts = () => ({ process: (id: number) => pool.processes.get(id), spares: pool.spares.pids(), lastFailure: pool.lastFailure, run });
     this.status = new SupervisorStatus(this.reporter, facts);
     // A spare booted, parked or died: what status shows changed.
     pool.spares.onChange = () => {
       this.changed = true;
       if (!this.stepping) this.report();
     };
-    this.log = new SupervisorLog(this.logger, command, (ids) => pool.pids(ids));
+    this.log = new SupervisorLog(this.logger, command, (ids) => pool.pids(ids), () => pool.lastFailure);
     this.removeHandlers.push(...handleScaleSignals(this.host, size, (workers) => this.dispatch({ type: 'scale', workers }), this.logger));
     for (const signal of ['SIGUSR2', 'SIGHUP'] as const) this.removeHandlers.push(this.host.onSignal(signal, () => this.dispatch({ type: 'reload', signal, at: Date.now() })));
     for (const signal of ['SIGINT', 'SIGTERM'] as const) this.removeHandlers.push(this.host.onSignal(signal, () => this.dispatch({ type: 'stop', signal })));
@@ -150,6 +168,10 @@ export class Supervisor {
     this.stopPetting = petSystemdWatchdog(this.host, this.logger);
     if (this.options.wrapper) this.lookAtWrapper = wrapperLook(this.host, this.options.wrapper);
     this.dispatch({ type: 'start' });
+    if (this.options.watch) {
+      const watcher = watchFiles(this.options.watch, { cwd: this.host.cwd(), pidFile: this.options.pidFile, logger: this.logger }, (path) => this.dispatch({ type: 'changed', path }));
+      this.removeHandlers.push(() => watcher.close());
+    }
     return done;
   }
 
@@ -163,7 +185,9 @@ export class Supervisor {
         const before = this.table;
         const { next: table, actions } = step(before, next);
         this.table = table;
-        this.changed ||= table !== before;
+        // A file changed under --watch moves only the debounce, which the pid file does not show; were
+        // the file rewritten for it, in a watched directory, that would be a change, and so on forever.
+        this.changed ||= table !== before && next.type !== 'changed';
         for (const action of actions) this.carryOut(action);
       }
     } finally {
@@ -208,6 +232,24 @@ export class Supervisor {
     const envFiles: EnvFiles | undefined = paths.length ? { files: paths.map((path) => ({ path, optional: false })), cwd: this.host.cwd(), taken: {} } : undefined;
     checkExecSize(this.options.command, envWithFiles(this.host.env, envFiles), envFiles);
     return envFiles;
+  }
+
+  /** What `grace status` describes of this start: the app's command, where, with what (no environment value). */
+  private runFacts(): RunFacts {
+    const grace = graceVersion();
+    return {
+      command: this.options.command,
+      cwd: this.host.cwd(),
+      envFiles: this.options.envFiles ?? [],
+      node: { version: process.version, path: this.host.execPath },
+      ...(grace ? { grace } : {}),
+      startedAt: Math.round(performance.timeOrigin),
+      shellOptions: {
+        ...(this.options.timestamps ? { timestamps: true } : {}),
+        ...(this.options.watch ? { watch: this.options.watch } : {}),
+        ...(this.options.logPrefix === false ? { logPrefix: false } : {}),
+      },
+    };
   }
 
   private exit(status: number): void {

@@ -7,7 +7,7 @@ import { readRss } from '../platform/proc.js';
 import type { ProcessHost } from '../platform/process-host.js';
 import type { WorkerFailure } from '../reporting/pid-file.js';
 import type { WorkerAction, WorkerEvent } from './core/events.js';
-import { prefixedWriter, prefixWorkerOutput } from './log-prefix.js';
+import { relayWorkerOutput, relayWriter, type Relay } from './log-prefix.js';
 import { Spares } from './spares.js';
 import { SlotStderr, type WorkerStderr } from './worker-stderr.js';
 
@@ -31,6 +31,8 @@ export interface PoolOptions {
   standby: number;
   /** With more than one worker, name each line a worker writes (log-prefix.ts); false: `--no-log-prefix`. */
   logPrefix: boolean;
+  /** `--timestamps`: stamp each line a worker writes with the time (log-prefix.ts), whatever the number of workers. */
+  timestamps: boolean;
   /** `--env-file`: read at every launch, beneath the supervisor's environment. */
   envFiles?: EnvFiles;
 }
@@ -155,6 +157,8 @@ export class WorkerPool {
     const [file, ...args] = this.options.command;
     // Decided at launch: after a scale from 1 worker, the first is named from its replacement on.
     const prefixed = this.options.logPrefix && workers > 1;
+    // Named or stamped, a worker's output comes through us (its stderr always does, for its last lines).
+    const relayed = prefixed || this.options.timestamps;
     const launch = this.spares.launch({
       file: file!,
       args,
@@ -168,17 +172,18 @@ export class WorkerPool {
       // a SIGKILL (which we cannot pass on) as the EOF of their ready channel,
       // on which they drain and exit (ready-pipe.ts).
       detached: true,
-      output: prefixed ? 'pipe' : 'inherit',
+      output: relayed ? 'pipe' : 'inherit',
       // No timer of its own: its ready deadline is the table's (`ready:ID`).
       label: workers === 1 ? `generation ${generation}` : `worker ${index} (generation ${generation})`,
     });
     const pid = launch.pid ?? 0;
-    // stderr goes through its tail keeper first (worker-stderr.ts), then, named, to ours.
-    const write = prefixed ? prefixedWriter(index, pid, process.stderr, launch.exited) : writeStderr;
+    const relay: Relay = { worker: prefixed ? { index, pid } : undefined, stamp: this.options.timestamps ? () => new Date() : undefined };
+    // stderr goes through its tail keeper first (worker-stderr.ts), then, named or stamped, to ours.
+    const write = relayed ? relayWriter(relay, process.stderr, launch.exited) : writeStderr;
     const stderr = (this.stderr[index] ??= new SlotStderr(writeStderr)).attach(launch.stderr, write);
     const worker: WorkerProcess = { index, id, generation, launch, pid, startedAt: Date.now(), startedMono: performance.now(), stderr };
     this.processes.set(id, worker);
-    if (prefixed) prefixWorkerOutput(launch.child?.stdout, index, pid);
+    if (relayed) relayWorkerOutput(launch.child?.stdout, relay);
     logger.debug(`started ${this.describe(worker)} (${why})`, { event: 'worker-started', worker: index, pid, generation, why });
     launch.outcome.then(
       () => {

@@ -1,3 +1,4 @@
+import { crashLoopOver, upEnded } from './crash-loop.js';
 import { arm, backoffKey, disarm, readyKey, retireKey, waiting } from './deadlines.js';
 import type { WorkerAction, WorkerEvent } from './events.js';
 import { advanceReload, reloadFailed } from './reload.js';
@@ -9,7 +10,8 @@ import { launch } from './workers.js';
  * A start that failed, a worker that exited, and the slot that is left: a
  * slot with nothing serving starts again, as part of a reload in flight
  * (within the surge) or after a backoff (100 ms doubling to 10 s per slot,
- * starting over after a stable run). A start that says nothing within the
+ * starting over after a stable run), unless its restarts are spent
+ * (--max-restarts: crash-loop.ts). A start that says nothing within the
  * ready timeout is given up (`time-out`) and fails like any other.
  */
 
@@ -48,6 +50,8 @@ export function failed(t: WorkerTable, s: Slot, event: Extract<WorkerEvent, { ty
   // worker serving, tried again after a backoff; a slot with nothing serving
   // starts again, as part of a reload in flight (within the surge) or after a backoff.
   if (!s.current) advanceReload(t, actions);
+  // Nothing serves or starts here: the restarts --max-restarts allows may be spent.
+  if (!s.current && !s.pending && crashLoopOver(t, s, actions)) return;
   if ((!s.current && !s.pending) || why === 'memory' || why === 'watchdog') backOff(t, s, false, actions);
 }
 
@@ -62,6 +66,7 @@ export function exited(t: WorkerTable, s: Slot, event: Extract<WorkerEvent, { ty
   if (serving) {
     s.current = undefined;
     s.lastExit = status;
+    upEnded(t, s, actions);
   }
   // Retired, or stopped: expected.
   if (!serving || t.phase === 'stopping') {
@@ -73,7 +78,8 @@ export function exited(t: WorkerTable, s: Slot, event: Extract<WorkerEvent, { ty
   if (s.pending) return; // a replacement is starting here already
   // During a reload the slot takes the new generation at once, if the surge allows.
   advanceReload(t, actions);
-  if (!s.pending) backOff(t, s, event.ranMs > STABLE_AFTER_MS, actions);
+  if (s.pending || crashLoopOver(t, s, actions)) return;
+  backOff(t, s, event.ranMs > STABLE_AFTER_MS, actions);
 }
 
 /** The slot starts again after its backoff: 100 ms, doubling per failure to 10 s; from 100 ms after a stable run. */

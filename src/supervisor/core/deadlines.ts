@@ -20,9 +20,21 @@ import type { Slot, WorkerTable } from './table.js';
  * | memory       | the start, then every interval   | a stop                        | sample RSS (health.ts)                          |
  * | wrapper      | the start, then every 500 ms     | a stop                        | look at the wrapper (stop.ts)                   |
  * | refill       | the starts over, with --standby  | a start, a stop               | boot spares up to K (spares.ts)                 |
+ * | stable:SLOT  | a ready worker, restarts counted | it crashed                    | its restarts start over (crash-loop.ts)         |
+ * | watch        | a file changed, each time anew   | a stop                        | a rolling reload, or one queued (watch.ts)      |
  */
 
-export type DeadlineKey = `backoff:${number}` | `ready:${number}` | `retire:${number}` | 'stop' | 'watchdog' | 'memory' | 'wrapper' | 'refill';
+export type DeadlineKey =
+  | `backoff:${number}`
+  | `ready:${number}`
+  | `retire:${number}`
+  | `stable:${number}`
+  | 'stop'
+  | 'watchdog'
+  | 'memory'
+  | 'wrapper'
+  | 'refill'
+  | 'watch';
 
 /** A slot waiting out its backoff. */
 export const backoffKey = (index: number): DeadlineKey => `backoff:${index}`;
@@ -30,6 +42,8 @@ export const backoffKey = (index: number): DeadlineKey => `backoff:${index}`;
 export const readyKey = (id: number): DeadlineKey => `ready:${id}`;
 /** A retired worker's time to exit. */
 export const retireKey = (id: number): DeadlineKey => `retire:${id}`;
+/** A slot's ready worker, up long enough for its restarts to start over (--min-uptime). */
+export const stableKey = (index: number): DeadlineKey => `stable:${index}`;
 
 export function arm(t: WorkerTable, key: DeadlineKey, ms: number, actions: WorkerAction[]): void {
   t.armed[key] = ms;

@@ -10,6 +10,9 @@ import type { StartReason } from './table.js';
  * the outside world hears (the log, the pid file, systemd).
  */
 
+/** What asked for a reload: SIGUSR2 or SIGHUP, or `watch` (--watch: files changed). */
+export type ReloadCause = NodeJS.Signals | 'watch';
+
 export type WorkerEvent =
   | { type: 'start' }
   | { type: 'ready'; index: number; id: number }
@@ -22,7 +25,7 @@ export type WorkerEvent =
   /** A ready worker exited; `ranMs` is how long it had been up. */
   | { type: 'exited'; index: number; id: number; status: ExitStatus; ranMs: number }
   /** SIGUSR2 or SIGHUP (`signal`, default SIGUSR2) at `at`, ms since epoch. */
-  | { type: 'reload'; signal?: NodeJS.Signals; at?: number }
+  | { type: 'reload'; signal?: ReloadCause; at?: number }
   /** `grace scale N`, SIGTTIN (one more), SIGTTOU (one fewer): 1…MAX_WORKERS, checked by the caller. */
   | { type: 'scale'; workers: number }
   /** SIGINT or SIGTERM (default). */
@@ -34,7 +37,9 @@ export type WorkerEvent =
   /** The answer to `read-heartbeats`: at `at` (monotonic ms), each worker had answered `pongs` pings so far. */
   | { type: 'heartbeats'; at: number; workers: Array<{ index: number; id: number; pongs: number }> }
   /** The answer to `check-wrapper`: the wrapper that started `grace run` is gone, and why. */
-  | { type: 'wrapper-gone'; why: string };
+  | { type: 'wrapper-gone'; why: string }
+  /** `--watch`: a file changed (its path, as the watcher names it). */
+  | { type: 'changed'; path: string };
 
 /** How a launch the table knew ended (`reaped`): the pool logs it, and forgets the process. */
 export type Reaped =
@@ -87,16 +92,20 @@ export type WorkerAction =
   // What the outside world hears.
   /** Every slot serves for the first time. */
   | { do: 'announce' }
-  | { do: 'reload-started'; generation: number; signal: NodeJS.Signals }
+  | { do: 'reload-started'; generation: number; signal: ReloadCause }
   | { do: 'reload-done'; generation: number }
   | { do: 'reload-failed'; generation: number; index: number; reason: string }
   /** `starting`: a worker is starting beside a serving one (the memory limit, the watchdog). */
-  | { do: 'refuse-reload'; kind: 'stopping' | 'in-progress' | 'starting'; why: string; signal: NodeJS.Signals }
+  | { do: 'refuse-reload'; kind: 'stopping' | 'in-progress' | 'starting'; why: string; signal: ReloadCause }
   | { do: 'scaled'; from: number; to: number }
   | { do: 'refuse-scale'; why: string }
   /** A replacement starts beside this ready worker (the launch follows). */
   | { do: 'replace'; index: number; id: number; why: 'memory'; rss: number }
   | { do: 'replace'; index: number; id: number; why: 'watchdog'; silentMs: number }
+  /** `--watch`: changes (`count`; the first file named, `others` if more files changed) settled; a reload follows now, or once the one in flight is over (`queued`). */
+  | { do: 'files-changed'; first: string; others: boolean; count: number; queued: boolean }
+  /** `--max-restarts`: slot `index` was restarted `restarts` times in a row, none up --min-uptime: grace run stops, exiting with `status`. */
+  | { do: 'crash-loop'; index: number; restarts: number; status: number }
   /** The first start's command cannot run at all (not found: 127, not executable: 126, environment too large: 1). */
   | { do: 'unrunnable'; status: number; why: string }
   | { do: 'wrapper-gone'; why: string }

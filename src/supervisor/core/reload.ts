@@ -17,21 +17,11 @@ import { abandon, launch } from './workers.js';
 
 export function requestReload(t: WorkerTable, event: Extract<WorkerEvent, { type: 'reload' }>, actions: WorkerAction[]): void {
   const signal = event.signal ?? 'SIGUSR2';
-  if (t.phase === 'stopping') {
-    actions.push({ do: 'refuse-reload', kind: 'stopping', why: 'stopping', signal });
-    return;
-  }
-  if (t.reload) {
-    actions.push({ do: 'refuse-reload', kind: 'in-progress', why: `a reload to generation ${t.reload.generation} is in progress`, signal });
-    return;
-  }
-  // A replacement starting beside a serving worker (the memory limit, the watchdog) finishes first.
-  const replacing = t.slots.find((s) => s.pending && s.current);
-  if (replacing) {
-    const why = `worker ${replacing.index} (generation ${replacing.pending!.generation}) is still starting`;
-    actions.push({ do: 'refuse-reload', kind: 'starting', why, signal });
+  const refused = reloadRefusal(t);
+  if (refused) {
+    actions.push({ do: 'refuse-reload', ...refused, signal });
     // Written to the pid file as a failure, so `grace reload` hears it at once.
-    t.failure = { message: `reload refused: ${why}`, at: event.at ?? 0 };
+    if (refused.kind === 'starting') t.failure = { message: `reload refused: ${refused.why}`, at: event.at ?? 0 };
     return;
   }
   const generation = (t.reload = { generation: ++t.generation }).generation;
@@ -46,6 +36,16 @@ export function requestReload(t: WorkerTable, event: Extract<WorkerEvent, { type
     if (!s.current && s.pending && s.pending.why !== 'reload') abandon(t, s, `replaced by the reload to generation ${generation}`, actions);
   }
   advanceReload(t, actions);
+}
+
+/** Why a reload cannot start now, if it cannot. */
+export function reloadRefusal(t: WorkerTable): { kind: 'stopping' | 'in-progress' | 'starting'; why: string } | undefined {
+  if (t.phase === 'stopping') return { kind: 'stopping', why: 'stopping' };
+  if (t.reload) return { kind: 'in-progress', why: `a reload to generation ${t.reload.generation} is in progress` };
+  // A replacement starting beside a serving worker (the memory limit, the watchdog) finishes first.
+  const replacing = t.slots.find((s) => s.pending && s.current);
+  if (replacing) return { kind: 'starting', why: `worker ${replacing.index} (generation ${replacing.pending!.generation}) is still starting` };
+  return undefined;
 }
 
 /** Starts reload launches up to the surge; the reload is done once every slot serves its generation. */

@@ -1,4 +1,5 @@
-import type { PidFileState, WorkerFailure, WorkerStatus } from '../../reporting/pid-file.js';
+import type { About, PidFileState, Reloads, WorkerFailure, WorkerStatus } from '../../reporting/pid-file.js';
+import { aboutRun, NO_RELOADS, type RunFacts } from './describe.js';
 import type { WorkerAction } from './events.js';
 import { activeSlots, type WorkerTable } from './table.js';
 
@@ -16,11 +17,17 @@ import { activeSlots, type WorkerTable } from './table.js';
  * for success.
  */
 
-/** What the processes tell: each launch's pid and start (ms since epoch), the spares, the last failure. */
+/**
+ * What the processes tell: each launch's pid and start (ms since epoch), the
+ * spares, the last failure; the supervisor's own start and the reloads with
+ * their times (describe.ts), for `grace status` to describe.
+ */
 export interface ProcessFacts {
   process(id: number): { pid: number; startedAt: number } | undefined;
   spares: Array<{ pid: number; parked: boolean; startedAt: number }>;
   lastFailure: WorkerFailure | undefined;
+  run?: RunFacts;
+  reloads?: Reloads;
 }
 
 export interface PidFileReport {
@@ -28,7 +35,7 @@ export interface PidFileReport {
   generation: number;
   /** The first slot's ready worker (0: none). */
   serving: number;
-  extra: { message?: string; at?: number; workers: WorkerStatus[]; size: number; lastFailure?: WorkerFailure };
+  extra: { message?: string; at?: number; workers: WorkerStatus[]; size: number; lastFailure?: WorkerFailure; about?: About };
 }
 
 /** The pid file, written on every change of the table from the first launch until a stop (then it says nothing new). */
@@ -45,6 +52,7 @@ export function pidFileReport(t: WorkerTable, facts: ProcessFacts): PidFileRepor
       workers: workerEntries(t, facts),
       size: activeSlots(t).length,
       ...(facts.lastFailure ? { lastFailure: facts.lastFailure } : {}),
+      ...(facts.run ? { about: aboutRun(t, facts.run, facts.reloads ?? NO_RELOADS) } : {}),
     },
   };
 }

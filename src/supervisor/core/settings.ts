@@ -22,6 +22,15 @@ export const MIN_WATCHDOG_MS = 1000;
 /** How often the wrapper `grace run` follows is looked at, ms (supervisor/follow-wrapper.ts). */
 export const FOLLOW_INTERVAL_MS = 500;
 
+/**
+ * The most `--max-restarts`: with the backoff at its 10 s ceiling, a day of
+ * restarts is under 9000; more is a typo, not a policy.
+ */
+export const MAX_RESTARTS = 10_000;
+
+/** `--watch`: a reload starts this long after the last change (an editor's save, a build, a `git checkout`, is many). */
+export const WATCH_DEBOUNCE_MS = 200;
+
 /** What the workers' table decides with, fixed for a run. Durations in ms. */
 export interface Settings {
   /**
@@ -45,6 +54,10 @@ export interface Settings {
   watchdog: number | undefined;
   /** Started by npm, yarn, pnpm or the tsx CLI: stop once it is gone. */
   followWrapper: boolean;
+  /** `--max-restarts N`: a slot restarted N times in a row, none up `minUptime`, ends grace run (crash-loop.ts). Unset: no limit. */
+  maxRestarts: number | undefined;
+  /** `--min-uptime`: how long a worker must be up (ready) for its slot's restarts to start over. */
+  minUptime: number;
 }
 
 /** Every default of `grace run`, once. */
@@ -55,6 +68,7 @@ export const DEFAULTS = {
   readyTimeout: 30_000,
   stopTimeout: 60_000,
   memoryInterval: 1000,
+  minUptime: 1000,
 } as const;
 
 /** `given` with a default for everything it leaves out. */
@@ -69,6 +83,8 @@ export function withDefaults(given: Partial<Settings>): Settings {
     memoryInterval: given.memoryInterval ?? DEFAULTS.memoryInterval,
     watchdog: given.watchdog,
     followWrapper: given.followWrapper ?? false,
+    maxRestarts: given.maxRestarts,
+    minUptime: given.minUptime ?? DEFAULTS.minUptime,
   };
 }
 

@@ -1,4 +1,5 @@
 import { backoffDue, exited, failed, readyLate } from './crash.js';
+import { stableDue, upSince } from './crash-loop.js';
 import { disarm, disarmAll, parseKey, readyKey, type DeadlineKey } from './deadlines.js';
 import type { WorkerAction, WorkerEvent } from './events.js';
 import { heartbeats, memoryTick, overMemory, watchdogTick, watchHealth } from './health.js';
@@ -7,15 +8,17 @@ import { scale } from './scale.js';
 import { refillDue, refillWhenQuiet } from './spares.js';
 import { exitAction, followWrapper, retireLate, stop, stopLate, wrapperGone, wrapperTick } from './stop.js';
 import { copyTable, fleetGeneration, isEmpty, type Slot, type WorkerTable } from './table.js';
+import { fileChanged, startQueuedReload, watchDue } from './watch.js';
 import { announceOnce, launch, retire } from './workers.js';
 
 /*
  * The one place the workers' table changes: each event to the concern it
  * belongs to (a start, a worker ready; crash.ts, reload.ts, scale.ts,
- * stop.ts, health.ts; a deadline to whoever armed it), then what holds after
- * any step: a slot scaled away goes once empty, the generation the fleet
- * reached, the spares' refill once the starts are over, and the exit once
- * the last process of a stop is gone.
+ * stop.ts, health.ts, crash-loop.ts, watch.ts; a deadline to whoever armed
+ * it), then what holds after any step: a slot scaled away goes once empty, a
+ * reload --watch queued starts once nothing is in its way, the generation
+ * the fleet reached, the spares' refill once the starts are over, and the
+ * exit once the last process of a stop is gone.
  */
 
 /** The next table and what to do, in order. The caller's table is never touched. */
@@ -58,6 +61,8 @@ function on(t: WorkerTable, event: Exclude<WorkerEvent, { type: 'timer' }>, acti
       return heartbeats(t, event, actions);
     case 'wrapper-gone':
       return wrapperGone(t, event.why, actions);
+    case 'changed':
+      return fileChanged(t, event.path, actions);
   }
 }
 
@@ -81,6 +86,10 @@ function timer(t: WorkerTable, key: DeadlineKey, ms: number, actions: WorkerActi
       return wrapperTick(t, actions);
     case 'refill':
       return refillDue(t, actions);
+    case 'stable':
+      return stableDue(t.slots[n]);
+    case 'watch':
+      return watchDue(t, actions);
   }
 }
 
@@ -111,6 +120,7 @@ function ready(t: WorkerTable, s: Slot, id: number, actions: WorkerAction[]): vo
     return;
   }
   if (old) retire(t, s, old, actions);
+  upSince(t, s, actions);
   announceOnce(t, actions);
   advanceReload(t, actions);
 }
@@ -118,6 +128,7 @@ function ready(t: WorkerTable, s: Slot, id: number, actions: WorkerAction[]): vo
 function settle(before: WorkerTable, t: WorkerTable, actions: WorkerAction[]): void {
   // A slot scaled away goes once its last worker has (the leaving slots are the last ones).
   while (t.slots.at(-1)?.leaving && isEmpty(t.slots.at(-1)!)) t.slots.pop();
+  startQueuedReload(t, actions);
   t.reached = Math.max(t.reached, fleetGeneration(t));
   refillWhenQuiet(t, actions);
   // Once, in the step where the last process of a stop is gone.

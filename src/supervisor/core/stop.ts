@@ -24,7 +24,7 @@ export function stop(t: WorkerTable, signal: NodeJS.Signals, quiet: boolean, act
   t.stop = { signal };
   t.reload = undefined;
   actions.push({ do: 'stopping', signal, quiet });
-  for (const key of ['watchdog', 'memory', 'wrapper', 'refill'] as const) disarm(t, key, actions);
+  for (const key of ['watchdog', 'memory', 'wrapper', 'refill', 'watch'] as const) disarm(t, key, actions);
   if (t.settings.standby > 0) actions.push({ do: 'drop-spares' });
   const ids: number[] = [];
   for (const s of t.slots) {

@@ -45,6 +45,11 @@ export interface Slot {
   restarts: number;
   /** The last backoff armed, ms; 0 after a stable run. */
   backoff: number;
+  /**
+   * With --max-restarts: restarts here since a worker was last up --min-uptime
+   * (each ended too soon, but the one under way); a reload's start, new code, starts it over (crash-loop.ts).
+   */
+  unstable: number;
   /** How the last worker here ended, serving or starting (for the exit status at a stop). */
   lastExit: (ExitStatus & { beforeReady?: boolean }) | undefined;
   /** A worker was ever ready here: a slot that never served makes the stop's status non-zero. */
@@ -52,6 +57,18 @@ export interface Slot {
   /** Scaled away (`grace scale`): its workers drain, and the slot goes once they are gone. */
   leaving: boolean;
 }
+
+/**
+ * `--watch` (watch.ts): the changes since the last reload it started (how
+ * many, the first file's path, whether other files changed too); a reload
+ * queued behind the one in flight.
+ */
+export interface Watching {
+  changed: { first: string; others: boolean; count: number } | undefined;
+  queued: boolean;
+}
+
+export const notWatching: Watching = { changed: undefined, queued: false };
 
 export interface WorkerTable {
   phase: 'starting' | 'serving' | 'stopping';
@@ -75,6 +92,8 @@ export interface WorkerTable {
   heartbeats: Heartbeats;
   /** `--standby`: a launch may have taken a spare since the spares were last refilled (spares.ts). */
   refillOwed: boolean;
+  /** `--watch`: the changes not reloaded yet, and a reload waiting for the one in flight (watch.ts). */
+  watch: Watching;
 }
 
 export function initialTable(workers: number, surge: number | undefined, settings: Partial<Settings> = {}): WorkerTable {
@@ -91,14 +110,15 @@ export function initialTable(workers: number, surge: number | undefined, setting
     reached: 0,
     heartbeats: noHeartbeats,
     refillOwed: false,
+    watch: notWatching,
   };
 }
 
 export function newSlot(index: number): Slot {
-  return { index, current: undefined, pending: undefined, retiring: [], restarts: 0, backoff: 0, lastExit: undefined, served: false, leaving: false };
+  return { index, current: undefined, pending: undefined, retiring: [], restarts: 0, backoff: 0, unstable: 0, lastExit: undefined, served: false, leaving: false };
 }
 
-/** A copy to change: the caller's table is never touched (heartbeats are replaced whole, never changed). */
+/** A copy to change: the caller's table is never touched (heartbeats and watch are replaced whole, never changed). */
 export function copyTable(t: WorkerTable): WorkerTable {
   return { ...t, slots: t.slots.map((s) => ({ ...s, retiring: [...s.retiring] })), reload: t.reload && { ...t.reload }, armed: { ...t.armed }, stop: t.stop && { ...t.stop } };
 }

@@ -1,3 +1,4 @@
+import { countStart } from './crash-loop.js';
 import { arm, disarm, readyKey, retireKey } from './deadlines.js';
 import type { WorkerAction } from './events.js';
 import { activeSlots, type Slot, type StartReason, type WorkerRef, type WorkerTable } from './table.js';
@@ -12,6 +13,7 @@ export function launch(t: WorkerTable, s: Slot, generation: number, why: StartRe
   const id = ++t.lastId;
   s.pending = { id, generation, why };
   if (why === 'crash' || why === 'memory' || why === 'watchdog') s.restarts += 1;
+  countStart(t, s, why);
   actions.push({ do: 'launch', index: s.index, id, generation, why });
   arm(t, readyKey(id), t.settings.readyTimeout, actions);
 }
