@@ -38,6 +38,8 @@ const { values: args } = parseArgs({
     modes: { type: 'string', default: 'keep-alive,close' },
     tool: { type: 'string', default: 'auto' },
     dist: { type: 'string' },
+    base: { type: 'string' },
+    'once-seconds': { type: 'string', default: '10' },
     name: { type: 'string' },
     help: { type: 'boolean', default: false },
   },
@@ -56,6 +58,7 @@ warmUp, and PM2 cluster reload. Writes bench/results/<name>.json.
   --rounds N           alternating rounds per mode (default 3)
   --connections N      load connections (default 50)
   --interval MS        pause after a restart before the next one (default 1000)
+  --once-seconds S     and a window of S seconds with one restart in its middle (default 10; 0: none)
   --idle N             idle restarts for the start-up figures (default 10)
   --targets LIST       of grace, grace-warm (warmUp on; grace-warmN: N rounds), grace-nocache (NODE_DISABLE_COMPILE_CACHE=1),
                        grace-standby (standby: true), grace-standby-samenice (the same without CAP_SYS_NICE, via
@@ -64,6 +67,8 @@ warmUp, and PM2 cluster reload. Writes bench/results/<name>.json.
   --modes LIST         keep-alive,close (default both)
   --tool auto|wrk|node load generator (default auto: wrk if installed)
   --dist DIR           the built grace to load (its esm/index.js); default: npm run build here
+  --base DIR           another built grace (e.g. /work/main/dist): a target named TARGET@base loads it, so a
+                       before/after runs side by side in one run (grace-standby,grace-standby@base)
   --name NAME          results file (default cost-node<major>, or cost-quick-node<major>)
   --help               this text
 
@@ -84,8 +89,18 @@ const interval = Number(args.interval);
 const hasCompileCache = 'enableCompileCache' in nodeModule;
 const targets = (args.targets ?? `grace,grace-standby,grace-warm,${hasCompileCache ? 'grace-nocache,' : ''}pm2`).split(',') as Target[];
 const ENTRY = resolve(args.dist ?? `${root}dist`, 'esm/index.js');
+const onceSeconds = Number(args['once-seconds']);
 const modes = args.modes.split(',') as Mode[];
-type Target = 'grace' | 'grace-warm' | `grace-warm${number}` | 'grace-nocache' | 'grace-standby' | 'grace-standby-samenice' | 'pm2';
+type Kind = 'grace' | 'grace-warm' | `grace-warm${number}` | 'grace-nocache' | 'grace-standby' | 'grace-standby-samenice' | 'pm2';
+/** A kind of target, or the same with `@base`: it loads the grace of --base. */
+type Target = Kind | `${Kind}@base`;
+const kindOf = (target: Target): Kind => target.replace(/@base$/, '') as Kind;
+/** The grace a target loads: --base's for TARGET@base. */
+function entryOf(target: Target): string {
+  if (!target.endsWith('@base')) return ENTRY;
+  if (!args.base) throw new Error(`${target} needs --base DIR`);
+  return resolve(args.base, 'esm/index.js');
+}
 type Mode = 'keep-alive' | 'close';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -148,19 +163,21 @@ interface StandbyLog {
   booted: number[];
   parked: Set<number>;
   released: number;
+  /** Of those, released while still booting (it ran once parked). */
+  releasedBooting: number;
   /** Why a restart spawned afresh instead, each time. */
   fallbacks: string[];
 }
 
 /** A grace app under the bench: its marks and exit reports, read from stderr. */
-function startGrace(target: Exclude<Target, 'pm2'>) {
+function startGrace(target: Target) {
   const marks = new Map<number, Marks>();
   const exits = new Map<number, ExitReport>();
   const standby = target.startsWith('grace-standby');
   const env = {
     PORT: '0',
     HOST: '127.0.0.1',
-    GRACE_ENTRY: ENTRY,
+    GRACE_ENTRY: entryOf(target),
     WARM_UP: target.startsWith('grace-warm') ? '1' : '0',
     // grace-warm10: 10 rounds
     ...(/^grace-warm\d+$/.test(target) ? { WARM_UP_ROUNDS: target.slice('grace-warm'.length) } : {}),
@@ -168,10 +185,10 @@ function startGrace(target: Exclude<Target, 'pm2'>) {
     ...(standby ? { GRACE_STANDBY: '1', GRACE_DEBUG: '1' } : {}),
   };
   // Without CAP_SYS_NICE (root here has it) a lowered standby could not be restored: it boots at normal priority.
-  const server = target === 'grace-standby-samenice'
+  const server = kindOf(target) === 'grace-standby-samenice'
     ? new ServerProcess(['--bounding-set', '-sys_nice', process.execPath, ...COST_APP], env, 'setpriv')
     : new ServerProcess(COST_APP, env);
-  const standbys: StandbyLog = { booted: [], parked: new Set(), released: 0, fallbacks: [] };
+  const standbys: StandbyLog = { booted: [], parked: new Set(), released: 0, releasedBooting: 0, fallbacks: [] };
   server.lineListeners.push((line) => {
     if (line.startsWith('bench-marks ')) {
       const m = JSON.parse(line.slice(12)) as Marks;
@@ -183,7 +200,10 @@ function startGrace(target: Exclude<Target, 'pm2'>) {
     let m: RegExpExecArray | null;
     if ((m = /booting standby pid (\d+)/.exec(line))) standbys.booted.push(Number(m[1]));
     else if ((m = /standby pid (\d+) parked/.exec(line))) standbys.parked.add(Number(m[1]));
-    else if (/releasing standby pid/.test(line)) standbys.released++;
+    else if (/releasing standby pid/.test(line)) {
+      standbys.released++;
+      if (/still booting/.test(line)) standbys.releasedBooting++;
+    }
     else if ((m = /standby pid \d+ not used: (.*); starting a fresh process/.exec(line))) standbys.fallbacks.push(m[1]!);
   });
   /** With a standby: until the newest one parked; its pid. */
@@ -357,6 +377,11 @@ async function idle() {
       console.log(`    ${name.padEnd(24)} ${f1(phases[i]!).padStart(6)} ms  cpu ${i === 1 ? `${f1(cpu[i]!)} (to main)` : f1(cpu[i]!)}  ${what}`);
     }
     console.log(`    new generation's CPU from exec to serving ${f1(median(list.map((p) => p.cpuTotal)))} ms; old generation's CPU while draining (idle) ${f1(median(drain))} ms`);
+    // The CPU one restart costs, by process: a standby's boot was spent before the signal (its own figure, /proc's 10 ms ticks).
+    const spareBoot = target.startsWith('grace-standby') ? median(parked.map((c) => c.bootCpuMs)) : 0;
+    const perRestart = { newMs: median(list.map((p) => p.cpuTotal)) - spareBoot, oldMs: median(drain), spareMs: spareBoot };
+    (result[target] as Record<string, unknown>).cpuOfOneRestart = perRestart;
+    console.log(`    CPU of one restart: the new ${f1(perRestart.newMs)} ms after the signal, the old ${f1(perRestart.oldMs)} ms draining, the spare ${f0(perRestart.spareMs)} ms booting before it`);
   }
   return result;
 }
@@ -406,6 +431,8 @@ async function run(target: Target | 'bare'): Promise<Running> {
 interface Round {
   steady: DriveResult;
   during?: DriveResult;
+  /** --once-seconds: a window with one restart in its middle. */
+  once?: DriveResult;
   restarts?: number;
   ratio?: number;
   costSeconds?: number;
@@ -413,7 +440,7 @@ interface Round {
   warm?: { p99: number; mean: number };
   log?: string[];
   /** grace-standby: restarts by a released standby, and by a fresh spawn instead (it was not parked yet, say). */
-  standby?: { released: number; fallbacks: number };
+  standby?: { released: number; releasedBooting: number; fallbacks: number };
 }
 
 async function loadRound(target: Target | 'bare', mode: Mode): Promise<Round> {
@@ -433,9 +460,20 @@ async function loadRound(target: Target | 'bare', mode: Mode): Promise<Round> {
       await running.restart();
       restarts++;
     }
-    const released = running.standbys?.released ?? 0;
-    const fallbacks = running.standbys?.fallbacks.length ?? 0;
     const during = await pending;
+    // One restart in a window: what a deploy costs a client, beside a restart every second.
+    let once: DriveResult | undefined;
+    if (onceSeconds > 0) {
+      await sleep(interval);
+      const window = load(onceSeconds);
+      await sleep((onceSeconds * 1000) / 2);
+      await running.restart();
+      restarts++;
+      once = await window;
+    }
+    const released = running.standbys?.released ?? 0;
+    const releasedBooting = running.standbys?.releasedBooting ?? 0;
+    const fallbacks = running.standbys?.fallbacks.length ?? 0;
     const ratio = during.requestsPerSecond / steady.requestsPerSecond;
     const costSeconds = (steady.requestsPerSecond * (during.durationMs / 1000) - during.requests) / steady.requestsPerSecond / Math.max(1, restarts);
     await sleep(1500); // the last old generation drains and reports
@@ -443,10 +481,11 @@ async function loadRound(target: Target | 'bare', mode: Mode): Promise<Round> {
     return {
       steady,
       during,
+      ...(once ? { once } : {}),
       restarts,
       ratio,
       costSeconds,
-      ...(running.standbys ? { standby: { released, fallbacks } } : {}),
+      ...(running.standbys ? { standby: { released, releasedBooting, fallbacks } } : {}),
       ...(during.socketErrors.total > 0 && running.log ? { log: running.log() } : {}),
       ...(reports.length
         ? { cold: { p99: median(reports.map((r) => r.cold.p99)), mean: median(reports.map((r) => r.cold.mean)) }, warm: { p99: median(reports.filter((r) => r.warm.count > 100).map((r) => r.warm.p99)), mean: median(reports.filter((r) => r.warm.count > 100).map((r) => r.warm.mean)) } }
@@ -483,12 +522,15 @@ async function underLoad() {
         costSeconds: median(rs.map((r) => r.costSeconds ?? NaN)),
         steadyP99: median(rs.map((r) => r.steady.latencyMs.p99)),
         duringP99: median(rs.map((r) => r.during?.latencyMs.p99 ?? NaN)),
-        errors: rs.reduce((a, r) => a + (r.during?.socketErrors.total ?? 0), 0),
-        non2xx: rs.reduce((a, r) => a + (r.during?.non2xx ?? 0), 0),
+        onceRatio: median(rs.map((r) => (r.once ? r.once.requestsPerSecond / r.steady.requestsPerSecond : NaN))),
+        onceP99: median(rs.map((r) => r.once?.latencyMs.p99 ?? NaN)),
+        errors: rs.reduce((a, r) => a + (r.during?.socketErrors.total ?? 0) + (r.once?.socketErrors.total ?? 0), 0),
+        non2xx: rs.reduce((a, r) => a + (r.during?.non2xx ?? 0) + (r.once?.non2xx ?? 0), 0),
         restarts: rs.reduce((a, r) => a + (r.restarts ?? 0), 0),
         coldP99: median(rs.map((r) => r.cold?.p99 ?? NaN)),
         warmP99: median(rs.map((r) => r.warm?.p99 ?? NaN)),
         standbyReleased: rs.reduce((a, r) => a + (r.standby?.released ?? 0), 0),
+        standbyReleasedBooting: rs.reduce((a, r) => a + (r.standby?.releasedBooting ?? 0), 0),
         standbyFallbacks: rs.reduce((a, r) => a + (r.standby?.fallbacks ?? 0), 0),
       };
       (summary[mode] ??= {})[target] = s;
@@ -496,7 +538,8 @@ async function underLoad() {
       console.log(
         `${target.padEnd(11)} ${f0(s.steadyRps).padStart(13)} ${f0(s.duringRps).padStart(7)}  ${(restarting ? range(rs.map((r) => r.ratio!), f2) : '').padEnd(17)} ${(restarting ? range(rs.map((r) => r.costSeconds!), f2) : '').padEnd(17)} ${f1(s.steadyP99).padStart(14)} ${f1(s.duringP99).padStart(6)}  ${(restarting ? String(s.errors) : '').padStart(6)} ${(restarting ? String(s.non2xx) : '').padStart(7)}  ${Number.isFinite(s.coldP99) ? `${f2(s.coldP99)} / ${f2(s.warmP99)}` : ''}`,
       );
-      if (target.startsWith('grace-standby')) console.log(`${''.padEnd(11)} (restarts by the released standby: ${s.standbyReleased}; by a fresh spawn, the standby not parked yet or gone: ${s.standbyFallbacks})`);
+      if (restarting && onceSeconds > 0) console.log(`${''.padEnd(11)} one restart in ${onceSeconds} s: throughput ÷ without ${range(rs.map((r) => r.once!.requestsPerSecond / r.steady.requestsPerSecond), f2)}, p99 ${range(rs.map((r) => r.once!.latencyMs.p99), f1)} ms`);
+      if (target.startsWith('grace-standby')) console.log(`${''.padEnd(11)} (restarts by the released standby: ${s.standbyReleased}, of which still booting when released: ${s.standbyReleasedBooting}; by a fresh spawn, the standby gone or unfit: ${s.standbyFallbacks})`);
     }
   }
   return { summary, rounds: all };

@@ -4,10 +4,11 @@
 // graceful exit: close the server on SIGINT, then exit). Each process counts
 // the requests it answered and writes the count to STATS_DIR/<pid>.json as it
 // exits, so the bench can tell how evenly the kernel (or PM2) spread them.
+// GRACE_ENTRY: the grace to load (the built package, dist/esm/index.js, as an
+// app gets it from npm); else this checkout's source. PM2's side loads none.
 import { writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
-import { gracehttp } from '../src/index.js';
 
 let answered = 0;
 const pid = String(process.pid);
@@ -31,5 +32,7 @@ if (process.env.PLAIN === '1' || process.env.REUSEPORT === '1') {
   server.listen({ port: Number(process.env.PORT), host: '127.0.0.1', ...(process.env.REUSEPORT === '1' ? { reusePort: true } : {}) });
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => server.close(() => process.exit(0)));
 } else {
+  const entry = process.env.GRACE_ENTRY;
+  const { gracehttp } = (entry ? await import(entry) : await import('../src/index.js')) as typeof import('../src/index.js');
   await gracehttp.serve(server, undefined, { logger: false });
 }

@@ -8,15 +8,21 @@
 //     worker's own count, written as it exits);
 //   - 1 worker vs 2 (grace, keep-alive);
 //   - with --soak: 200 rolling reloads of 2 workers under light load: the
-//     supervisor's fds and RSS, the workers' RSS, zombies, failed requests.
-// The app and grace are compiled to JavaScript first (bench/.build/workers),
-// so neither side pays for TypeScript at start-up. The load generator runs on
-// the same machine as the servers and shares its cores.
+//     supervisor's fds and RSS, the workers' RSS, zombies, failed requests;
+//   - idle (--idle N turns, first): `grace reload` (the command a deploy
+//     runs) of 2 and of 4 workers, with and without spares (--standby K =
+//     workers), beside `node -e 0`, `grace --version` and `pm2 reload`, in
+//     turns; and each reload again by its signal, followed in the pid file
+//     every ms: what is left is the command's own share.
+// grace is the package as built (npm run build: the bin, dist/cjs/cli.js, and
+// dist/esm/index.js for the app); the app is compiled to JavaScript first
+// (bench/.build/workers), so neither side pays for TypeScript at start-up. The
+// load generator runs on the same machine as the servers and shares its cores.
 //
 // Baseline and reload runs alternate (--rounds pairs) so that load from
 // elsewhere on the machine drifts into both alike.
 //
-//   npm run bench:workers -- [--seconds 20] [--rounds 2] [--interval 1000] [--targets grace,grace-surge2,pm2] [--soak]
+//   npm run bench:workers -- [--seconds 20] [--rounds 2] [--interval 1000] [--targets grace,grace-standby2,pm2] [--idle 10] [--soak]
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -26,6 +32,7 @@ import { parseArgs } from 'node:util';
 import { median, percentile, runLoad } from './load.ts';
 import { freePort, Pm2Cluster } from './pm2.ts';
 import { isAlive, openFds, rssKb, zombiesOf } from './server-process.ts';
+import { resultsHeader } from './results-file.ts';
 import { drive, type DriveResult } from './wrk.ts';
 
 const { values: args } = parseArgs({
@@ -33,7 +40,10 @@ const { values: args } = parseArgs({
     seconds: { type: 'string', default: '20' },
     interval: { type: 'string', default: '1000' },
     connections: { type: 'string', default: '50' },
-    targets: { type: 'string', default: 'grace,grace-surge2,pm2' },
+    targets: { type: 'string', default: 'grace,grace-standby2,pm2' },
+    idle: { type: 'string', default: '10' },
+    once: { type: 'boolean', default: true },
+    dist: { type: 'string' },
     rounds: { type: 'string', default: '2' },
     modes: { type: 'string', default: 'keep-alive,close' },
     soak: { type: 'boolean', default: false },
@@ -54,8 +64,11 @@ grace run --workers 2 beside PM2 cluster mode (2 instances, private daemon), sam
   --interval MS        one reload every MS during the reload runs (default 1000)
   --connections N      wrk connections (default 50; 2 threads)
   --rounds N           baseline/reload pairs per target and mode, alternating (default 2)
-  --targets LIST       grace,grace-surge2,grace-standby2,pm2 (default grace,grace-surge2,pm2; grace-surge2 is
-                       --surge 2, grace-standby2 --standby 2: two parked spares)
+  --targets LIST       grace,grace-surge2,grace-standby2,pm2 (default grace,grace-standby2,pm2; grace-surge2 is
+                       --surge 2, grace-standby2 --standby 2: two parked spares, released together)
+  --idle N             turns of the idle reloads of 2 and 4 workers, with and without spares (default 10; 0: none)
+  --no-once            no window of --seconds with a single reload in its middle (each target and mode)
+  --dist DIR           the built grace (its cjs/cli.js and esm/index.js); default: npm run build here
   --modes LIST         keep-alive,close (default both)
   --soak               also 200 rolling reloads of 2 workers under light load (fds, RSS, zombies, failures)
   --soak-reloads N     how many for --soak (default 200)
@@ -68,7 +81,9 @@ grace run --workers 2 beside PM2 cluster mode (2 instances, private daemon), sam
 
 const root = new URL('..', import.meta.url).pathname;
 const BUILD = join(root, 'bench/.build/workers');
-const CLI = join(BUILD, 'src/cli.js');
+const DIST = args.dist ?? join(root, 'dist');
+const CLI = join(DIST, 'cjs/cli.js');
+const GRACE_ENTRY = join(DIST, 'esm/index.js');
 const APP = join(BUILD, 'bench/workers-app.js');
 const seconds = Number(args.seconds);
 const interval = Number(args.interval);
@@ -81,12 +96,11 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const f2 = (v: number) => (Number.isFinite(v) ? v.toFixed(2) : '–');
 
 function compile(): void {
+  if (!args.dist) execFileSync('npm', ['run', 'build'], { cwd: root, stdio: 'ignore' });
   rmSync(BUILD, { recursive: true, force: true });
   execFileSync(
     process.execPath,
-    [join(root, 'node_modules/typescript/bin/tsc'), '--outDir', BUILD, '--rootDir', root, '--module', 'nodenext', '--target', 'es2022', '--skipLibCheck', '--types', 'node', '--strict',
-      // The standby's park preload is found beside grace's files, not imported.
-      join(root, 'bench/workers-app.ts'), join(root, 'src/cli.ts'), join(root, 'src/protocol/standby-preload.cts')],
+    [join(root, 'node_modules/typescript/bin/tsc'), '--outDir', BUILD, '--rootDir', root, '--module', 'nodenext', '--target', 'es2022', '--skipLibCheck', '--types', 'node', '--strict', join(root, 'bench/workers-app.ts')],
     { stdio: 'inherit' },
   );
   writeFileSync(join(BUILD, 'package.json'), '{ "type": "module" }\n');
@@ -119,15 +133,16 @@ class GraceTarget implements Target {
     this.pidFile = join(dir, 'grace.pid');
   }
 
-  static async start(workers: number, surge = 1, standby = 0): Promise<GraceTarget> {
+  /** `surge` undefined: grace run's default (1, or with spares min(standby, workers)). */
+  static async start(workers: number, surge: number | undefined, standby = 0): Promise<GraceTarget> {
     const dir = mkdtempSync(join(tmpdir(), 'grace-bench-workers-'));
     const stats = join(dir, 'stats');
     mkdirSync(stats);
     const port = await freePort();
     const proc = spawn(
       process.execPath,
-      [CLI, 'run', '--listen', `127.0.0.1:${port}`, '--workers', String(workers), '--surge', String(surge), ...(standby ? ['--standby', String(standby)] : []), '--pid-file', join(dir, 'grace.pid'), '--', process.execPath, APP],
-      { env: { ...process.env, STATS_DIR: stats }, stdio: ['ignore', 'ignore', 'pipe'] },
+      [CLI, 'run', '--listen', `127.0.0.1:${port}`, '--workers', String(workers), ...(surge ? ['--surge', String(surge)] : []), ...(standby ? ['--standby', String(standby)] : []), '--pid-file', join(dir, 'grace.pid'), '--', process.execPath, APP],
+      { env: { ...process.env, STATS_DIR: stats, GRACE_ENTRY }, stdio: ['ignore', 'ignore', 'pipe'] },
     );
     let log = '';
     proc.stderr!.setEncoding('utf8').on('data', (c: string) => (log = (log + c).slice(-20_000)));
@@ -140,14 +155,44 @@ class GraceTarget implements Target {
     return target;
   }
 
+  /** What the pid file says now (undefined while it cannot be read). */
+  state(): { generation: number; state: string; workers: Array<{ pid: number; state: string; index: number }> } | undefined {
+    try {
+      return JSON.parse(readFileSync(this.pidFile, 'utf8').split('\n')[1]!.slice('grace '.length));
+    } catch {
+      return undefined;
+    }
+  }
+
   /** The pids serving now, from the pid file. */
   servingWorkers(): number[] {
-    try {
-      const state = JSON.parse(readFileSync(this.pidFile, 'utf8').split('\n')[1]!.slice('grace '.length)) as { workers?: Array<{ pid: number; state: string }> };
-      return (state.workers ?? []).filter((w) => w.state === 'serving').map((w) => w.pid);
-    } catch {
-      return [];
+    return (this.state()?.workers ?? []).filter((w) => w.state === 'serving').map((w) => w.pid);
+  }
+
+  /** Nothing starting, retiring or booting, and `spares` parked: a reload now starts from rest. */
+  async quiet(spares: number): Promise<void> {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const workers = this.state()?.workers ?? [];
+      if (workers.every((w) => w.state === 'serving' || w.state === 'standby') && workers.filter((w) => w.state === 'standby').length === spares) return;
+      if (Date.now() > deadline) throw new Error(`not quiet: ${JSON.stringify(workers)}`);
+      await sleep(20);
     }
+  }
+
+  /** One reload by its signal, followed in the pid file every ms to where `grace reload` calls it done; ms. */
+  async signalReload(): Promise<number> {
+    const before = this.state()!;
+    const old = before.workers.filter((w) => w.state === 'serving').map((w) => w.pid);
+    const start = performance.now();
+    process.kill(this.proc.pid!, 'SIGUSR2');
+    const deadline = start + 60_000;
+    while (performance.now() < deadline) {
+      const now = this.state();
+      if (now && now.generation > before.generation && now.state === 'serving' && old.every((pid) => !isAlive(pid))) return performance.now() - start;
+      await sleep(1);
+    }
+    throw new Error('the reload by signal did not finish within 60 s');
   }
 
   reload(): Promise<{ ms: number; ok: boolean }> {
@@ -216,11 +261,15 @@ class Pm2Target implements Target {
 }
 
 const start = (target: TargetName, workers: number): Promise<Target> =>
-  target === 'pm2' ? Pm2Target.start(workers) : GraceTarget.start(workers, target === 'grace-surge2' ? 2 : 1, target === 'grace-standby2' ? 2 : 0);
+  target === 'pm2' ? Pm2Target.start(workers) : GraceTarget.start(workers, target === 'grace-surge2' ? 2 : undefined, target === 'grace-standby2' ? 2 : 0);
+
+/** Without reloads, a reload every --interval ms, or one in the middle of the window. */
+type Reloads = 'none' | 'every' | 'once';
 
 interface Run {
   target: string;
   mode: string;
+  kind: Reloads;
   workers: number;
   reloads: number;
   failedReloads: number;
@@ -232,8 +281,9 @@ interface Run {
 
 const failedOf = (r: DriveResult) => r.socketErrors.total + r.non2xx;
 
-/** One run: wrk for `seconds`, with a reload every `interval` ms if asked. */
-async function measure(target: TargetName, mode: 'keep-alive' | 'close', workers: number, withReloads: boolean): Promise<Run> {
+/** One run: wrk for `seconds`, with a reload every `interval` ms, or one in its middle, if asked. */
+async function measure(target: TargetName, mode: 'keep-alive' | 'close', workers: number, kind: Reloads): Promise<Run> {
+  const withReloads = kind !== 'none';
   const t = await start(target, workers);
   const reloadMs: number[] = [];
   let failedReloads = 0;
@@ -243,7 +293,12 @@ async function measure(target: TargetName, mode: 'keep-alive' | 'close', workers
     await sleep(300);
     const stop = new AbortController();
     const driving = drive({ url: t.url, connections, keepAlive: mode === 'keep-alive', seconds, signal: stop.signal });
-    if (withReloads) {
+    if (kind === 'once') {
+      await sleep((seconds * 1000) / 2);
+      const { ms, ok } = await t.reload();
+      if (ok) reloadMs.push(ms);
+      else failedReloads++;
+    } else if (withReloads) {
       const end = performance.now() + seconds * 1000 - interval;
       while (performance.now() < end) {
         const began = performance.now();
@@ -257,17 +312,17 @@ async function measure(target: TargetName, mode: 'keep-alive' | 'close', workers
   } finally {
     counts = (await t.stop()).map((c) => c.answered);
   }
-  const run: Run = { target, mode, workers, reloads: reloadMs.length + failedReloads, failedReloads, load, failed: failedOf(load), reloadMs, counts };
+  const run: Run = { target, mode, kind, workers, reloads: reloadMs.length + failedReloads, failedReloads, load, failed: failedOf(load), reloadMs, counts };
   const spread = withReloads ? '' : `, spread ${f2(Math.max(...counts) / Math.min(...counts))} (${counts.join(' / ')})`;
   console.error(
-    `${target} ×${workers} ${mode}${withReloads ? ` with ${run.reloads} reloads` : ' baseline'}: ${load.requestsPerSecond.toFixed(0)} req/s, ${run.failed} failed${withReloads ? `, reload median ${f2(median(reloadMs))} ms` : ''}${spread}`,
+    `${target} ×${workers} ${mode}${withReloads ? ` with ${run.reloads} reload${kind === 'once' ? ' in the middle' : 's'}` : ' baseline'}: ${load.requestsPerSecond.toFixed(0)} req/s, p99 ${load.latencyMs.p99.toFixed(1)} ms, ${run.failed} failed${withReloads ? `, reload median ${f2(median(reloadMs))} ms` : ''}${spread}`,
   );
   return run;
 }
 
 /** 200 rolling reloads of 2 workers under light keep-alive load: does anything grow? */
 async function soak(reloads: number) {
-  const t = await GraceTarget.start(2);
+  const t = await GraceTarget.start(2, undefined);
   const supervisor = t.proc.pid!;
   const rows: Array<{ reloads: number; fds: number; supervisorRssKb: number; workersRssKb: number; zombies: number }> = [];
   const sample = (n: number) => {
@@ -299,41 +354,131 @@ async function soak(reloads: number) {
   return { reloads, failedReloads, requests: samples.count, failedRequests: samples.failures(), reloadMedianMs: median(reloadMs), reloadP90Ms: percentile(reloadMs, 90), rows, supervisorAliveAfterStop: alive };
 }
 
+/** A spawned command's wall time, ms. */
+async function timed(file: string, argv: string[]): Promise<number> {
+  const start = performance.now();
+  const child = spawn(file, argv, { stdio: 'ignore' });
+  const [code] = (await once(child, 'exit')) as [number | null];
+  if (code !== 0) throw new Error(`${file} ${argv.join(' ')} exited with ${code}`);
+  return performance.now() - start;
+}
+
+const IDLE = [
+  { name: 'grace ×2', workers: 2, standby: 0 },
+  { name: 'grace ×2 --standby 2', workers: 2, standby: 2 },
+  { name: 'grace ×4', workers: 4, standby: 0 },
+  { name: 'grace ×4 --standby 4', workers: 4, standby: 4 },
+] as const;
+
+/**
+ * Idle reloads in turns: node -e 0, grace --version, then for each fleet
+ * (started once, at rest before each reload) `grace reload`, and a reload by
+ * its signal followed in the pid file every ms; pm2 reload of 2 and of 4.
+ */
+async function idleReloads(turns: number, lines: string[]) {
+  const graces: GraceTarget[] = [];
+  const pm2s: Pm2Target[] = [];
+  const cols = [...IDLE.map((c) => c.name), ...(targets.includes('pm2') ? ['PM2 ×2', 'PM2 ×4'] : [])];
+  const command = new Map<string, number[]>(cols.map((c) => [c, []]));
+  const bySignal = new Map<string, number[]>(IDLE.map((c) => [c.name, []]));
+  const nodeEmpty: number[] = [];
+  const version: number[] = [];
+  try {
+    for (const c of IDLE) graces.push(await GraceTarget.start(c.workers, undefined, c.standby));
+    if (targets.includes('pm2')) for (const n of [2, 4]) pm2s.push(await Pm2Target.start(n));
+    for (let turn = 0; turn < turns; turn++) {
+      nodeEmpty.push(await timed(process.execPath, ['-e', '0']));
+      version.push(await timed(process.execPath, [CLI, '--version']));
+      for (const [i, c] of IDLE.entries()) {
+        const g = graces[i]!;
+        // The command and the signal alternate which goes first, turn by turn.
+        for (const how of turn % 2 ? ['signal', 'command'] : ['command', 'signal']) {
+          await g.quiet(c.standby);
+          await sleep(200);
+          if (how === 'command') command.get(c.name)!.push(await timed(process.execPath, [CLI, 'reload', '--pid-file', g.pidFile]));
+          else bySignal.get(c.name)!.push(await g.signalReload());
+        }
+      }
+      for (const [i, p] of pm2s.entries()) command.get(cols[IDLE.length + i]!)!.push((await p.reload()).ms);
+      process.stderr.write(`\ridle reloads: turn ${turn + 1}/${turns}   `);
+    }
+  } finally {
+    for (const g of graces) await g.stop();
+    for (const p of pm2s) await p.stop();
+  }
+  process.stderr.write('\n');
+  const range = (v: number[]) => `${median(v).toFixed(0)} (${Math.min(...v).toFixed(0)}–${Math.max(...v).toFixed(0)})`;
+  // Paired by turn: each figure ÷ that turn's node -e 0.
+  const overNode = (v: number[]) => f2(median(v.map((ms, i) => ms / nodeEmpty[i]!)));
+  const share = (name: string) => median(command.get(name)!) - median(bySignal.get(name)!);
+  const idle = {
+    nodeEmptyMs: nodeEmpty,
+    versionMs: version,
+    commandMs: Object.fromEntries(command),
+    bySignalMs: Object.fromEntries(bySignal),
+  };
+  lines.push(
+    `Idle, ${turns} turns (medians, ranges; ÷ node -e 0 paired by turn):`,
+    '',
+    `| figure | node -e 0 | grace --version | ${cols.join(' | ')} |`,
+    `| --- | --- | --- | ${cols.map(() => '---').join(' | ')} |`,
+    `| reload command, ms | ${range(nodeEmpty)} | ${range(version)} | ${cols.map((c) => range(command.get(c)!)).join(' | ')} |`,
+    `| ÷ node -e 0 | 1 | ${overNode(version)} | ${cols.map((c) => overNode(command.get(c)!)).join(' | ')} |`,
+    `| with spares ÷ without | | | – | ${f2(median(command.get(IDLE[1].name)!) / median(command.get(IDLE[0].name)!))} | – | ${f2(median(command.get(IDLE[3].name)!) / median(command.get(IDLE[2].name)!))} |${pm2s.length ? ' | |' : ''}`,
+    `| the reload by its signal, followed every ms, ms | | | ${IDLE.map((c) => range(bySignal.get(c.name)!)).join(' | ')} |${pm2s.length ? ' | |' : ''}`,
+    `| the command's own share (command − signal, medians), ms | | | ${IDLE.map((c) => share(c.name).toFixed(0)).join(' | ')} |${pm2s.length ? ' | |' : ''}`,
+    '',
+  );
+  return idle;
+}
+
 compile();
-const results: Record<string, unknown> = { node: process.version, cpus: cpus().length, wrk: connections, seconds, interval, at: new Date().toISOString() };
+const results: Record<string, unknown> = { ...resultsHeader(args), wrk: connections, seconds, interval };
 const lines: string[] = [];
+if (Number(args.idle) > 0) results.idle = await idleReloads(Number(args.idle), lines);
 if (!args['skip-main']) {
   const runs: Run[] = [];
-  for (const target of targets) {
-    for (const mode of modes) {
-      for (let r = 0; r < rounds; r++) {
-        runs.push(await measure(target, mode, 2, false));
-        runs.push(await measure(target, mode, 2, true));
+  // Targets alternate within each round, so that load from elsewhere drifts into all alike.
+  for (const mode of modes) {
+    for (let r = 0; r < rounds; r++) {
+      for (const target of targets) {
+        runs.push(await measure(target, mode, 2, 'none'));
+        runs.push(await measure(target, mode, 2, 'every'));
+        if (args.once) runs.push(await measure(target, mode, 2, 'once'));
       }
     }
   }
-  const oneWorker = targets.includes('grace') ? await measure('grace', 'keep-alive', 1, false) : undefined;
+  const oneWorker = targets.includes('grace') ? await measure('grace', 'keep-alive', 1, 'none') : undefined;
   results.runs = runs;
   results.oneWorker = oneWorker;
   const title = (t: TargetName) =>
     t === 'grace' ? 'grace run --workers 2' : t === 'grace-surge2' ? 'grace run --workers 2 --surge 2' : t === 'grace-standby2' ? 'grace run --workers 2 --standby 2' : 'PM2 cluster ×2';
   lines.push(`| figure | ${targets.map(title).join(' | ')} |`, `| --- | ${targets.map(() => '---').join(' | ')} |`);
   const of = (target: string, mode: string) => ({
-    bases: runs.filter((r) => r.target === target && r.mode === mode && r.reloads === 0),
-    reloads: runs.filter((r) => r.target === target && r.mode === mode && r.reloads > 0),
+    bases: runs.filter((r) => r.target === target && r.mode === mode && r.kind === 'none'),
+    reloads: runs.filter((r) => r.target === target && r.mode === mode && r.kind === 'every'),
+    onces: runs.filter((r) => r.target === target && r.mode === mode && r.kind === 'once'),
   });
   const row = (label: string, f: (x: ReturnType<typeof of>) => string) => {
     for (const mode of modes) lines.push(`| ${label.replace('MODE', mode)} | ${targets.map((t) => f(of(t, mode))).join(' | ')} |`);
   };
   const sum = (v: number[]) => v.reduce((a, b) => a + b, 0);
-  row('failed requests per reload, MODE', ({ reloads }) => {
-    const failed = sum(reloads.map((r) => r.failed));
-    const n = sum(reloads.map((r) => r.reloads));
+  row('failed requests per reload, MODE', ({ reloads, onces }) => {
+    const failed = sum([...reloads, ...onces].map((r) => r.failed));
+    const n = sum([...reloads, ...onces].map((r) => r.reloads));
     return `${f2(failed / Math.max(1, n))} (${failed} in ${n})`;
   });
-  row('throughput with reloads / without, MODE (each round)', ({ bases, reloads }) =>
+  row('throughput with a reload every second / without, MODE (each round)', ({ bases, reloads }) =>
     reloads.map((r, i) => f2(r.load.requestsPerSecond / bases[i]!.load.requestsPerSecond)).join(', '),
   );
+  row('p99 without / with a reload every second, MODE, ms (each round)', ({ bases, reloads }) =>
+    reloads.map((r, i) => `${bases[i]!.load.latencyMs.p99.toFixed(1)} / ${r.load.latencyMs.p99.toFixed(1)}`).join(', '),
+  );
+  if (args.once) {
+    row('one reload in the window: throughput / without, p99 ms, MODE (each round)', ({ bases, onces }) =>
+      onces.map((r, i) => `${f2(r.load.requestsPerSecond / bases[i]!.load.requestsPerSecond)}, ${r.load.latencyMs.p99.toFixed(1)}`).join('; '),
+    );
+  }
   row('req/s without reloads, MODE', ({ bases }) => bases.map((b) => b.load.requestsPerSecond.toFixed(0)).join(', '));
   row('reload command, median (p90), MODE, ms', ({ reloads }) => {
     const ms = reloads.flatMap((r) => r.reloadMs);
@@ -345,7 +490,7 @@ if (!args['skip-main']) {
     const two = of('grace', 'keep-alive').bases.at(-1);
     if (two) lines.push(`| grace keep-alive throughput, 1 worker → 2 (last runs) | ${oneWorker.load.requestsPerSecond.toFixed(0)} → ${two.load.requestsPerSecond.toFixed(0)} req/s (×${f2(two.load.requestsPerSecond / oneWorker.load.requestsPerSecond)}) |`);
   }
-  lines.push('', `${runs[0]?.load.toolVersion ?? ''}, -t2 -c${connections}, ${seconds} s per run, ${rounds} baseline/reload pairs alternating, a reload every ${interval} ms (the next starts at once when one takes longer); node ${process.version}, ${cpus().length} CPUs shared by the load generator and the servers.`);
+  lines.push('', `${runs[0]?.load.toolVersion ?? ''}, -t2 -c${connections}, ${seconds} s per run, ${rounds} round(s) of the targets in turn (baseline, a reload every ${interval} ms (the next at once when one takes longer)${args.once ? ', one reload in the middle' : ''}); node ${process.version}, ${cpus().length} CPUs shared by the load generator and the servers; load average at the start ${(results.loadAverage as number[]).join(' ')}.`);
 }
 if (args.soak) {
   const s = await soak(Number(args['soak-reloads']));

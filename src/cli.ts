@@ -19,10 +19,8 @@ import { printableJson, printableLines } from './platform/printable.js';
 import { readStatus, VERDICT_STATUS } from './cli/status-command.js';
 import { formatStatus } from './cli/status-text.js';
 import { graceVersion } from './platform/package-version.js';
-import { Supervisor } from './supervisor/supervisor.js';
 import { watchDirs } from './supervisor/watch.js';
 import { checkWatchdog, DEFAULTS, MAX_RESTARTS, MAX_STANDBY, MAX_WORKERS } from './supervisor/core/settings.js';
-import { parseListenSpecs } from './sockets/held-sockets.js';
 import { launchedBy } from './generation/launched-by.js';
 import { readProcess } from './platform/proc.js';
 import type { Wrapper } from './supervisor/follow-wrapper.js';
@@ -142,6 +140,8 @@ async function runStop(args: string[]): Promise<number> {
 async function runSupervisor(args: string[]): Promise<number> {
   const split = args.indexOf('--');
   if (split < 0) throw new GraceError('ERR_GRACE_USAGE', 'grace run needs -- before the app command');
+  // Loaded only here: every other command (reload, status, --version) starts without the supervisor's code.
+  const { Supervisor } = await import('./supervisor/supervisor.js');
   const { values } = parseFlags(args.slice(0, split), flagOptions(RUN_FLAGS));
   const maxMemory = values['max-memory'] === undefined ? undefined : parseBytes('--max-memory', values['max-memory']);
   if (maxMemory !== undefined && !canReadRss()) throw new GraceError('ERR_GRACE_USAGE', '--max-memory needs /proc (Linux) to read a worker\'s RSS');
@@ -155,7 +155,7 @@ async function runSupervisor(args: string[]): Promise<number> {
   if (lossy) resolveLogger(undefined, process.env, { timestamps }).warn(lossy, { event: 'non-utf8' });
   const supervisor = new Supervisor({
     command: args.slice(split + 1),
-    listen: listenFlags(values.listen ?? []),
+    listen: await listenFlags(values.listen ?? []),
     workers: values.workers === 'max' ? Math.min(availableParallelism(), MAX_WORKERS) : count('--workers', values.workers, MAX_WORKERS),
     surge: count('--surge', values.surge, MAX_WORKERS),
     standby: count('--standby', values.standby, MAX_STANDBY),
@@ -206,7 +206,8 @@ function startedBy(): Wrapper | undefined {
 }
 
 /** Each `--listen` spec checked now: a bad or repeated one is a usage error, like any bad flag. */
-function listenFlags(specs: string[]): string[] {
+async function listenFlags(specs: string[]): Promise<string[]> {
+  const { parseListenSpecs } = await import('./sockets/held-sockets.js');
   try {
     parseListenSpecs(specs);
   } catch (err) {

@@ -212,18 +212,40 @@ test('memory: each interval the ready workers are sampled; one over the limit is
   staleIsIgnored(stopped, 'memory');
 });
 
-test('refill: with --standby, spares are booted a turn after the launches, once for all of them; a stop disarms it; a late one is ignored', () => {
+test('refill: with --standby, spares are booted 100 ms after the starts are over, once for all of them; a start before it puts it off; a stop disarms it; a late one is ignored', () => {
   const c = clock(3, { standby: 2 });
   const did = from(c);
-  c.send({ type: 'start' }).advance(0);
-  assert.deepEqual(did().filter((d) => /refill|launch/.test(d)), ['0 launch 0 #1 initial', '0 launch 1 #2 initial', '0 launch 2 #3 initial', '0 arm refill 0', '0 refill-spares']);
+  c.send({ type: 'start' }).advance(1000);
+  assert.deepEqual(did().filter((d) => /refill/.test(d)), [], 'not while the workers start');
+  c.send({ type: 'ready', index: 0, id: 1 }).send({ type: 'ready', index: 1, id: 2 }).send({ type: 'ready', index: 2, id: 3 }).advance(100);
+  assert.deepEqual(did().filter((d) => /refill/.test(d)), ['1000 arm refill 100', '1100 refill-spares']);
   staleIsIgnored(c, 'refill');
-  assert.ok(!clock(1).send({ type: 'start' }).did.some((d) => d.includes('refill')), 'no refill without --standby');
+  assert.ok(!serving(1).send({ type: 'reload' }).did.some((d) => d.includes('refill')), 'no refill without --standby');
 
-  const stopped = clock(1, { standby: 2 });
-  const then = from(stopped);
-  stopped.send({ type: 'start' }).send({ type: 'stop' }).advance(1000);
-  assert.deepEqual(then().filter((d) => /refill|spares/.test(d)), ['0 arm refill 0', '0 disarm refill', '0 drop-spares']);
+  // A storm of reloads: each one's end arms the refill, the next one's start disarms it; one refill after the last.
+  const storm = serving(2, { standby: 2 });
+  const then = from(storm);
+  let id = 2;
+  for (let i = 0; i < 3; i++) {
+    storm.send({ type: 'reload' }).advance(50);
+    storm.send({ type: 'ready', index: 0, id: ++id }).send({ type: 'ready', index: 1, id: ++id }).advance(50);
+  }
+  storm.advance(100);
+  assert.deepEqual(then().filter((d) => /refill/.test(d)), ['0 disarm refill', '50 arm refill 100', '100 disarm refill', '150 arm refill 100', '200 disarm refill', '250 arm refill 100', '350 refill-spares']);
+  staleIsIgnored(storm, 'refill');
+
+  // Any start puts off a refill armed before it (a scale here); a slot waiting out its backoff is no start.
+  const scaled = serving(2, { standby: 1 });
+  const after = from(scaled.advance(50));
+  scaled.send({ type: 'scale', workers: 3 }).advance(30);
+  scaled.send({ type: 'ready', index: 2, id: 3 }).advance(100);
+  scaled.send(exited(1, 2, 1)).advance(150);
+  assert.deepEqual(after().filter((d) => /refill|launch/.test(d)), ['50 launch 2 #3 scale', '50 disarm refill', '80 arm refill 100', '180 refill-spares', '280 launch 1 #4 crash']);
+
+  const stopped = serving(1, { standby: 2 });
+  const was = from(stopped);
+  stopped.send({ type: 'stop' }).advance(1000);
+  assert.deepEqual(was().filter((d) => /refill|spares/.test(d)), ['0 disarm refill', '0 drop-spares']);
   staleIsIgnored(stopped, 'refill');
 });
 

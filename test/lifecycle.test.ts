@@ -242,6 +242,29 @@ test('the stop delay\'s timer fired late, after the state moved on, changes noth
   assert.deepEqual(clock(initialLifecycle()).send(started).fireAt('stop-delay', 0).did, ['announce']);
 });
 
+test('standby: the next generation boots 100 ms after this one serves (and after a failed restart), never while a restart or a stop goes on', () => {
+  const standby = initialLifecycle({ standby: true });
+  const c = clock(standby).send(started).advance(99);
+  assert.deepEqual(c.did, ['announce', 'arm:standby:100']);
+  c.advance(1);
+  assert.deepEqual(c.did.slice(2), ['boot-standby']);
+  // A failed restart serves again: its next standby boots a while later too. (Leaving serving always disarms it, come or not.)
+  c.send(restart).send({ type: 'restart-failed' }).advance(100);
+  assert.deepEqual(c.did.slice(3), ['disarm:standby', 'spawn', 'report-failure', 'arm:standby:100', 'boot-standby']);
+  // A restart or a stop before it comes: it does not come, and a late timer is nothing.
+  for (const ender of [restart, sigterm]) {
+    const early = clock(standby).send(started).advance(50).send(ender).advance(1000).fireAt('standby', 100);
+    assert.deepEqual(early.did.slice(0, 3), ['announce', 'arm:standby:100', 'disarm:standby'], ender.type);
+    assert.ok(!early.did.includes('boot-standby'), `${ender.type}: no boot`);
+    assert.deepEqual(early.armed(), {});
+  }
+  // Without the option, under a supervisor, or with hot restart off: never armed.
+  assert.deepEqual(clock(initialLifecycle()).send(started).advance(1000).did, ['announce']);
+  const known = (supervised: boolean, restartOff?: string): LifecycleEvent => ({ type: 'starter-known', supervised, restartOff });
+  assert.deepEqual(clock(standby).send(known(true)).send(started).advance(1000).did, ['announce']);
+  assert.deepEqual(clock(standby).send(known(false, 'under nodemon')).send(started).advance(1000).did, ['announce']);
+});
+
 test('start-up\'s facts arrive as an event: the state stays, and restarts follow them', () => {
   const known = (supervised: boolean, restartOff?: string): LifecycleEvent => ({ type: 'starter-known', supervised, restartOff });
   const { now, did } = run([known(true), started, restart]);

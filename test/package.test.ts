@@ -65,22 +65,41 @@ test('the packed package works from ESM and CommonJS and ships only dist, docs a
   assert.equal(execFileSync(join(app, 'node_modules', '.bin', 'grace'), ['--version'], { cwd: app, encoding: 'utf8' }), `${version}\n`);
   const cjsCli = join(app, 'node_modules', 'grace-restart', 'dist', 'cjs', 'cli.js');
   assert.equal(execFileSync(process.execPath, [cjsCli, '--version'], { cwd: app, encoding: 'utf8' }), `${version}\n`);
-  // Each build finds its standby's park preload (beside its bundled index.js).
+  // Each build finds its standby's park preload (beside its bundled index.js), and so
+  // does the bin's `grace run` (a bundle of its own, loaded only by `grace run`).
   writeFileSync(join(app, 'standby.cjs'), `const { gracehttp } = require('grace-restart'); gracehttp.start(require('node:http').createServer(), '127.0.0.1:0', { standby: true });`);
   writeFileSync(join(app, 'standby.mjs'), `import http from 'node:http'; import { gracehttp } from 'grace-restart'; await gracehttp.start(http.createServer(), '127.0.0.1:0', { standby: true });`);
-  for (const script of ['standby.cjs', 'standby.mjs']) {
-    const child = spawn(process.execPath, [script], { cwd: app, env: { ...process.env, GRACE_DEBUG: '1' }, stdio: ['ignore', 'ignore', 'pipe'] });
+  writeFileSync(join(app, 'worker.mjs'), `import http from 'node:http'; import { gracehttp } from 'grace-restart'; await gracehttp.serve(http.createServer(), undefined, { logger: false });`);
+  const grace = join(app, 'node_modules', '.bin', 'grace');
+  const esmCli = join(app, 'node_modules', 'grace-restart', 'dist', 'esm', 'cli.js');
+  const run = ['run', '--listen', '127.0.0.1:0', '--standby', '1', '--', process.execPath, 'worker.mjs'];
+  for (const [file, args] of [[process.execPath, ['standby.cjs']], [process.execPath, ['standby.mjs']], [grace, run], [process.execPath, [esmCli, ...run]]] as const) {
+    const child = spawn(file, args, { cwd: app, env: { ...process.env, GRACE_DEBUG: '1' }, stdio: ['ignore', 'ignore', 'pipe'] });
+    t.after(() => killQuietly(child.pid!));
     let log = '';
     await new Promise<void>((resolve, reject) => {
       child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
         log += chunk;
         if (/standby pid \d+ parked/.test(log)) resolve();
+        if (/no standby/.test(log)) reject(new Error(`${args.join(' ')} found no park preload:\n${log}`));
       });
-      child.once('exit', () => reject(new Error(`${script} exited before its standby parked:\n${log}`)));
+      child.once('exit', () => reject(new Error(`${args.join(' ')} exited before its standby parked:\n${log}`)));
     });
     const standby = Number(/standby pid (\d+) parked/.exec(log)![1]);
     child.kill('SIGTERM');
     await waitForExit(standby).finally(() => killQuietly(standby));
+    await waitForExit(child.pid!);
+  }
+});
+
+test('the bundled command leaves out exactly what cli.ts loads lazily, so grace run alone loads its supervisor', () => {
+  const lazy = [...readFileSync(join(root, 'src', 'cli.ts'), 'utf8').matchAll(/await import\('(\.\/[^']+)'\)/g)].map((m) => m[1]!).sort();
+  const { scripts } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+  for (const format of ['cjs', 'esm']) {
+    const call = scripts.bundle!.split(' && ').find((c) => c.includes(`dist/${format}/cli.js`));
+    assert.ok(call, `the bundle script bundles dist/${format}/cli.js`);
+    assert.deepEqual([...call.matchAll(/--external:(\S+)/g)].map((m) => m[1]).sort(), lazy, `dist/${format}/cli.js leaves the lazy modules out`);
+    for (const path of lazy) assert.ok(call.includes(`dist/${format}/${path.slice(2)}`), `${path} is bundled on its own (${format})`);
   }
 });
 

@@ -45,9 +45,9 @@ before(() => {
   mkdirSync(pkg);
   for (const entry of ['package.json', 'tsconfig.json', 'README.md', 'src']) cpSync(join(repo, entry), join(pkg, entry), { recursive: true });
   symlinkSync(join(repo, 'node_modules'), join(pkg, 'node_modules'));
-  // The ESM build alone (half of `npm run build`; the snippets are ESM, and
-  // package.test.ts packs both halves).
-  execFileSync(process.execPath, [join(repo, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], { cwd: pkg, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Built as `npm pack` builds it: the snippets run the ESM bundle, and the
+  // `grace` they call is the bin, the CommonJS bundle.
+  execFileSync('npm', ['run', '--silent', 'build'], { cwd: pkg, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
   const packOutput = execFileSync('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', root], { cwd: pkg, encoding: 'utf8', env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
   const [packed] = JSON.parse(packOutput) as Array<{ filename: string }>;
   consumer = join(root, 'consumer');

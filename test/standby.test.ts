@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { getPriority } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { runLoad } from '../bench/load.ts';
 import { resolveOptions } from '../src/generation/options.ts';
-import { get, isAlive, killQuietly, portOf, startFixture, tempDir, waitForExit, waitUntil, type Fixture } from './helpers.ts';
+import { assertInOrder, get, isAlive, killQuietly, portOf, startFixture, tempDir, waitForExit, waitUntil, type Fixture } from './helpers.ts';
 
 const APP = new URL('./fixtures/standby-app.ts', import.meta.url).pathname;
 
@@ -31,7 +31,9 @@ async function startApp(t: TestContext, env: NodeJS.ProcessEnv = {}, node = proc
   const flags: string[] = [];
   if (preloads) {
     for (const name of ['cli', 'env']) {
-      writeFileSync(join(dir, `${name}.cjs`), `process.stdout.write(JSON.stringify({ event: 'preload', from: '${name}', pid: process.pid }) + '\\n');\n`);
+      // Whether node's undici is loaded by then: a standby of an app that loaded it loads it before it parks (Node >= 22).
+      const undici = "process.moduleLoadList.includes('NativeModule internal/deps/undici/undici')";
+      writeFileSync(join(dir, `${name}.cjs`), `process.stdout.write(JSON.stringify({ event: 'preload', from: '${name}', pid: process.pid, undici: ${undici} }) + '\\n');\n`);
     }
     flags.push('--require', join(dir, 'cli.cjs'));
     env = { ...env, NODE_OPTIONS: `--require ${join(dir, 'env.cjs')}` };
@@ -72,6 +74,11 @@ test('a restart releases the parked standby, which serves the code and environme
   assert.deepEqual(preloadsIn(first), ['cli', 'env']);
   assert.deepEqual(app.events.filter((e) => e.pid === standby), []);
   assert.ok(isAlive(standby));
+  // Booted at nice 19 (root here may restore it), it waits for its release at its parent's priority, every thread.
+  assert.match(app.log, new RegExp(`booting standby pid ${standby} at nice 19`));
+  const threads = readdirSync(`/proc/${standby}/task`).map(Number);
+  assert.ok(threads.length > 1, 'node runs threads besides the main one');
+  assert.deepEqual(threads.map((tid) => getPriority(tid)), threads.map(() => getPriority()), 'every thread back at its parent\'s priority once parked');
   // Deployed after the standby booted: new code on disk, a new variable in the environment.
   writeCode(code, 'v2');
   await get({ port }, '/setenv?value=set-after-boot');
@@ -86,6 +93,11 @@ test('a restart releases the parked standby, which serves the code and environme
   assert.equal(nice, getPriority(), 'released at the priority a fresh spawn inherits');
   assert.deepEqual(preloadsIn(standby), ['cli', 'env']);
   assert.equal(app.events.filter((e) => e.pid === standby && e.event === 'loaded').length, 1);
+  // Node 22 and 24 load undici for the app's ESM `import http from 'node:http'`: its standby loaded it before it parked, so
+  // the user's preloads, run after the release, find it loaded; a fresh start has not loaded it by then (nor does Node 20's http).
+  const undiciAtPreload = (pid: number) => [...new Set(app.events.filter((e) => e.event === 'preload' && e.pid === pid).map((e) => e.undici))];
+  assert.deepEqual(undiciAtPreload(first), [false]);
+  assert.deepEqual(undiciAtPreload(standby), [Number(process.versions.node.split('.')[0]) >= 22]);
   await waitForExit(first);
 
   // The new generation parks its own standby; a stop takes it away.
@@ -149,15 +161,31 @@ test('a standby killed from outside: the restart spawns afresh, with no failed r
   assert.equal((await get({ port }, '/')).json.pid, next.pid);
 });
 
-test('a standby still booting when the restart comes: a fresh spawn, and the standby is gone', { timeout: 60_000 }, async (t) => {
-  // The app calls restart() in the same turn as its standby was spawned: it cannot have said "parked".
+test('a restart as the generation starts serving: its standby is not booted yet, so the restart spawns afresh and none was booted for it', { timeout: 60_000 }, async (t) => {
+  // The app calls restart() in the turn it serves: the standby boots only a while after (off the first requests' path).
   const { app } = await startApp(t, { STANDBY_RESTART_AT_ONCE: '1' });
   const first = app.proc.pid!;
   const next = await app.handedOver(first);
+  await waitForExit(first);
+  // The new generation boots its own, a while after it serves.
+  await app.waitForLog(/standby pid \d+ parked/);
+  assertInOrder(app.log, [`Starting new generation pid ${next.pid} from pid ${first}`, /booting standby pid \d+/]);
+  assert.doesNotMatch(app.log, /not used/);
+});
+
+test('a standby still booting when the restart comes is released all the same: it serves once parked, at its parent\'s priority', { timeout: 60_000 }, async (t) => {
+  // The app calls restart() in the same turn as its standby was spawned: it cannot have said "parked".
+  const { app, port } = await startApp(t, { STANDBY_RESTART_AT_BOOT: '1' });
+  const first = app.proc.pid!;
+  const next = await app.handedOver(first);
   const standby = standbys(app)[0]!;
-  await app.waitForLog(new RegExp(`standby pid ${standby} not used: it is still booting; starting a fresh process`));
-  assert.notEqual(next.pid, standby);
-  await waitForExit(standby);
+  assert.match(app.log, new RegExp(`releasing standby pid ${standby} as the next generation \\(still booting`));
+  assert.equal(next.pid, standby);
+  const answer = await get({ port }, '/');
+  assert.equal(answer.json.pid, standby);
+  assert.equal((answer.json as unknown as { nice: number }).nice, getPriority(), 'released at the priority a fresh spawn inherits');
+  assert.doesNotMatch(app.log, /not used/);
+  await waitForExit(first);
 });
 
 test('the node binary replaced after the standby booted: the restart runs the new binary, afresh', { timeout: 90_000 }, async (t) => {

@@ -91,6 +91,25 @@ test('--surge 2 starts both new workers at once', () => {
   assert.deepEqual(did, ['reload-started g2', 'launch 0 #3 g2 reload', 'launch 1 #4 g2 reload', 'retire 1 #2', 'retire 0 #1', 'reload-done g2']);
 });
 
+test('--standby K without --surge: a reload starts min(K, N) at once, each old worker retired only when its replacement is ready; --surge given wins', () => {
+  const from = (workers: number, surge: number | undefined, standby: number) => {
+    const events: WorkerEvent[] = [{ type: 'start' }, ...Array.from({ length: workers }, (_, i) => ready(i, i + 1))];
+    return run(events, initialTable(workers, surge, { standby })).now;
+  };
+  let t = from(3, undefined, 2);
+  const did: string[] = [];
+  for (const event of [reload, ready(1, 5), ready(0, 4), ready(2, 6)]) {
+    const r = run([event], t);
+    t = r.now;
+    did.push(...r.did);
+    assert.equal(servingCount(t), 3, `after ${event.type}: N serve throughout`);
+  }
+  assert.deepEqual(did, ['reload-started g2', 'launch 0 #4 g2 reload', 'launch 1 #5 g2 reload', 'retire 1 #2', 'launch 2 #6 g2 reload', 'retire 0 #1', 'retire 2 #3', 'reload-done g2']);
+  assert.deepEqual(run([reload], from(2, undefined, 4)).did.filter((d) => d.startsWith('launch')).length, 2, 'never more than the workers');
+  assert.deepEqual(run([reload], from(3, 1, 2)).did.filter((d) => d.startsWith('launch')).length, 1, '--surge 1 given');
+  assert.deepEqual(run([reload], from(3, undefined, 0)).did.filter((d) => d.startsWith('launch')).length, 1, 'no spares: one at a time');
+});
+
 test('a new worker that fails aborts the reload: nothing retired, nothing more launched, the fleet generation stays', () => {
   const { now, did } = run([reload, failed(0, 3)], serving());
   assert.deepEqual(did, ['reload-started g2', 'launch 0 #3 g2 reload', 'reload-failed g2 worker 0']);

@@ -20,7 +20,7 @@ export const RUN_FLAGS = {
     group: 'Workers',
     help: 'processes that all accept on the same sockets (default 1, at most 1024; max: one per CPU); each gets GRACE_WORKER (0..N-1) and GRACE_WORKERS. A crashed worker is restarted in its slot.',
   },
-  surge: { type: 'string', value: 'K', group: 'Workers', help: 'new workers started at a time in a rolling reload (default 1).' },
+  surge: { type: 'string', value: 'K', group: 'Workers', help: 'new workers started at a time in a rolling reload (default 1; with --standby K, min(K, workers)).' },
   standby: {
     type: 'string',
     value: 'K',

@@ -83,7 +83,7 @@ export class Graceful extends EventEmitter<GracefulEvents> {
     this.stopping.onFinished = (crashed) => {
       if (!crashed) this.signals.uninstallCrashHandler();
     };
-    this.runner = new LifecycleRunner(initialLifecycle({ stopDelay: resolved.stopDelay, restartOff: platformOff(host) }), () => this.g.log, {
+    this.runner = new LifecycleRunner(initialLifecycle({ stopDelay: resolved.stopDelay, restartOff: platformOff(host), standby: resolved.standby }), () => this.g.log, {
       carryOut: (action) => ({ action, ...this.carryOut(action) }),
       moved: (from, to) => this.moved(from, to),
     });
@@ -180,6 +180,9 @@ export class Graceful extends EventEmitter<GracefulEvents> {
         return { announced: this.announce() };
       case 'spawn':
         return { restart: this.restarts.spawn() };
+      case 'boot-standby':
+        this.restarts.bootStandby();
+        return {};
       case 'ask-supervisor':
         return { restart: this.restarts.askSupervisor() };
       case 'refuse':
@@ -224,6 +227,5 @@ export class Graceful extends EventEmitter<GracefulEvents> {
     await g.status?.serving(g.generation, g.host.pid);
     g.channel?.ready();
     emitAfterStart(g, 'ready', { pid: g.host.pid, parentPid: g.starter?.kind === 'parent' ? g.starter.pid : undefined });
-    this.restarts.bootStandby();
   }
 }

@@ -1,7 +1,7 @@
 import { GraceError } from '../platform/errors.js';
 import { nonUtf8Warning } from '../platform/non-utf8.js';
 import { nextGenerationSpec } from '../protocol/next-generation.js';
-import { fitOrDrop, launchNext, Standby } from '../protocol/standby.js';
+import { fitOrDrop, launchNext, Standby, undiciLoaded } from '../protocol/standby.js';
 import type { Action } from '../lifecycle/lifecycle.js';
 import { addresses, type GenerationContext } from './context.js';
 import { RestartAttempt } from './restart-attempt.js';
@@ -66,10 +66,9 @@ export class Restarts {
       g.status?.failed(g.generation, g.host.pid, message);
     }
     if (error) g.events.emit('restart-failed', error);
-    this.bootStandby();
   }
 
-  /** With the `standby` option, while serving: boot the next generation ahead and park it. */
+  /** With the `standby` option, serving a while (the lifecycle's `standby` deadline): boot the next generation ahead and park it. */
   bootStandby(): void {
     const { g } = this;
     const { state, supervised, restartOff } = g.lifecycle();
@@ -77,7 +76,7 @@ export class Restarts {
     const handoff = g.net.handoff();
     if (handoff.fds.length === 0) return;
     try {
-      this.standby = Standby.boot(nextGenerationSpec(g.host, handoff, g.generation + 1, g.options.readyTimeout), g.log);
+      this.standby = Standby.boot(nextGenerationSpec(g.host, handoff, g.generation + 1, g.options.readyTimeout), g.log, { warm: undiciLoaded() ? 'undici' : undefined });
     } catch (err) {
       g.log.debug(`no standby: ${(err as Error).message}`, { event: 'standby-unavailable', err });
     }

@@ -2,11 +2,20 @@ import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 
 /*
  * Everything grace reads from Linux's /proc, in one place: a process's parent,
- * state, start time, command line, uids and RSS; our stack limit; the
+ * state, start time, command line, uids, RSS and threads; our stack limit; the
  * kernel's socket tables; which processes hold a socket. Every reader is best effort and never
  * throws: undefined (or empty) where there is no /proc (not Linux), the
  * process is gone, or it is another user's.
  */
+
+/** A process's threads (their ids; the main thread's is the pid), from /proc/<pid>/task; empty where it cannot be read. */
+export function readThreads(pid: number): number[] {
+  try {
+    return readdirSync(`/proc/${pid}/task`).map(Number);
+  } catch {
+    return [];
+  }
+}
 
 /** A process as /proc shows it: its parent and its command line. */
 export interface ProcessInfo {

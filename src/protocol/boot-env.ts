@@ -49,6 +49,10 @@ const READERS: BootReader[] = [
   // LANG (Intl's locale keeps the boot's); and where its time zone files are.
   // Not TZ: node re-reads it whenever process.env.TZ is set, so the release's TZ applies.
   { match: /^(LANG|LC_ALL|LC_MESSAGES|ICU_TIMEZONE_FILES_DIR)$/, who: 'ICU reads it only as node starts' },
+  // A standby of an app that loads node's undici (Node 22 and 24) loads it
+  // before it parks (standby-preload.cts): undici reads these as it loads,
+  // and so does node's colors module, loaded with it (measured on 22 and 24).
+  { match: /^(FORCE_COLOR|UNDICI_NO_FG|JEST_WORKER_ID)$/, who: "a standby reads it as it boots (node's undici, loaded before it parks)" },
 ];
 
 /** Who reads `name` only as a process starts, or undefined when it is read later (the release reaches it). */

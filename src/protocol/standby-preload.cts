@@ -35,6 +35,12 @@ module.exports = { PARKED, readRelease };
 const channel = process.env.GRACE_STANDBY_FD;
 if (channel !== undefined) {
   delete process.env.GRACE_STANDBY_FD;
+  // GRACE_STANDBY_WARM=undici: the generation it stands in for had loaded node's undici (Node 22
+  // and 24: an ESM `import 'node:http'` does, for http.WebSocket, about 25 ms; so does fetch).
+  // Loaded now, while booting, it is not loaded after the release; it reads nothing of the
+  // environment the release changes but FORCE_COLOR, UNDICI_NO_FG and JEST_WORKER_ID (boot-env.ts).
+  if (process.env.GRACE_STANDBY_WARM === 'undici') void globalThis.WebSocket;
+  delete process.env.GRACE_STANDBY_WARM;
   const fd = Number(channel);
   const chunk = Buffer.alloc(64 * 1024);
   const parts = [];

@@ -1,14 +1,17 @@
 import { readFileSync } from 'node:fs';
-import { getPriority } from 'node:os';
+import { getPriority, setPriority } from 'node:os';
+import { readThreads } from '../platform/proc.js';
 
 /*
  * A standby boots beside the generation that serves: at the lowest priority
- * (nice 19), so its start-up takes only CPU the server leaves idle. Released,
- * it must run as a fresh spawn would, at its parent's priority, and lowering
- * a nice value back needs CAP_SYS_NICE or an RLIMIT_NICE that allows it
- * (`ulimit -e`, systemd's LimitNICE=); without either (an ordinary user, a
- * container's root without CAP_SYS_NICE) the standby boots at its parent's
- * priority instead. Linux only: elsewhere it is never lowered.
+ * (nice 19), so its start-up takes only CPU the server leaves idle, and it
+ * is given back its parent's priority as soon as it has parked, before it
+ * waits for its release: a thread woken at nice 19 on a busy machine waits
+ * behind every other runnable one, so a release at nice 19 would begin
+ * late. Lowering a nice value back needs CAP_SYS_NICE or an RLIMIT_NICE that
+ * allows it (`ulimit -e`, systemd's LimitNICE=); without either (an ordinary
+ * user, a container's root without CAP_SYS_NICE) the standby boots at its
+ * parent's priority instead. Linux only: elsewhere it is never lowered.
  */
 
 /** The nice value a standby boots at when it can be restored. */
@@ -37,4 +40,21 @@ export function restorablePriority(platform: NodeJS.Platform = process.platform)
     // no /proc: do not lower
   }
   return undefined;
+}
+
+/**
+ * Gives every thread of `pid` (Linux sets a nice value per thread) the
+ * priority `nice`; false when one could not be (the park restores it again
+ * on release).
+ */
+export function restorePriority(pid: number, nice: number): boolean {
+  let restored = true;
+  for (const tid of readThreads(pid)) {
+    try {
+      setPriority(tid, nice);
+    } catch {
+      restored = false; // a thread that ended meanwhile; the release sets them all again
+    }
+  }
+  return restored;
 }

@@ -10,7 +10,7 @@ import { channelOf, Launch, spawnGeneration, type ResolvedLaunchSpec as LaunchSp
 import { readyFdAfter } from '../platform/listen-env.js';
 import { readAtBoot } from './boot-env.js';
 import { quoteNodeOption } from './node-options.js';
-import { restorablePriority, STANDBY_NICE } from './standby-priority.js';
+import { restorablePriority, restorePriority, STANDBY_NICE } from './standby-priority.js';
 
 /*
  * A standby generation: the next generation booted ahead of time and parked
@@ -25,11 +25,33 @@ import { restorablePriority, STANDBY_NICE } from './standby-priority.js';
  * Correct or not at all: it stands in for a fresh spawn only when it is what
  * a fresh spawn would be. Node's binary, its flags, the environment read at
  * exec or as node boots (boot-env.ts), the script and cwd are fixed at boot;
- * if any changed, or it died, or it has not said "parked" yet, the restart
- * spawns afresh and the standby is killed.
+ * if any changed, or it died, the restart spawns afresh and the standby is
+ * killed. One still booting is released all the same: its release line
+ * waits in the channel until the park reads it, and the rest of its boot
+ * runs at its parent's priority (further along than a fresh spawn would be).
  */
 
 type State = 'booting' | 'parked' | 'released' | 'gone';
+
+export interface BootOptions {
+  /**
+   * `undici`: node's undici is loaded in the park, before it says "parked"
+   * (standby-preload.cts says why): for the next generation of an app that
+   * loaded it (`undiciLoaded()`).
+   */
+  warm?: 'undici' | undefined;
+}
+
+/**
+ * Whether this process has loaded node's own undici (Node 22 and 24 load it
+ * for an ESM `import 'node:http'`, and for fetch): the next generation of
+ * the same app will, so its standby loads it while booting.
+ */
+export function undiciLoaded(): boolean {
+  // process.moduleLoadList: a Node internal (undocumented), read only; absent, nothing is warmed.
+  const list = (process as { moduleLoadList?: string[] }).moduleLoadList;
+  return list?.includes('NativeModule internal/deps/undici/undici') ?? false;
+}
 
 interface FileId {
   dev: number;
@@ -42,6 +64,8 @@ export class Standby {
   private state: State = 'booting';
   private readonly child: ChildProcess;
   private readonly channel: Duplex | undefined;
+  /** Hears its one word ("parked"); off once parked or released (the channel is then the launch's). */
+  private readonly onData: (chunk: Buffer) => void;
   private readonly binary: FileId | undefined;
   private readonly dir: FileId | undefined;
   /** The priority it must be given back on release, when it was lowered. */
@@ -55,13 +79,14 @@ export class Standby {
     private readonly spec: LaunchSpec,
     private readonly log: Log,
     preload: string,
+    warm: BootOptions['warm'],
   ) {
     this.binary = fileId(commandPath(spec));
     this.dir = spec.cwd === undefined ? undefined : fileId(spec.cwd);
     const readyFd = readyFdAfter(spec.fds.length);
     // In front of the user's NODE_OPTIONS, which follow byte for byte.
     const nodeOptions = [`--require ${quoteNodeOption(preload)}`, spec.env.NODE_OPTIONS].filter(Boolean).join(' ');
-    this.child = spawnGeneration(spec, { ...spec.env, NODE_OPTIONS: nodeOptions, GRACE_STANDBY_FD: String(readyFd) });
+    this.child = spawnGeneration(spec, { ...spec.env, NODE_OPTIONS: nodeOptions, GRACE_STANDBY_FD: String(readyFd), ...(warm && { GRACE_STANDBY_WARM: warm }) });
     this.restoreTo = this.child.pid === undefined ? undefined : lower(this.child.pid);
     // A parked spare never keeps this generation alive; its exit is EOF there.
     this.child.unref();
@@ -72,12 +97,14 @@ export class Standby {
     const words = new ChannelWords((word) => {
       if (this.state !== 'booting' || word !== WORDS.parked) return;
       this.state = 'parked';
-      this.channel?.off('data', onData);
+      this.channel?.off('data', this.onData);
+      // Booted at nice 19; parked, it waits at its parent's priority, so that its release starts at once.
+      if (this.restoreTo !== undefined && this.pid !== undefined) restorePriority(this.pid, this.restoreTo);
       log.debug(`standby pid ${this.pid} parked`, { event: 'standby-parked', standby: this.pid });
       this.onChange();
     });
-    const onData = (chunk: Buffer) => words.push(chunk);
-    this.channel?.on('data', onData);
+    this.onData = (chunk: Buffer) => words.push(chunk);
+    this.channel?.on('data', this.onData);
     this.child.once('error', (err: NodeJS.ErrnoException) => this.died(`could not start (${err.code ?? err.message})`));
     this.child.once('exit', (code, signal) => this.died(`exited with ${signal ?? `code ${code}`}`));
   }
@@ -86,13 +113,13 @@ export class Standby {
    * Boots a standby for `spec` (what a fresh spawn would be now); undefined,
    * with the reason logged, when it cannot be (no park preload beside grace).
    */
-  static boot(spec: LaunchSpec, log: Log): Standby | undefined {
+  static boot(spec: LaunchSpec, log: Log, { warm }: BootOptions = {}): Standby | undefined {
     const preload = parkPreload();
     if (!preload) {
       log.debug('no standby: the park preload (standby-preload.cjs) is not beside grace', { event: 'standby-unavailable' });
       return undefined;
     }
-    const standby = new Standby(spec, log, preload);
+    const standby = new Standby(spec, log, preload, warm);
     log.debug(`booting standby pid ${standby.pid ?? '(not spawned)'}${standby.restoreTo === undefined ? '' : ` at nice ${STANDBY_NICE}`}`, { event: 'standby-boot', standby: standby.pid });
     return standby;
   }
@@ -118,8 +145,7 @@ export class Standby {
 
   /** Why it cannot stand in for a fresh spawn of `spec`, or undefined when it can. */
   unfitFor(spec: LaunchSpec): string | undefined {
-    if (this.state === 'booting') return 'it is still booting';
-    if (this.state !== 'parked') return 'it is gone';
+    if (this.state !== 'parked' && this.state !== 'booting') return 'it is gone';
     const command = commandPath(spec);
     if (!sameFile(this.binary, fileId(command))) return `the ${command === this.spec.file ? 'node binary' : 'command'} ${command} changed on disk`;
     const replaced = this.pid === undefined ? undefined : replacedBinary(this.pid);
@@ -143,6 +169,9 @@ export class Standby {
    * launch's to watch (`new Launch(spec, child)`). Only after `unfitFor` said yes.
    */
   release(spec: LaunchSpec): ChildProcess {
+    // Still booting (at nice 19, maybe): the rest of its boot is the restart's, at its parent's priority.
+    if (this.state === 'booting' && this.restoreTo !== undefined && this.pid !== undefined) restorePriority(this.pid, this.restoreTo);
+    this.channel?.off('data', this.onData);
     this.state = 'released';
     const priority = this.restoreTo === undefined ? undefined : getPriority();
     this.channel!.write(releaseLine({ env: spec.env, priority }));
@@ -176,7 +205,8 @@ export class Standby {
  */
 export function launchNext(spec: LaunchSpec, fit: Standby | undefined, log: Log): Launch {
   if (!fit) return new Launch(spec);
-  log.debug(`releasing standby pid ${fit.pid} as the next generation`, { event: 'standby-release', standby: fit.pid });
+  const booting = fit.booting ? ' (still booting: it runs once parked)' : '';
+  log.debug(`releasing standby pid ${fit.pid} as the next generation${booting}`, { event: 'standby-release', standby: fit.pid, booting: fit.booting });
   return new Launch(spec, fit.release(spec));
 }
 
@@ -262,14 +292,15 @@ let preloadPath: string | null | undefined;
 /**
  * The park preload beside this module: standby-preload.cts in src/ (run
  * under tsx), .cjs once built, in protocol/ beside the bundled index.js of
- * dist/esm and dist/cjs. Found through the stack, which names this file in
- * both builds (the CommonJS one cannot hold `import.meta`).
+ * dist/esm and dist/cjs, and beside dist/cjs/supervisor/, the bundle of
+ * `grace run` (package.json's bundle script). Found through the stack, which names this
+ * file in every build (the CommonJS one cannot hold `import.meta`).
  */
 function parkPreload(): string | undefined {
   if (preloadPath === undefined) {
     const here = callerFile();
     const dir = here === undefined ? undefined : dirname(here);
-    const candidates = dir === undefined ? [] : ['standby-preload.cjs', 'standby-preload.cts', 'protocol/standby-preload.cjs'].map((f) => join(dir, f));
+    const candidates = dir === undefined ? [] : ['standby-preload.cjs', 'standby-preload.cts', 'protocol/standby-preload.cjs', '../protocol/standby-preload.cjs'].map((f) => join(dir, f));
     preloadPath = candidates.find((path) => existsSync(path)) ?? null;
   }
   return preloadPath ?? undefined;

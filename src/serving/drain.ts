@@ -1,6 +1,7 @@
-import http from 'node:http';
+import type http from 'node:http';
 import type { Http2Session, ServerHttp2Stream } from 'node:http2';
 import { Server, type Socket } from 'node:net';
+import { http as httpModule } from '../platform/builtin.js';
 import type { TLSSocket } from 'node:tls';
 import type { Pace } from './close-pace.js';
 import { endHttp1EventStream, endHttp2EventStream, isHttp1EventStream, isHttp2EventStream } from './event-stream.js';
@@ -291,6 +292,6 @@ function serverKind(server: Server): ServerKind {
   if (typeof (server as { updateSettings?: unknown }).updateSettings === 'function') return 'http2';
   // https.Server is a tls.Server with http's options; telling it so spares every
   // generation loading node:https and node:tls just for an instanceof.
-  if (server instanceof http.Server || (isTlsServer(server) && typeof (server as { keepAliveTimeout?: unknown }).keepAliveTimeout === 'number')) return 'http1';
+  if (server instanceof httpModule().Server || (isTlsServer(server) && typeof (server as { keepAliveTimeout?: unknown }).keepAliveTimeout === 'number')) return 'http1';
   return 'net';
 }

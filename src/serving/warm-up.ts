@@ -1,8 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import http from 'node:http';
+import type http from 'node:http';
 import type { Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { http as httpModule } from '../platform/builtin.js';
 import { GraceError } from '../platform/errors.js';
 import type { Log } from '../platform/logger.js';
 import type { ProcessHost } from '../platform/process-host.js';
@@ -189,7 +190,7 @@ async function openChannel(target: Server, host: ProcessHost): Promise<Channel> 
   };
   // Should the process end mid-warm-up (process.exit, an uncaught error), the directory goes too.
   const stopWatchingExit = host.onExit(remove);
-  const server = http.createServer();
+  const server = httpModule().createServer();
   // The listeners as they are now: the app's handler (and grace's drainer, which ignores sockets it never saw).
   for (const listener of target.listeners('request')) server.on('request', listener as (...args: unknown[]) => void);
   const close = async () => {
@@ -221,7 +222,7 @@ function privateSocket(base = tmpdir()): { dir: string; socket: ReturnType<typeo
 }
 
 async function sendAll(socketPath: string, options: ResolvedWarmUp, tally: Tally, deadline: number, signal: AbortSignal): Promise<void> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: options.concurrency });
+  const agent = new (httpModule().Agent)({ keepAlive: true, maxSockets: options.concurrency });
   const inFlight = new Set<http.ClientRequest>();
   const going = () => performance.now() < deadline && !signal.aborted;
   const noteFailure = (what: string) => {
@@ -233,7 +234,7 @@ async function sendAll(socketPath: string, options: ResolvedWarmUp, tally: Tally
     return new Promise((resolve, reject) => {
       if (signal.aborted) return reject(new Error(`${r.path}: the warm-up was stopped`));
       if (performance.now() >= deadline) return reject(new Error(`${r.path}: the warm-up's ${options.timeout} ms timeout passed`));
-      const req = http.request(
+      const req = httpModule().request(
         { socketPath, agent, method: r.method ?? 'GET', path: r.path, headers: { host: 'localhost', 'x-grace-warm-up': '1', ...r.headers } },
         (res) => {
           let body = '';

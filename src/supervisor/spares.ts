@@ -9,8 +9,8 @@ import { fitOrDrop, launchNext, Standby } from '../protocol/standby.js';
  * restart after backoff) takes a parked spare that is still what a fresh
  * spawn would be, released with that worker's environment (its slot, its
  * generation); otherwise it spawns afresh. Spares are refilled when the
- * table says (its `refill` deadline, a turn after the starts: their spawns
- * go first), booted with the last start's command.
+ * table says (its `refill` deadline, once the starts are over: core/spares.ts),
+ * booted with the last start's command.
  */
 export class Spares {
   private readonly spares: Standby[] = [];
@@ -54,15 +54,14 @@ export class Spares {
     for (const spare of this.spares.splice(0)) spare.drop();
   }
 
-  // A parked spare that fits; spares that can never fit (the binary or the
-  // flags changed, dead) are dropped, with the reason; booting ones are kept.
+  // A spare that fits, parked ones first, then the one booting longest (it
+  // is released all the same, and runs once parked); spares that can never
+  // fit (the binary or the flags changed, dead) are dropped, with the reason.
   private take(spec: ResolvedLaunchSpec): Standby | undefined {
-    for (const spare of [...this.spares]) {
-      if (spare.booting) continue;
+    for (const spare of [...this.spares.filter((s) => !s.booting), ...this.spares.filter((s) => s.booting)]) {
       this.spares.splice(this.spares.indexOf(spare), 1);
       if (fitOrDrop(spare, spec, this.log)) return spare;
     }
-    if (this.spares.length) this.log.debug(`no parked spare yet (${this.spares.length} booting); starting a fresh process`, { event: 'standby-fallback', why: 'booting' });
     return undefined;
   }
 

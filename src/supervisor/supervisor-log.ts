@@ -3,6 +3,7 @@ import type { Log } from '../platform/logger.js';
 import type { WorkerFailure } from '../reporting/pid-file.js';
 import { parseKey } from './core/deadlines.js';
 import type { UncleanSlot, WorkerAction } from './core/events.js';
+import { reloadSurge } from './core/reload.js';
 import { activeSlots, serving, type WorkerTable } from './core/table.js';
 import { formatBytes } from './memory-limit.js';
 import { workerName } from './worker-pool.js';
@@ -38,7 +39,7 @@ export class SupervisorLog {
         // Said once the table took it: a refused reload logs only its refusal.
         const { generation, signal } = action;
         logger.info(`${signal === 'watch' ? '--watch' : signal}: reloading to generation ${generation}; ${this.whileReloading(t)}`, { event: 'reload', signal, generation });
-        return logger.debug(`rolling reload to generation ${generation}, ${t.settings.surge} at a time`, { event: 'reload-started', generation });
+        return logger.debug(`rolling reload to generation ${generation}, ${reloadSurge(t)} at a time`, { event: 'reload-started', generation });
       }
       case 'reload-done': {
         const what = workers === 1 ? `generation ${action.generation} serves` : `all ${workers} workers serve generation ${action.generation}`;

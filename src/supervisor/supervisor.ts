@@ -45,7 +45,7 @@ export interface SupervisorOptions {
   listen: ListenSpec[];
   /** How many app processes serve the sockets. Default 1. */
   workers?: number;
-  /** How many new workers a rolling reload starts at once. Default 1. */
+  /** How many new workers a rolling reload starts at once. Default 1, or with `standby` as many as there are spares: min(standby, workers). */
   surge?: number;
   /** `--standby K`: workers kept booted and parked for the next starts (docs/standby.md). Default 0. */
   standby?: number;
@@ -122,7 +122,7 @@ export class Supervisor {
     this.host = options.host ?? realProcess;
     this.logger = resolveLogger(options.logger, process.env, { timestamps: options.timestamps });
     this.reporter = new StatusReporter(this.host, this.logger, { pidFile: options.pidFile, signal: 'SIGUSR2', mainPidMoves: false });
-    this.table = initialTable(options.workers ?? DEFAULTS.workers, options.surge ?? DEFAULTS.surge, {
+    this.table = initialTable(options.workers ?? DEFAULTS.workers, options.surge, {
       standby: options.standby,
       readyTimeout: options.readyTimeout,
       stopTimeout: options.stopTimeout,

@@ -19,7 +19,7 @@ import type { Slot, WorkerTable } from './table.js';
  * | watchdog     | the start, then every MS/4       | a stop                        | read the pongs, judge, ping (health.ts)         |
  * | memory       | the start, then every interval   | a stop                        | sample RSS (health.ts)                          |
  * | wrapper      | the start, then every 500 ms     | a stop                        | look at the wrapper (stop.ts)                   |
- * | refill       | a launch, with --standby         | a stop                        | boot spares up to K (spares.ts)                 |
+ * | refill       | the starts over, with --standby  | a start, a stop               | boot spares up to K (spares.ts)                 |
  * | stable:SLOT  | a ready worker, restarts counted | it crashed                    | its restarts start over (crash-loop.ts)         |
  * | watch        | a file changed, each time anew   | a stop                        | a rolling reload, or one queued (watch.ts)      |
  */

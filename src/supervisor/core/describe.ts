@@ -1,5 +1,6 @@
 import type { About, Reloads } from '../../reporting/pid-file.js';
 import type { WorkerAction } from './events.js';
+import { reloadSurge } from './reload.js';
 import { activeSlots, type WorkerTable } from './table.js';
 
 /*
@@ -43,9 +44,11 @@ function ended(r: Reloads, result: 'done' | 'failed', generation: number, now: n
   return { done: r.done, failed: r.failed, refused: r.refused, [result]: r[result] + 1, last: { result, generation, at, tookMs: now - at } };
 }
 
-/** The pid file's `about`: the start's facts, `workers` as it is now and every setting that is set, the reloads. */
+/** The pid file's `about`: the start's facts, `workers` as it is now and every setting that is set (the surge as it is in force), the reloads. */
 export function aboutRun(t: WorkerTable, run: RunFacts, reloads: Reloads): About {
   const { shellOptions, ...facts } = run;
-  const settings = Object.entries(t.settings).filter(([, value]) => value !== undefined);
+  const settings = Object.entries(t.settings)
+    .map(([key, value]) => [key, key === 'surge' ? reloadSurge(t) : value] as const)
+    .filter(([, value]) => value !== undefined);
   return { ...facts, options: { workers: activeSlots(t).length, ...Object.fromEntries(settings), ...shellOptions }, reloads };
 }

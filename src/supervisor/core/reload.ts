@@ -1,12 +1,15 @@
 import { backoffKey, disarm, waiting } from './deadlines.js';
 import type { WorkerAction, WorkerEvent } from './events.js';
+import { DEFAULTS } from './settings.js';
 import { activeSlots, type Slot, type WorkerTable } from './table.js';
 import { abandon, launch } from './workers.js';
 
 /*
  * A rolling reload: a new generation for every slot, `--surge` launches
- * starting at a time, slots with nothing serving first; each old worker is
- * retired in the step its replacement is ready (step.ts). A failed launch
+ * starting at a time (by default one, or with `--standby K` as many as
+ * there are spares to release: min(K, workers)), slots with nothing serving
+ * first; each old worker is retired in the step its replacement is ready
+ * (step.ts), so N workers accept throughout. A failed launch
  * ends the reload: the new workers already ready stay (the command that
  * would start the old code is the same command), the others starting are
  * abandoned, the old ones keep serving.
@@ -53,7 +56,7 @@ export function advanceReload(t: WorkerTable, actions: WorkerAction[]): void {
   const active = activeSlots(t);
   const order = [...active.filter((s) => !s.current), ...active.filter((s) => s.current)];
   for (const s of order) {
-    if (inFlight(t) >= t.settings.surge) break;
+    if (inFlight(t) >= reloadSurge(t)) break;
     const behind = (s.current?.generation ?? 0) < reload.generation;
     if (behind && !s.pending && !waiting(t, s)) launch(t, s, reload.generation, 'reload', actions);
   }
@@ -79,6 +82,16 @@ export function reloadFailed(t: WorkerTable, s: Slot, generation: number, reason
   actions.push({ do: 'reload-failed', generation, index: s.index, reason });
   const message = activeSlots(t).length === 1 ? reason : `worker ${s.index} failed: ${reason}; the reload to generation ${generation} was abandoned`;
   t.failure = { message, at };
+}
+
+/**
+ * How many reload launches may start at once: `--surge`, or, not given, one
+ * per spare to release (min(--standby, workers)): the spares are booted
+ * already, so starting them together costs no more CPU than one by one, and
+ * each old worker still leaves only once its replacement is ready.
+ */
+export function reloadSurge(t: WorkerTable): number {
+  return t.settings.surge ?? Math.max(DEFAULTS.surge, Math.min(t.settings.standby, activeSlots(t).length));
 }
 
 function inFlight(t: WorkerTable): number {

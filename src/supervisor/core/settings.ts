@@ -33,8 +33,11 @@ export const WATCH_DEBOUNCE_MS = 200;
 
 /** What the workers' table decides with, fixed for a run. Durations in ms. */
 export interface Settings {
-  /** How many reload launches may be starting at once (`--surge`). */
-  surge: number;
+  /**
+   * How many reload launches may be starting at once (`--surge`); not given:
+   * as many as there are spares to release (reload.ts `reloadSurge`).
+   */
+  surge: number | undefined;
   /** `--standby K`: spares kept booted and parked (0: none). */
   standby: number;
   /** How long a new worker may take to say "ready". */
@@ -71,7 +74,7 @@ export const DEFAULTS = {
 /** `given` with a default for everything it leaves out. */
 export function withDefaults(given: Partial<Settings>): Settings {
   return {
-    surge: given.surge ?? DEFAULTS.surge,
+    surge: given.surge,
     standby: given.standby ?? DEFAULTS.standby,
     readyTimeout: given.readyTimeout ?? DEFAULTS.readyTimeout,
     stopTimeout: given.stopTimeout ?? DEFAULTS.stopTimeout,

@@ -5,7 +5,7 @@ import type { WorkerAction, WorkerEvent } from './events.js';
 import { heartbeats, memoryTick, overMemory, watchdogTick, watchHealth } from './health.js';
 import { advanceReload, requestReload } from './reload.js';
 import { scale } from './scale.js';
-import { refillAfterLaunches, refillDue } from './spares.js';
+import { refillDue, refillWhenQuiet } from './spares.js';
 import { exitAction, followWrapper, retireLate, stop, stopLate, wrapperGone, wrapperTick } from './stop.js';
 import { copyTable, fleetGeneration, isEmpty, type Slot, type WorkerTable } from './table.js';
 import { fileChanged, startQueuedReload, watchDue } from './watch.js';
@@ -17,8 +17,8 @@ import { announceOnce, launch, retire } from './workers.js';
  * stop.ts, health.ts, crash-loop.ts, watch.ts; a deadline to whoever armed
  * it), then what holds after any step: a slot scaled away goes once empty, a
  * reload --watch queued starts once nothing is in its way, the generation
- * the fleet reached, the spares' refill, and the exit once the last process
- * of a stop is gone.
+ * the fleet reached, the spares' refill once the starts are over, and the
+ * exit once the last process of a stop is gone.
  */
 
 /** The next table and what to do, in order. The caller's table is never touched. */
@@ -85,7 +85,7 @@ function timer(t: WorkerTable, key: DeadlineKey, ms: number, actions: WorkerActi
     case 'wrapper':
       return wrapperTick(t, actions);
     case 'refill':
-      return refillDue(actions);
+      return refillDue(t, actions);
     case 'stable':
       return stableDue(t.slots[n]);
     case 'watch':
@@ -130,7 +130,7 @@ function settle(before: WorkerTable, t: WorkerTable, actions: WorkerAction[]): v
   while (t.slots.at(-1)?.leaving && isEmpty(t.slots.at(-1)!)) t.slots.pop();
   startQueuedReload(t, actions);
   t.reached = Math.max(t.reached, fleetGeneration(t));
-  refillAfterLaunches(t, actions);
+  refillWhenQuiet(t, actions);
   // Once, in the step where the last process of a stop is gone.
   if (t.phase === 'stopping' && t.slots.every(isEmpty) && !(before.phase === 'stopping' && before.slots.every(isEmpty))) {
     disarmAll(t, actions);

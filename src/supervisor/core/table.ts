@@ -90,11 +90,13 @@ export interface WorkerTable {
   reached: number;
   /** `--watchdog`: the pings each ready worker has not answered yet (heartbeats.ts). */
   heartbeats: Heartbeats;
+  /** `--standby`: a launch may have taken a spare since the spares were last refilled (spares.ts). */
+  refillOwed: boolean;
   /** `--watch`: the changes not reloaded yet, and a reload waiting for the one in flight (watch.ts). */
   watch: Watching;
 }
 
-export function initialTable(workers: number, surge: number, settings: Partial<Settings> = {}): WorkerTable {
+export function initialTable(workers: number, surge: number | undefined, settings: Partial<Settings> = {}): WorkerTable {
   return {
     phase: 'starting',
     slots: Array.from({ length: workers }, (_, index) => newSlot(index)),
@@ -107,6 +109,7 @@ export function initialTable(workers: number, surge: number, settings: Partial<S
     failure: undefined,
     reached: 0,
     heartbeats: noHeartbeats,
+    refillOwed: false,
     watch: notWatching,
   };
 }
