@@ -224,6 +224,15 @@ export class GraceRun {
     }
   }
 
+  /** Waits until its pid file names 2 workers serving and 2 answer on `port`, bounded at 30 s; throws with its last stderr if not (or if it exits). */
+  async untilServing(port: number, what: string): Promise<void> {
+    const deadline = performance.now() + 30_000;
+    while (this.servingPids().length < 2 || (await probeWorkers(port, 2)).size < 2) {
+      if (performance.now() > deadline || !this.running) throw new Error(`${what}: 2 workers did not answer within 30 s:\n${this.stderr.slice(-20).join('\n')}`);
+      await sleep(20);
+    }
+  }
+
   /** SIGKILLs it and every child it has (stopped first, so it starts no more), waiting up to 5 s for its exit. */
   async kill(): Promise<void> {
     if (!this.running) return;
