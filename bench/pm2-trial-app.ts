@@ -7,6 +7,8 @@
 //   /        `pid N config V`
 //   /slow    headers at once, the body after SLOW_MS (an in-flight request for a stop)
 //   /log     writes `handled /log` to stdout (whose line is it?)
+//   /warn    writes `warned /warn` to stderr
+//   /json    writes a JSON line to stdout (`{"level":30,"msg":"handled /json"}`)
 //   /hang    answers, then spins forever (a hung worker)
 import http from 'node:http';
 import { gracehttp } from '../src/index.js';
@@ -23,6 +25,8 @@ const server = http.createServer((req, res) => {
     });
   } else {
     if (req.url === '/log') console.log('handled /log');
+    if (req.url === '/warn') console.error('warned /warn');
+    if (req.url === '/json') console.log(JSON.stringify({ level: 30, msg: 'handled /json' }));
     res.end(body);
   }
 });

@@ -28,6 +28,22 @@ export interface Pm2Options {
   node?: string;
   /** Arguments for that node (e.g. ['--import', 'tsx']). */
   nodeArgs?: string[];
+  /** More `pm2 start` flags (e.g. ['--time'], ['--watch']). */
+  startArgs?: string[];
+  /** Arguments for the script (after `--`). */
+  scriptArgs?: string[];
+  /** PM2's own restart of a worker that exits. Default false (`--no-autorestart`). */
+  autorestart?: boolean;
+  /** Where the pm2 commands run: PM2 takes it as the app's cwd (and `--watch`'s directory). Default: this process's. */
+  cwd?: string;
+}
+
+/** One process of `pm2 jlist`, the fields read here. */
+export interface Pm2Process {
+  name: string;
+  pid: number;
+  pm_id: number;
+  pm2_env: { status: string; restart_time: number; unstable_restarts: number; exit_code?: number };
 }
 
 /** A private PM2 daemon serving one app in cluster mode. */
@@ -49,7 +65,18 @@ export class Pm2Cluster {
     const home = mkdtempSync(join(tmpdir(), 'grace-pm2-'));
     const cluster = new Pm2Cluster(home, await freePort(), options);
     try {
-      await cluster.pm2(['start', options.script, '--name', cluster.name, '-i', String(options.instances ?? 1), '--no-autorestart', ...(options.nodeArgs?.length ? ['--node-args', options.nodeArgs.join(' ')] : [])]);
+      await cluster.pm2([
+        'start',
+        options.script,
+        '--name',
+        cluster.name,
+        '-i',
+        String(options.instances ?? 1),
+        ...(options.autorestart ? [] : ['--no-autorestart']),
+        ...(options.nodeArgs?.length ? ['--node-args', options.nodeArgs.join(' ')] : []),
+        ...(options.startArgs ?? []),
+        ...(options.scriptArgs?.length ? ['--', ...options.scriptArgs] : []),
+      ]);
       await cluster.untilAnswers();
       return cluster;
     } catch (err) {
@@ -71,6 +98,7 @@ export class Pm2Cluster {
         [PM2_BIN, ...args],
         {
           timeout: timeoutMs,
+          cwd: this.options.cwd,
           env: {
             ...process.env,
             ...this.options.env,
@@ -87,11 +115,15 @@ export class Pm2Cluster {
     });
   }
 
-  /** The worker pids, from `pm2 jlist`. */
-  async workerPids(): Promise<number[]> {
+  /** The worker pids, from `pm2 jlist` (`app`: of another app this daemon runs). */
+  async workerPids(app = this.name): Promise<number[]> {
+    return (await this.jlist()).filter((p) => p.name === app && p.pid > 0).map((p) => p.pid);
+  }
+
+  /** `pm2 jlist`, parsed: every process this daemon runs, whatever its app. */
+  async jlist(): Promise<Pm2Process[]> {
     const out = await this.pm2(['jlist']);
-    const list = JSON.parse(out.slice(out.indexOf('['))) as Array<{ pid: number; name: string }>;
-    return list.filter((p) => p.name === this.name && p.pid > 0).map((p) => p.pid);
+    return JSON.parse(out.slice(out.indexOf('['))) as Pm2Process[];
   }
 
   /** `pm2 reload`: resolves with how long the command took, in ms. */
@@ -107,11 +139,25 @@ export class Pm2Cluster {
     return existsSync(file) ? Number(readFileSync(file, 'utf8').trim()) : undefined;
   }
 
+  /**
+   * The daemon's pid while it runs: the pid file may be stale (a trial kills the daemon to see
+   * what pm2 does then), so only a live process titled with this PM2_HOME counts.
+   */
+  liveDaemonPid(): number | undefined {
+    const pid = this.daemonPid();
+    try {
+      return pid !== undefined && alive(pid) && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(this.home) ? pid : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** Kills the workers and the daemon by pid, then removes PM2_HOME. Safe to call twice. */
   async kill(): Promise<void> {
     try {
-      const daemon = this.daemonPid();
-      const workers = daemon ? await this.workerPids().catch(() => []) : [];
+      // Only a live daemon is asked (a pm2 command spawns one when none runs); every app it runs is ours.
+      const daemon = this.liveDaemonPid();
+      const workers = daemon ? await this.jlist().then((list) => list.filter((p) => p.pid > 0).map((p) => p.pid)).catch(() => []) : [];
       for (const pid of [...workers, ...(daemon ? [daemon] : [])]) {
         try {
           process.kill(pid, 'SIGKILL');
