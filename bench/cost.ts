@@ -55,7 +55,7 @@ warmUp, and PM2 cluster reload. Writes bench/results/<name>.json.
 
   --quick              1 round of 5 s, 5 idle restarts
   --seconds S          length of each load phase (default 10)
-  --rounds N           alternating rounds per mode (default 3)
+  --rounds N           alternating rounds per mode (default 3; 0: the idle figures alone)
   --connections N      load connections (default 50)
   --interval MS        pause after a restart before the next one (default 1000)
   --once-seconds S     and a window of S seconds with one restart in its middle (default 10; 0: none)
@@ -557,7 +557,7 @@ async function main() {
   const result: Record<string, unknown> = { machine, date: new Date().toISOString(), generator, args };
   try {
     result.idle = await idle();
-    result.load = await underLoad();
+    if (rounds > 0) result.load = await underLoad();
   } finally {
     rmSync(BUILD, { recursive: true, force: true });
   }

@@ -3,7 +3,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { killQuietly, tempDir, waitForExit } from './helpers.ts';
+import { killQuietly, tempDir, waitForExit, waitUntil } from './helpers.ts';
 
 const root = new URL('..', import.meta.url).pathname;
 const npm = (args: string[], cwd: string) =>
@@ -67,14 +67,22 @@ test('the packed package works from ESM and CommonJS and ships only dist, docs a
   assert.equal(execFileSync(process.execPath, [cjsCli, '--version'], { cwd: app, encoding: 'utf8' }), `${version}\n`);
   // Each build finds its standby's park preload (beside its bundled index.js), and so
   // does the bin's `grace run` (a bundle of its own, loaded only by `grace run`).
-  writeFileSync(join(app, 'standby.cjs'), `const { gracehttp } = require('grace-restart'); gracehttp.start(require('node:http').createServer(), '127.0.0.1:0', { standby: true });`);
+  // Each generation says whether grace was loaded before its own require (it is, in a released standby: the park loads it).
+  writeFileSync(
+    join(app, 'standby.cjs'),
+    `const loaded = Object.keys(require.cache).some((f) => f.endsWith(require('node:path').join('grace-restart', 'dist', 'cjs', 'index.js')));
+    process.stdout.write(JSON.stringify({ pid: process.pid, loaded }) + '\\n');
+    const { gracehttp } = require('grace-restart'); gracehttp.start(require('node:http').createServer(), '127.0.0.1:0', { standby: true });`,
+  );
   writeFileSync(join(app, 'standby.mjs'), `import http from 'node:http'; import { gracehttp } from 'grace-restart'; await gracehttp.start(http.createServer(), '127.0.0.1:0', { standby: true });`);
   writeFileSync(join(app, 'worker.mjs'), `import http from 'node:http'; import { gracehttp } from 'grace-restart'; await gracehttp.serve(http.createServer(), undefined, { logger: false });`);
   const grace = join(app, 'node_modules', '.bin', 'grace');
   const esmCli = join(app, 'node_modules', 'grace-restart', 'dist', 'esm', 'cli.js');
   const run = ['run', '--listen', '127.0.0.1:0', '--standby', '1', '--', process.execPath, 'worker.mjs'];
   for (const [file, args] of [[process.execPath, ['standby.cjs']], [process.execPath, ['standby.mjs']], [grace, run], [process.execPath, [esmCli, ...run]]] as const) {
-    const child = spawn(file, args, { cwd: app, env: { ...process.env, GRACE_DEBUG: '1' }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(file, args, { cwd: app, env: { ...process.env, GRACE_DEBUG: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
     t.after(() => killQuietly(child.pid!));
     let log = '';
     await new Promise<void>((resolve, reject) => {
@@ -86,6 +94,31 @@ test('the packed package works from ESM and CommonJS and ships only dist, docs a
       child.once('exit', () => reject(new Error(`${args.join(' ')} exited before its standby parked:\n${log}`)));
     });
     const standby = Number(/standby pid (\d+) parked/.exec(log)![1]);
+    if (args[0] === 'standby.cjs') {
+      // Released, the standby finds grace's bundle loaded by its park; the first generation did not.
+      child.kill('SIGUSR2');
+      await waitUntil(() => out.includes(`"pid":${standby}`), 15_000, () => `no line from the released standby ${standby}:\n${out}\n${log}`);
+      assert.deepEqual(out.trim().split('\n').map((line) => JSON.parse(line) as unknown), [{ pid: child.pid, loaded: false }, { pid: standby, loaded: true }]);
+      await waitForExit(child.pid!);
+      // The released one boots a standby of its own: whatever was booted goes at the end.
+      t.after(() => {
+        for (const m of log.matchAll(/standby pid (\d+)/g)) killQuietly(Number(m[1]));
+      });
+      // grace upgraded in place after the released one's own standby parked: that standby loaded the old bundle, so it is not used.
+      await waitUntil(() => [...log.matchAll(/standby pid (\d+) parked/g)].length === 2, 15_000, () => `the second standby never parked:\n${log}`);
+      const second = Number([...log.matchAll(/standby pid (\d+) parked/g)][1]![1]);
+      const bundle = join(app, 'node_modules', 'grace-restart', 'dist', 'cjs', 'index.js');
+      writeFileSync(bundle, `${readFileSync(bundle, 'utf8')}\n// upgraded\n`);
+      process.kill(standby, 'SIGUSR2');
+      await waitUntil(() => new RegExp(`standby pid ${second} not used: grace's own .*index\\.js, loaded in the park, changed on disk`).test(log), 15_000, () => log);
+      await waitForExit(standby).finally(() => killQuietly(standby));
+      await waitUntil(() => out.trim().split('\n').length === 3, 15_000, () => out);
+      const last = JSON.parse(out.trim().split('\n')[2]!) as { pid: number; loaded: boolean };
+      assert.ok(last.pid !== standby && last.pid !== second && !last.loaded, `a fresh generation, loading the new bundle itself: ${JSON.stringify(last)}`);
+      process.kill(last.pid, 'SIGTERM');
+      await waitForExit(last.pid).finally(() => killQuietly(last.pid));
+      continue;
+    }
     child.kill('SIGTERM');
     await waitForExit(standby).finally(() => killQuietly(standby));
     await waitForExit(child.pid!);

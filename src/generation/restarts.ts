@@ -1,7 +1,7 @@
 import { GraceError } from '../platform/errors.js';
 import { nonUtf8Warning } from '../platform/non-utf8.js';
 import { nextGenerationSpec } from '../protocol/next-generation.js';
-import { fitOrDrop, launchNext, Standby, undiciLoaded } from '../protocol/standby.js';
+import { fitOrDrop, graceBundle, launchNext, Standby, undiciLoaded } from '../protocol/standby.js';
 import type { Action } from '../lifecycle/lifecycle.js';
 import { addresses, type GenerationContext } from './context.js';
 import { RestartAttempt } from './restart-attempt.js';
@@ -76,7 +76,7 @@ export class Restarts {
     const handoff = g.net.handoff();
     if (handoff.fds.length === 0) return;
     try {
-      this.standby = Standby.boot(nextGenerationSpec(g.host, handoff, g.generation + 1, g.options.readyTimeout), g.log, { warm: undiciLoaded() ? 'undici' : undefined });
+      this.standby = Standby.boot(nextGenerationSpec(g.host, handoff, g.generation + 1, g.options.readyTimeout), g.log, { warm: undiciLoaded() ? 'undici' : undefined, grace: graceBundle() });
     } catch (err) {
       g.log.debug(`no standby: ${(err as Error).message}`, { event: 'standby-unavailable', err });
     }

@@ -41,6 +41,19 @@ if (channel !== undefined) {
   // environment the release changes but FORCE_COLOR, UNDICI_NO_FG and JEST_WORKER_ID (boot-env.ts).
   if (process.env.GRACE_STANDBY_WARM === 'undici') void globalThis.WebSocket;
   delete process.env.GRACE_STANDBY_WARM;
+  // GRACE_STANDBY_GRACE=FILE: grace's own bundle, which the generation it stands in for ran
+  // (either build; an ESM one by require(esm), where node has it: 20.19, 22.12 and later).
+  // The app's import of it is then a cache hit. It reads no environment as it loads; should
+  // it fail, the app loads it as it would have.
+  const grace = process.env.GRACE_STANDBY_GRACE;
+  delete process.env.GRACE_STANDBY_GRACE;
+  if (grace) {
+    try {
+      require(grace);
+    } catch {
+      // node without require(esm), or a file gone: nothing is warmed
+    }
+  }
   const fd = Number(channel);
   const chunk = Buffer.alloc(64 * 1024);
   const parts = [];

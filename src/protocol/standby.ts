@@ -40,6 +40,23 @@ export interface BootOptions {
    * loaded it (`undiciLoaded()`).
    */
   warm?: 'undici' | undefined;
+  /**
+   * grace's own bundle (`graceBundle()`), loaded in the park too, so that
+   * the next generation's `import 'grace-restart'` finds it loaded: about
+   * 10 ms of a release. Should the file change on disk (an upgrade), the
+   * standby is not used.
+   */
+  grace?: string | undefined;
+}
+
+/**
+ * The bundled index.js this code runs from (either build), which the next
+ * generation of an app that loaded it will import; undefined from the
+ * sources (under tsx), where it is no single file.
+ */
+export function graceBundle(): string | undefined {
+  const file = callerFile();
+  return file !== undefined && /[\\/]index\.js$/.test(file) ? file : undefined;
 }
 
 /**
@@ -68,6 +85,8 @@ export class Standby {
   private readonly onData: (chunk: Buffer) => void;
   private readonly binary: FileId | undefined;
   private readonly dir: FileId | undefined;
+  /** grace's bundle as the park loaded it (`BootOptions.grace`). */
+  private readonly grace: { path: string; id: FileId | undefined } | undefined;
   /** The priority it must be given back on release, when it was lowered. */
   private readonly restoreTo: number | undefined;
   /** ms since epoch. */
@@ -79,14 +98,15 @@ export class Standby {
     private readonly spec: LaunchSpec,
     private readonly log: Log,
     preload: string,
-    warm: BootOptions['warm'],
+    { warm, grace }: BootOptions,
   ) {
     this.binary = fileId(commandPath(spec));
     this.dir = spec.cwd === undefined ? undefined : fileId(spec.cwd);
+    this.grace = grace === undefined ? undefined : { path: grace, id: fileId(grace) };
     const readyFd = readyFdAfter(spec.fds.length);
     // In front of the user's NODE_OPTIONS, which follow byte for byte.
     const nodeOptions = [`--require ${quoteNodeOption(preload)}`, spec.env.NODE_OPTIONS].filter(Boolean).join(' ');
-    this.child = spawnGeneration(spec, { ...spec.env, NODE_OPTIONS: nodeOptions, GRACE_STANDBY_FD: String(readyFd), ...(warm && { GRACE_STANDBY_WARM: warm }) });
+    this.child = spawnGeneration(spec, { ...spec.env, NODE_OPTIONS: nodeOptions, GRACE_STANDBY_FD: String(readyFd), ...(warm && { GRACE_STANDBY_WARM: warm }), ...(grace && { GRACE_STANDBY_GRACE: grace }) });
     this.restoreTo = this.child.pid === undefined ? undefined : lower(this.child.pid);
     // A parked spare never keeps this generation alive; its exit is EOF there.
     this.child.unref();
@@ -113,13 +133,13 @@ export class Standby {
    * Boots a standby for `spec` (what a fresh spawn would be now); undefined,
    * with the reason logged, when it cannot be (no park preload beside grace).
    */
-  static boot(spec: LaunchSpec, log: Log, { warm }: BootOptions = {}): Standby | undefined {
+  static boot(spec: LaunchSpec, log: Log, options: BootOptions = {}): Standby | undefined {
     const preload = parkPreload();
     if (!preload) {
       log.debug('no standby: the park preload (standby-preload.cjs) is not beside grace', { event: 'standby-unavailable' });
       return undefined;
     }
-    const standby = new Standby(spec, log, preload, warm);
+    const standby = new Standby(spec, log, preload, options);
     log.debug(`booting standby pid ${standby.pid ?? '(not spawned)'}${standby.restoreTo === undefined ? '' : ` at nice ${STANDBY_NICE}`}`, { event: 'standby-boot', standby: standby.pid });
     return standby;
   }
@@ -156,6 +176,7 @@ export class Standby {
     }
     if (spec.cwd !== this.spec.cwd || (spec.cwd !== undefined && !sameFile(this.dir, fileId(spec.cwd)))) return `the working directory ${spec.cwd} changed`;
     if (!sameList(spec.fds, this.spec.fds)) return 'the listening sockets changed';
+    if (this.grace && !sameFile(this.grace.id, fileId(this.grace.path))) return `grace's own ${this.grace.path}, loaded in the park, changed on disk`;
     for (const key of new Set([...Object.keys(spec.env), ...Object.keys(this.spec.env)])) {
       const reader = spec.env[key] === this.spec.env[key] ? undefined : readAtBoot(key);
       if (reader) return `${key} changed (${reader})`;
