@@ -27,7 +27,7 @@ import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_pro
 import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { median, percentile, runLoad } from './load.ts';
 import { freePort, Pm2Cluster } from './pm2.ts';
@@ -81,7 +81,7 @@ grace run --workers 2 beside PM2 cluster mode (2 instances, private daemon), sam
 
 const root = new URL('..', import.meta.url).pathname;
 const BUILD = join(root, 'bench/.build/workers');
-const DIST = args.dist ?? join(root, 'dist');
+const DIST = args.dist ? resolve(args.dist) : join(root, 'dist');
 const CLI = join(DIST, 'cjs/cli.js');
 const GRACE_ENTRY = join(DIST, 'esm/index.js');
 const APP = join(BUILD, 'bench/workers-app.js');
