@@ -5,14 +5,17 @@ import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { test } from 'node:test';
 import { ChannelWords, line, releaseLine, WORDS, type Release } from '../src/platform/channel-words.ts';
+import { PARKED_GLOBAL } from '../src/platform/process-host.ts';
 
 const preload = createRequire(import.meta.url)('../src/protocol/standby-preload.cts') as {
   PARKED: string;
+  PARKED_GLOBAL: string;
   readRelease: (line: string) => Release;
 };
 
 test('the park preload says the protocol\'s word, and reads the release line as the protocol writes it', () => {
   assert.equal(preload.PARKED, WORDS.parked);
+  assert.equal(preload.PARKED_GLOBAL, PARKED_GLOBAL, 'the global grace, loaded in the park, leaves its start-up for');
   const releases: Release[] = [
     { env: { PATH: '/usr/bin', 'WITH=EQUALS': 'a\nb', EMPTY: '', UNICODE: 'é☃' }, priority: 5 },
     { env: {}, priority: undefined },

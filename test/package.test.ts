@@ -71,7 +71,8 @@ test('the packed package works from ESM and CommonJS and ships only dist, docs a
   writeFileSync(
     join(app, 'standby.cjs'),
     `const loaded = Object.keys(require.cache).some((f) => f.endsWith(require('node:path').join('grace-restart', 'dist', 'cjs', 'index.js')));
-    process.stdout.write(JSON.stringify({ pid: process.pid, loaded }) + '\\n');
+    // LISTEN_FDS still in process.env: grace has not taken its protocol variables (a released standby's grace took them as it was released).
+    process.stdout.write(JSON.stringify({ pid: process.pid, loaded, listenFds: process.env.LISTEN_FDS !== undefined }) + '\\n');
     const { gracehttp } = require('grace-restart'); gracehttp.start(require('node:http').createServer(), '127.0.0.1:0', { standby: true });`,
   );
   writeFileSync(join(app, 'standby.mjs'), `import http from 'node:http'; import { gracehttp } from 'grace-restart'; await gracehttp.start(http.createServer(), '127.0.0.1:0', { standby: true });`);
@@ -98,7 +99,10 @@ test('the packed package works from ESM and CommonJS and ships only dist, docs a
       // Released, the standby finds grace's bundle loaded by its park; the first generation did not.
       child.kill('SIGUSR2');
       await waitUntil(() => out.includes(`"pid":${standby}`), 15_000, () => `no line from the released standby ${standby}:\n${out}\n${log}`);
-      assert.deepEqual(out.trim().split('\n').map((line) => JSON.parse(line) as unknown), [{ pid: child.pid, loaded: false }, { pid: standby, loaded: true }]);
+      assert.deepEqual(out.trim().split('\n').map((line) => JSON.parse(line) as unknown), [
+        { pid: child.pid, loaded: false, listenFds: false },
+        { pid: standby, loaded: true, listenFds: false },
+      ]);
       await waitForExit(child.pid!);
       // The released one boots a standby of its own: whatever was booted goes at the end.
       t.after(() => {
@@ -113,8 +117,8 @@ test('the packed package works from ESM and CommonJS and ships only dist, docs a
       await waitUntil(() => new RegExp(`standby pid ${second} not used: grace's own .*index\\.js, loaded in the park, changed on disk`).test(log), 15_000, () => log);
       await waitForExit(standby).finally(() => killQuietly(standby));
       await waitUntil(() => out.trim().split('\n').length === 3, 15_000, () => out);
-      const last = JSON.parse(out.trim().split('\n')[2]!) as { pid: number; loaded: boolean };
-      assert.ok(last.pid !== standby && last.pid !== second && !last.loaded, `a fresh generation, loading the new bundle itself: ${JSON.stringify(last)}`);
+      const last = JSON.parse(out.trim().split('\n')[2]!) as { pid: number; loaded: boolean; listenFds: boolean };
+      assert.ok(last.pid !== standby && last.pid !== second && !last.loaded && last.listenFds, `a fresh generation, loading the new bundle itself: ${JSON.stringify(last)}`);
       process.kill(last.pid, 'SIGTERM');
       await waitForExit(last.pid).finally(() => killQuietly(last.pid));
       continue;

@@ -180,6 +180,27 @@ test('a wrapper command: the node it started is replaced on disk, so a spare is 
   assert.notEqual(next!.pid, spare);
 });
 
+test('a command that replaces NODE_OPTIONS: the spare runs the app without parking, goes, and no more are booted; reloads start afresh', { timeout: 90_000 }, async (t) => {
+  // The park is at the front of NODE_OPTIONS; this command sets its own before it execs node.
+  const app = startFixture(t, LISTEN, { GRACE_DEBUG: '1' }, {
+    file: node,
+    args: ['--import', 'tsx', CLI, 'run', '--listen', '127.0.0.1:0', '--standby', '1', '--', '/usr/bin/env', 'NODE_OPTIONS=', node, ...FIXTURE_ARGS],
+  });
+  t.after(() => {
+    for (const pid of spares(app)) killQuietly(pid);
+  });
+  const [first] = await workersReady(app, 1);
+  await app.waitForLog(/standby pid (\d+) said "ready" before it parked: the park preload did not run \(does the command replace NODE_OPTIONS\?\); restarts start afresh from now on/);
+  const spare = spares(app)[0]!;
+  await waitForExit(spare);
+  process.kill(app.proc.pid!, 'SIGUSR2');
+  const [next] = await workersReady(app, 1, [first!.pid, spare]);
+  await app.waitForLog(/reload done/);
+  assert.deepEqual(spares(app), [spare], 'no other spare booted');
+  assert.doesNotMatch(app.log, /releasing standby/);
+  assert.notEqual(next!.pid, spare);
+});
+
 test('the supervisor SIGKILLed: its parked spares exit', { timeout: 60_000 }, async (t) => {
   const app = supervise(t, ['--workers', '1', '--standby', '2']);
   const [worker] = await workersReady(app, 1);

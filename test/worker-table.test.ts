@@ -108,6 +108,9 @@ test('--standby K without --surge: a reload starts min(K, N) at once, each old w
   assert.deepEqual(run([reload], from(2, undefined, 4)).did.filter((d) => d.startsWith('launch')).length, 2, 'never more than the workers');
   assert.deepEqual(run([reload], from(3, 1, 2)).did.filter((d) => d.startsWith('launch')).length, 1, '--surge 1 given');
   assert.deepEqual(run([reload], from(3, undefined, 0)).did.filter((d) => d.startsWith('launch')).length, 1, 'no spares: one at a time');
+  // The reload came with fewer spares there than K (unfit, or not refilled yet): that many at once, cold starts one at a time.
+  const launches = (spares: number) => run([{ ...reload, spares }], from(3, undefined, 2)).did.filter((d) => d.startsWith('launch')).length;
+  assert.deepEqual([launches(0), launches(1), launches(2), launches(5)], [1, 1, 2, 2]);
 });
 
 test('a new worker that fails aborts the reload: nothing retired, nothing more launched, the fleet generation stays', () => {

@@ -76,7 +76,7 @@ export class Restarts {
     const handoff = g.net.handoff();
     if (handoff.fds.length === 0) return;
     try {
-      this.standby = Standby.boot(nextGenerationSpec(g.host, handoff, g.generation + 1, g.options.readyTimeout), g.log, { warm: undiciLoaded() ? 'undici' : undefined, grace: graceBundle() });
+      this.standby = Standby.boot(nextGenerationSpec(g.host, handoff, g.generation + 1, g.options.readyTimeout), g.log, { warm: undiciLoaded() ? 'undici' : undefined, grace: graceBundle(), script: g.host.argv[1] });
     } catch (err) {
       g.log.debug(`no standby: ${(err as Error).message}`, { event: 'standby-unavailable', err });
     }

@@ -80,12 +80,35 @@ function envFilesAtStart(): EnvFiles {
   return global[ENV_FILES];
 }
 
+/**
+ * The global a standby's park (standby-preload.cts) sets before it loads
+ * grace, while the environment is still the boot's: grace then takes
+ * nothing as it loads, but leaves here what to take, and the park calls it
+ * once the release has given the process its environment.
+ */
+export const PARKED_GLOBAL = 'grace-restart.parked';
+const PARKED = Symbol.for(PARKED_GLOBAL);
+type InPark = typeof globalThis & { [PARKED]?: true | (() => void) };
+
+function takeAtStart(): void {
+  takeProtocolEnv();
+  envFilesAtStart();
+}
+
+if ((globalThis as InPark)[PARKED] === true) (globalThis as InPark)[PARKED] = takeAtStart;
+else takeAtStart();
+
 export const realProcess: ProcessHost = {
   pid: process.pid,
   platform: process.platform,
   env: process.env,
-  protocolEnv: takeProtocolEnv(),
-  envFiles: envFilesAtStart(),
+  // Taken as the package loads (or, in a standby, as it is released): these read the snapshots.
+  get protocolEnv() {
+    return takeProtocolEnv();
+  },
+  get envFiles() {
+    return envFilesAtStart();
+  },
   execPath: process.execPath,
   execArgv: process.execArgv,
   argv: process.argv,

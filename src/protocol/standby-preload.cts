@@ -24,13 +24,20 @@ const os = require('node:os');
 /** Said once booted: WORDS.parked, on a line of its own. */
 const PARKED = 'parked';
 
+/**
+ * The global set while grace loads in the park (platform/process-host.ts
+ * `PARKED_GLOBAL`): grace then leaves there what it takes from the
+ * environment at start, for the park to call once released.
+ */
+const PARKED_GLOBAL = 'grace-restart.parked';
+
 /** The release line (platform/channel-words.ts `releaseLine`): the environment and the priority to run with. */
 function readRelease(line = '') {
   const { env, priority } = JSON.parse(line);
   return { env, priority };
 }
 
-module.exports = { PARKED, readRelease };
+module.exports = { PARKED, PARKED_GLOBAL, readRelease };
 
 const channel = process.env.GRACE_STANDBY_FD;
 if (channel !== undefined) {
@@ -43,11 +50,13 @@ if (channel !== undefined) {
   delete process.env.GRACE_STANDBY_WARM;
   // GRACE_STANDBY_GRACE=FILE: grace's own bundle, which the generation it stands in for ran
   // (either build; an ESM one by require(esm), where node has it: 20.19, 22.12 and later).
-  // The app's import of it is then a cache hit. It reads no environment as it loads; should
-  // it fail, the app loads it as it would have.
+  // The app's import of it is then a cache hit. What grace takes from the environment as it
+  // loads (the protocol variables, the env files' values) it leaves for after the release
+  // (PARKED_GLOBAL); should it fail to load, the app loads it as it would have.
   const grace = process.env.GRACE_STANDBY_GRACE;
   delete process.env.GRACE_STANDBY_GRACE;
   if (grace) {
+    Reflect.set(globalThis, Symbol.for(PARKED_GLOBAL), true);
     try {
       require(grace);
     } catch {
@@ -103,4 +112,8 @@ if (channel !== undefined) {
       }
     }
   }
+  // grace, loaded in the park, takes its start's environment now: the release's.
+  const takeAtStart = Reflect.get(globalThis, Symbol.for(PARKED_GLOBAL));
+  Reflect.deleteProperty(globalThis, Symbol.for(PARKED_GLOBAL));
+  if (typeof takeAtStart === 'function') takeAtStart();
 }

@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
-import { accessSync, constants, existsSync, readlinkSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
-import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
+import { basename, delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { ChannelWords, releaseLine, WORDS } from '../platform/channel-words.js';
 import type { Log } from '../platform/logger.js';
@@ -47,6 +47,13 @@ export interface BootOptions {
    * standby is not used.
    */
   grace?: string | undefined;
+  /**
+   * With `grace`: the app's script as given (`process.argv[1]`). Should it
+   * resolve to another file at the release (a deploy switched a symlink),
+   * the next generation may import another grace than the park loaded, and
+   * the standby is not used.
+   */
+  script?: string | undefined;
 }
 
 /**
@@ -56,7 +63,15 @@ export interface BootOptions {
  */
 export function graceBundle(): string | undefined {
   const file = callerFile();
-  return file !== undefined && /[\\/]index\.js$/.test(file) ? file : undefined;
+  if (file === undefined || basename(file) !== 'index.js') return undefined;
+  // grace's own, not an app's bundle that took grace in: the park beside it, and grace's package.json two up.
+  const dir = dirname(file);
+  if (!existsSync(join(dir, 'protocol', 'standby-preload.cjs'))) return undefined;
+  try {
+    return (JSON.parse(readFileSync(join(dir, '..', '..', 'package.json'), 'utf8')) as { name?: unknown }).name === 'grace-restart' ? file : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -86,7 +101,7 @@ export class Standby {
   private readonly binary: FileId | undefined;
   private readonly dir: FileId | undefined;
   /** grace's bundle as the park loaded it (`BootOptions.grace`). */
-  private readonly grace: { path: string; id: FileId | undefined } | undefined;
+  private readonly grace: { path: string; id: FileId | undefined; script: string | undefined; scriptReal: string | undefined } | undefined;
   /** The priority it must be given back on release, when it was lowered. */
   private readonly restoreTo: number | undefined;
   /** ms since epoch. */
@@ -98,11 +113,11 @@ export class Standby {
     private readonly spec: LaunchSpec,
     private readonly log: Log,
     preload: string,
-    { warm, grace }: BootOptions,
+    { warm, grace, script }: BootOptions,
   ) {
     this.binary = fileId(commandPath(spec));
     this.dir = spec.cwd === undefined ? undefined : fileId(spec.cwd);
-    this.grace = grace === undefined ? undefined : { path: grace, id: fileId(grace) };
+    this.grace = grace === undefined ? undefined : { path: grace, id: fileId(grace), script, scriptReal: realFile(script) };
     const readyFd = readyFdAfter(spec.fds.length);
     // In front of the user's NODE_OPTIONS, which follow byte for byte.
     const nodeOptions = [`--require ${quoteNodeOption(preload)}`, spec.env.NODE_OPTIONS].filter(Boolean).join(' ');
@@ -115,7 +130,8 @@ export class Standby {
     this.channel?.on('error', () => {});
     // Its one word; from its release on, the channel is the launch's (launcher.ts reads "ready" there).
     const words = new ChannelWords((word) => {
-      if (this.state !== 'booting' || word !== WORDS.parked) return;
+      if (this.state !== 'booting') return;
+      if (word !== WORDS.parked) return this.ranWithoutPark(word);
       this.state = 'parked';
       this.channel?.off('data', this.onData);
       // Booted at nice 19; parked, it waits at its parent's priority, so that its release starts at once.
@@ -137,6 +153,10 @@ export class Standby {
     const preload = parkPreload();
     if (!preload) {
       log.debug('no standby: the park preload (standby-preload.cjs) is not beside grace', { event: 'standby-unavailable' });
+      return undefined;
+    }
+    if (parkSkipped) {
+      log.debug(`no standby: ${parkSkipped}`, { event: 'standby-unavailable' });
       return undefined;
     }
     const standby = new Standby(spec, log, preload, options);
@@ -177,6 +197,9 @@ export class Standby {
     if (spec.cwd !== this.spec.cwd || (spec.cwd !== undefined && !sameFile(this.dir, fileId(spec.cwd)))) return `the working directory ${spec.cwd} changed`;
     if (!sameList(spec.fds, this.spec.fds)) return 'the listening sockets changed';
     if (this.grace && !sameFile(this.grace.id, fileId(this.grace.path))) return `grace's own ${this.grace.path}, loaded in the park, changed on disk`;
+    if (this.grace?.script !== undefined && realFile(this.grace.script) !== this.grace.scriptReal) {
+      return `the script ${this.grace.script} is another file now (a deploy switched a link), which may import another grace than the park loaded`;
+    }
     for (const key of new Set([...Object.keys(spec.env), ...Object.keys(this.spec.env)])) {
       const reader = spec.env[key] === this.spec.env[key] ? undefined : readAtBoot(key);
       if (reader) return `${key} changed (${reader})`;
@@ -207,6 +230,19 @@ export class Standby {
     this.state = 'gone';
     this.channel?.destroy();
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+  }
+
+  /**
+   * It said a word of the app's ("ready") while booting: the park never ran
+   * (a command that replaces NODE_OPTIONS before it execs node), so the app
+   * runs with the boot's environment. It goes, and no more are booted here:
+   * every one would do the same.
+   */
+  private ranWithoutPark(word: string): void {
+    parkSkipped = `standby pid ${this.pid ?? '(none)'} said "${word}" before it parked: the park preload did not run (does the command replace NODE_OPTIONS?)`;
+    this.log.warn(`${parkSkipped}; restarts start afresh from now on`, { event: 'standby-unavailable', standby: this.pid });
+    this.drop();
+    this.onChange();
   }
 
   private died(how: string): void {
@@ -291,6 +327,14 @@ function replacedBinary(pid: number): string | undefined {
   return running !== undefined && (onDisk === undefined || onDisk.dev !== running.dev || onDisk.ino !== running.ino) ? path : undefined;
 }
 
+function realFile(path: string | undefined): string | undefined {
+  try {
+    return path === undefined ? undefined : realpathSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
 function fileId(path: string): FileId | undefined {
   try {
     const { dev, ino, size, mtimeMs } = statSync(path);
@@ -309,6 +353,9 @@ function sameList<T>(a: readonly T[], b: readonly T[]): boolean {
 }
 
 let preloadPath: string | null | undefined;
+
+/** Why standbys cannot work in this process, once one ran the app without parking (`ranWithoutPark`). */
+let parkSkipped: string | undefined;
 
 /**
  * The park preload beside this module: standby-preload.cts in src/ (run

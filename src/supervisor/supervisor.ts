@@ -159,7 +159,7 @@ export class Supervisor {
     };
     this.log = new SupervisorLog(this.logger, command, (ids) => pool.pids(ids), () => pool.lastFailure);
     this.removeHandlers.push(...handleScaleSignals(this.host, size, (workers) => this.dispatch({ type: 'scale', workers }), this.logger));
-    for (const signal of ['SIGUSR2', 'SIGHUP'] as const) this.removeHandlers.push(this.host.onSignal(signal, () => this.dispatch({ type: 'reload', signal, at: Date.now() })));
+    for (const signal of ['SIGUSR2', 'SIGHUP'] as const) this.removeHandlers.push(this.host.onSignal(signal, () => this.dispatch({ type: 'reload', signal, at: Date.now(), spares: this.pool?.spares.pids().length })));
     for (const signal of ['SIGINT', 'SIGTERM'] as const) this.removeHandlers.push(this.host.onSignal(signal, () => this.dispatch({ type: 'stop', signal })));
     const workers = size();
     const count = workers === 1 ? '' : ` as ${workers} workers`;

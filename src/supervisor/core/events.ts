@@ -25,7 +25,8 @@ export type WorkerEvent =
   /** A ready worker exited; `ranMs` is how long it had been up. */
   | { type: 'exited'; index: number; id: number; status: ExitStatus; ranMs: number }
   /** SIGUSR2 or SIGHUP (`signal`, default SIGUSR2) at `at`, ms since epoch. */
-  | { type: 'reload'; signal?: ReloadCause; at?: number }
+  /** `spares`: the spares parked or booting as it came (the shell's fact: the default surge releases that many at once). */
+  | { type: 'reload'; signal?: ReloadCause; at?: number; spares?: number }
   /** `grace scale N`, SIGTTIN (one more), SIGTTOU (one fewer): 1…MAX_WORKERS, checked by the caller. */
   | { type: 'scale'; workers: number }
   /** SIGINT or SIGTERM (default). */

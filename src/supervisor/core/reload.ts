@@ -24,7 +24,7 @@ export function requestReload(t: WorkerTable, event: Extract<WorkerEvent, { type
     if (refused.kind === 'starting') t.failure = { message: `reload refused: ${refused.why}`, at: event.at ?? 0 };
     return;
   }
-  const generation = (t.reload = { generation: ++t.generation }).generation;
+  const generation = (t.reload = { generation: ++t.generation, spares: event.spares }).generation;
   t.failure = undefined;
   actions.push({ do: 'reload-started', generation, signal });
   for (const s of t.slots) {
@@ -88,10 +88,13 @@ export function reloadFailed(t: WorkerTable, s: Slot, generation: number, reason
  * How many reload launches may start at once: `--surge`, or, not given, one
  * per spare to release (min(--standby, workers)): the spares are booted
  * already, so starting them together costs no more CPU than one by one, and
- * each old worker still leaves only once its replacement is ready.
+ * each old worker still leaves only once its replacement is ready. Where the
+ * reload came with fewer spares there (unfit, or not refilled yet after the
+ * last reload), that many: cold starts go one at a time as without spares.
  */
 export function reloadSurge(t: WorkerTable): number {
-  return t.settings.surge ?? Math.max(DEFAULTS.surge, Math.min(t.settings.standby, activeSlots(t).length));
+  const spares = Math.min(t.settings.standby, t.reload?.spares ?? t.settings.standby);
+  return t.settings.surge ?? Math.max(DEFAULTS.surge, Math.min(spares, activeSlots(t).length));
 }
 
 function inFlight(t: WorkerTable): number {

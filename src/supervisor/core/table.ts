@@ -79,7 +79,8 @@ export interface WorkerTable {
   /** The last launch id given out. */
   lastId: number;
   /** A rolling reload in flight, to this generation. */
-  reload: { generation: number } | undefined;
+  /** `spares`: those there were to release as it started (reload.ts `reloadSurge`). */
+  reload: { generation: number; spares?: number } | undefined;
   /** The deadlines armed now, each with its length in ms: a timer for one not here is stale. */
   armed: Partial<Record<DeadlineKey, number>>;
   /** Once stopping: the signal the workers were given, and the exit status when the stop decided it (a command that cannot run). */
