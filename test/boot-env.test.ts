@@ -25,8 +25,13 @@ async function parkedStandby(app: Fixture): Promise<number> {
 }
 
 test('which variables count as read at boot: the loader\'s, glibc\'s, node\'s, OpenSSL\'s, ICU\'s and undici\'s; not TZ, nor the app\'s own', () => {
-  for (const name of ['LD_PRELOAD', 'LD_LIBRARY_PATH', 'GLIBC_TUNABLES', 'MALLOC_ARENA_MAX', 'NODE_OPTIONS', 'NODE_EXTRA_CA_CERTS', 'UV_THREADPOOL_SIZE', 'OPENSSL_CONF', 'SSL_CERT_FILE', 'LANG', 'LC_ALL', 'HOME', 'FORCE_COLOR', 'UNDICI_NO_FG']) {
+  for (const name of ['LD_PRELOAD', 'LD_LIBRARY_PATH', 'GLIBC_TUNABLES', 'MALLOC_ARENA_MAX', 'NODE_OPTIONS', 'NODE_EXTRA_CA_CERTS', 'UV_THREADPOOL_SIZE', 'OPENSSL_CONF', 'SSL_CERT_FILE', 'LANG', 'LC_ALL', 'HOME']) {
     assert.ok(readAtBoot(name), name);
+  }
+  // undici's and its colors module's: only in a standby that loaded undici before it parked.
+  for (const name of ['FORCE_COLOR', 'UNDICI_NO_FG', 'JEST_WORKER_ID']) {
+    assert.ok(readAtBoot(name, 'undici'), name);
+    assert.equal(readAtBoot(name), undefined, `${name} without undici`);
   }
   for (const name of ['TZ', 'LANGUAGE', 'LC_TIME', 'ICU_DATA', 'DATABASE_URL', 'PATH', 'GRACE_WORKER', 'MY_LD_PATH']) assert.equal(readAtBoot(name), undefined, name);
 });

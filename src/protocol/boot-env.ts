@@ -19,6 +19,8 @@
 interface BootReader {
   match: RegExp;
   who: string;
+  /** Read at boot only in a standby that loaded this before parking. */
+  onlyWith?: 'undici';
 }
 
 const READERS: BootReader[] = [
@@ -52,10 +54,14 @@ const READERS: BootReader[] = [
   // A standby of an app that loads node's undici (Node 22 and 24) loads it
   // before it parks (standby-preload.cts): undici reads these as it loads,
   // and so does node's colors module, loaded with it (measured on 22 and 24).
-  { match: /^(FORCE_COLOR|UNDICI_NO_FG|JEST_WORKER_ID)$/, who: "a standby reads it as it boots (node's undici, loaded before it parks)" },
+  { match: /^(FORCE_COLOR|UNDICI_NO_FG|JEST_WORKER_ID)$/, who: "a standby reads it as it boots (node's undici, loaded before it parks)", onlyWith: 'undici' },
 ];
 
-/** Who reads `name` only as a process starts, or undefined when it is read later (the release reaches it). */
-export function readAtBoot(name: string): string | undefined {
-  return READERS.find((reader) => reader.match.test(name))?.who;
+/**
+ * Who reads `name` only as a process starts, or undefined when it is read
+ * later (the release reaches it); `warmed`: what the standby loaded before
+ * it parked (undici's readers count only where it did).
+ */
+export function readAtBoot(name: string, warmed?: 'undici'): string | undefined {
+  return READERS.find((reader) => reader.match.test(name) && (reader.onlyWith === undefined || reader.onlyWith === warmed))?.who;
 }

@@ -100,6 +100,8 @@ export class Standby {
   private readonly onData: (chunk: Buffer) => void;
   private readonly binary: FileId | undefined;
   private readonly dir: FileId | undefined;
+  /** What the park loaded besides grace (`BootOptions.warm`). */
+  private readonly warm: BootOptions['warm'];
   /** grace's bundle as the park loaded it (`BootOptions.grace`). */
   private readonly grace: { path: string; id: FileId | undefined; script: string | undefined; scriptReal: string | undefined } | undefined;
   /** The priority it must be given back on release, when it was lowered. */
@@ -117,6 +119,7 @@ export class Standby {
   ) {
     this.binary = fileId(commandPath(spec));
     this.dir = spec.cwd === undefined ? undefined : fileId(spec.cwd);
+    this.warm = warm;
     this.grace = grace === undefined ? undefined : { path: grace, id: fileId(grace), script, scriptReal: realFile(script) };
     const readyFd = readyFdAfter(spec.fds.length);
     // In front of the user's NODE_OPTIONS, which follow byte for byte.
@@ -201,7 +204,7 @@ export class Standby {
       return `the script ${this.grace.script} is another file now (a deploy switched a link), which may import another grace than the park loaded`;
     }
     for (const key of new Set([...Object.keys(spec.env), ...Object.keys(this.spec.env)])) {
-      const reader = spec.env[key] === this.spec.env[key] ? undefined : readAtBoot(key);
+      const reader = spec.env[key] === this.spec.env[key] ? undefined : readAtBoot(key, this.warm);
       if (reader) return `${key} changed (${reader})`;
     }
     if (this.restoreTo !== undefined && restorablePriority() !== getPriority()) return 'its priority could not be restored';
