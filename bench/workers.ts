@@ -149,7 +149,12 @@ class GraceTarget implements Target {
     const target = new GraceTarget(proc, dir, port);
     const deadline = Date.now() + 30_000;
     while (target.servingWorkers().length < workers) {
-      if (Date.now() > deadline || proc.exitCode !== null) throw new Error(`grace run did not start ${workers} workers:\n${log}`);
+      if (Date.now() > deadline || proc.exitCode !== null) {
+        // It goes with the bench: a supervisor left behind would retry its workers forever.
+        proc.kill('SIGKILL');
+        rmSync(dir, { recursive: true, force: true });
+        throw new Error(`grace run did not start ${workers} workers:\n${log}`);
+      }
       await sleep(20);
     }
     return target;
