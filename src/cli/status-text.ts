@@ -1,4 +1,4 @@
-import { printable } from '../platform/printable.js';
+import { printable, shellQuote } from '../platform/printable.js';
 import type { Reloads } from '../reporting/pid-file.js';
 import type { StatusReport } from './status-command.js';
 
@@ -31,7 +31,7 @@ export function formatStatus(report: StatusReport, now = Date.now()): string {
 function describe({ about }: StatusReport, now: number): string {
   if (!about) return '';
   const facts: Array<[string, string]> = [
-    ['command', about.command.map(shellWord).join(' ')],
+    ['command', about.command.map((arg) => printable(shellQuote(arg))).join(' ')],
     ['cwd', printable(about.cwd)],
     ['env files', about.envFiles.length ? about.envFiles.map(printable).join(', ') : 'none'],
     ['node', `${printable(about.node.version)} (${printable(about.node.path)})`],
@@ -65,10 +65,6 @@ function columns(rows: string[][]): string {
 }
 
 /** An argument as a shell would take it back: quoted when it holds anything but plain characters. */
-function shellWord(arg: string): string {
-  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : printable(`'${arg.replace(/'/g, `'\\''`)}'`);
-}
-
 function kebab(name: string): string {
   return printable(name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`));
 }

@@ -1,4 +1,5 @@
 import { isAbsolute, relative } from 'node:path';
+import { shellQuote } from '../platform/printable.js';
 import type { ProcessInfo } from '../platform/proc.js';
 
 /*
@@ -186,10 +187,6 @@ function shortPath(cwd: string, path: string): string {
 
 function isTsxLoader(arg: string): boolean {
   return /[\\/]tsx[\\/]dist[\\/]loader\.mjs$/.test(arg);
-}
-
-function shellQuote(word: string): string {
-  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
 /**
