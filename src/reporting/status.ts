@@ -99,15 +99,18 @@ function defined<T extends object>(fields: T): Partial<T> {
   return Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined)) as Partial<T>;
 }
 
-/** Direct mode's `about`: this generation's command (node, its flags, the script), cwd, node's own env files, node, grace, its start. */
+/** Direct mode's `about`: this generation's command (node, its flags, the script), cwd, node's own env files, and the process's own facts. */
 export function processAbout(host: ProcessHost): About {
-  const grace = graceVersion();
   return {
     command: [host.execPath, ...host.execArgv, ...host.argv.slice(1)],
     cwd: host.cwd(),
     envFiles: (host.envFiles?.files ?? []).map((f) => f.path),
-    node: { version: process.version, path: host.execPath },
-    ...(grace ? { grace } : {}),
-    startedAt: Math.round(performance.timeOrigin),
+    ...ownFacts(host),
   };
+}
+
+/** What any process that writes a pid file says of itself: node, grace's version, its start (direct mode and `grace run` alike). */
+export function ownFacts(host: ProcessHost): Pick<About, 'node' | 'grace' | 'startedAt'> {
+  const grace = graceVersion();
+  return { node: { version: process.version, path: host.execPath }, ...(grace ? { grace } : {}), startedAt: Math.round(performance.timeOrigin) };
 }

@@ -5,12 +5,11 @@ import { holdSockets, type HeldSockets } from '../sockets/held-sockets.js';
 import type { ListenSpec } from '../sockets/listen-spec.js';
 import { resolveLogger, type Log, type Logger } from '../platform/logger.js';
 import { realProcess, type ProcessHost } from '../platform/process-host.js';
-import { StatusReporter } from '../reporting/status.js';
+import { ownFacts, StatusReporter } from '../reporting/status.js';
 import { petSystemdWatchdog } from '../reporting/systemd-watchdog.js';
 import { DeadlineTimers } from '../platform/deadline-timers.js';
 import type { DeadlineKey } from './core/deadlines.js';
 import type { WorkerAction, WorkerEvent } from './core/events.js';
-import { graceVersion } from '../platform/package-version.js';
 import type { RunFacts } from './core/describe.js';
 import { DEFAULTS } from './core/settings.js';
 import { step } from './core/step.js';
@@ -110,8 +109,6 @@ export class Supervisor {
   /** Events that came while a step's actions were carried out (what the shell looked at): taken in order, after it. */
   private readonly queue: WorkerEvent[] = [];
   private stepping = false;
-  /** The table (or a spare) changed since the pid file was written. */
-  private changed = false;
   private lookAtWrapper: () => string | undefined = () => undefined;
   private stopPetting: () => void = () => {};
   private finish!: (code: number) => void;
@@ -154,7 +151,6 @@ export class Supervisor {
     this.status = new SupervisorStatus(this.reporter, facts);
     // A spare booted, parked or died: what status shows changed.
     pool.spares.onChange = () => {
-      this.changed = true;
       if (!this.stepping) this.report();
     };
     this.log = new SupervisorLog(this.logger, command, (ids) => pool.pids(ids), () => pool.lastFailure);
@@ -185,9 +181,6 @@ export class Supervisor {
         const before = this.table;
         const { next: table, actions } = step(before, next);
         this.table = table;
-        // A file changed under --watch moves only the debounce, which the pid file does not show; were
-        // the file rewritten for it, in a watched directory, that would be a change, and so on forever.
-        this.changed ||= table !== before && next.type !== 'changed';
         for (const action of actions) this.carryOut(action);
       }
     } finally {
@@ -198,8 +191,7 @@ export class Supervisor {
 
   /** The pid file says what changed, then systemd hears what the steps said. */
   private report(): void {
-    this.status?.tell(this.table, this.changed);
-    this.changed = false;
+    this.status?.tell(this.table);
   }
 
   private carryOut(action: WorkerAction): void {
@@ -236,14 +228,11 @@ export class Supervisor {
 
   /** What `grace status` describes of this start: the app's command, where, with what (no environment value). */
   private runFacts(): RunFacts {
-    const grace = graceVersion();
     return {
       command: this.options.command,
       cwd: this.host.cwd(),
       envFiles: this.options.envFiles ?? [],
-      node: { version: process.version, path: this.host.execPath },
-      ...(grace ? { grace } : {}),
-      startedAt: Math.round(performance.timeOrigin),
+      ...ownFacts(this.host),
       shellOptions: {
         ...(this.options.timestamps ? { timestamps: true } : {}),
         ...(this.options.watch ? { watch: this.options.watch } : {}),
