@@ -36,11 +36,13 @@ export interface Relay {
 export function relayLines(relay: Relay, write: (bytes: Buffer) => void): LineListener {
   const { worker, stamp } = relay;
   const prefix = worker ? `[w${worker.index} ${worker.pid}] ` : '';
+  // Made once per worker: only a time stamp makes a line's own prefix.
+  const prefixBytes = Buffer.from(prefix);
   const names = worker ? `"grace_worker":${worker.index},"grace_pid":${worker.pid}` : undefined;
   return (line, complete) => {
     const time = stamp?.().toISOString();
     const json = complete ? jsonObject(line) : undefined;
-    if (json === undefined) return write(Buffer.concat([Buffer.from(time ? `${time} ${prefix}` : prefix), line, NEWLINE]));
+    if (json === undefined) return write(Buffer.concat([time ? Buffer.from(`${time} ${prefix}`) : prefixBytes, line, NEWLINE]));
     const fields = [time !== undefined && !json.time ? `"time":"${time}"` : undefined, json.names ? undefined : names].filter((f) => f !== undefined);
     if (fields.length === 0) return write(Buffer.concat([line, NEWLINE]));
     const close = line.lastIndexOf(CLOSE);

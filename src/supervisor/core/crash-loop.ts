@@ -56,7 +56,6 @@ export function crashLoopOver(t: WorkerTable, s: Slot, actions: WorkerAction[]):
   if (max === undefined || s.unstable < max) return false;
   const status = shellStatus(s.lastExit ?? { code: null, signal: null }) || 1;
   actions.push({ do: 'crash-loop', index: s.index, restarts: s.unstable, status });
-  stop(t, 'SIGTERM', true, actions);
-  t.stop!.status = status;
+  stop(t, 'SIGTERM', true, actions, status);
   return true;
 }

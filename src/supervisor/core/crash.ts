@@ -41,8 +41,7 @@ export function failed(t: WorkerTable, s: Slot, event: Extract<WorkerEvent, { ty
   // the app has run, its command going missing is a deploy in progress.
   if (event.cannotRun && why === 'initial' && !t.slots.some((other) => other.served)) {
     actions.push({ do: 'unrunnable', status: event.cannotRun.status, why: event.cannotRun.why });
-    stop(t, 'SIGTERM', true, actions);
-    t.stop!.status = event.cannotRun.status;
+    stop(t, 'SIGTERM', true, actions, event.cannotRun.status);
     return;
   }
   if (why === 'reload' && t.reload) reloadFailed(t, s, generation, reason, event.at ?? 0, actions);

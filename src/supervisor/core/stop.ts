@@ -14,14 +14,15 @@ import type { WorkerTable } from './table.js';
  * comes in the step the last process is gone (step.ts), with the status.
  */
 
-export function stop(t: WorkerTable, signal: NodeJS.Signals, quiet: boolean, actions: WorkerAction[]): void {
+export function stop(t: WorkerTable, signal: NodeJS.Signals, quiet: boolean, actions: WorkerAction[], status?: number): void {
   if (t.phase === 'stopping') {
     // A second stop signal forces: every process gets it.
     actions.push({ do: 'forward', signal });
+    if (status !== undefined) t.stop!.status = status;
     return;
   }
   t.phase = 'stopping';
-  t.stop = { signal };
+  t.stop = { signal, ...(status !== undefined && { status }) };
   t.reload = undefined;
   actions.push({ do: 'stopping', signal, quiet });
   for (const key of ['watchdog', 'memory', 'wrapper', 'refill', 'watch'] as const) disarm(t, key, actions);
