@@ -68,11 +68,10 @@ export class Restarts {
     if (error) g.events.emit('restart-failed', error);
   }
 
-  /** With the `standby` option, serving a while (the lifecycle's `standby` deadline): boot the next generation ahead and park it. */
+  /** The lifecycle's `boot-standby` (the option on, serving a while, a restart of our own to make): boot the next generation ahead and park it. */
   bootStandby(): void {
     const { g } = this;
-    const { state, supervised, restartOff } = g.lifecycle();
-    if (!g.options.standby || this.standby || state !== 'serving' || supervised || restartOff) return;
+    if (this.standby) return;
     const handoff = g.net.handoff();
     if (handoff.fds.length === 0) return;
     try {

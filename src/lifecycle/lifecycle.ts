@@ -251,14 +251,19 @@ function drain(now: Lifecycle, reason: StopReason, signal: NodeJS.Signals | unde
   return { next: { ...now, state: 'draining', reason, stopSignal: undefined }, actions: [...first, { do: 'drain', reason, signal }] };
 }
 
-// Serving with the standby option (and a restart of our own to make): its boot, a while from now.
+// The standby option, with a restart of our own to make (not under grace run, restarts on).
+function standbyOn(now: Lifecycle): boolean {
+  return now.standby && !now.supervised && !now.restartOff;
+}
+
+// Serving with a standby: its boot, a while from now.
 function bootStandbyLater(now: Lifecycle): Action[] {
-  return now.standby && !now.supervised && !now.restartOff ? [{ do: 'arm', key: 'standby', ms: STANDBY_AFTER_MS }] : [];
+  return standbyOn(now) ? [{ do: 'arm', key: 'standby', ms: STANDBY_AFTER_MS }] : [];
 }
 
 // Serving ends (a restart, a stop) before the standby's boot came: it does not come.
 function noStandbyBoot(now: Lifecycle): Action[] {
-  return now.state === 'serving' && now.standby && !now.supervised && !now.restartOff ? [{ do: 'disarm', key: 'standby' }] : [];
+  return now.state === 'serving' && standbyOn(now) ? [{ do: 'disarm', key: 'standby' }] : [];
 }
 
 // Leaving ends before its deadline (a second signal, a retire, a crash, the starter gone): the delay's timer goes.

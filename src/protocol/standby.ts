@@ -1,10 +1,11 @@
 import type { ChildProcess } from 'node:child_process';
-import { accessSync, constants, existsSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
 import { basename, delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { ChannelWords, releaseLine, WORDS } from '../platform/channel-words.js';
 import type { Log } from '../platform/logger.js';
+import { graceVersion } from '../platform/package-version.js';
 import { callerFile } from '../platform/source-file.js';
 import { channelOf, Launch, spawnGeneration, type ResolvedLaunchSpec as LaunchSpec } from './launcher.js';
 import { readyFdAfter } from '../platform/listen-env.js';
@@ -63,15 +64,9 @@ export interface BootOptions {
  */
 export function graceBundle(): string | undefined {
   const file = callerFile();
-  if (file === undefined || basename(file) !== 'index.js') return undefined;
-  // grace's own, not an app's bundle that took grace in: the park beside it, and grace's package.json two up.
-  const dir = dirname(file);
-  if (!existsSync(join(dir, 'protocol', 'standby-preload.cjs'))) return undefined;
-  try {
-    return (JSON.parse(readFileSync(join(dir, '..', '..', 'package.json'), 'utf8')) as { name?: unknown }).name === 'grace-restart' ? file : undefined;
-  } catch {
-    return undefined;
-  }
+  // grace's own, not an app's bundle that took grace in: its park beside it, a package.json named grace-restart above.
+  const own = file !== undefined && basename(file) === 'index.js' && parkPreload() === join(dirname(file), 'protocol', 'standby-preload.cjs') && graceVersion() !== undefined;
+  return own ? file : undefined;
 }
 
 /**
