@@ -31,6 +31,9 @@ const childReady: LifecycleEvent = { type: 'child-ready' };
 const sigterm: LifecycleEvent = { type: 'signal', signal: 'SIGTERM', stopSignal: true };
 const sigint: LifecycleEvent = { type: 'signal', signal: 'SIGINT', stopSignal: true };
 
+/** Start-up's facts: who started us, and why hot restart is off, if it is. */
+const known = (supervised: boolean, restartOff?: string): LifecycleEvent => ({ type: 'starter-known', supervised, restartOff });
+
 test('a handover: restart, child ready, its SIGTERM is expected, drained', () => {
   const { now, did } = run([started, restart, childReady, sigterm, { type: 'drained' }]);
   assert.deepEqual(did, ['announce', 'spawn', 'drain:handover', 'finish']);
@@ -260,13 +263,11 @@ test('standby: the next generation boots 100 ms after this one serves (and after
   }
   // Without the option, under a supervisor, or with hot restart off: never armed.
   assert.deepEqual(clock(initialLifecycle()).send(started).advance(1000).did, ['announce']);
-  const known = (supervised: boolean, restartOff?: string): LifecycleEvent => ({ type: 'starter-known', supervised, restartOff });
   assert.deepEqual(clock(standby).send(known(true)).send(started).advance(1000).did, ['announce']);
   assert.deepEqual(clock(standby).send(known(false, 'under nodemon')).send(started).advance(1000).did, ['announce']);
 });
 
 test('start-up\'s facts arrive as an event: the state stays, and restarts follow them', () => {
-  const known = (supervised: boolean, restartOff?: string): LifecycleEvent => ({ type: 'starter-known', supervised, restartOff });
   const { now, did } = run([known(true), started, restart]);
   assert.deepEqual(did, ['announce', 'ask-supervisor']);
   assert.equal(now.supervised, true);

@@ -2,10 +2,11 @@
 // rolling reloads and the crash replacements, and go with the supervisor.
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, readFileSync, renameSync } from 'node:fs';
+import { copyFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { runLoad } from '../bench/load.ts';
+import { readPidFile } from '../src/reporting/pid-file.ts';
 import { CLI, FIXTURE_ARGS, get, isAlive, killQuietly, portOf, startFixture, tempDir, waitForExit, waitUntil, type Fixture, type FixtureEvent } from './helpers.ts';
 
 const node = process.execPath;
@@ -46,7 +47,7 @@ async function workersReady(app: Fixture, n: number, exclude: number[] = []): Pr
 /** The workers the pid file lists as serving, and its spares (-1) parked or booting; none while it cannot be read. */
 function pidFileWorkers(pidFile: string): Array<{ index: number; pid: number; state: string }> {
   try {
-    return (JSON.parse(readFileSync(pidFile, 'utf8').split('\n')[1]!.slice('grace '.length)) as { workers: Array<{ index: number; pid: number; state: string }> }).workers;
+    return readPidFile(pidFile).workers ?? [];
   } catch {
     return [];
   }

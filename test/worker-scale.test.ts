@@ -3,11 +3,12 @@
 // and exit 0, `grace status` and the pid file follow, no request fails.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { runLoad } from '../bench/load.ts';
 import { readStat } from '../src/platform/proc.ts';
+import { readPidFile } from '../src/reporting/pid-file.ts';
 import { CLI, FIXTURE_ARGS, get, isAlive, portOf, startFixture, tempDir, waitUntil, type Response } from './helpers.ts';
 
 const node = process.execPath;
@@ -24,7 +25,8 @@ function grace(args: string[]): Promise<{ code: number | null; stdout: string; s
 
 /** The pid file's grace line. */
 function pidFileState(path: string): { size: number; workers: Array<{ index: number; pid: number; state: string }> } {
-  return JSON.parse(readFileSync(path, 'utf8').split('\n')[1]!.slice('grace '.length));
+  const { size, workers } = readPidFile(path);
+  return { size: size!, workers: workers! };
 }
 
 test('grace scale up and down, and SIGTTIN / SIGTTOU, under load: 0 failed requests, scaled-away workers drain and exit 0', { timeout: 120_000 }, async (t) => {
