@@ -416,7 +416,10 @@ async function idleReloads(turns: number, lines: string[]) {
   // Paired by turn: each figure ÷ that turn's node -e 0.
   const overNode = (v: number[]) => f2(median(v.map((ms, i) => ms / nodeEmpty[i]!)));
   const share = (name: string) => median(command.get(name)!) - median(bySignal.get(name)!);
+  const medians = (m: Map<string, number[]>) => Object.fromEntries([...m].map(([name, v]) => [name, median(v)]));
   const idle = {
+    // What the table below prints, as figures: medians of the turns.
+    medianMs: { nodeEmpty: median(nodeEmpty), version: median(version), command: medians(command), bySignal: medians(bySignal) },
     nodeEmptyMs: nodeEmpty,
     versionMs: version,
     commandMs: Object.fromEntries(command),
